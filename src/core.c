@@ -1,0 +1,20 @@
+/* core.c -- luaopen_coreplus_core: registration only; each unit owns its part. */
+#include "coreplus.h"
+
+#if defined(__GNUC__)
+#define COREPLUS_EXPORT __attribute__((visibility("default")))
+#else
+#define COREPLUS_EXPORT
+#endif
+
+COREPLUS_EXPORT int luaopen_coreplus_core(lua_State *L);
+
+int luaopen_coreplus_core(lua_State *L)
+{
+    lua_newtable(L);
+    jwt_lua_register(L);
+    clock_lua_register(L);
+    lua_pushliteral(L, COREPLUS_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

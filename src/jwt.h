@@ -1,0 +1,53 @@
+/* jwt.h -- HS256 JSON Web Tokens without Lua: base64url, claim JSON, HMAC.
+ *
+ * Everything here writes into caller-provided buffers and never allocates, so
+ * the Lua bindings (jwt_lua.c) can hand it GC-owned scratch memory and the
+ * fuzz targets can drive it directly. */
+#ifndef COREPLUS_JWT_H
+#define COREPLUS_JWT_H
+
+#include <stddef.h>
+
+#define JWT_SIG_LEN 32           /* HMAC-SHA256 */
+#define JWT_SIG_B64_LEN 43       /* base64url of 32 bytes, unpadded */
+
+/* Output sizes for a given input length. */
+#define JWT_B64_ENCODED_LEN(n) ((((n) / 3) * 4) + (((n) % 3) ? ((n) % 3) + 1 : 0))
+#define JWT_B64_DECODED_MAX(n) ((((n) + 3) / 4) * 3)
+#define JWT_JSON_ESCAPED_MAX(n) ((n) * 6 + 2)
+
+typedef struct jwt_claims {
+    const char *iss;       size_t iss_len;
+    const char *aud;       size_t aud_len;
+    long long nbf;
+    long long exp;
+    const char *consumer_id;   size_t consumer_id_len;
+    const char *access_token;  size_t access_token_len;
+    const char *url;       size_t url_len;
+    const char *method;    size_t method_len;
+} jwt_claims;
+
+/* The fixed header of every coreplus token. */
+extern const char jwt_header_json[];
+
+size_t jwt_b64url_encode(const unsigned char *in, size_t n, char *out);
+
+/* Strict: only the unpadded base64url alphabet, no length that is 1 mod 4,
+ * and no stray bits in the last character. Returns 0, or -1 when invalid. */
+int jwt_b64url_decode(const char *in, size_t n, unsigned char *out, size_t *outn);
+
+/* Writes a quoted JSON string. Quotes, backslash and control characters are
+ * escaped; bytes >= 0x80 pass through so UTF-8 stays UTF-8. */
+size_t jwt_json_quote(const char *s, size_t n, char *out);
+
+size_t jwt_claims_json_max(const jwt_claims *c);
+size_t jwt_claims_json(const jwt_claims *c, char *out);
+
+/* Returns 0 on success, -1 when OpenSSL refuses (its error queue is drained). */
+int jwt_hs256(const char *key, size_t klen, const char *msg, size_t mlen,
+              unsigned char sig[JWT_SIG_LEN]);
+
+/* Constant time in the length, whatever the contents. */
+int jwt_sig_equal(const unsigned char *a, const unsigned char *b, size_t n);
+
+#endif
