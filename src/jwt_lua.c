@@ -212,7 +212,37 @@ static int jwt_lua_decode(lua_State *L)
     return 1;
 }
 
+/* core.base64url_encode(s) -> text */
+static int jwt_lua_b64encode(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    char *out;
+    if (n > JWT_TOKEN_MAX * 4)
+        return luaL_argerror(L, 1, "string too large");
+    out = jwt_scratch(L, JWT_B64_ENCODED_LEN(n));
+    lua_pushlstring(L, out, jwt_b64url_encode((const unsigned char *)s, n, out));
+    return 1;
+}
+
+/* core.base64url_decode(text) -> s | nil, message */
+static int jwt_lua_b64decode(lua_State *L)
+{
+    size_t n, outn;
+    const char *s = luaL_checklstring(L, 1, &n);
+    unsigned char *out;
+    if (n > JWT_TOKEN_MAX * 4)
+        return luaL_argerror(L, 1, "string too large");
+    out = jwt_scratch(L, JWT_B64_DECODED_MAX(n));
+    if (jwt_b64url_decode(s, n, out, &outn) != 0)
+        return jwt_fail(L, "malformed", "not valid unpadded base64url");
+    lua_pushlstring(L, (const char *)out, outn);
+    return 1;
+}
+
 static const luaL_Reg jwt_funcs[] = {
+    { "base64url_encode", jwt_lua_b64encode },
+    { "base64url_decode", jwt_lua_b64decode },
     { "sign", jwt_lua_sign },
     { "jwt_encode", jwt_lua_encode },
     { "jwt_decode", jwt_lua_decode },
