@@ -65,7 +65,7 @@ install: build
 	cd lua && find coreplus -name '*.lua' -exec install -D -m 644 {} \
 	    $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/{} \;
 	install -d $(DESTDIR)$(PREFIX)/bin
-	for f in bin/*; do install -m 755 $$f $(DESTDIR)$(PREFIX)/bin/; done
+	for f in bin/*; do [ ! -f "$$f" ] || install -m 755 "$$f" $(DESTDIR)$(PREFIX)/bin/; done
 
 clean:
 	rm -rf build src/*.o core.so coreplus/core.so

@@ -1,0 +1,40 @@
+rockspec_format = "3.0"
+package = "coreplus"
+version = "scm-1"
+source = { url = "git+https://example.invalid/lua-coreplus.git" }
+description = {
+  summary = "Client for the coreplus appointment-booking REST API",
+  detailed = [[
+JWT (HS256) signing and HTTP over libcurl in a small C core, rate limiting that
+matches coreplus's 10 requests per second, and a Lua layer with every endpoint,
+paging iterators, structured errors and test helpers (a stub transport and a
+mock coreplus server on nginx).]],
+  license = "MIT",
+}
+-- lua-cjson comes from Debian (lua-cjson) or LuaRocks; offline builds use
+-- --deps-mode=none because Debian's packages are not known to LuaRocks.
+dependencies = { "lua >= 5.1", "lua-cjson" }
+external_dependencies = {
+  CURL = { library = "curl" },   -- no header=: Debian keeps curl.h under the multiarch dir
+  OPENSSL = { header = "openssl/hmac.h", library = "crypto" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["coreplus.core"] = {
+      sources = {
+        -- MODULE-SOURCES (kept in step with src/*.c by spec/packaging_spec.lua)
+        "src/clock.c", "src/core.c", "src/jwt.c", "src/jwt_lua.c",
+      },
+      libraries = { "curl", "crypto", "pthread" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+    },
+    -- LUA-MODULES (kept in step with lua/coreplus by spec/packaging_spec.lua)
+    ["coreplus.errors"] = "lua/coreplus/errors.lua",
+    ["coreplus"] = "lua/coreplus/init.lua",
+    ["coreplus.jwt"] = "lua/coreplus/jwt.lua",
+  },
+  install = { bin = {  } },
+}
