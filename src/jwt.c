@@ -1,13 +1,15 @@
 /* jwt.c -- HS256 JSON Web Tokens without Lua. See jwt.h. */
 #include "jwt.h"
 
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 const char jwt_header_json[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
@@ -18,23 +20,26 @@ static const char jwt_b64_alphabet[] =
 
 size_t jwt_b64url_encode(const unsigned char *in, size_t n, char *out)
 {
+    const char *a = jwt_b64_alphabet;
     size_t i, o = 0;
     for (i = 0; i + 2 < n; i += 3) {
         unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        out[o++] = jwt_b64_alphabet[(v >> 18) & 63];
-        out[o++] = jwt_b64_alphabet[(v >> 12) & 63];
-        out[o++] = jwt_b64_alphabet[(v >> 6) & 63];
-        out[o++] = jwt_b64_alphabet[v & 63];
+        char *d = out + o;
+        d[0] = a[v >> 18];
+        d[1] = a[(v >> 12) & 63];
+        d[2] = a[(v >> 6) & 63];
+        d[3] = a[v & 63];
+        o += 4;
     }
     if (n - i == 1) {
         unsigned v = (unsigned)in[i] << 16;
-        out[o++] = jwt_b64_alphabet[(v >> 18) & 63];
-        out[o++] = jwt_b64_alphabet[(v >> 12) & 63];
+        out[o++] = a[v >> 18];
+        out[o++] = a[(v >> 12) & 63];
     } else if (n - i == 2) {
         unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-        out[o++] = jwt_b64_alphabet[(v >> 18) & 63];
-        out[o++] = jwt_b64_alphabet[(v >> 12) & 63];
-        out[o++] = jwt_b64_alphabet[(v >> 6) & 63];
+        out[o++] = a[v >> 18];
+        out[o++] = a[(v >> 12) & 63];
+        out[o++] = a[(v >> 6) & 63];
     }
     return o;
 }
@@ -79,29 +84,48 @@ int jwt_b64url_decode(const char *in, size_t n, unsigned char *out, size_t *outn
 
 /* ===== claim JSON ===== */
 
+/* 1 for bytes that JSON strings must escape. DEL is escaped too, to keep
+ * tokens printable. */
+static const unsigned char jwt_json_special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,   /* '\\' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,   /* DEL */
+};
+
 size_t jwt_json_quote(const char *s, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t i, o = 0;
+    size_t i = 0, o = 0;
     out[o++] = '"';
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
+    while (i < n) {
+        size_t j = i;
+        unsigned char c;
+        while (j < n && !jwt_json_special[(unsigned char)s[j]])
+            j++;
+        memcpy(out + o, s + i, j - i);   /* a run of plain bytes at once */
+        o += j - i;
+        if (j == n)
+            break;
+        c = (unsigned char)s[j];
+        out[o++] = '\\';
         switch (c) {
-        case '"':  out[o++] = '\\'; out[o++] = '"'; break;
-        case '\\': out[o++] = '\\'; out[o++] = '\\'; break;
-        case '\n': out[o++] = '\\'; out[o++] = 'n'; break;
-        case '\r': out[o++] = '\\'; out[o++] = 'r'; break;
-        case '\t': out[o++] = '\\'; out[o++] = 't'; break;
-        case '\b': out[o++] = '\\'; out[o++] = 'b'; break;
-        case '\f': out[o++] = '\\'; out[o++] = 'f'; break;
+        case '"':  out[o++] = '"'; break;
+        case '\\': out[o++] = '\\'; break;
+        case '\n': out[o++] = 'n'; break;
+        case '\r': out[o++] = 'r'; break;
+        case '\t': out[o++] = 't'; break;
+        case '\b': out[o++] = 'b'; break;
+        case '\f': out[o++] = 'f'; break;
         default:
-            if (c < 0x20 || c == 0x7f) {
-                out[o++] = '\\'; out[o++] = 'u'; out[o++] = '0'; out[o++] = '0';
-                out[o++] = hex[c >> 4]; out[o++] = hex[c & 15];
-            } else {
-                out[o++] = (char)c;
-            }
+            out[o++] = 'u'; out[o++] = '0'; out[o++] = '0';
+            out[o++] = hex[c >> 4]; out[o++] = hex[c & 15];
         }
+        i = j + 1;
     }
     out[o++] = '"';
     return o;
@@ -116,6 +140,24 @@ size_t jwt_claims_json_max(const jwt_claims *c)
         + JWT_JSON_ESCAPED_MAX(c->consumer_id_len)
         + JWT_JSON_ESCAPED_MAX(c->access_token_len)
         + JWT_JSON_ESCAPED_MAX(c->url_len) + JWT_JSON_ESCAPED_MAX(c->method_len);
+}
+
+/* Decimal digits without printf: snprintf's locale machinery costs more than
+ * the rest of a claim set. */
+static size_t jwt_put_int(char *out, long long v)
+{
+    char tmp[JWT_NUMBER_MAX];
+    size_t n = 0, o = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        out[o++] = '-';
+    while (n > 0)
+        out[o++] = tmp[--n];
+    return o;
 }
 
 static size_t jwt_put(char *out, const char *lit)
@@ -133,8 +175,10 @@ size_t jwt_claims_json(const jwt_claims *c, char *out)
     o += jwt_json_quote(c->iss, c->iss_len, out + o);
     o += jwt_put(out + o, ",\"aud\":");
     o += jwt_json_quote(c->aud, c->aud_len, out + o);
-    o += (size_t)snprintf(out + o, 2 * JWT_NUMBER_MAX + 16, ",\"nbf\":%lld,\"exp\":%lld",
-                          c->nbf, c->exp);
+    o += jwt_put(out + o, ",\"nbf\":");
+    o += jwt_put_int(out + o, c->nbf);
+    o += jwt_put(out + o, ",\"exp\":");
+    o += jwt_put_int(out + o, c->exp);
     o += jwt_put(out + o, ",\"consumerId\":");
     o += jwt_json_quote(c->consumer_id, c->consumer_id_len, out + o);
     o += jwt_put(out + o, ",\"accessToken\":");
@@ -161,6 +205,85 @@ int jwt_hs256(const char *key, size_t klen, const char *msg, size_t mlen,
              (const unsigned char *)msg, mlen, sig, &siglen) == NULL
         || siglen != JWT_SIG_LEN) {
         ERR_clear_error();
+        return -1;
+    }
+    return 0;
+}
+
+struct jwt_mac {
+    EVP_MAC *mac;
+    EVP_MAC_CTX *ctx;
+    unsigned char *key;     /* copy of the last key, to know when it changes */
+    size_t klen;
+    int keyed;
+};
+
+jwt_mac *jwt_mac_new(void)
+{
+    jwt_mac *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    m->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+    m->ctx = m->mac ? EVP_MAC_CTX_new(m->mac) : NULL;
+    if (m->ctx == NULL) {
+        ERR_clear_error();
+        jwt_mac_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void jwt_mac_forget(jwt_mac *m)
+{
+    if (m->key != NULL) {
+        OPENSSL_cleanse(m->key, m->klen);
+        free(m->key);
+    }
+    m->key = NULL;
+    m->klen = 0;
+    m->keyed = 0;
+}
+
+void jwt_mac_free(jwt_mac *m)
+{
+    if (m == NULL)
+        return;
+    jwt_mac_forget(m);
+    EVP_MAC_CTX_free(m->ctx);
+    EVP_MAC_free(m->mac);
+    free(m);
+}
+
+int jwt_mac_sign(jwt_mac *m, const char *key, size_t klen, const char *msg,
+                 size_t mlen, unsigned char sig[JWT_SIG_LEN])
+{
+    size_t outl = 0;
+    int ok;
+
+    if (m->keyed && m->klen == klen && CRYPTO_memcmp(m->key, key, klen) == 0) {
+        ok = EVP_MAC_init(m->ctx, NULL, 0, NULL);   /* same key: reuse its pads */
+    } else {
+        OSSL_PARAM params[2];
+        static const char empty = 0;
+        jwt_mac_forget(m);
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+        params[1] = OSSL_PARAM_construct_end();
+        ok = EVP_MAC_init(m->ctx, klen ? (const unsigned char *)key
+                                       : (const unsigned char *)&empty, klen, params);
+        if (ok) {
+            m->key = malloc(klen ? klen : 1);
+            if (m->key != NULL) {
+                memcpy(m->key, key, klen);
+                m->klen = klen;
+                m->keyed = 1;
+            }
+        }
+    }
+    ok = ok && EVP_MAC_update(m->ctx, (const unsigned char *)msg, mlen)
+            && EVP_MAC_final(m->ctx, sig, &outl, JWT_SIG_LEN) && outl == JWT_SIG_LEN;
+    if (!ok) {
+        ERR_clear_error();
+        jwt_mac_forget(m);
         return -1;
     }
     return 0;

@@ -47,6 +47,15 @@ size_t jwt_claims_json(const jwt_claims *c, char *out);
 int jwt_hs256(const char *key, size_t klen, const char *msg, size_t mlen,
               unsigned char sig[JWT_SIG_LEN]);
 
+/* A reusable HMAC-SHA256 context that remembers its last key: OpenSSL 3's
+ * one-shot HMAC() fetches the algorithm and sets the key up on every call,
+ * which costs more than hashing a token. The key copy is cleansed on free. */
+typedef struct jwt_mac jwt_mac;
+jwt_mac *jwt_mac_new(void);
+void jwt_mac_free(jwt_mac *m);
+int jwt_mac_sign(jwt_mac *m, const char *key, size_t klen, const char *msg,
+                 size_t mlen, unsigned char sig[JWT_SIG_LEN]);
+
 /* Constant time in the length, whatever the contents. */
 int jwt_sig_equal(const unsigned char *a, const unsigned char *b, size_t n);
 

@@ -15,9 +15,47 @@
 #define JWT_DEFAULT_AUDIENCE "https://coreplus.com.au"
 #define JWT_DEFAULT_ISSUER "lua-coreplus"
 
+#define JWT_STACK_BUF 4096     /* a typical token fits; bigger ones use userdata */
+#define JWT_MAC_MT "coreplus.jwt_mac"
+
 static void *jwt_scratch(lua_State *L, size_t n)
 {
     return lua_newuserdata(L, n ? n : 1);
+}
+
+/* Returns stackbuf when n fits, else GC-owned scratch pushed on the stack
+ * (*pushed tells the caller to pop it). */
+static char *jwt_buffer(lua_State *L, char *stackbuf, size_t n, int *pushed)
+{
+    if (n <= JWT_STACK_BUF) {
+        *pushed = 0;
+        return stackbuf;
+    }
+    *pushed = 1;
+    return jwt_scratch(L, n);
+}
+
+/* The HMAC context lives in a userdata upvalue (one per Lua state), so the
+ * key set-up is paid once per secret, not once per token. */
+typedef struct { jwt_mac *mac; } jwt_mac_box;
+
+static int jwt_mac_gc(lua_State *L)
+{
+    jwt_mac_box *b = luaL_checkudata(L, 1, JWT_MAC_MT);
+    jwt_mac_free(b->mac);
+    b->mac = NULL;
+    return 0;
+}
+
+static int jwt_sign_bytes(lua_State *L, const char *key, size_t klen,
+                          const char *msg, size_t mlen, unsigned char *sig)
+{
+    jwt_mac_box *b = lua_touserdata(L, lua_upvalueindex(1));
+    if (b != NULL && b->mac == NULL)
+        b->mac = jwt_mac_new();
+    if (b != NULL && b->mac != NULL && jwt_mac_sign(b->mac, key, klen, msg, mlen, sig) == 0)
+        return 0;
+    return jwt_hs256(key, klen, msg, mlen, sig);
 }
 
 /* Pushes header.payload.signature for a payload, signed with secret. */
@@ -27,19 +65,22 @@ static void jwt_push_token(lua_State *L, const char *payload, size_t plen,
     size_t hlen = strlen(jwt_header_json);
     size_t cap = JWT_B64_ENCODED_LEN(hlen) + 1 + JWT_B64_ENCODED_LEN(plen) + 1
                  + JWT_SIG_B64_LEN;
-    char *tok = jwt_scratch(L, cap);
+    char stackbuf[JWT_STACK_BUF];
+    int pushed;
+    char *tok = jwt_buffer(L, stackbuf, cap, &pushed);
     unsigned char sig[JWT_SIG_LEN];
     size_t o = 0;
 
     o += jwt_b64url_encode((const unsigned char *)jwt_header_json, hlen, tok + o);
     tok[o++] = '.';
     o += jwt_b64url_encode((const unsigned char *)payload, plen, tok + o);
-    if (jwt_hs256(secret, slen, tok, o, sig) != 0)
+    if (jwt_sign_bytes(L, secret, slen, tok, o, sig) != 0)
         luaL_error(L, "HMAC-SHA256 failed in OpenSSL");
     tok[o++] = '.';
     o += jwt_b64url_encode(sig, JWT_SIG_LEN, tok + o);
     lua_pushlstring(L, tok, o);
-    lua_remove(L, -2);   /* the scratch */
+    if (pushed)
+        lua_remove(L, -2);   /* the scratch */
 }
 
 /* core.jwt_encode(payload_json, secret) -> token */
@@ -79,6 +120,8 @@ static int jwt_lua_sign(lua_State *L)
     char method[17];
     lua_Number now, ttl;
     char *json;
+    char stackbuf[JWT_STACK_BUF];
+    int pushed;
 
     luaL_checktype(L, 1, LUA_TTABLE);
     memset(&c, 0, sizeof c);
@@ -122,10 +165,11 @@ static int jwt_lua_sign(lua_State *L)
     c.exp = c.nbf + (long long)ttl;
 
     cap = jwt_claims_json_max(&c);
-    json = jwt_scratch(L, cap);
+    json = jwt_buffer(L, stackbuf, cap, &pushed);
     n = jwt_claims_json(&c, json);
     jwt_push_token(L, json, n, secret, slen);
-    lua_remove(L, -2);   /* the claim scratch */
+    if (pushed)
+        lua_remove(L, -2);   /* the claim scratch */
     return 1;
 }
 
@@ -198,7 +242,7 @@ static int jwt_lua_decode(lua_State *L)
     if (siglen != JWT_SIG_B64_LEN
         || jwt_b64url_decode(dot2 + 1, siglen, got, &outn) != 0 || outn != JWT_SIG_LEN)
         return jwt_fail(L, "bad_signature", "signature is not 32 bytes of base64url");
-    if (jwt_hs256(secret, slen, tok, (size_t)(dot2 - tok), want) != 0)
+    if (jwt_sign_bytes(L, secret, slen, tok, (size_t)(dot2 - tok), want) != 0)
         return luaL_error(L, "HMAC-SHA256 failed in OpenSSL");
     if (!jwt_sig_equal(want, got, JWT_SIG_LEN))
         return jwt_fail(L, "bad_signature", "signature does not match");
@@ -251,5 +295,13 @@ static const luaL_Reg jwt_funcs[] = {
 
 void jwt_lua_register(lua_State *L)
 {
-    luaL_setfuncs(L, jwt_funcs, 0);
+    jwt_mac_box *b = lua_newuserdata(L, sizeof *b);
+    b->mac = NULL;
+    /* stack: module box */
+    if (luaL_newmetatable(L, JWT_MAC_MT)) {
+        lua_pushcfunction(L, jwt_mac_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    luaL_setfuncs(L, jwt_funcs, 1);
 }
