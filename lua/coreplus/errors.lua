@@ -1,28 +1,45 @@
 --- Error objects: what went wrong (`kind`), what the server said (`reasons`)
--- and what to do about it (`hint`). `tostring(err)` is one readable line.
+-- and what to do about it (`hint`). `tostring(err)` is one readable line that
+-- never contains a token or secret (requests are described by method and URL,
+-- and URLs carry no credentials).
 local setmetatable = setmetatable
+local getmetatable = getmetatable
 local concat = table.concat
 local type = type
 local tostring = tostring
+local tonumber = tonumber
+local floor = math.floor
 
 local _M = {}
+
+local KINDS = {
+  network = true, timeout = true, tls = true, too_large = true, invalid_token = true,
+  forbidden = true, not_found = true, conflict = true, validation = true,
+  rate_limited = true, server = true, bad_response = true, unknown_outcome = true,
+  limiter = true,
+}
+_M.kinds = KINDS
 
 local mt = {}
 mt.__index = mt
 
+local function one_line(s)
+  return (tostring(s):gsub("[%c]+", " "))
+end
+
 function mt.__tostring(e)
-  local parts = { "coreplus: " .. tostring(e.kind) }
-  if e.status then parts[#parts + 1] = "(HTTP " .. tostring(e.status) .. ")" end
-  if e.method and e.url then parts[#parts + 1] = e.method .. " " .. e.url end
-  local text = parts[1] .. (parts[2] and (" " .. parts[2]) or "") .. (parts[3] and (" " .. parts[3]) or "")
+  local head = "coreplus " .. tostring(e.kind)
+  if e.status then head = head .. " (HTTP " .. tostring(e.status) .. ")" end
+  if e.method and e.url then head = head .. " on " .. e.method .. " " .. e.url end
+  local text = head
   if e.message then text = text .. ": " .. tostring(e.message) end
   if type(e.reasons) == "table" and #e.reasons > 0 then
     local r = {}
     for i = 1, #e.reasons do r[i] = tostring(e.reasons[i]) end
     text = text .. " [" .. concat(r, "; ") .. "]"
   end
-  if e.hint then text = text .. " -- hint: " .. tostring(e.hint) end
-  return (text:gsub("[\r\n]+", " "))
+  if e.hint then text = text .. ". Hint: " .. tostring(e.hint) end
+  return one_line(text)
 end
 
 --- Makes an error object from a table of fields (kind is required).
@@ -35,5 +52,149 @@ function _M.is_error(v)
 end
 
 _M.metatable = mt
+
+-- ===== mapping responses to errors =====
+
+local TOKEN_CAUSES = "the usual causes of 'Invalid token' are: nbf/exp not in UTC unix seconds"
+  .. " (check the machine's clock); an Authorization header not of the form 'JwToken <token>';"
+  .. " a missing 'Content-Type: application/json'; sandbox credentials used against the"
+  .. " production URL (or the other way round); a wrong consumer secret; a url claim that differs"
+  .. " from the URL sent"
+
+-- The FAQ names VIEW_CLIENTLIST; other permissions follow the reason's words.
+local PERMISSIONS = {
+  ["client list"] = "VIEW_CLIENTLIST",
+}
+
+local function permission_hint(reason)
+  local what = reason and reason:match("[Nn]ot authori[sz]ed for ([%w%s]+)")
+  what = what and what:gsub("^viewing%s+", ""):gsub("%s+$", "")
+  local perm = what and PERMISSIONS[what:lower()]
+  local name = perm and ("the " .. perm .. " permission")
+    or (what and ("the permission for " .. what) or "the missing permission")
+  return "the practice must grant " .. name .. " to this add-on in coreplus, then disable and"
+    .. " re-enable the add-on (Setup > Add-Ons) before the change takes effect"
+end
+
+--- The `result[]` / `statusMessages` entries of a decoded body, as strings,
+-- and the highest severity seen.
+function _M.reasons(body)
+  local out, severity = {}, 0
+  if type(body) ~= "table" then return out, severity end
+  for _, key in ipairs({ "result", "statusMessages" }) do
+    local list = body[key]
+    if type(list) == "table" then
+      for _, r in ipairs(list) do
+        if type(r) == "table" then
+          local text = r.reason or r.message or r.description
+          if text ~= nil then out[#out + 1] = tostring(text) end
+          local sev = tonumber(r.severity)
+          if sev and sev > severity then severity = sev end
+        elseif type(r) == "string" then
+          out[#out + 1] = r
+        end
+      end
+    end
+  end
+  return out, severity
+end
+
+local function status_kind(status)
+  if status == 400 or status == 422 then return "validation" end
+  if status == 403 then return "forbidden" end
+  if status == 404 then return "not_found" end
+  if status == 409 then return "conflict" end
+  if status == 429 then return "rate_limited" end
+  if status >= 500 then return "server" end
+  return "bad_response"
+end
+
+--- Maps an HTTP outcome to nil (success) or an error object.
+-- ctx: {status, body (decoded or nil), raw (string), decode_error, method,
+--       url, clock_offset (seconds, server minus local)}
+function _M.from_response(ctx)
+  local status = ctx.status
+  local body = ctx.body
+  local reasons, severity = _M.reasons(body)
+  local e = { status = status, method = ctx.method, url = ctx.url, reasons = reasons }
+
+  if status >= 200 and status < 300 then
+    if severity >= 2 then
+      local text = concat(reasons, " "):lower()
+      if text:find("not available", 1, true) or text:find("already", 1, true)
+        or text:find("conflict", 1, true) or text:find("clash", 1, true) then
+        e.kind = "conflict"
+        e.hint = "the time is taken: list availability slots again and pick another"
+      else
+        e.kind = "validation"
+      end
+      e.message = "the request was refused"
+      return _M.new(e)
+    end
+    if ctx.decode_error then
+      e.kind = "bad_response"
+      e.message = "response body is not JSON (" .. ctx.decode_error .. ")"
+      return _M.new(e)
+    end
+    return nil
+  end
+
+  if status == 401 then
+    local text = concat(reasons, " ")
+    if text:lower():find("not authori[sz]ed") then
+      e.kind = "forbidden"
+      e.message = "the access token lacks a permission"
+      e.hint = permission_hint(text)
+    else
+      e.kind = "invalid_token"
+      e.message = "coreplus refused the token"
+      local offset = ctx.clock_offset
+      local seen = offset
+        and (" The clock offset seen (server minus this machine) is %d s."):format(floor(offset + 0.5)) or ""
+      e.hint = TOKEN_CAUSES .. "." .. seen
+    end
+    return _M.new(e)
+  end
+
+  e.kind = status_kind(status)
+  if e.kind == "rate_limited" then
+    e.message = "over coreplus's limit of 10 requests per second"
+    e.hint = "retries were used up; lower `rate` or share one limit between processes (`shared_limit`)"
+  elseif e.kind == "not_found" then
+    e.message = "no such resource"
+  elseif e.kind == "server" then
+    e.message = "coreplus had a server error"
+  elseif e.kind == "bad_response" then
+    e.message = "unexpected HTTP status"
+  else
+    e.message = "the request was refused"
+  end
+  if body == nil and ctx.raw and #ctx.raw > 0 and #reasons == 0 then
+    e.body_excerpt = ctx.raw:sub(1, 200)
+  end
+  return _M.new(e)
+end
+
+--- Wraps a transport failure ({kind, message, ...} or a string) as an error object.
+function _M.from_transport(err, method, url)
+  if _M.is_error(err) then
+    err.method, err.url = err.method or method, err.url or url
+    return err
+  end
+  local e = { method = method, url = url }
+  if type(err) == "table" then
+    for k, v in pairs(err) do e[k] = v end
+  else
+    e.message = tostring(err)
+  end
+  e.kind = KINDS[e.kind] and e.kind or "network"
+  if e.kind == "tls" and not e.hint then
+    e.hint = "the server's certificate did not verify: set `cafile` to the CA that signed it"
+      .. " (never `insecure` in production)"
+  elseif e.kind == "timeout" and not e.hint then
+    e.hint = "raise `timeout` or check the network path to coreplus"
+  end
+  return _M.new(e)
+end
 
 return _M

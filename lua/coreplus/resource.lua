@@ -1,0 +1,140 @@
+--- One resource of the catalogue (a row of resources.lua) bound to a client:
+-- list, each, pages, all, get, create, book, update, cancel — whichever the
+-- row has. Calling an operation the row lacks raises, naming it.
+local pager = require "coreplus.pager"
+local url = require "coreplus.url"
+
+local type = type
+local pairs = pairs
+local error = error
+local setmetatable = setmetatable
+
+local _M = {}
+
+local MAX_PAGE_SIZE = 100
+
+local function check_params(self, op, params, spec)
+  if params ~= nil and type(params) ~= "table" then
+    error(("bad argument to '%s:%s' (table of parameters expected, got %s)"):format(self.name, op, type(params)), 3)
+  end
+  params = params or {}
+  for _, name in ipairs(spec and spec.required or {}) do
+    local v = params[name]
+    if v == nil or v == "" then
+      error(("%s:%s: missing required parameter '%s'"):format(self.name, op, name), 3)
+    end
+  end
+  local size = params.pageSize
+  if size ~= nil then
+    if type(size) ~= "number" or size < 1 or size % 1 ~= 0 then
+      error(("%s:%s: parameter 'pageSize' must be a positive integer"):format(self.name, op), 3)
+    end
+    if size > MAX_PAGE_SIZE then
+      error(("%s:%s: parameter 'pageSize' is %d, coreplus allows at most %d"):format(
+        self.name, op, size, MAX_PAGE_SIZE), 3)
+    end
+  end
+  return params
+end
+
+local function unwrap(self, decoded)
+  local key = self.row.record
+  if key and type(decoded) == "table" and type(decoded[key]) == "table" then
+    return decoded[key]
+  end
+  return decoded
+end
+
+local ops = {}
+
+function ops.list(self, params)
+  params = check_params(self, "list", params, self.row.list)
+  return pager.page(self, params)
+end
+
+function ops.pages(self, params)
+  params = check_params(self, "pages", params, self.row.list)
+  return pager.pages(self, params)
+end
+
+function ops.each(self, params)
+  params = check_params(self, "each", params, self.row.list)
+  return pager.each(self, params)
+end
+
+function ops.all(self, params)
+  params = check_params(self, "all", params, self.row.list)
+  return pager.all(self, params)
+end
+
+function ops.get(self, id, params)
+  local segment = url.segment(id, "id")
+  params = check_params(self, "get", params, self.row.get)
+  local decoded, err = self.client:_call("GET", self.row.path .. segment, params)
+  if not decoded then return nil, err end
+  return unwrap(self, decoded)
+end
+
+local function post(self, op, path, fields)
+  if type(fields) ~= "table" then
+    error(("bad argument to '%s:%s' (table of fields expected, got %s)"):format(self.name, op, type(fields)), 3)
+  end
+  for _, name in ipairs(self.row[op] and self.row[op].required or {}) do
+    if fields[name] == nil or fields[name] == "" then
+      error(("%s:%s: missing required field '%s'"):format(self.name, op, name), 3)
+    end
+  end
+  local decoded, err = self.client:_call("POST", path, nil, fields)
+  if not decoded then return nil, err end
+  return unwrap(self, decoded)
+end
+
+function ops.create(self, fields)
+  return post(self, "create", self.row.path, fields)
+end
+
+function ops.book(self, fields)
+  return post(self, "book", self.row.path, fields)
+end
+
+function ops.update(self, id, fields)
+  local segment = url.segment(id, "id")
+  return post(self, "update", self.row.path .. segment .. "/", fields)
+end
+
+-- Cancelling posts {appointmentId, deleted = true} (as observed clients do);
+-- extra fields such as notes ride along.
+function ops.cancel(self, id, fields)
+  url.segment(id, "id")
+  if fields ~= nil and type(fields) ~= "table" then
+    error(("bad argument to '%s:cancel' (table of fields expected, got %s)"):format(self.name, type(fields)), 2)
+  end
+  local body = { appointmentId = id, deleted = true }
+  for k, v in pairs(fields or {}) do body[k] = v end
+  return post(self, "cancel", self.row.path, body)
+end
+
+local LIST_OPS = { list = true, pages = true, each = true, all = true }
+
+local mt = {}
+function mt.__index(self, key)
+  local op = ops[key]
+  if op then
+    local row = self.row
+    if (LIST_OPS[key] and row.list) or row[key] then
+      return op
+    end
+    error(("coreplus: %s has no operation '%s'"):format(self.name, key), 2)
+  end
+  return nil
+end
+
+function mt.__tostring(self)
+  return "coreplus resource " .. self.name .. " (" .. self.row.path .. ")"
+end
+
+function _M.new(client, name, row)
+  return setmetatable({ client = client, name = name, row = row }, mt)
+end
+
+return _M

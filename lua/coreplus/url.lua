@@ -1,0 +1,101 @@
+--- URL building: one deterministic string per request, because the same bytes
+-- are signed (the `url` claim) and sent.
+local type = type
+local tostring = tostring
+local pairs = pairs
+local sort = table.sort
+local concat = table.concat
+local format = string.format
+local floor = math.floor
+local tointeger = math.tointeger
+
+local _M = {}
+
+-- RFC 3986 unreserved characters stay; everything else is %XX (upper case).
+local function escape(s)
+  return (s:gsub("[^A-Za-z0-9%-%._~]", function(c)
+    return format("%%%02X", c:byte())
+  end))
+end
+_M.escape = escape
+
+-- Integers are sent as integers ("2", never "2.0"); other numbers in the
+-- shortest form that reads back the same.
+local function number_text(n)
+  if n ~= n or n == math.huge or n == -math.huge then
+    return nil, "not a finite number"
+  end
+  local i = tointeger and tointeger(n) or (n == floor(n) and n >= -2^53 and n <= 2^53 and n)
+  if i then return format("%d", i) end
+  local s = format("%.14g", n)
+  if tonumber(s) ~= n then s = format("%.17g", n) end
+  return s
+end
+
+local function value_text(key, v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" then
+    local s, err = number_text(v)
+    if not s then error(("bad query parameter '%s' (%s)"):format(key, err), 4) end
+    return s
+  end
+  if t == "boolean" then return tostring(v) end
+  error(("bad query parameter '%s' (string, number or boolean expected, got %s)"):format(key, t), 4)
+end
+
+--- Encodes a query table: keys sorted, list values as repeated keys in list
+-- order, nil/false-free. Returns "" for an empty table.
+function _M.query(params)
+  if params == nil then return "" end
+  if type(params) ~= "table" then
+    error("bad argument 'query' (table expected, got " .. type(params) .. ")", 3)
+  end
+  local keys = {}
+  for k in pairs(params) do
+    if type(k) ~= "string" then
+      error("bad query parameter name (string expected, got " .. type(k) .. ")", 3)
+    end
+    keys[#keys + 1] = k
+  end
+  sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = params[k]
+    if type(v) == "table" then
+      for i = 1, #v do
+        parts[#parts + 1] = escape(k) .. "=" .. escape(value_text(k, v[i]))
+      end
+    else
+      parts[#parts + 1] = escape(k) .. "=" .. escape(value_text(k, v))
+    end
+  end
+  return concat(parts, "&")
+end
+
+--- Escapes one path segment (an id): "/", "?", "#", ".." and spaces can never
+-- change which resource is addressed.
+function _M.segment(id, name)
+  local t = type(id)
+  if t == "number" then
+    id = number_text(id)
+  elseif t ~= "string" then
+    error(("bad argument '%s' (string id expected, got %s)"):format(name or "id", t), 3)
+  end
+  if id == "" or id == "." or id == ".." then
+    error(("bad argument '%s' (a non-empty id other than '.' or '..' expected)"):format(name or "id"), 3)
+  end
+  if #id > 200 then
+    error(("bad argument '%s' (id longer than 200 bytes)"):format(name or "id"), 3)
+  end
+  return escape(id)
+end
+
+--- base .. path .. "?" .. query, where base ends with "/".
+function _M.build(base, path, params)
+  local q = _M.query(params)
+  if q == "" then return base .. path end
+  return base .. path .. "?" .. q
+end
+
+return _M
