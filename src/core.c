@@ -14,6 +14,8 @@ int luaopen_coreplus_core(lua_State *L)
     lua_newtable(L);
     jwt_lua_register(L);
     clock_lua_register(L);
+    throttle_lua_register(L);
+    http_lua_register(L);
     lua_pushliteral(L, COREPLUS_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -9,5 +9,14 @@
 /* Each unit adds its functions to the module table on top of the stack. */
 void jwt_lua_register(lua_State *L);
 void clock_lua_register(lua_State *L);
+void http_lua_register(lua_State *L);
+void throttle_lua_register(lua_State *L);
+
+/* throttle_lua.c: the limiter object at idx for http_lua.c (raises naming
+ * the field 'limiter' when it is anything else, or closed). */
+struct thr_limit;
+struct thr_config;
+int thr_lua_tolimiter(lua_State *L, int idx, struct thr_limit **lim,
+                      struct thr_config *cfg);
 
 #endif

@@ -1,0 +1,550 @@
+/* http.c -- one HTTP exchange over libcurl, without Lua. See http.h.
+ *
+ * Sections: header parsing, buffers and callbacks, signing, request set-up,
+ * outcome. */
+#include "http.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "clock.h"
+#include "jwt.h"
+
+/* ===== header parsing ===== */
+
+static int http_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+int http_token_ok(const char *s, size_t n)
+{
+    size_t i;
+    if (n == 0)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (!http_tchar((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+int http_value_ok(const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
+            return 0;
+    }
+    return 1;
+}
+
+/* "HTTP/1.1 200 OK", "HTTP/2 404": returns the code, or 0. */
+static int http_status_line(const char *s, size_t n)
+{
+    size_t i = 5;
+    int code = 0, d;
+    if (n < 5 || memcmp(s, "HTTP/", 5) != 0)
+        return 0;
+    while (i < n && s[i] != ' ')
+        i++;
+    while (i < n && s[i] == ' ')
+        i++;
+    for (d = 0; d < 3; d++, i++) {
+        if (i >= n || s[i] < '0' || s[i] > '9')
+            return 0;
+        code = code * 10 + (s[i] - '0');
+    }
+    if (i < n && s[i] != ' ')
+        return 0;
+    return code >= 100 ? code : 0;
+}
+
+static int http_is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+int http_parse_headers(char *raw, size_t n, int *status, http_header *out,
+                       size_t max)
+{
+    size_t pos = 0, block = 0, count = 0;
+    int found = 0, code = 0;
+
+    *status = 0;
+    /* Find the last line that is a status line: the final response. */
+    while (pos < n) {
+        char *nl = memchr(raw + pos, '\n', n - pos);
+        size_t end = nl ? (size_t)(nl - raw) : n;
+        int c = http_status_line(raw + pos, end - pos);
+        if (c) {
+            found = 1;
+            code = c;
+            block = nl ? end + 1 : n;
+        }
+        pos = nl ? end + 1 : n;
+    }
+    if (!found)
+        return -1;
+    *status = code;
+
+    pos = block;
+    while (pos < n && count < max) {
+        char *nl = memchr(raw + pos, '\n', n - pos);
+        size_t end = nl ? (size_t)(nl - raw) : n, len = end - pos, i;
+        char *line = raw + pos, *colon;
+        pos = nl ? end + 1 : n;
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        if (len == 0)
+            break;                   /* the blank line ends the block */
+        if (http_is_ows(line[0]))
+            continue;                /* obsolete folding: dropped */
+        colon = memchr(line, ':', len);
+        if (colon == NULL || !http_token_ok(line, (size_t)(colon - line)))
+            continue;
+        out[count].name = line;
+        out[count].name_len = (size_t)(colon - line);
+        for (i = 0; i < out[count].name_len; i++) {
+            if (line[i] >= 'A' && line[i] <= 'Z')
+                line[i] = (char)(line[i] - 'A' + 'a');
+        }
+        i = (size_t)(colon - line) + 1;
+        while (i < len && http_is_ows(line[i]))
+            i++;
+        while (len > i && http_is_ows(line[len - 1]))
+            len--;
+        out[count].value = line + i;
+        out[count].value_len = len - i;
+        count++;
+    }
+    return (int)count;
+}
+
+/* ===== buffers and callbacks ===== */
+
+static int http_buf_add(http_buf *b, const char *p, size_t n, size_t limit)
+{
+    if (n > limit || b->n > limit - n)
+        return -1;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *q;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        q = realloc(b->p, cap);
+        if (q == NULL)
+            return -1;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return 0;
+}
+
+static size_t http_on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    http_req *r = ud;
+    size_t n = size * nmemb;
+    if (http_buf_add(&r->resp_body, p, n, r->max_body) != 0) {
+        r->too_large = 1;
+        return 0;    /* aborts the transfer */
+    }
+    return n;
+}
+
+static size_t http_on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    http_req *r = ud;
+    size_t n = size * nmemb;
+    if (http_buf_add(&r->resp_head, p, n, HTTP_MAX_HEAD) != 0) {
+        r->too_large = 1;
+        return 0;
+    }
+    return n;
+}
+
+/* Called by libcurl after the connection is set up, right before the request
+ * is sent: the moment the limiter's slot really starts. No Lua here. */
+static int http_on_prereq(void *ud, char *ip, char *local_ip, int port, int local_port)
+{
+    http_req *r = ud;
+    (void)ip;
+    (void)local_ip;
+    (void)port;
+    (void)local_port;
+    r->sent = 1;
+    if (r->tk.lim != NULL) {
+        /* Owed only when an earlier booking left later than planned. */
+        double owed = thr_sent(&r->tk, &r->cfg, clock_monotonic());
+        if (owed > 0) {
+            clock_sleep(owed);
+            r->waited += owed;
+        }
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
+/* ===== signing ===== */
+
+/* Returns a malloc'ed "Authorization: JwToken <token>" line, or NULL. */
+static char *http_auth_line(const http_req *r)
+{
+    static const char prefix[] = "Authorization: JwToken ";
+    jwt_claims c;
+    size_t hlen = strlen(jwt_header_json), jlen, cap, o;
+    char *json, *line;
+    unsigned char sig[JWT_SIG_LEN];
+    double now = clock_wall() + r->now_offset;
+
+    memset(&c, 0, sizeof c);
+    c.iss = r->issuer;
+    c.iss_len = strlen(r->issuer);
+    c.aud = r->audience;
+    c.aud_len = strlen(r->audience);
+    c.nbf = (long long)floor(now);
+    c.exp = c.nbf + 60;
+    c.consumer_id = r->consumer_id;
+    c.consumer_id_len = strlen(r->consumer_id);
+    c.access_token = r->access_token;
+    c.access_token_len = strlen(r->access_token);
+    c.url = r->url;
+    c.url_len = strlen(r->url);
+    c.method = r->method;
+    c.method_len = strlen(r->method);
+
+    json = malloc(jwt_claims_json_max(&c) + 1);
+    if (json == NULL)
+        return NULL;
+    jlen = jwt_claims_json(&c, json);
+    cap = sizeof prefix + JWT_B64_ENCODED_LEN(hlen) + 1 + JWT_B64_ENCODED_LEN(jlen) + 1
+          + JWT_SIG_B64_LEN + 1;
+    line = malloc(cap);
+    if (line == NULL) {
+        OPENSSL_cleanse(json, jlen);
+        free(json);
+        return NULL;
+    }
+    memcpy(line, prefix, sizeof prefix - 1);
+    o = sizeof prefix - 1;
+    o += jwt_b64url_encode((const unsigned char *)jwt_header_json, hlen, line + o);
+    line[o++] = '.';
+    o += jwt_b64url_encode((const unsigned char *)json, jlen, line + o);
+    OPENSSL_cleanse(json, jlen);
+    free(json);
+    if (jwt_hs256(r->secret, strlen(r->secret), line + sizeof prefix - 1,
+                  o - (sizeof prefix - 1), sig) != 0) {
+        OPENSSL_cleanse(line, o);
+        free(line);
+        return NULL;
+    }
+    line[o++] = '.';
+    o += jwt_b64url_encode(sig, JWT_SIG_LEN, line + o);
+    line[o] = '\0';
+    OPENSSL_cleanse(sig, sizeof sig);
+    return line;
+}
+
+/* ===== request set-up ===== */
+
+static pthread_once_t http_once = PTHREAD_ONCE_INIT;
+static CURLcode http_global_rc = CURLE_FAILED_INIT;
+
+static void http_global_init_once(void)
+{
+    http_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int http_global_init(void)
+{
+    pthread_once(&http_once, http_global_init_once);
+    return http_global_rc == CURLE_OK ? 0 : -1;
+}
+
+CURLSH *http_share_new(void)
+{
+    CURLSH *sh = curl_share_init();
+    if (sh == NULL)
+        return NULL;
+    /* One Lua state is single-threaded, so no lock callbacks are needed. */
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return sh;
+}
+
+void http_req_init(http_req *r)
+{
+    memset(r, 0, sizeof *r);
+    r->timeout = HTTP_DEFAULT_TIMEOUT;
+    r->connect_timeout = HTTP_DEFAULT_CONNECT_TIMEOUT;
+    r->max_body = HTTP_DEFAULT_MAX_BODY;
+    r->retry_after = -1;
+}
+
+static void http_wipe(char **s)
+{
+    if (*s != NULL) {
+        OPENSSL_cleanse(*s, strlen(*s));
+        free(*s);
+        *s = NULL;
+    }
+}
+
+void http_req_free(http_req *r)
+{
+    if (r->tk.lim != NULL)
+        thr_cancel(&r->tk);
+    if (r->lim != NULL)
+        thr_close(r->lim);
+    r->lim = NULL;
+    free(r->method);
+    free(r->url);
+    free(r->body);
+    r->method = r->url = r->body = NULL;
+    curl_slist_free_all(r->headers);
+    curl_slist_free_all(r->resolve);
+    r->headers = r->resolve = NULL;
+    if (r->sent_headers != NULL) {
+        /* The Authorization line holds the token. */
+        struct curl_slist *h;
+        for (h = r->sent_headers; h != NULL; h = h->next)
+            OPENSSL_cleanse(h->data, strlen(h->data));
+        curl_slist_free_all(r->sent_headers);
+        r->sent_headers = NULL;
+    }
+    http_wipe(&r->secret);
+    http_wipe(&r->access_token);
+    free(r->consumer_id);
+    free(r->issuer);
+    free(r->audience);
+    free(r->cafile);
+    free(r->capath);
+    free(r->user_agent);
+    r->consumer_id = r->issuer = r->audience = r->cafile = r->capath = NULL;
+    r->user_agent = NULL;
+    free(r->resp_body.p);
+    free(r->resp_head.p);
+    memset(&r->resp_body, 0, sizeof r->resp_body);
+    memset(&r->resp_head, 0, sizeof r->resp_head);
+}
+
+void http_book(http_req *r, double now)
+{
+    r->started = now;
+    if (r->lim != NULL)
+        r->ready_at = thr_reserve(r->lim, &r->cfg, now, 1, &r->tk);
+    else
+        r->ready_at = now;
+}
+
+double http_wait_left(http_req *r, double now)
+{
+    if (r->tk.lim == NULL)
+        return 0.0;
+    return thr_ready(&r->tk, &r->cfg, now);
+}
+
+static int http_append(struct curl_slist **l, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*l, line);
+    if (n == NULL)
+        return -1;
+    *l = n;
+    return 0;
+}
+
+static int http_fail_setup(http_req *r, const char *msg)
+{
+    r->kind = HTTP_NETWORK;
+    r->rc = CURLE_FAILED_INIT;
+    snprintf(r->errbuf, sizeof r->errbuf, "%s", msg);
+    return -1;
+}
+
+static long http_ms(double s)
+{
+    double ms = ceil(s * 1000.0);
+    return ms > 2147483647.0 ? 2147483647L : (ms < 1 ? 1L : (long)ms);
+}
+
+int http_prepare(http_req *r, CURL *e, CURLSH *share)
+{
+    struct curl_slist *h;
+    double now = clock_monotonic();
+
+    r->easy = e;
+    r->waited = now - r->started;
+    if (r->waited < 0)
+        r->waited = 0;
+
+    /* Our defaults first: a caller's header with the same name replaces them,
+     * because libcurl sends the last one... so only add ours when absent. */
+    if (!r->has_ctype && http_append(&r->sent_headers, "Content-Type: application/json"))
+        return http_fail_setup(r, "out of memory");
+    if (!r->has_accept && http_append(&r->sent_headers, "Accept: application/json"))
+        return http_fail_setup(r, "out of memory");
+    if (http_append(&r->sent_headers, "Expect:"))    /* no 100-continue round trip */
+        return http_fail_setup(r, "out of memory");
+    for (h = r->headers; h != NULL; h = h->next) {
+        if (http_append(&r->sent_headers, h->data))
+            return http_fail_setup(r, "out of memory");
+    }
+    if (r->consumer_id != NULL) {
+        char *auth = http_auth_line(r);
+        int rc;
+        if (auth == NULL)
+            return http_fail_setup(r, "could not sign the request (OpenSSL)");
+        rc = http_append(&r->sent_headers, auth);
+        OPENSSL_cleanse(auth, strlen(auth));
+        free(auth);
+        if (rc)
+            return http_fail_setup(r, "out of memory");
+    }
+
+    curl_easy_setopt(e, CURLOPT_SHARE, share);
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, http_ms(r->timeout));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, http_ms(r->connect_timeout));
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, http_on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->sent_headers);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+    if (r->user_agent != NULL)
+        curl_easy_setopt(e, CURLOPT_USERAGENT, r->user_agent);
+    if (r->cafile != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, r->cafile);
+    if (r->capath != NULL)
+        curl_easy_setopt(e, CURLOPT_CAPATH, r->capath);
+    if (r->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (r->resolve != NULL)
+        curl_easy_setopt(e, CURLOPT_RESOLVE, r->resolve);
+
+    if (r->body != NULL) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+        if (strcmp(r->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    } else if (strcmp(r->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(r->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(r->method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+    } else {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    }
+    return 0;
+}
+
+/* ===== outcome ===== */
+
+static int http_classify(CURLcode rc, int too_large)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return HTTP_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return HTTP_TIMEOUT;
+    case CURLE_FILESIZE_EXCEEDED:
+        return HTTP_TOO_LARGE;
+    case CURLE_WRITE_ERROR:
+        return too_large ? HTTP_TOO_LARGE : HTTP_NETWORK;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+        return HTTP_TLS;
+    default:
+        return HTTP_NETWORK;
+    }
+}
+
+const char *http_kind_name(int kind)
+{
+    switch (kind) {
+    case HTTP_TIMEOUT: return "timeout";
+    case HTTP_TLS: return "tls";
+    case HTTP_TOO_LARGE: return "too_large";
+    case HTTP_NETWORK: return "network";
+    default: return "ok";
+    }
+}
+
+void http_finish(http_req *r, CURLcode rc)
+{
+    CURL *e = r->easy;
+    char *ip = NULL;
+    curl_off_t ra = -1;
+
+    r->rc = rc;
+    r->kind = http_classify(rc, r->too_large);
+    if (rc != CURLE_OK && r->errbuf[0] == '\0')
+        snprintf(r->errbuf, sizeof r->errbuf, "%s", curl_easy_strerror(rc));
+    if (e != NULL) {
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+        curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &r->total_time);
+        curl_easy_getinfo(e, CURLINFO_CONNECT_TIME, &r->connect_time);
+        curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME, &r->appconnect_time);
+        curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME, &r->pretransfer_time);
+        curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME, &r->starttransfer_time);
+        curl_easy_getinfo(e, CURLINFO_PRIMARY_PORT, &r->primary_port);
+        curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &r->local_port);
+        curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &r->num_connects);
+        curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &r->http_version);
+        if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL)
+            snprintf(r->primary_ip, sizeof r->primary_ip, "%s", ip);
+        if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+            r->retry_after = (long)ra;
+        /* libcurl keeps pointers to these until the handle is reset */
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+    }
+    /* A request that never started to leave does not count against the limit. */
+    if (r->tk.lim != NULL) {
+        if (r->sent)
+            r->tk.lim = NULL;
+        else
+            thr_cancel(&r->tk);
+    }
+    if (r->sent_headers != NULL) {
+        struct curl_slist *h;
+        for (h = r->sent_headers; h != NULL; h = h->next)
+            OPENSSL_cleanse(h->data, strlen(h->data));
+        if (e != NULL)
+            curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(r->sent_headers);
+        r->sent_headers = NULL;
+    }
+}

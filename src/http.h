@@ -1,0 +1,117 @@
+/* http.h -- one HTTP exchange over libcurl, without Lua.
+ *
+ * http_lua.c reads a Lua options table into an http_req (every string
+ * copied), then http.c signs, throttles and runs it with libcurl, collecting
+ * the body and headers into C buffers; only afterwards does http_lua.c push
+ * anything to Lua. So a Lua error can never cross libcurl.
+ *
+ * http_parse_headers is a pure function over bytes: the fuzz target drives it. */
+#ifndef COREPLUS_HTTP_H
+#define COREPLUS_HTTP_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "throttle.h"
+
+#define HTTP_DEFAULT_TIMEOUT 45.0
+#define HTTP_DEFAULT_CONNECT_TIMEOUT 10.0
+#define HTTP_DEFAULT_MAX_BODY (16u << 20)
+#define HTTP_MAX_HEAD (256u << 10)    /* all response header lines together */
+#define HTTP_MAX_HEADERS 512          /* header fields returned to Lua */
+
+/* ===== response headers ===== */
+
+typedef struct http_header {
+    char *name;          /* lower-cased in place; not NUL-terminated */
+    size_t name_len;
+    char *value;         /* without surrounding white space */
+    size_t value_len;
+} http_header;
+
+/* Parses the header lines libcurl delivered for one transfer: possibly several
+ * blocks (1xx interim responses, a proxy's CONNECT reply); only the last block
+ * that starts with a status line counts. Names are lower-cased in place.
+ * Lines without a colon, with an invalid name, or folded (obsolete) are
+ * skipped. Fills at most max fields and returns how many, or -1 when no status
+ * line was found; *status gets the status code (100..999) or 0. */
+int http_parse_headers(char *raw, size_t n, int *status, http_header *out,
+                       size_t max);
+
+/* Refuses CR, LF and NUL (1 = acceptable). */
+int http_value_ok(const char *s, size_t n);
+/* An RFC 9110 token (header names, methods). */
+int http_token_ok(const char *s, size_t n);
+
+/* ===== one request ===== */
+
+typedef struct http_buf {
+    char *p;
+    size_t n, cap;
+} http_buf;
+
+enum http_kind { HTTP_OK = 0, HTTP_TIMEOUT, HTTP_TLS, HTTP_NETWORK, HTTP_TOO_LARGE };
+
+typedef struct http_req {
+    /* inputs, all owned (freed by http_req_free) */
+    char *method;                 /* upper case */
+    char *url;
+    char *body;                   /* may be NULL */
+    size_t body_len;
+    struct curl_slist *headers;   /* caller's headers, "Name: value" */
+    int has_ctype, has_accept, has_ua;
+    char *consumer_id, *secret, *access_token, *issuer, *audience;  /* secret
+                                     is wiped on free; NULL consumer_id: unsigned */
+    double now_offset;
+    double timeout, connect_timeout;
+    char *cafile, *capath;
+    int insecure;
+    char *user_agent;
+    struct curl_slist *resolve;
+    size_t max_body;
+    thr_limit *lim;               /* retained reference, or NULL */
+    thr_config cfg;
+
+    /* the transfer */
+    int phase;                    /* request_many: queued, waiting, active, done */
+    CURL *easy;
+    struct curl_slist *sent_headers;
+    thr_ticket tk;
+    double ready_at;              /* monotonic time the limiter allows */
+    double started, waited;
+    int sent;                     /* the request began to leave (prereq ran) */
+    int too_large;
+    char errbuf[CURL_ERROR_SIZE];
+
+    /* outcome */
+    CURLcode rc;
+    int kind;
+    http_buf resp_body, resp_head;
+    long status, primary_port, local_port, num_connects, http_version;
+    double total_time, connect_time, appconnect_time, pretransfer_time,
+           starttransfer_time;
+    long retry_after;             /* seconds, -1 when absent */
+    char primary_ip[64];
+} http_req;
+
+void http_req_init(http_req *r);
+void http_req_free(http_req *r);   /* idempotent; cancels an unsent booking */
+
+/* libcurl global state and one share handle (connections, DNS, TLS sessions). */
+int http_global_init(void);
+CURLSH *http_share_new(void);
+
+/* Books the limiter slot (if any) without waiting; sets r->ready_at. */
+void http_book(http_req *r, double now);
+/* Seconds still to wait before this request may start (0 = go). */
+double http_wait_left(http_req *r, double now);
+/* Builds headers, signs and sets every option on easy. Returns 0, or -1 with
+ * r->kind/errbuf set (nothing was sent). */
+int http_prepare(http_req *r, CURL *easy, CURLSH *share);
+/* Reads the outcome of a finished transfer into r and releases the booking. */
+void http_finish(http_req *r, CURLcode rc);
+
+const char *http_kind_name(int kind);
+
+#endif

@@ -1,0 +1,506 @@
+/* throttle.c -- the sliding-window rate limiter. See throttle.h.
+ *
+ * Sections: windows (the ring of bookings and its arithmetic), the in-process
+ * registry, shared files, the public functions. */
+#include "throttle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+/* ===== windows ===== */
+
+enum { THR_EMPTY = 0, THR_PENDING = 1, THR_SENT = 2, THR_CANCELLED = 3 };
+
+typedef struct thr_entry {
+    uint64_t n;        /* booking number; entry n lives at n % THR_RING */
+    double t;          /* booked, then actual, departure time */
+    uint32_t state;
+    uint32_t pad;
+} thr_entry;
+
+typedef struct thr_ring {
+    uint64_t next;     /* the next booking number; numbers start at 1 */
+    uint64_t granted;
+    uint64_t cancelled;
+    double waited_total;
+    double last_sent;
+    thr_entry e[THR_RING];
+} thr_ring;
+
+/* The earliest time booking n may leave: per + margin after the latest of
+ * the bookings numbered n - rate or lower (any rate + 1 bookings then span at
+ * least per, whatever order they really left in). When poll is set, a
+ * pending booking counts as leaving no earlier than now: it has not left yet. */
+static double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg,
+                        double now, int poll)
+{
+    double latest = -1.0;
+    uint64_t k, lowest;
+    int any = 0;
+
+    if (n <= (uint64_t)cfg->rate)
+        return 0.0;
+    lowest = n > THR_RING ? n - THR_RING + 1 : 1;
+    for (k = n - (uint64_t)cfg->rate; k >= lowest; k--) {
+        const thr_entry *e = &r->e[k % THR_RING];
+        double t;
+        if (e->n == k && e->state != THR_EMPTY && e->state != THR_CANCELLED) {
+            t = e->t;
+            if (poll && e->state == THR_PENDING && now - e->t < THR_PENDING_MAX
+                && now > t)
+                t = now;
+            if (!any || t > latest)
+                latest = t;
+            any = 1;
+        }
+        if (k == lowest)
+            break;
+    }
+    return any ? latest + cfg->per + cfg->margin : 0.0;
+}
+
+static thr_entry *thr_entry_of(thr_ring *r, uint64_t n)
+{
+    thr_entry *e = &r->e[n % THR_RING];
+    return e->n == n && e->state != THR_EMPTY ? e : NULL;
+}
+
+/* ===== the in-process registry ===== */
+
+struct thr_limit {
+    struct thr_limit *next;     /* registry list (keyed limits only) */
+    char *id;                   /* path "\n" key; NULL for a private limit */
+    size_t idlen;
+    int refs;
+    pthread_mutex_t *mu;        /* the window's lock */
+    thr_ring *ring;
+    pthread_mutex_t own_mu;     /* in-process windows */
+    void *map;                  /* shared files: the mapping */
+    size_t maplen;
+};
+
+static pthread_mutex_t thr_registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static thr_limit *thr_registry;
+
+static void thr_lock(thr_limit *l)
+{
+    int rc = pthread_mutex_lock(l->mu);
+    /* A process died holding the lock of a shared file. The ring is updated
+     * a field at a time and every state of it is usable, so carry on. */
+    if (rc == EOWNERDEAD)
+        pthread_mutex_consistent(l->mu);
+}
+
+static void thr_unlock(thr_limit *l)
+{
+    pthread_mutex_unlock(l->mu);
+}
+
+/* ===== shared files ===== */
+
+#define THR_MAGIC "coreplus-limit\n"
+#define THR_FILE_VERSION 1u
+
+typedef struct thr_slot {
+    unsigned char id[32];       /* SHA-256 of the key: no secret in the file */
+    uint32_t used;
+    uint32_t pad;
+    thr_ring ring;
+} thr_slot;
+
+typedef struct thr_file {
+    char magic[16];
+    uint32_t version;
+    uint32_t size;              /* sizeof(thr_file), a layout check */
+    uint32_t ready;
+    uint32_t pad;
+    char boot[48];              /* the boot the times belong to */
+    pthread_mutex_t mu;         /* process-shared, robust */
+    thr_slot slot[THR_FILE_KEYS];
+} thr_file;
+
+static void thr_boot_id(char out[48])
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    size_t n = 0;
+    memset(out, 0, 48);
+    if (f != NULL) {
+        n = fread(out, 1, 47, f);
+        fclose(f);
+    }
+    out[n] = '\0';
+}
+
+static int thr_file_lock(int fd, short type)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    while (fcntl(fd, F_SETLKW, &fl) != 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return 0;
+}
+
+static int thr_file_init(thr_file *f, const char *boot)
+{
+    pthread_mutexattr_t a;
+    memset(f, 0, sizeof *f);
+    if (pthread_mutexattr_init(&a) != 0)
+        return -1;
+    if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) != 0
+        || pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) != 0
+        || pthread_mutex_init(&f->mu, &a) != 0) {
+        pthread_mutexattr_destroy(&a);
+        return -1;
+    }
+    pthread_mutexattr_destroy(&a);
+    memcpy(f->magic, THR_MAGIC, sizeof f->magic);
+    f->version = THR_FILE_VERSION;
+    f->size = (uint32_t)sizeof *f;
+    memcpy(f->boot, boot, sizeof f->boot);
+    f->ready = 1;      /* last: the file is usable from here on */
+    return 0;
+}
+
+/* Maps path, initialising it when new. The whole set-up runs under an fcntl
+ * lock on the file, so two processes creating it at once cannot race. */
+static thr_file *thr_file_map(const char *path, char *err, size_t errlen)
+{
+    int fd;
+    struct stat st;
+    thr_file *f = NULL;
+    char boot[48];
+    void *m;
+
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    if (thr_file_lock(fd, F_WRLCK) != 0) {
+        snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "cannot stat '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    if (st.st_size == 0 && ftruncate(fd, (off_t)sizeof(thr_file)) != 0) {
+        snprintf(err, errlen, "cannot size '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    if (st.st_size != 0 && st.st_size != (off_t)sizeof(thr_file)) {
+        snprintf(err, errlen, "'%s' is not a coreplus limiter file", path);
+        goto out;
+    }
+    m = mmap(NULL, sizeof(thr_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        snprintf(err, errlen, "cannot map '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    f = m;
+    thr_boot_id(boot);
+    if (st.st_size == 0 || !f->ready) {
+        if (thr_file_init(f, boot) != 0) {
+            snprintf(err, errlen, "cannot initialise the lock in '%s'", path);
+            munmap(m, sizeof(thr_file));
+            f = NULL;
+        }
+    } else if (memcmp(f->magic, THR_MAGIC, sizeof f->magic) != 0
+               || f->version != THR_FILE_VERSION || f->size != sizeof(thr_file)) {
+        snprintf(err, errlen, "'%s' is not a coreplus limiter file (or another version)",
+                 path);
+        munmap(m, sizeof(thr_file));
+        f = NULL;
+    } else if (memcmp(f->boot, boot, sizeof f->boot) != 0) {
+        /* Monotonic times of an earlier boot mean nothing now. Every process
+         * of that boot is gone, so nobody holds the lock either. */
+        if (thr_file_init(f, boot) != 0) {
+            snprintf(err, errlen, "cannot initialise the lock in '%s'", path);
+            munmap(m, sizeof(thr_file));
+            f = NULL;
+        }
+    }
+out:
+    thr_file_lock(fd, F_UNLCK);
+    close(fd);
+    return f;
+}
+
+static thr_ring *thr_file_slot(thr_limit *l, const char *key, size_t keylen,
+                               const char *path, char *err, size_t errlen)
+{
+    thr_file *f = l->map;
+    unsigned char id[32];
+    unsigned int idn = 0;
+    thr_ring *r = NULL;
+    int i;
+
+    if (EVP_Digest(key, keylen, id, &idn, EVP_sha256(), NULL) != 1 || idn != 32) {
+        snprintf(err, errlen, "SHA-256 failed in OpenSSL");
+        return NULL;
+    }
+    thr_lock(l);
+    for (i = 0; i < THR_FILE_KEYS && r == NULL; i++) {
+        if (f->slot[i].used && memcmp(f->slot[i].id, id, 32) == 0)
+            r = &f->slot[i].ring;
+    }
+    for (i = 0; i < THR_FILE_KEYS && r == NULL; i++) {
+        if (!f->slot[i].used) {
+            memset(&f->slot[i].ring, 0, sizeof f->slot[i].ring);
+            memcpy(f->slot[i].id, id, 32);
+            f->slot[i].used = 1;
+            r = &f->slot[i].ring;
+        }
+    }
+    thr_unlock(l);
+    if (r == NULL)
+        snprintf(err, errlen, "'%s' already holds %d keys (delete it to start afresh)",
+                 path, THR_FILE_KEYS);
+    return r;
+}
+
+/* ===== public functions ===== */
+
+static void thr_free(thr_limit *l)
+{
+    /* l->refs is 0 here */
+    if (l->map != NULL)
+        munmap(l->map, l->maplen);
+    else if (l->mu == &l->own_mu)
+        pthread_mutex_destroy(&l->own_mu);
+    if (l->map == NULL)
+        free(l->ring);
+    free(l->id);
+    free(l);
+}
+
+static thr_limit *thr_new(const char *key, size_t keylen, const char *path,
+                          char *err, size_t errlen)
+{
+    thr_limit *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->refs = 1;
+    if (path == NULL) {
+        l->ring = calloc(1, sizeof *l->ring);
+        if (l->ring == NULL || pthread_mutex_init(&l->own_mu, NULL) != 0) {
+            free(l->ring);
+            free(l);
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+        l->mu = &l->own_mu;
+        return l;
+    }
+    l->map = thr_file_map(path, err, errlen);
+    if (l->map == NULL) {
+        free(l);
+        return NULL;
+    }
+    l->maplen = sizeof(thr_file);
+    l->mu = &((thr_file *)l->map)->mu;
+    l->ring = thr_file_slot(l, key ? key : "", key ? keylen : 0, path, err, errlen);
+    if (l->ring == NULL) {
+        thr_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+thr_limit *thr_open(const char *key, size_t keylen, const char *path,
+                    char *err, size_t errlen)
+{
+    thr_limit *l;
+    char *id;
+    size_t plen = path ? strlen(path) : 0, idlen;
+
+    if (key == NULL && path == NULL)
+        return thr_new(NULL, 0, NULL, err, errlen);   /* private */
+
+    if (key == NULL) {
+        key = "";
+        keylen = 0;
+    }
+    idlen = plen + 1 + keylen;
+    id = malloc(idlen);
+    if (id == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (plen)
+        memcpy(id, path, plen);
+    id[plen] = '\n';
+    memcpy(id + plen + 1, key, keylen);
+
+    pthread_mutex_lock(&thr_registry_mu);
+    for (l = thr_registry; l != NULL; l = l->next) {
+        if (l->idlen == idlen && memcmp(l->id, id, idlen) == 0) {
+            l->refs++;
+            break;
+        }
+    }
+    if (l == NULL) {
+        l = thr_new(key, keylen, path, err, errlen);
+        if (l != NULL) {
+            l->id = id;
+            l->idlen = idlen;
+            id = NULL;
+            l->next = thr_registry;
+            thr_registry = l;
+        }
+    }
+    pthread_mutex_unlock(&thr_registry_mu);
+    free(id);
+    return l;
+}
+
+void thr_close(thr_limit *l)
+{
+    thr_limit **p;
+    if (l == NULL)
+        return;
+    pthread_mutex_lock(&thr_registry_mu);
+    if (--l->refs > 0) {
+        pthread_mutex_unlock(&thr_registry_mu);
+        return;
+    }
+    for (p = &thr_registry; l->id != NULL && *p != NULL; p = &(*p)->next) {
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&thr_registry_mu);
+    thr_free(l);
+}
+
+void thr_retain(thr_limit *l)
+{
+    pthread_mutex_lock(&thr_registry_mu);
+    l->refs++;
+    pthread_mutex_unlock(&thr_registry_mu);
+}
+
+double thr_reserve(thr_limit *l, const thr_config *cfg, double now, int pending,
+                   thr_ticket *tk)
+{
+    thr_ring *r = l->ring;
+    thr_entry *e;
+    uint64_t n;
+    double t;
+
+    thr_lock(l);
+    if (r->next == 0)
+        r->next = 1;
+    n = r->next++;
+    t = thr_bound(r, n, cfg, now, 0);
+    if (t < now)
+        t = now;
+    e = &r->e[n % THR_RING];
+    e->n = n;
+    e->t = t;
+    e->state = pending ? THR_PENDING : THR_SENT;
+    r->granted++;
+    r->waited_total += t - now;
+    if (!pending && t > r->last_sent)
+        r->last_sent = t;
+    thr_unlock(l);
+    tk->lim = l;
+    tk->n = n;
+    tk->t = t;
+    return t;
+}
+
+double thr_ready(const thr_ticket *tk, const thr_config *cfg, double now)
+{
+    double t;
+    if (tk->lim == NULL)
+        return 0.0;
+    thr_lock(tk->lim);
+    t = thr_bound(tk->lim->ring, tk->n, cfg, now, 1);
+    thr_unlock(tk->lim);
+    if (t < tk->t)
+        t = tk->t;
+    return t > now ? t - now : 0.0;
+}
+
+double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
+{
+    thr_ring *r;
+    thr_entry *e;
+    double t;
+    if (tk->lim == NULL)
+        return 0.0;
+    r = tk->lim->ring;
+    thr_lock(tk->lim);
+    t = thr_bound(r, tk->n, cfg, now, 0);
+    if (t < now)
+        t = now;
+    e = thr_entry_of(r, tk->n);
+    if (e != NULL) {
+        e->t = t;
+        e->state = THR_SENT;
+    }
+    if (t > r->last_sent)
+        r->last_sent = t;
+    thr_unlock(tk->lim);
+    tk->t = t;
+    return t - now;
+}
+
+void thr_cancel(thr_ticket *tk)
+{
+    thr_entry *e;
+    if (tk->lim == NULL)
+        return;
+    thr_lock(tk->lim);
+    e = thr_entry_of(tk->lim->ring, tk->n);
+    if (e != NULL && e->state == THR_PENDING) {
+        e->state = THR_CANCELLED;
+        tk->lim->ring->cancelled++;
+    }
+    thr_unlock(tk->lim);
+    tk->lim = NULL;
+}
+
+void thr_get_stats(thr_limit *l, thr_stats *st)
+{
+    thr_ring *r = l->ring;
+    int i;
+    thr_lock(l);
+    st->granted = r->granted;
+    st->cancelled = r->cancelled;
+    st->waited_total = r->waited_total;
+    st->last_sent = r->last_sent;
+    st->pending = 0;
+    for (i = 0; i < THR_RING; i++) {
+        if (r->e[i].state == THR_PENDING)
+            st->pending++;
+    }
+    thr_unlock(l);
+}
+
+void thr_add_wait(thr_limit *l, double seconds)
+{
+    if (!(seconds > 0))
+        return;
+    thr_lock(l);
+    l->ring->waited_total += seconds;
+    thr_unlock(l);
+}

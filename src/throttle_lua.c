@@ -1,0 +1,259 @@
+/* throttle_lua.c -- core.limiter and the limiter object (see throttle.h).
+ *
+ *   core.limiter{ rate = 10, per = 1.0, key = nil, shared = nil, margin = 0.025 }
+ *   limiter:acquire() -> waited_seconds        blocks until a slot is free
+ *   limiter:reserve([now]) -> delay, booking   books a slot, never blocks
+ *   limiter:sent(booking [, now]) -> owed      the booked request left now
+ *   limiter:stats() -> table
+ *   limiter:close()                            also __gc, and __close on 5.4
+ *
+ * `now` arguments are core.monotonic() seconds; they exist so that specs can
+ * drive the window arithmetic without sleeping. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "coreplus.h"
+#include "throttle.h"
+
+#define THR_MT "coreplus.limiter"
+#define THR_DEFAULT_MARGIN 0.025
+#define THR_POLL_MAX 0.05   /* re-check at least this often while waiting */
+
+typedef struct thr_lua {
+    thr_limit *lim;         /* NULL once closed */
+    thr_config cfg;
+    char *key;              /* as given (may be NULL) */
+    char *path;             /* shared file (may be NULL) */
+} thr_lua;
+
+static thr_lua *thr_check(lua_State *L, int idx)
+{
+    thr_lua *t = luaL_checkudata(L, idx, THR_MT);
+    if (t->lim == NULL)
+        luaL_error(L, "limiter is closed");
+    return t;
+}
+
+/* For http_lua.c: the limiter at idx, or raises naming the field. */
+int thr_lua_tolimiter(lua_State *L, int idx, thr_limit **lim, thr_config *cfg)
+{
+    thr_lua *t = lua_touserdata(L, idx);
+    int ok = 0;
+    if (t != NULL && lua_getmetatable(L, idx)) {
+        luaL_getmetatable(L, THR_MT);
+        ok = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    if (!ok)
+        return luaL_error(L, "bad field 'limiter' (a core.limiter object expected, got %s)",
+                          luaL_typename(L, idx));
+    if (t->lim == NULL)
+        return luaL_error(L, "bad field 'limiter' (limiter is closed)");
+    *lim = t->lim;
+    *cfg = t->cfg;
+    return 0;
+}
+
+static char *thr_strdup(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p != NULL) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static void thr_release(thr_lua *t)
+{
+    if (t->lim != NULL)
+        thr_close(t->lim);
+    t->lim = NULL;
+    free(t->key);
+    free(t->path);
+    t->key = t->path = NULL;
+}
+
+/* core.limiter{ rate=, per=, key=, shared=, margin= } -> limiter */
+static int thr_lua_new(lua_State *L)
+{
+    thr_lua *t;
+    size_t keylen = 0, plen = 0;
+    const char *key, *path;
+    lua_Number rate, per, margin;
+    char err[512];
+
+    if (lua_isnoneornil(L, 1))
+        lua_newtable(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    t = lua_newuserdata(L, sizeof *t);
+    memset(t, 0, sizeof *t);
+    luaL_getmetatable(L, THR_MT);
+    lua_setmetatable(L, -2);
+    /* stack: opts limiter (collected, and its strings freed, on any error) */
+    rate = compat_optnumfield(L, 1, "rate", 10);
+    per = compat_optnumfield(L, 1, "per", 1.0);
+    margin = compat_optnumfield(L, 1, "margin", THR_DEFAULT_MARGIN);
+    /* Strings are copied at once: a field computed by __index is not kept. */
+    key = compat_optstrfield(L, 1, "key", &keylen);
+    if (key != NULL && (t->key = thr_strdup(key, keylen)) == NULL)
+        return luaL_error(L, "out of memory");
+    path = compat_optstrfield(L, 1, "shared", &plen);
+    if (path != NULL && (t->path = thr_strdup(path, plen)) == NULL)
+        return luaL_error(L, "out of memory");
+
+    if (!(rate >= 1 && rate <= THR_MAX_RATE) || rate != floor(rate))
+        return luaL_error(L, "bad field 'rate' (an integer from 1 to %d expected)",
+                          THR_MAX_RATE);
+    if (!(per > 0 && per <= 86400))
+        return luaL_error(L, "bad field 'per' (seconds > 0 expected)");
+    if (!(margin >= 0 && margin < per))
+        return luaL_error(L, "bad field 'margin' (seconds >= 0 and < per expected)");
+    if (path != NULL && (plen == 0 || strlen(t->path) != plen))
+        return luaL_error(L, "bad field 'shared' (a file path expected)");
+    t->cfg.rate = (int)rate;
+    t->cfg.per = per;
+    t->cfg.margin = margin;
+    t->lim = thr_open(t->key, keylen, t->path, err, sizeof err);
+    if (t->lim == NULL)
+        return luaL_error(L, "bad field 'shared' (%s)", err);
+    return 1;
+}
+
+/* limiter:acquire() -> waited_seconds */
+static int thr_lua_acquire(lua_State *L)
+{
+    thr_lua *t = thr_check(L, 1);
+    thr_ticket tk;
+    double start = clock_monotonic(), now, d;
+
+    thr_reserve(t->lim, &t->cfg, start, 1, &tk);
+    for (;;) {
+        now = clock_monotonic();
+        d = thr_ready(&tk, &t->cfg, now);
+        if (d <= 0)
+            break;
+        clock_sleep(d < THR_POLL_MAX ? d : THR_POLL_MAX);
+    }
+    d = thr_sent(&tk, &t->cfg, clock_monotonic());
+    clock_sleep(d);
+    now = clock_monotonic();
+    thr_add_wait(t->lim, (now - start) - (tk.t - start > 0 ? tk.t - start : 0));
+    lua_pushnumber(L, now - start);
+    return 1;
+}
+
+/* limiter:reserve([now]) -> delay_seconds, booking */
+static int thr_lua_reserve(lua_State *L)
+{
+    thr_lua *t = thr_check(L, 1);
+    double now = luaL_optnumber(L, 2, clock_monotonic());
+    thr_ticket tk;
+    double at = thr_reserve(t->lim, &t->cfg, now, 0, &tk);
+    lua_pushnumber(L, at - now);
+    lua_pushinteger(L, (lua_Integer)tk.n);
+    return 2;
+}
+
+/* limiter:sent(booking [, now]) -> owed_seconds
+ * For callers that learn when the request really left (after connecting). */
+static int thr_lua_sent(lua_State *L)
+{
+    thr_lua *t = thr_check(L, 1);
+    lua_Number n = luaL_checknumber(L, 2);
+    double now = luaL_optnumber(L, 3, clock_monotonic());
+    thr_ticket tk;
+    if (!(n >= 1) || n != floor(n))
+        return luaL_argerror(L, 2, "a booking number from reserve expected");
+    tk.lim = t->lim;
+    tk.n = (uint64_t)n;
+    tk.t = 0;
+    lua_pushnumber(L, thr_sent(&tk, &t->cfg, now));
+    return 1;
+}
+
+static int thr_lua_stats(lua_State *L)
+{
+    thr_lua *t = thr_check(L, 1);
+    thr_stats st;
+    thr_get_stats(t->lim, &st);
+    lua_createtable(L, 0, 12);
+    lua_pushinteger(L, t->cfg.rate);
+    lua_setfield(L, -2, "rate");
+    lua_pushnumber(L, t->cfg.per);
+    lua_setfield(L, -2, "per");
+    lua_pushnumber(L, t->cfg.margin);
+    lua_setfield(L, -2, "margin");
+    if (t->key) {
+        lua_pushstring(L, t->key);
+        lua_setfield(L, -2, "key");
+    }
+    if (t->path) {
+        lua_pushstring(L, t->path);
+        lua_setfield(L, -2, "shared");
+    }
+    lua_pushinteger(L, (lua_Integer)st.granted);
+    lua_setfield(L, -2, "granted");
+    lua_pushinteger(L, (lua_Integer)st.cancelled);
+    lua_setfield(L, -2, "cancelled");
+    lua_pushinteger(L, (lua_Integer)st.pending);
+    lua_setfield(L, -2, "pending");
+    lua_pushnumber(L, st.waited_total);
+    lua_setfield(L, -2, "waited_total");
+    lua_pushnumber(L, st.last_sent);
+    lua_setfield(L, -2, "last_sent");
+    return 1;
+}
+
+static int thr_lua_close(lua_State *L)
+{
+    thr_release(luaL_checkudata(L, 1, THR_MT));
+    return 0;
+}
+
+static int thr_lua_tostring(lua_State *L)
+{
+    thr_lua *t = luaL_checkudata(L, 1, THR_MT);
+    lua_pushfstring(L, "coreplus.limiter (%d per %f s%s%s)", t->cfg.rate, t->cfg.per,
+                    t->path ? ", shared" : "", t->lim ? "" : ", closed");
+    return 1;
+}
+
+static const luaL_Reg thr_methods[] = {
+    { "acquire", thr_lua_acquire },
+    { "reserve", thr_lua_reserve },
+    { "sent", thr_lua_sent },
+    { "stats", thr_lua_stats },
+    { "close", thr_lua_close },
+    { NULL, NULL }
+};
+
+static const luaL_Reg thr_funcs[] = {
+    { "limiter", thr_lua_new },
+    { NULL, NULL }
+};
+
+void throttle_lua_register(lua_State *L)
+{
+    /* stack: module */
+    if (luaL_newmetatable(L, THR_MT)) {
+        lua_newtable(L);
+        luaL_setfuncs(L, thr_methods, 0);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, thr_lua_close);
+        lua_setfield(L, -2, "__gc");
+#if COMPAT_HAS_CLOSE
+        lua_pushcfunction(L, thr_lua_close);
+        lua_setfield(L, -2, "__close");
+#endif
+        lua_pushcfunction(L, thr_lua_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushliteral(L, "coreplus.limiter");
+        lua_setfield(L, -2, "__name");
+    }
+    lua_pop(L, 1);
+    luaL_setfuncs(L, thr_funcs, 0);
+}
