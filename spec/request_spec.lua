@@ -1,0 +1,192 @@
+-- core.request against the mock coreplus server: signing, connection reuse,
+-- TLS, timeouts, size caps, header hygiene. Timing bounds are deliberately
+-- loose (2-core CI machines are noisy); figures belong in bench/.
+local core = require "coreplus.core"
+local testing = require "coreplus.testing"
+
+describe("core.request", function()
+  local mock, cred, limiter
+
+  -- Every request goes through one limiter: the mock enforces 10 per second.
+  local function req(o)
+    o.limiter = o.limiter or limiter
+    o.cafile = o.cafile == nil and mock.cafile or o.cafile or nil
+    if o.credentials == nil then o.credentials = cred end
+    if o.credentials == false then o.credentials = nil end
+    return core.request(o)
+  end
+
+  setup(function()
+    mock = testing.server{ tls = true }
+    cred = { consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
+      access_token = mock.access_token }
+    limiter = core.limiter{ rate = 10, per = 1, key = mock.base_url .. " request_spec" }
+  end)
+
+  teardown(function()
+    if mock then mock:stop() end
+    if limiter then limiter:close() end
+  end)
+
+  describe("signing", function()
+    it("sends a token the mock accepts, for the exact URL with its query", function()
+      local before = mock:stats()
+      local res, err = req{ url = mock:url("Client/?pageSize=2&pageNumber=1") }
+      assert.is_nil(err)
+      assert.equals(200, res.status)
+      assert.equals(before.auth_failures, mock:stats().auth_failures)
+    end)
+
+    it("signs each method, with a body", function()
+      local res = assert(req{ method = "post", url = mock:url("Client/"),
+        body = '{"firstName":"Ada","lastName":"Lovelace"}' })
+      assert.is_true(res.status < 500)
+      assert.are_not.equal(401, res.status)
+    end)
+
+    it("sends unsigned when credentials are omitted (the mock refuses it)", function()
+      local res = assert(req{ url = mock:url("Client/"), credentials = false })
+      assert.equals(401, res.status)
+    end)
+
+    it("honours now_offset: a token from a clock an hour behind is refused", function()
+      local res = assert(req{ url = mock:url("Client/"), now_offset = -3600 })
+      assert.equals(401, res.status)
+    end)
+
+    it("sends the JSON headers and a User-Agent naming the library", function()
+      local res = assert(req{ url = mock.base_url .. "/__mock/echo-headers" })
+      local seen = require("cjson").decode(res.body).headers
+      local h = {}
+      for k, v in pairs(seen) do h[k:lower()] = type(v) == "table" and v[1] or v end
+      assert.equals("application/json", h["content-type"])
+      assert.equals("application/json", h["accept"])
+      assert.matches("^lua%-coreplus/" .. core.version:gsub("%.", "%%.") .. " %(libcurl/", h["user-agent"])
+      assert.matches("^JwToken [%w_-]+%.[%w_-]+%.[%w_-]+$", h["authorization"])
+    end)
+  end)
+
+  describe("connections", function()
+    it("reuses one connection for 20 sequential requests", function()
+      local before = mock:stats().connections
+      local ports, news = {}, 0
+      for _ = 1, 20 do
+        local res = assert(req{ url = mock:url("Location/") })
+        assert.equals(200, res.status)
+        ports[res.local_port] = true
+        if res.new_connection then news = news + 1 end
+      end
+      local n = 0
+      for _ in pairs(ports) do n = n + 1 end
+      assert.equals(1, n)
+      assert.is_true(news <= 1)
+      assert.is_true(mock:stats().connections - before <= 1)
+    end)
+
+    it("refuses a closed port as a network error that was not sent", function()
+      local res, err = req{ url = "https://127.0.0.1:1/API/Core/v2.1/Client/", connect_timeout = 2 }
+      assert.is_nil(res)
+      assert.equals("network", err.kind)
+      assert.is_false(err.sent)
+      assert.is_number(err.curl_code)
+    end)
+  end)
+
+  describe("TLS", function()
+    it("fails with kind tls without the mock's CA", function()
+      local res, err = req{ url = mock:url("Client/"), cafile = false }
+      assert.is_nil(res)
+      assert.equals("tls", err.kind)
+      assert.is_false(err.sent)
+    end)
+
+    it("fails with kind tls when the host name is not the certificate's", function()
+      local host = "not-the-mock.test"
+      local res, err = req{ url = "https://" .. host .. ":" .. mock.port .. "/API/Core/v2.1/Client/",
+        resolve = { host .. ":" .. mock.port .. ":127.0.0.1" } }
+      assert.is_nil(res)
+      assert.equals("tls", err.kind)
+      assert.is_false(err.sent)
+    end)
+
+    it("skips verification only when insecure = true is given", function()
+      local res = assert(req{ url = mock:url("Location/"), cafile = false, insecure = true })
+      assert.equals(200, res.status)
+      assert.has_error(function() req{ url = mock:url("Location/"), insecure = "yes" } end)
+    end)
+  end)
+
+  describe("limits", function()
+    it("times out with kind timeout, within the timeout and some slack", function()
+      local t0 = core.monotonic()
+      local res, err = req{ url = mock:url("Location/"), timeout = 0.5,
+        headers = { ["X-Mock-Latency"] = "3" } }
+      local took = core.monotonic() - t0
+      assert.is_nil(res)
+      assert.equals("timeout", err.kind)
+      assert.is_true(err.sent)
+      assert.is_true(took >= 0.45 and took < 2.0, "took " .. took)
+    end)
+
+    it("aborts a body over max_body with kind too_large", function()
+      local res, err = req{ url = mock:url("Client/?pageSize=50"), max_body = 1000 }
+      assert.is_nil(res)
+      assert.equals("too_large", err.kind)
+    end)
+
+    it("aborts a streamed 20 MiB body at the default cap", function()
+      local res, err = req{ url = mock:url("Client/"), headers = { ["X-Mock-Fault"] = "big_body" } }
+      assert.is_nil(res)
+      assert.equals("too_large", err.kind)
+    end)
+  end)
+
+  describe("headers", function()
+    it("returns response header names in lower case", function()
+      local res = assert(req{ url = mock:url("Location/") })
+      assert.is_string(res.headers["content-type"])
+      for k in pairs(res.headers) do assert.equals(k:lower(), k) end
+      assert.is_number(res.elapsed)
+      assert.is_string(res.body)
+    end)
+
+    it("refuses CR or LF in header values, url, method and user_agent before sending", function()
+      local before = mock:stats().requests
+      local bad = {
+        { headers = { ["X-A"] = "a\r\nX-Injected: 1" }, field = "headers" },
+        { headers = { ["X-A"] = "a\nb" }, field = "headers" },
+        { headers = { ["Bad Name"] = "a" }, field = "headers" },
+        { url = mock:url("Client/") .. "\r\nX: 1", field = "url" },
+        { method = "GET\r\n", field = "method" },
+        { user_agent = "ua\r\nX: 1", field = "user_agent" },
+      }
+      for _, b in ipairs(bad) do
+        local o = { url = b.url or mock:url("Client/"), headers = b.headers, method = b.method,
+          user_agent = b.user_agent }
+        local ok, msg = pcall(req, o)
+        assert.is_false(ok)
+        assert.matches("'" .. b.field .. "'", msg)
+      end
+      assert.equals(before, mock:stats().requests)
+    end)
+
+    it("never puts the secret or the token in an error", function()
+      local _, err = req{ url = mock:url("Location/"), timeout = 0.3,
+        headers = { ["X-Mock-Latency"] = "2" } }
+      for _, v in pairs(err) do
+        if type(v) == "string" then
+          assert.is_nil(v:find(mock.consumer_secret, 1, true))
+          assert.is_nil(v:find("JwToken", 1, true))
+        end
+      end
+    end)
+
+    it("returns a redirect as its 3xx response and does not follow it", function()
+      local before = mock:stats().echo_requests
+      local res = assert(req{ url = mock:url("Client/"), headers = { ["X-Mock-Fault"] = "redirect" } })
+      assert.equals(302, res.status)
+      assert.is_string(res.headers.location)
+      assert.equals(before, mock:stats().echo_requests)
+    end)
+  end)
+end)
