@@ -206,13 +206,33 @@ function _M:_backoff(attempt, retry_after)
   return self.random() * min(self.backoff_max, self.backoff * 2 ^ (attempt - 1))
 end
 
+-- lua-cjson decodes every number as a float under Lua 5.4; ids, counts and
+-- durations are integers and should print as such (60, not 60.0).
+local tointeger = math.tointeger
+local function integers(t, depth)
+  if depth > 64 then return end
+  for k, v in pairs(t) do
+    local tv = type(v)
+    if tv == "number" then
+      local i = tointeger(v)
+      if i then t[k] = i end
+    elseif tv == "table" then
+      integers(v, depth + 1)
+    end
+  end
+end
+
 --- Turns a transport response into decoded or (nil, err).
 function _M:_interpret(method, full_url, res)
   local decoded, decode_error
   local body = res.body
   if body ~= nil and body ~= "" then
     decoded, decode_error = cjson.decode(body)
-    if decoded == nil then decode_error = decode_error or "invalid JSON" end
+    if decoded == nil then
+      decode_error = decode_error or "invalid JSON"
+    elseif tointeger and type(decoded) == "table" then
+      integers(decoded, 0)
+    end
   elseif res.status >= 200 and res.status < 300 then
     decoded = {}
   end
