@@ -1,0 +1,281 @@
+-- core.limiter: "at most rate requests in any window of per seconds",
+-- counted from when each request really left. The window arithmetic is
+-- tested with injected times (reserve(now), sent(booking, now)); only the
+-- blocking and cross-process tests use the real clock, with loose bounds.
+local core = require "coreplus.core"
+
+local unique = 0
+local function key(name)
+  unique = unique + 1
+  return ("limiter_spec %s %d %d"):format(name, unique, math.random(1, 1e9))
+end
+
+local function tmpfile()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+describe("core.limiter window", function()
+  it("grants rate slots at once, then makes the next wait for the oldest to leave the window", function()
+    local l = core.limiter{ rate = 3, per = 1, margin = 0 }
+    assert.equals(0, (l:reserve(100)))
+    assert.equals(0, (l:reserve(100)))
+    assert.equals(0, (l:reserve(100)))
+    assert.equals(1, (l:reserve(100)))
+    assert.equals(0.5, (l:reserve(100.5)))   -- booked at 101
+    assert.equals(1, (l:reserve(100)))       -- 101 as well: 3 in [101, 102)
+    assert.equals(2, (l:reserve(100)))       -- 102
+    l:close()
+  end)
+
+  it("is a sliding window, not a bucket that lets 2x through in the first second", function()
+    local l = core.limiter{ rate = 10, per = 1, margin = 0 }
+    local at = {}
+    for i = 1, 20 do at[i] = 50 + (l:reserve(50)) end
+    for i = 1, 10 do assert.equals(50, at[i]) end
+    for i = 11, 20 do assert.equals(51, at[i]) end
+    l:close()
+  end)
+
+  it("never books more than rate in any window, whatever the arrival pattern", function()
+    math.randomseed(7)
+    local rate, per = 4, 0.5
+    local l = core.limiter{ rate = rate, per = per, margin = 0 }
+    local now, at = 1000, {}
+    for i = 1, 300 do
+      now = now + math.random() * 0.3
+      at[i] = now + (l:reserve(now))
+    end
+    table.sort(at)
+    for i = 1, #at do
+      local n = 0
+      for j = i, #at do
+        if at[j] < at[i] + per - 1e-9 then n = n + 1 end
+      end
+      assert.is_true(n <= rate, "window at " .. at[i] .. " holds " .. n)
+    end
+    l:close()
+  end)
+
+  it("adds the margin to per between a slot and the one rate places later", function()
+    local l = core.limiter{ rate = 2, per = 1, margin = 0.1 }
+    assert.equals(0, (l:reserve(10)))
+    assert.equals(0, (l:reserve(10)))
+    assert.near(1.1, (l:reserve(10)), 1e-9)
+    l:close()
+  end)
+
+  it("counts a slot from when the request really left (sent)", function()
+    local l = core.limiter{ rate = 1, per = 1, margin = 0 }
+    local d, booking = l:reserve(10)
+    assert.equals(0, d)
+    assert.equals(0, l:sent(booking, 10.5))     -- connection set-up took 0.5 s
+    assert.near(0.9, (l:reserve(10.6)), 1e-9)   -- 11.5, not 11.0
+    l:close()
+  end)
+
+  it("makes a later booking owe the time an earlier one left late", function()
+    local l = core.limiter{ rate = 1, per = 1, margin = 0 }
+    local _, first = l:reserve(10)
+    local d, second = l:reserve(10)
+    assert.equals(1, d)                         -- planned for 11.0
+    l:sent(first, 10.4)                         -- ... but the first left at 10.4
+    assert.near(0.4, l:sent(second, 11.0), 1e-9)
+    l:close()
+  end)
+
+  it("reports stats", function()
+    local k = key("stats")
+    local l = core.limiter{ rate = 5, per = 2, key = k }
+    l:reserve(1)
+    l:reserve(1)
+    local s = l:stats()
+    assert.equals(5, s.rate)
+    assert.equals(2, s.per)
+    assert.equals(k, s.key)
+    assert.equals(2, s.granted)
+    assert.equals(0, s.pending)
+    assert.is_number(s.waited_total)
+    assert.is_number(s.margin)
+    l:close()
+  end)
+end)
+
+describe("core.limiter keys", function()
+  it("shares one window between limiters with the same key", function()
+    local k = key("same")
+    local a = core.limiter{ rate = 1, per = 1, margin = 0, key = k }
+    local b = core.limiter{ rate = 1, per = 1, margin = 0, key = k }
+    assert.equals(0, (a:reserve(20)))
+    assert.equals(1, (b:reserve(20)))
+    assert.equals(2, b:stats().granted)
+    a:close()
+    assert.equals(2, (b:reserve(20)))   -- still there while one holder is open
+    b:close()
+  end)
+
+  it("keeps different keys independent", function()
+    local a = core.limiter{ rate = 1, per = 1, margin = 0, key = key("x") }
+    local b = core.limiter{ rate = 1, per = 1, margin = 0, key = key("y") }
+    assert.equals(0, (a:reserve(20)))
+    assert.equals(0, (b:reserve(20)))
+    a:close()
+    b:close()
+  end)
+
+  it("starts afresh once every holder of a key has closed", function()
+    local k = key("fresh")
+    local a = core.limiter{ rate = 1, per = 1, margin = 0, key = k }
+    a:reserve(20)
+    a:close()
+    local b = core.limiter{ rate = 1, per = 1, margin = 0, key = k }
+    assert.equals(0, (b:reserve(20)))
+    b:close()
+  end)
+end)
+
+describe("core.limiter blocking", function()
+  it("acquire waits for a slot and returns the seconds waited", function()
+    local l = core.limiter{ rate = 2, per = 0.2, margin = 0 }
+    local t0 = core.monotonic()
+    assert.is_true(l:acquire() < 0.05)
+    assert.is_true(l:acquire() < 0.05)
+    local waited = l:acquire()
+    local took = core.monotonic() - t0
+    assert.is_true(waited > 0.1 and waited < 1.0, "waited " .. waited)
+    assert.is_true(took > 0.1 and took < 1.0, "took " .. took)
+    l:close()
+  end)
+end)
+
+describe("core.limiter misuse", function()
+  local cases = {
+    { { rate = 0 }, "'rate'" }, { { rate = 1.5 }, "'rate'" }, { { rate = "x" }, "'rate'" },
+    { { rate = 100000 }, "'rate'" }, { { per = 0 }, "'per'" }, { { per = -1 }, "'per'" },
+    { { margin = -1 }, "'margin'" }, { { margin = 5, per = 1 }, "'margin'" },
+    { { shared = "" }, "'shared'" }, { { shared = "/nonexistent-dir/limit" }, "'shared'" },
+    { { key = 5 }, "'key'" },
+  }
+  for _, c in ipairs(cases) do
+    it("raises naming the argument: " .. c[2] .. " " .. tostring(select(2, next(c[1]))), function()
+      local ok, msg = pcall(core.limiter, c[1])
+      assert.is_false(ok)
+      assert.matches(c[2], msg, 1, true)
+    end)
+  end
+
+  it("refuses a file that is not a limiter file", function()
+    local p = tmpfile()
+    local f = assert(io.open(p, "w"))
+    f:write("hello")
+    f:close()
+    local ok, msg = pcall(core.limiter, { shared = p })
+    os.remove(p)
+    assert.is_false(ok)
+    assert.matches("not a coreplus limiter file", msg, 1, true)
+  end)
+
+  it("close is idempotent and later use raises", function()
+    local l = core.limiter{}
+    l:close()
+    l:close()
+    assert.has_error(function() l:reserve() end, nil)
+    assert.matches("closed", tostring(l))
+  end)
+
+  it("closes at the end of a <close> scope (Lua 5.4)", function()
+    if not _VERSION:find("5%.4") then return end
+    local chunk = assert(load([[
+      local core, k = ...
+      do local l <close> = core.limiter{ key = k, rate = 1, per = 1, margin = 0 }
+        l:reserve(5) end
+      local m = core.limiter{ key = k, rate = 1, per = 1, margin = 0 }
+      local d = m:reserve(5)
+      m:close()
+      return d
+    ]]))
+    assert.equals(0, chunk(core, key("close")))
+  end)
+end)
+
+describe("core.limiter shared file", function()
+  it("shares one window between limiters on the same file and key", function()
+    local p = tmpfile()
+    local k = key("file")
+    local a = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = k }
+    local b = core.limiter{ rate = 1, per = 1, margin = 0, shared = p:gsub("/([^/]+)$", "/./%1"), key = k }
+    local t = core.monotonic()
+    assert.equals(0, (a:reserve(t)))
+    assert.near(1, (b:reserve(t)), 1e-9)
+    local c = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("other") }
+    assert.equals(0, (c:reserve(t)))
+    a:close(); b:close(); c:close()
+    os.remove(p)
+  end)
+end)
+
+describe("core.limiter across processes (against the mock)", function()
+  local testing = require "coreplus.testing"
+  local mock
+
+  setup(function()
+    mock = testing.server{ tls = true }
+  end)
+
+  teardown(function()
+    if mock then mock:stop() end
+  end)
+
+  -- Runs n child processes that each send `count` requests as fast as their
+  -- limiter allows; returns the mock's stats for that run.
+  local function run_children(n, count, shared)
+    mock:reset()
+    local start = core.now() + 0.5
+    local code = ([[
+      local core = require "coreplus.core"
+      local lim = core.limiter{ rate = 10, per = 1, key = %q, shared = %s }
+      local cred = { consumer_id = %q, consumer_secret = %q, access_token = %q }
+      core.sleep(%f - core.now())
+      local ok, n429 = 0, 0
+      for i = 1, %d do
+        local r = core.request{ url = %q, cafile = %q, credentials = cred, limiter = lim }
+        if r and r.status == 200 then ok = ok + 1 elseif r and r.status == 429 then n429 = n429 + 1 end
+      end
+      print(ok, n429)
+    ]]):format(mock.base_url, shared and ("%q"):format(shared) or "nil", mock.consumer_id,
+      mock.consumer_secret, mock.access_token, start, count, mock:url("Location/"), mock.cafile)
+    local script = tmpfile()
+    local f = assert(io.open(script, "w"))
+    f:write(code)
+    f:close()
+    local env = ("LUA_CPATH='%s' LUA_PATH='%s' "):format(package.cpath, package.path)
+    local procs = {}
+    for i = 1, n do
+      procs[i] = assert(io.popen(env .. "lua5.4 " .. script .. " 2>&1"))
+    end
+    local outs = {}
+    for i = 1, n do
+      outs[i] = procs[i]:read("a")
+      procs[i]:close()
+    end
+    os.remove(script)
+    return mock:stats(), outs
+  end
+
+  it("3 processes x 20 requests sharing a file: never more than 10 in a second, no 429", function()
+    local p = tmpfile()
+    local st, outs = run_children(3, 20, p)
+    os.remove(p)
+    for _, o in ipairs(outs) do assert.matches("^20%s+0", o) end
+    assert.equals(60, st.requests)
+    assert.equals(0, st.rate_limited)
+    assert.is_true(st.max_in_window <= 10, "max_in_window " .. tostring(st.max_in_window))
+  end)
+
+  it("without the shared file the same processes overrun the limit (why it exists)", function()
+    local st = run_children(3, 20, nil)
+    assert.is_true(st.max_in_window > 10, "max_in_window " .. tostring(st.max_in_window))
+    assert.is_true(st.rate_limited > 0)
+  end)
+end)
