@@ -1,0 +1,145 @@
+-- The mock refuses every way of getting the token or headers wrong, as the
+-- real API documents it (coreplus-api.md §2), and lets a correct one in.
+local testing = require "coreplus.testing"
+local H = dofile("spec/support/mock_http.lua")
+
+describe("mock server authentication", function()
+  local mock
+  lazy_setup(function() mock = testing.server{ rate_limit = false } end)
+  lazy_teardown(function() mock:stop() end)
+
+  local function refused(res, detail_part)
+    assert.are.equal(401, res.status)
+    local reason, detail = H.reason(res)
+    assert.truthy(reason and reason:find("Invalid token", 1, true), res.body)
+    if detail_part then
+      assert.truthy(detail and detail:find(detail_part, 1, true), "detail: " .. tostring(detail))
+    end
+  end
+
+  it("accepts a correctly signed request", function()
+    local res = H.get(mock, "Location/")
+    assert.are.equal(200, res.status, res.body)
+    assert.are.equal(3, #res.json.locations)
+  end)
+
+  it("refuses a token signed with the wrong secret", function()
+    local url = mock:url("Location/")
+    refused(H.get(mock, "Location/", { token = H.sign(mock, "GET", url, { consumer_secret = "nope" }) }),
+      "signature")
+  end)
+
+  it("refuses a url claim that differs from the requested URL", function()
+    local token = H.sign(mock, "GET", mock:url("Location/?x=1"))
+    refused(H.get(mock, "Location/", { token = token }), "url claim")
+  end)
+
+  it("refuses a url claim that names another host for the same port", function()
+    local url = mock:url("Location/"):gsub("127%.0%.0%.1", "localhost")
+    refused(H.get(mock, "Location/", { token = H.sign(mock, "GET", url) }), "url claim")
+  end)
+
+  it("refuses a httpMethod claim that differs from the method", function()
+    refused(H.get(mock, "Location/", { token = H.sign(mock, "POST", mock:url("Location/")) }), "httpMethod")
+  end)
+
+  for _, claim in ipairs{ "iss", "aud", "nbf", "exp", "consumerId", "accessToken", "url", "httpMethod" } do
+    it("refuses a token without the " .. claim .. " claim", function()
+      local claims = H.claims(mock, "GET", mock:url("Location/"), { [claim] = false })
+      refused(H.get(mock, "Location/", { token = H.token_of(claims, nil, mock) }), "claim " .. claim .. " missing")
+    end)
+  end
+
+  it("refuses an expired token", function()
+    local now = os.time()
+    local claims = H.claims(mock, "GET", mock:url("Location/"), { nbf = now - 120, exp = now - 60 })
+    refused(H.get(mock, "Location/", { token = H.token_of(claims, nil, mock) }), "expired")
+  end)
+
+  it("refuses a token whose nbf is in the future", function()
+    local now = os.time()
+    local claims = H.claims(mock, "GET", mock:url("Location/"), { nbf = now + 60, exp = now + 120 })
+    refused(H.get(mock, "Location/", { token = H.token_of(claims, nil, mock) }), "not valid yet")
+  end)
+
+  it("refuses nbf/exp in milliseconds (FAQ cause 1)", function()
+    local now = os.time() * 1000
+    local claims = H.claims(mock, "GET", mock:url("Location/"), { nbf = now, exp = now + 60000 })
+    refused(H.get(mock, "Location/", { token = H.token_of(claims, nil, mock) }))
+  end)
+
+  it("refuses 'Bearer' instead of 'JwToken'", function()
+    local token = H.sign(mock, "GET", mock:url("Location/"))
+    refused(H.get(mock, "Location/", { auth = "Bearer " .. token }), "JwToken")
+  end)
+
+  it("refuses a missing Authorization header", function()
+    refused(H.get(mock, "Location/", { auth = false }), "Authorization")
+  end)
+
+  it("refuses a request without content-type application/json (FAQ cause 2)", function()
+    refused(H.get(mock, "Location/", { content_type = false }), "content-type")
+    refused(H.get(mock, "Location/", { content_type = "text/plain" }), "content-type")
+  end)
+
+  it("accepts content-type with a charset parameter", function()
+    assert.are.equal(200, H.get(mock, "Location/", { content_type = "application/json; charset=utf-8" }).status)
+  end)
+
+  it("refuses an unknown consumer", function()
+    local url = mock:url("Location/")
+    refused(H.get(mock, "Location/", { token = H.sign(mock, "GET", url, { consumer_id = "someone-else" }) }),
+      "unknown consumerId")
+  end)
+
+  it("refuses an unknown access token", function()
+    local url = mock:url("Location/")
+    refused(H.get(mock, "Location/", { token = H.sign(mock, "GET", url, { access_token = "not-a-token" }) }),
+      "unknown accessToken")
+  end)
+
+  it("refuses alg none", function()
+    local claims = H.claims(mock, "GET", mock:url("Location/"))
+    local token = H.b64url('{"alg":"none","typ":"JWT"}') .. "." ..
+      H.b64url(require("cjson").encode(claims)) .. "."
+    refused(H.get(mock, "Location/", { token = token }), "alg")
+  end)
+
+  it("refuses a token that is not three base64url parts", function()
+    refused(H.get(mock, "Location/", { token = "abc.def" }))
+    refused(H.get(mock, "Location/", { token = "a+b.c/d.e=f" }))
+  end)
+
+  it("refuses a missing or generic User-Agent with 403", function()
+    for _, ua in ipairs{ false, "curl/7.88.1", "python-requests/2.31", "Mozilla/5.0 (X11)", "WordPress/6.4" } do
+      local res = H.get(mock, "Location/", { ua = ua })
+      assert.are.equal(403, res.status, tostring(ua))
+      assert.truthy(H.reason(res):find("User-Agent", 1, true))
+    end
+  end)
+
+  it("counts refusals in the stats", function()
+    local before = mock:stats()
+    H.get(mock, "Location/", { auth = false })
+    H.get(mock, "Location/", { ua = false })
+    local after = mock:stats()
+    assert.are.equal(before.auth_failures + 1, after.auth_failures)
+    assert.are.equal(before.ua_refused + 1, after.ua_refused)
+  end)
+
+  it("gives the restricted access token the FAQ's 401 body on the client list", function()
+    local res = H.get(mock, "Client/", { access_token = mock.restricted_access_token })
+    assert.are.equal(401, res.status)
+    assert.are.same({ result = { { severity = 2, reason = "Not authorized for viewing client list" } } }, res.json)
+  end)
+
+  it("lets the restricted access token read other resources", function()
+    assert.are.equal(200, H.get(mock, "Practitioner/", { access_token = mock.restricted_access_token }).status)
+  end)
+
+  it("signs a token the mock accepts at the documented v2 path in another case", function()
+    local url = mock.base_url .. "/api/core/v2/location/"
+    local res = H.request(mock, { url = url })
+    assert.are.equal(200, res.status, res.body)
+  end)
+end)
