@@ -319,6 +319,7 @@ function methods:admin(method, name, body)
   local out = capture(cmd .. " " .. q(self.base_url .. "/__mock/" .. name) .. " 2>&1")
   local v = cjson.decode(out)
   if v == nil then return nil, out end
+  if type(v) == "table" and v.error then return nil, v.error end
   return v
 end
 
