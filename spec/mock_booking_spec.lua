@@ -50,7 +50,8 @@ describe("mock server bookings", function()
     local _, _, next_slot = free_slot("2025-09-15")
     assert.are_not.equal(slot.startDateTime, next_slot.startDateTime)
 
-    local upd = H.post(mock, "Appointment/" .. appt.appointmentId .. "/", { notes = "moved", notifyPractitioner = "true" })
+    local upd = H.post(mock, "Appointment/" .. appt.appointmentId .. "/",
+      { notes = "moved", notifyPractitioner = "true" })
     assert.are.equal(200, upd.status, upd.body)
     assert.are.equal("moved", upd.json.appointment.notes)
     assert.is_true(upd.json.appointment.notifyPractitioner)
