@@ -1,0 +1,266 @@
+--- Output for the command-line tool: JSON with sorted keys, JSON lines, and
+-- aligned tables for people. Everything is written through a `write`
+-- function so that the caller decides where it goes.
+local cjson = require "cjson.safe"
+
+local type = type
+local pairs = pairs
+local ipairs = ipairs
+local tostring = tostring
+local format = string.format
+local concat = table.concat
+local sort = table.sort
+local floor = math.floor
+local tointeger = math.tointeger
+
+local _M = {}
+
+local null = cjson.null
+
+-- ===== JSON =====
+
+local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+local function quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return ESCAPES[c] or format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+local function number_json(n)
+  if n ~= n or n == math.huge or n == -math.huge then return "null" end
+  local i = tointeger and tointeger(n) or (n == floor(n) and n >= -2^53 and n <= 2^53 and n)
+  if i then return format("%d", i) end
+  local s = format("%.14g", n)
+  if tonumber(s) ~= n then s = format("%.17g", n) end
+  return s
+end
+
+local function is_array(t)
+  local n = #t
+  if n == 0 then return next(t) == nil end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+--- encode(value) -> JSON text: object keys sorted (stable output that diffs
+-- well), "/" left alone, integers without ".0", an empty table as [].
+local function encode(v, out)
+  local t = type(v)
+  if v == nil or v == null then out[#out + 1] = "null"
+  elseif t == "boolean" then out[#out + 1] = tostring(v)
+  elseif t == "number" then out[#out + 1] = number_json(v)
+  elseif t == "string" then out[#out + 1] = quote(v)
+  elseif t == "table" then
+    if is_array(v) then
+      out[#out + 1] = "["
+      for i = 1, #v do
+        if i > 1 then out[#out + 1] = "," end
+        encode(v[i], out)
+      end
+      out[#out + 1] = "]"
+    else
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+      sort(keys)
+      out[#out + 1] = "{"
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = "," end
+        out[#out + 1] = quote(k)
+        out[#out + 1] = ":"
+        local val = v[k]
+        if val == nil then val = v[tonumber(k)] end
+        encode(val, out)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    out[#out + 1] = quote(tostring(v))
+  end
+  return out
+end
+
+function _M.json(v)
+  return concat(encode(v, {}))
+end
+
+-- ===== cells and tables =====
+
+--- get(record, "a.b.c"): a dotted path into nested tables.
+function _M.get(record, path)
+  local v = record
+  for part in path:gmatch("[^.]+") do
+    if type(v) ~= "table" then return nil end
+    local nxt = v[part]
+    if nxt == nil then nxt = v[tonumber(part)] end
+    v = nxt
+  end
+  return v
+end
+
+--- The text of one cell: control characters (a terminal escape in a
+-- client's name, say) never reach the terminal.
+function _M.cell(v, width)
+  local s
+  if v == nil or v == null then s = ""
+  elseif type(v) == "number" then s = number_json(v)
+  elseif type(v) == "table" then s = _M.json(v)
+  else s = tostring(v) end
+  s = s:gsub("%c", " ")
+  if width and #s > width then
+    -- Cut on a UTF-8 boundary so a name is never split mid-character.
+    local cut = width - 1
+    while cut > 0 and s:byte(cut + 1) and s:byte(cut + 1) >= 0x80 and s:byte(cut + 1) < 0xC0 do
+      cut = cut - 1
+    end
+    s = s:sub(1, cut) .. "~"
+  end
+  return s
+end
+
+-- Display width: UTF-8 continuation bytes take no column.
+local function width_of(s)
+  local n = #s
+  for _ in s:gmatch("[\128-\191]") do n = n - 1 end
+  return n
+end
+_M.width = width_of
+
+--- columns_for(items): every key holding a scalar, ids first, then sorted.
+function _M.columns_for(items)
+  local seen, cols = {}, {}
+  for i = 1, math.min(#items, 20) do
+    local item = items[i]
+    if type(item) == "table" then
+      for k, v in pairs(item) do
+        if type(k) == "string" and not seen[k] and type(v) ~= "table" then
+          seen[k] = true
+          cols[#cols + 1] = k
+        end
+      end
+    end
+  end
+  sort(cols, function(a, b)
+    local ia, ib = a:match("Id$") ~= nil, b:match("Id$") ~= nil
+    if ia ~= ib then return ia end
+    return a < b
+  end)
+  return cols
+end
+
+--- table_lines(items, columns, {width=}) -> list of lines: a header row, a
+-- rule, then one aligned row per item.
+function _M.table_lines(items, columns, opts)
+  opts = opts or {}
+  local max_width = opts.width
+  local rows = {}
+  local widths = {}
+  for c, name in ipairs(columns) do widths[c] = width_of(name) end
+  for r, item in ipairs(items) do
+    local row = {}
+    for c, name in ipairs(columns) do
+      local v = item
+      if type(item) == "table" then v = _M.get(item, name) end
+      local text = _M.cell(v, max_width)
+      row[c] = text
+      local w = width_of(text)
+      if w > widths[c] then widths[c] = w end
+    end
+    rows[r] = row
+  end
+  local function line(cells)
+    local parts = {}
+    for c, text in ipairs(cells) do
+      if c < #cells then
+        parts[c] = text .. (" "):rep(widths[c] - width_of(text))
+      else
+        parts[c] = text
+      end
+    end
+    return (concat(parts, "  "):gsub("%s+$", ""))
+  end
+  local out = { line(columns) }
+  local rule = {}
+  for c = 1, #columns do rule[c] = ("-"):rep(widths[c]) end
+  out[2] = concat(rule, "  ")
+  for _, row in ipairs(rows) do out[#out + 1] = line(row) end
+  return out
+end
+
+--- record_lines(record): a single record as "field  value" lines, nested
+-- tables flattened with dotted names.
+function _M.record_lines(record, opts)
+  local pairs_list = {}
+  local function walk(prefix, v)
+    if type(v) == "table" and v ~= null and next(v) ~= nil then
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = k end
+      sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+      for _, k in ipairs(keys) do
+        walk(prefix and (prefix .. "." .. tostring(k)) or tostring(k), v[k])
+      end
+    else
+      pairs_list[#pairs_list + 1] = { field = prefix or "value", value = v }
+    end
+  end
+  walk(nil, record)
+  return _M.table_lines(pairs_list, { "field", "value" }, opts)
+end
+
+--- A sink for items: "table" collects them and prints on close; "json"
+-- streams an array; "jsonl" streams one object per line.
+function _M.sink(format_name, write, opts)
+  opts = opts or {}
+  local count = 0
+  local sink = {}
+  if format_name == "json" then
+    function sink.item(v)
+      count = count + 1
+      write(count == 1 and "[\n" or ",\n")
+      write(_M.json(v))
+    end
+    function sink.close()
+      write(count == 0 and "[]\n" or "\n]\n")
+    end
+  elseif format_name == "jsonl" then
+    function sink.item(v)
+      count = count + 1
+      write(_M.json(v) .. "\n")
+    end
+    function sink.close() end
+  else
+    local items = {}
+    function sink.item(v)
+      count = count + 1
+      items[count] = v
+    end
+    function sink.close()
+      if count == 0 then
+        write("(no rows)\n")
+        return
+      end
+      local cols = opts.columns or _M.columns_for(items)
+      if #cols == 0 then cols = { "value" } end
+      for _, l in ipairs(_M.table_lines(items, cols, { width = opts.width })) do
+        write(l .. "\n")
+      end
+    end
+  end
+  function sink.count() return count end
+  return sink
+end
+
+--- One record in the chosen format.
+function _M.record(format_name, write, record, opts)
+  if format_name == "json" then
+    write(_M.json(record) .. "\n")
+  elseif format_name == "jsonl" then
+    write(_M.json(record) .. "\n")
+  else
+    for _, l in ipairs(_M.record_lines(record, opts)) do write(l .. "\n") end
+  end
+end
+
+return _M
