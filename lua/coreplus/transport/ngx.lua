@@ -1,0 +1,598 @@
+--- The OpenResty transport: coreplus requests on nginx cosockets, so that a
+-- request waiting for coreplus (or for the rate limit) yields to the worker's
+-- event loop instead of freezing every other request of that worker.
+--
+-- The interface is the C core's (coreplus.transport.curl): request(opts),
+-- request_many(list, {concurrency=}), limiter{rate=, per=, key=, shared=},
+-- sleep(seconds), now(). `opts` and the results are exactly core.request's.
+--
+-- Known limits, each forced by cosockets (see docs/openresty.md):
+--   * TLS trust comes from nginx.conf (`lua_ssl_trusted_certificate`,
+--     `lua_ssl_verify_depth`); `cafile` and `capath` cannot be chosen per
+--     request and are ignored here.
+--   * Host names are resolved by nginx's `resolver` directive, not
+--     /etc/hosts; an IP-literal base URL needs none.
+--   * With an IP-literal base URL the certificate chain is verified but not
+--     the IP address in it: nginx's host check knows DNS names only.
+--   * Cosockets exist in the rewrite, access, content and timer phases (and
+--     ssl_cert/ssl_session_fetch); elsewhere use the curl transport.
+--
+-- Requests are HTTP/1.1 written here, to the extent coreplus needs: a
+-- request line, headers and a body out; a status line, headers and a
+-- Content-Length, chunked or close-delimited body in. Connections are kept
+-- alive in a per-worker pool and TLS sessions are resumed.
+local core = require "coreplus.core"
+
+local ngx = ngx
+local type, pairs, tostring, tonumber, error, pcall, setmetatable =
+  type, pairs, tostring, tonumber, error, pcall, setmetatable
+local concat = table.concat
+local lower, upper, format, find, sub, match, gsub =
+  string.lower, string.upper, string.format, string.find, string.sub, string.match, string.gsub
+local floor, max, min = math.floor, math.max, math.min
+
+local _M = { _VERSION = core.version, name = "ngx" }
+
+-- Tunables (set them on the module before the first request).
+_M.dict_name = "coreplus_limit"       -- the lua_shared_dict of the shared limiter
+_M.keepalive_timeout = 30             -- seconds an idle connection stays pooled
+_M.pool_size = 32                     -- pooled connections per worker and host
+_M.max_head = 256 * 1024              -- bytes of response headers accepted
+_M.margin = 0.025                     -- seconds added to `per` between departures
+
+local USER_AGENT = format("lua-coreplus/%s (ngx_lua/%s; nginx/%s)", tostring(core.version),
+  tostring(ngx.config and ngx.config.ngx_lua_version), tostring(ngx.config and ngx.config.nginx_version))
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+_M.now = now
+_M.sleep = function(seconds)
+  if seconds and seconds > 0 then ngx.sleep(seconds) end
+end
+
+------------------------------------------------------------------------
+-- The limiter shared by all workers (lua_shared_dict)
+------------------------------------------------------------------------
+--
+-- What it guarantees: among the departures of one key, any rate + 1 of them
+-- span at least per + margin seconds, whichever worker sent them. A
+-- departure is the moment the request bytes are written, after the TCP and
+-- TLS set-up: a request whose connection is slow to open arrives late, and
+-- counting from before the connect would let a later request overtake it
+-- inside the server's window (design.md §2, "What the limit means").
+--
+-- How: bookings are numbered (an atomic counter). Booking n may leave no
+-- earlier than per + margin after every booking numbered n - rate or lower
+-- (so any rate + 1 consecutive bookings span the window, in whatever order
+-- they really left). Each booking's entry holds its departure time once it
+-- left, or the negated booking time while it is still pending: a pending
+-- booking is taken to leave "now", so later bookings keep polling until it
+-- has left, or been cancelled (its connect failed), or gone stale.
+-- Entries expire after a minute; a missing one is long gone.
+
+local PENDING_MAX = 30      -- a booking pending longer than this is taken as dead
+local ENTRY_TTL = 60
+local POLL = 0.01           -- seconds between polls while an earlier booking is pending
+
+local dict_limiter = {}
+dict_limiter.__index = dict_limiter
+
+-- A tiny cross-worker mutex: `add` is atomic across workers. Held only
+-- around two dict operations, never across a yield.
+local function locked(dict, lock_key, fn, ...)
+  for _ = 1, 2000 do
+    if dict:add(lock_key, true, 0.5) then
+      local ok, a, b = pcall(fn, ...)
+      dict:delete(lock_key)
+      if not ok then error(a, 0) end
+      return a, b
+    end
+    ngx.sleep(0.001)
+  end
+  error("coreplus: limiter lock '" .. lock_key .. "' not acquired in 2 s", 0)
+end
+
+-- The earliest departure allowed to booking n; `t` is the current time.
+-- A pending earlier booking counts as leaving at t (it has not left yet),
+-- so the answer is only final once no booking in range is pending.
+function dict_limiter:_bound(n, t)
+  local rate = self.rate
+  if n <= rate then return 0, false end
+  local dict, prefix = self.dict, self.prefix
+  local latest, pending = 0, false
+  -- Look back 2 * rate bookings below n - rate: enough for any booking that
+  -- left later than the ones after it (a slow connect).
+  local lowest = max(1, n - 3 * rate + 1)
+  for k = n - rate, lowest, -1 do
+    local v = dict:get(prefix .. k)
+    if v then
+      if v < 0 then
+        if t + v < PENDING_MAX then
+          pending = true
+          if t > latest then latest = t end
+        end
+      elseif v > latest then
+        latest = v
+      end
+    end
+  end
+  if latest == 0 then return 0, pending end
+  return latest + self.per + self.margin, pending
+end
+
+local function dict_reserve(self, t)
+  local n = self.dict:incr(self.prefix .. "next", 1, 0)
+  self.dict:set(self.prefix .. n, -t, ENTRY_TTL)
+  return n
+end
+
+--- limiter:reserve() -> delay_seconds, booking. Books the next slot without
+-- blocking; the booking stays pending until sent() or cancel().
+function dict_limiter:reserve()
+  local t = now()
+  local n = locked(self.dict, self.prefix .. "lock", dict_reserve, self, t)
+  local at = self:_bound(n, t)
+  return max(0, at - t), n
+end
+
+--- limiter:ready(booking) -> seconds still to wait (0: it may leave now).
+function dict_limiter:ready(n)
+  local t = now()
+  local at, pending = self:_bound(n, t)
+  local d = at - t
+  if pending and d < POLL then d = POLL end
+  return max(0, d)
+end
+
+--- limiter:sent(booking) -> owed seconds: the booking leaves now (plus the
+-- owed seconds, which the caller sleeps before writing the request).
+function dict_limiter:sent(n)
+  local t = now()
+  local at = self:_bound(n, t)
+  local leave = max(t, at)
+  self.dict:set(self.prefix .. n, leave, ENTRY_TTL)
+  self.dict:set(self.prefix .. "last_sent", leave, ENTRY_TTL)
+  return leave - t
+end
+
+--- limiter:cancel(booking): it never left and no longer counts.
+function dict_limiter:cancel(n)
+  self.dict:delete(self.prefix .. n)
+end
+
+--- limiter:acquire() -> waited seconds (yields with ngx.sleep).
+function dict_limiter:acquire()
+  local start = now()
+  local _, n = self:reserve()
+  local d = self:ready(n)
+  while d > 0 do
+    ngx.sleep(d)
+    d = self:ready(n)
+  end
+  local owed = self:sent(n)
+  if owed > 0 then ngx.sleep(owed) end
+  return now() - start
+end
+
+function dict_limiter:stats()
+  local dict, prefix = self.dict, self.prefix
+  return { rate = self.rate, per = self.per, margin = self.margin, key = self.key,
+    dict = _M.dict_name, granted = dict:get(prefix .. "next") or 0,
+    last_sent = dict:get(prefix .. "last_sent") }
+end
+
+function dict_limiter.close() end
+
+function dict_limiter.__tostring(self)
+  return format("coreplus.limiter (%d per %g s, lua_shared_dict %s)", self.rate, self.per, _M.dict_name)
+end
+
+-- The C core's limiter (a shared file, or in-process) with the same
+-- interface: its reserve() already counts bookings as leaving at the booked
+-- time, and sent() moves the departure to the real moment.
+local core_limiter = {}
+core_limiter.__index = core_limiter
+
+function core_limiter:reserve() return self.lim:reserve() end
+function core_limiter.ready() return 0 end
+function core_limiter:sent(n) return self.lim:sent(n) end
+function core_limiter.cancel() end  -- no API: the booking keeps counting (safe)
+function core_limiter:stats() return self.lim:stats() end
+function core_limiter:close() self.lim:close() end
+function core_limiter:acquire()
+  local start = now()
+  local d, n = self.lim:reserve()
+  if d > 0 then ngx.sleep(d) end
+  local owed = self.lim:sent(n)
+  if owed > 0 then ngx.sleep(owed) end
+  return now() - start
+end
+function core_limiter.__tostring(self) return tostring(self.lim) end
+
+local warned_single = false
+
+--- limiter{rate=10, per=1.0, key=, shared=nil|path, margin=0.025}
+-- Default: the lua_shared_dict `coreplus_limit` (all workers). With
+-- `shared = path`: the C core's shared file, which other processes (the
+-- CLI, a cron job using the curl transport) share too.
+function _M.limiter(o)
+  o = o or {}
+  local rate, per = o.rate or 10, o.per or 1.0
+  if type(rate) ~= "number" or rate < 1 or rate ~= floor(rate) then
+    error("bad field 'rate' (a positive integer expected)", 2)
+  end
+  if type(per) ~= "number" or per ~= per or per <= 0 then
+    error("bad field 'per' (seconds > 0 expected)", 2)
+  end
+  local margin = o.margin or _M.margin
+  if o.shared then
+    return setmetatable({ lim = core.limiter{ rate = rate, per = per, key = o.key, shared = o.shared,
+      margin = margin } }, core_limiter)
+  end
+  local dict = ngx.shared and ngx.shared[_M.dict_name]
+  if not dict then
+    local workers = ngx.worker and ngx.worker.count and ngx.worker.count() or 1
+    if workers > 1 then
+      error(format("coreplus: the ngx transport shares its rate limit between workers through " ..
+        "`lua_shared_dict %s 1m;` (include nginx/coreplus.conf in the http{} block), or pass " ..
+        "shared_limit = <file path>", _M.dict_name), 2)
+    end
+    if not warned_single then
+      warned_single = true
+      ngx.log(ngx.WARN, "coreplus: no lua_shared_dict ", _M.dict_name,
+        "; the rate limit is this worker's only (fine with worker_processes 1)")
+    end
+    return setmetatable({ lim = core.limiter{ rate = rate, per = per, key = o.key, margin = margin } },
+      core_limiter)
+  end
+  return setmetatable({ dict = dict, rate = rate, per = per, margin = margin, key = o.key,
+    prefix = "l:" .. tostring(o.key or "") .. ":" }, dict_limiter)
+end
+
+------------------------------------------------------------------------
+-- HTTP/1.1 on a cosocket
+------------------------------------------------------------------------
+
+local IDEMPOTENT = { GET = true, HEAD = true, DELETE = true, OPTIONS = true, PUT = true }
+local tls_sessions = {}   -- pool name -> the last TLS session (resumption)
+
+-- url -> scheme, host (as written), connect host, port, target
+local function parse_url(url)
+  local scheme, authority, target = match(url, "^(%a[%w+.-]*)://([^/?#]+)(.*)$")
+  if not scheme then return nil end
+  scheme = lower(scheme)
+  if scheme ~= "http" and scheme ~= "https" then return nil end
+  local host, port = match(authority, "^(%[[^%]]+%])$")
+  if not host then host, port = match(authority, "^(%[[^%]]+%]):(%d+)$") end
+  if not host then host, port = match(authority, "^([^:@]+):(%d+)$") end
+  if not host then host = match(authority, "^([^:@]+)$") end
+  if not host then return nil end
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  if port < 1 or port > 65535 then return nil end
+  target = gsub(target, "#.*$", "")
+  if target == "" then target = "/" elseif sub(target, 1, 1) == "?" then target = "/" .. target end
+  local connect_host = match(host, "^%[(.*)%]$") or host
+  return scheme, authority, connect_host, port, target
+end
+
+local function is_ip(host)
+  return match(host, "^%d+%.%d+%.%d+%.%d+$") ~= nil or find(host, ":", 1, true) ~= nil
+end
+
+local function check_field(name, v)
+  if type(v) ~= "string" then
+    error(format("bad field '%s' (string expected, got %s)", name, type(v)), 3)
+  end
+  if find(v, "[\r\n%z]") then
+    error(format("bad field '%s' (contains CR, LF or NUL)", name), 3)
+  end
+end
+
+-- The request head, with the token made now (so that a wait for the limiter
+-- never ages it).
+local function build_head(opts, method, authority, target)
+  local lines = { method .. " " .. target .. " HTTP/1.1" }
+  local given = {}
+  if opts.headers then
+    if type(opts.headers) ~= "table" then
+      error("bad field 'headers' (table expected, got " .. type(opts.headers) .. ")", 3)
+    end
+    for k, v in pairs(opts.headers) do
+      if type(k) ~= "string" or not match(k, "^[!#$%%&'*+%-.^_`|~%w]+$") then
+        error("bad field 'headers' (invalid header name)", 3)
+      end
+      check_field("headers", v)
+      given[lower(k)] = true
+    end
+  end
+  lines[#lines + 1] = "Host: " .. authority
+  local cred = opts.credentials
+  if cred and not given.authorization then
+    local offset = opts.now_offset or 0
+    local token = core.sign{ consumer_id = cred.consumer_id, consumer_secret = cred.consumer_secret,
+      access_token = cred.access_token, url = opts.url, method = method, issuer = opts.issuer,
+      audience = opts.audience, now = floor(ngx.now() + offset) }
+    lines[#lines + 1] = "Authorization: JwToken " .. token
+  end
+  if not given["user-agent"] then lines[#lines + 1] = "User-Agent: " .. (opts.user_agent or USER_AGENT) end
+  if not given["content-type"] then lines[#lines + 1] = "Content-Type: application/json" end
+  if not given.accept then lines[#lines + 1] = "Accept: application/json" end
+  if opts.headers then
+    for k, v in pairs(opts.headers) do
+      local lk = lower(k)
+      if lk ~= "host" and lk ~= "content-length" and lk ~= "transfer-encoding" and lk ~= "connection" then
+        lines[#lines + 1] = k .. ": " .. v
+      end
+    end
+  end
+  local body = opts.body
+  if body ~= nil or method == "POST" or method == "PUT" then
+    lines[#lines + 1] = "Content-Length: " .. #(body or "")
+  end
+  lines[#lines + 1] = "Connection: keep-alive"
+  return concat(lines, "\r\n") .. "\r\n\r\n"
+end
+
+local function io_kind(err)
+  return err == "timeout" and "timeout" or "network"
+end
+
+-- Reads the body; returns body | nil, kind, message.
+local function read_body(sock, headers, method, status, max_body)
+  if method == "HEAD" or status == 204 or status == 304 or (status >= 100 and status < 200) then
+    return ""
+  end
+  local te = headers["transfer-encoding"]
+  if te and find(lower(te), "chunked", 1, true) then
+    local parts, total = {}, 0
+    while true do
+      local line, err = sock:receive("*l")
+      if not line then return nil, io_kind(err), "reading a chunk size: " .. tostring(err) end
+      local hex = match(line, "^%s*(%x+)")
+      local size = hex and tonumber(hex, 16)
+      if not size then return nil, "network", "bad chunk size line" end
+      if size == 0 then
+        repeat   -- trailers, until the empty line
+          line, err = sock:receive("*l")
+          if not line then return nil, io_kind(err), "reading trailers: " .. tostring(err) end
+        until line == ""
+        break
+      end
+      total = total + size
+      if total > max_body then
+        return nil, "too_large", format("response larger than max_body (%d bytes)", max_body)
+      end
+      local data
+      data, err = sock:receive(size)
+      if not data then return nil, io_kind(err), "reading a chunk: " .. tostring(err) end
+      parts[#parts + 1] = data
+      line, err = sock:receive("*l")
+      if not line then return nil, io_kind(err), "reading a chunk end: " .. tostring(err) end
+    end
+    return concat(parts)
+  end
+  local cl = headers["content-length"]
+  if cl then
+    local n = tonumber(match(cl, "^%s*(%d+)%s*$"))
+    if not n then return nil, "network", "bad Content-Length" end
+    if n > max_body then
+      return nil, "too_large", format("response larger than max_body (%d bytes)", max_body)
+    end
+    if n == 0 then return "" end
+    local data, err = sock:receive(n)
+    if not data then return nil, io_kind(err), "reading the body: " .. tostring(err) end
+    return data
+  end
+  -- Delimited by the server closing the connection.
+  local parts, total = {}, 0
+  while true do
+    local data, err = sock:receiveany(65536)
+    if not data then
+      if err == "closed" then break end
+      return nil, io_kind(err), "reading the body: " .. tostring(err)
+    end
+    total = total + #data
+    if total > max_body then
+      return nil, "too_large", format("response larger than max_body (%d bytes)", max_body)
+    end
+    parts[#parts + 1] = data
+  end
+  return concat(parts), "closed"
+end
+
+-- Reads one response; returns res | nil, kind, message, got_any_byte.
+local function read_response(sock, method, max_body)
+  local line, err, status, version
+  repeat   -- 1xx interim responses are skipped
+    line, err = sock:receive("*l")
+    if not line then return nil, io_kind(err), "reading the status line: " .. tostring(err), false end
+    version, status = match(line, "^HTTP/(%d%.%d) (%d%d%d)")
+    if not status then return nil, "network", "bad status line", true end
+    status = tonumber(status)
+    local headers, size = {}, 0
+    while true do
+      local h
+      h, err = sock:receive("*l")
+      if not h then return nil, io_kind(err), "reading headers: " .. tostring(err), true end
+      if h == "" then break end
+      size = size + #h + 2
+      if size > _M.max_head then
+        return nil, "too_large", "response headers larger than " .. _M.max_head .. " bytes", true
+      end
+      local name, value = match(h, "^([^:%s]+)%s*:%s*(.-)%s*$")
+      if name then
+        name = lower(name)
+        local old = headers[name]
+        headers[name] = old and (old .. ", " .. value) or value
+      end
+    end
+    if status >= 200 or status == 101 then
+      local body, kind, msg = read_body(sock, headers, method, status, max_body)
+      if not body then return nil, kind, msg, true end
+      local conn = lower(headers.connection or "")
+      local reusable = kind ~= "closed" and status ~= 101
+        and ((version == "1.1" and not find(conn, "close", 1, true))
+          or (version == "1.0" and find(conn, "keep-alive", 1, true) ~= nil))
+      return { status = status, headers = headers, body = body, http_version = version }, reusable
+    end
+    -- an interim response has no body: read the next status line
+  until false
+end
+
+-- One attempt on one connection. Returns res | nil, err, retry_on_fresh.
+local function attempt(opts, method, u, limiter, deadline_from)
+  local scheme, authority, host, port, target = u[1], u[2], u[3], u[4], u[5]
+  local tls = scheme == "https"
+  local verify = not opts.insecure
+  local pool = format("coreplus|%s|%s|%d|%s", scheme, host, port, verify and "v" or "nv")
+
+  local booking
+  if limiter then
+    local d
+    d, booking = limiter:reserve()
+    while d > 0 do
+      ngx.sleep(d)
+      d = limiter:ready(booking)
+    end
+  end
+
+  local started = now()
+  local connect_timeout = opts.connect_timeout or 10
+  local timeout = opts.timeout or 45
+  local sock = ngx.socket.tcp()
+  local ms = function(s) return max(1, floor(s * 1000)) end
+  sock:settimeouts(ms(connect_timeout), ms(timeout), ms(timeout))
+  local ok, err = sock:connect(host, port, { pool = pool, pool_size = _M.pool_size })
+  if not ok then
+    if booking then limiter:cancel(booking) end
+    return nil, { kind = io_kind(err), message = format("connect to %s:%d failed: %s", host, port, err),
+      sent = false }
+  end
+  local reused = (sock:getreusedtimes() or 0) > 0
+  if tls and not reused then
+    local session
+    session, err = sock:sslhandshake(tls_sessions[pool], (not is_ip(host)) and host or nil, verify)
+    if not session then
+      if booking then limiter:cancel(booking) end
+      sock:close()
+      return nil, { kind = err == "timeout" and "timeout" or "tls",
+        message = format("TLS handshake with %s:%d failed: %s", host, port, tostring(err)), sent = false }
+    end
+    if type(session) ~= "boolean" then tls_sessions[pool] = session end
+  end
+
+  -- The request leaves now: this is when the limiter's slot starts.
+  if booking then
+    local owed = limiter:sent(booking)
+    if owed > 0 then ngx.sleep(owed) end
+  end
+  local head = build_head(opts, method, authority, target)
+  local left = now()
+  local remaining = timeout - (left - started)
+  if remaining <= 0 then
+    sock:close()
+    return nil, { kind = "timeout", message = "timed out before sending", sent = false }
+  end
+  sock:settimeouts(ms(connect_timeout), ms(remaining), ms(remaining))
+  local bytes
+  bytes, err = sock:send(opts.body and { head, opts.body } or head)
+  if not bytes then
+    sock:close()
+    return nil, { kind = io_kind(err), message = "sending the request: " .. tostring(err) },
+      reused and err ~= "timeout"
+  end
+  local res, reusable_or_kind, msg, got_any = read_response(sock, method, opts.max_body or 16 * 1024 * 1024)
+  if not res then
+    sock:close()
+    return nil, { kind = reusable_or_kind, message = msg },
+      reused and not got_any and reusable_or_kind ~= "timeout"
+  end
+  if reusable_or_kind then
+    sock:setkeepalive(_M.keepalive_timeout * 1000, _M.pool_size)
+  else
+    sock:close()
+  end
+  res.new_connection = not reused
+  res.sent = true
+  res.elapsed = now() - deadline_from
+  res.waited = started - deadline_from
+  return res
+end
+
+--- request(opts) -> res | nil, err   (see core.request for opts and res)
+function _M.request(opts)
+  if type(opts) ~= "table" then error("bad argument #1 to 'request' (table expected)", 2) end
+  local method = upper(opts.method or "GET")
+  if not match(method, "^%u+$") then error("bad field 'method' (an HTTP method expected)", 2) end
+  check_field("url", opts.url)
+  if opts.user_agent ~= nil then check_field("user_agent", opts.user_agent) end
+  local scheme, authority, host, port, target = parse_url(opts.url)
+  if not scheme then error("bad field 'url' (an absolute http(s) URL expected)", 2) end
+  if opts.body ~= nil and type(opts.body) ~= "string" then
+    error("bad field 'body' (string expected, got " .. type(opts.body) .. ")", 2)
+  end
+  local limiter = opts.limiter
+  if limiter ~= nil and (type(limiter) ~= "table" or type(limiter.reserve) ~= "function") then
+    error("bad field 'limiter' (a limiter from transport.limiter expected)", 2)
+  end
+  local u = { scheme, authority, host, port, target }
+  local started = now()
+  local res, err, retry = attempt(opts, method, u, limiter, started)
+  -- A pooled connection that the server had just closed: the request never
+  -- got an answer, so it is sent again once on a fresh connection (as
+  -- libcurl does), for idempotent methods only.
+  if not res and retry and IDEMPOTENT[method] then
+    res, err = attempt(opts, method, u, limiter, started)
+  end
+  if not res then
+    err.method, err.url = method, opts.url
+    err.elapsed = now() - started
+    if err.sent == nil then err.sent = true end
+    return nil, err
+  end
+  return res
+end
+
+--- request_many(list, {concurrency=N}) -> results (res or {error=err}),
+-- in input order, with up to N requests in flight (light threads).
+function _M.request_many(list, o)
+  if type(list) ~= "table" then error("bad argument #1 to 'request_many' (table expected)", 2) end
+  local n = #list
+  local concurrency = o and o.concurrency or 4
+  if type(concurrency) ~= "number" or concurrency < 1 then
+    error("bad field 'concurrency' (a positive number expected)", 2)
+  end
+  concurrency = min(floor(concurrency), n)
+  local results, raised = {}, nil
+  local next_index = 0
+  local function worker()
+    while true do
+      next_index = next_index + 1
+      local i = next_index
+      if i > n then return end
+      local ok, res, err = pcall(_M.request, list[i])
+      if not ok then
+        raised = raised or res
+        results[i] = { error = { kind = "network", message = tostring(res), sent = false } }
+      else
+        results[i] = res or { error = err }
+      end
+    end
+  end
+  if concurrency <= 1 then
+    worker()
+  else
+    local threads = {}
+    for t = 1, concurrency do threads[t] = ngx.thread.spawn(worker) end
+    for t = 1, concurrency do
+      local ok, e = ngx.thread.wait(threads[t])
+      if not ok then raised = raised or e end
+    end
+  end
+  if raised then error(raised, 2) end
+  return results
+end
+
+return _M
