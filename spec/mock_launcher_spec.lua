@@ -102,7 +102,7 @@ describe("mock server launcher", function()
   it("serves an expired certificate or one for another host name on request", function()
     for variant, pattern in pairs{ expired = "expired", wrong_host = "certificate" } do
       local mock = testing.server{ tls_variant = variant }
-      local p = io.popen("curl -sS --max-time 5 --cacert " .. H.q(mock.cafile) .. " " ..
+      local p = io.popen(H.CLEAN .. "curl -sS --max-time 5 --cacert " .. H.q(mock.cafile) .. " " ..
         H.q(mock.base_url .. "/__mock/health") .. " 2>&1; echo \" rc=$?\"")
       local out = p:read("a")
       p:close()
@@ -135,7 +135,7 @@ end)
 
 describe("coreplus-mock CLI", function()
   it("start prints export lines and leaves the server running; stop ends it", function()
-    local p = io.popen("bin/coreplus-mock start --plain --skew 5 --clients 10 --seed 3")
+    local p = io.popen(H.CLEAN .. "bin/coreplus-mock start --plain --skew 5 --clients 10 --seed 3")
     local out = p:read("a")
     p:close()
     local env = {}
@@ -152,7 +152,7 @@ describe("coreplus-mock CLI", function()
     local res = H.get(mock, "Client/", { token = H.sign(mock, "GET", mock:url("Client/"), { now = os.time() + 5 }) })
     local pid = tonumber(env.COREPLUS_MOCK_PID)
     assert.is_true(alive(pid))
-    assert.is_true(os.execute("COREPLUS_MOCK_PID=" .. pid .. " COREPLUS_MOCK_PREFIX=" ..
+    assert.is_true(os.execute(H.CLEAN .. "COREPLUS_MOCK_PID=" .. pid .. " COREPLUS_MOCK_PREFIX=" ..
       env.COREPLUS_MOCK_PREFIX .. " bin/coreplus-mock stop"))
     assert.are.equal(200, res.status, res.body)
     assert.are.equal(10, res.json.paging.totalRows)
@@ -161,7 +161,7 @@ describe("coreplus-mock CLI", function()
   end)
 
   it("rejects unknown options", function()
-    local ok = os.execute("bin/coreplus-mock start --bogus 2>/dev/null")
+    local ok = os.execute(H.CLEAN .. "bin/coreplus-mock start --bogus 2>/dev/null")
     assert.is_falsy(ok)
   end)
 end)
