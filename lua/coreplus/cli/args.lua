@@ -40,6 +40,8 @@ _M.GLOBAL = {
   audience = { kind = "string", option = "audience", help = "overrides COREPLUS_AUDIENCE" },
   ["api-version"] = { kind = "string", option = "version", help = "overrides COREPLUS_VERSION (v2.1)" },
   cafile = { kind = "string", option = "cafile", help = "overrides COREPLUS_CAFILE" },
+  ["shared-limit"] = { kind = "string", help = "file sharing the 10/s limit between runs"
+    .. " (default: COREPLUS_SHARED_LIMIT, else a per-user file; off disables)" },
   help = { kind = "bool", short = "h", help = "this help" },
 }
 

@@ -81,12 +81,32 @@ local function strip_position(msg)
   return (msg:gsub("^[^%s:]+%.lua:%d+: ", ""))
 end
 
+--- The file that shares the rate limit between successive and parallel
+-- runs of the tool (a script calling `coreplus` in a loop would otherwise
+-- start each process with a fresh budget and meet 429s).
+-- COREPLUS_SHARED_LIMIT names another file; "off" disables it.
+function _M.shared_limit_path(ctx)
+  local v = ctx.flags["shared-limit"] or ctx.sys.getenv("COREPLUS_SHARED_LIMIT")
+  if v == "off" or v == "" then return nil end
+  if v then return v end
+  local dir = ctx.sys.getenv("XDG_RUNTIME_DIR")
+  if dir and dir ~= "" then return dir .. "/coreplus-cli.limit" end
+  local user = (ctx.sys.getenv("USER") or ctx.sys.getenv("LOGNAME") or "user"):gsub("[^%w_.-]", "_")
+  return "/tmp/coreplus-cli-" .. user .. ".limit"
+end
+
 function _M.client(ctx, extra)
   if ctx.cp then return ctx.cp end
   local o = _M.options(ctx)
   missing_setting(o)
   for k, v in pairs(extra or {}) do o[k] = v end
+  o.shared_limit = _M.shared_limit_path(ctx)
   local ok, cp = pcall(coreplus.new, o)
+  if not ok and o.shared_limit and tostring(cp):find(o.shared_limit, 1, true) then
+    -- An unusable limit file costs the sharing, not the command.
+    o.shared_limit = nil
+    ok, cp = pcall(coreplus.new, o)
+  end
   if not ok then usage(strip_position(cp)) end
   ctx.cp = cp
   return cp
