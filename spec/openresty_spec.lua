@@ -1,0 +1,212 @@
+-- OpenResty: the example booking service (examples/openresty) in nginx with
+-- 2 workers, calling the mock coreplus (300 ms latency) through the ngx
+-- transport. The issue's "done when": 40 concurrent incoming requests all
+-- succeed, the mock sees at most 10 requests in any second and no 429, and
+-- /health keeps answering quickly meanwhile (it would stall behind a
+-- blocking transport).
+local testing = require "coreplus.testing"
+local cjson = require "cjson"
+
+local TOP = (os.getenv("PWD") or "."):gsub("/+$", "")
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function capture(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function sleep(s) os.execute(("sleep %.3f"):format(s)) end
+
+local function alive(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  local state = stat and stat:match("^%d+ %b() (%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+--- start_service{mock=, workers=} -> service {url, prefix, pid, stop()}
+-- Renders examples/openresty/nginx.conf.in into a private /tmp prefix and
+-- starts nginx there with the mock's credentials in its environment.
+local function start_service(o)
+  local mock = o.mock
+  local prefix = capture("mktemp -d /tmp/coreplus-openresty-spec.XXXXXXXX"):gsub("%s+$", "")
+  assert(prefix ~= "", "mktemp failed")
+  os.execute("mkdir -p " .. q(prefix .. "/logs") .. " " .. q(prefix .. "/tmp") .. " && chmod 755 " .. q(prefix))
+  local template = assert(read_file(TOP .. "/examples/openresty/nginx.conf.in"))
+  local root = capture("id -u"):match("^0%s*$") ~= nil
+  local service = { prefix = prefix }
+  for _ = 1, 10 do
+    local port = 20000 + math.random(0, 39999)
+    local vars = { PREFIX = prefix, PORT = tostring(port), WORKERS = tostring(o.workers or 2),
+      USER = root and "user root;" or "", TOP = TOP, CAFILE = mock.cafile }
+    write_file(prefix .. "/nginx.conf", (template:gsub("@(%u+)@", vars)))
+    local env = ("COREPLUS_BASE_URL=%s COREPLUS_CONSUMER_ID=%s COREPLUS_CONSUMER_SECRET=%s " ..
+      "COREPLUS_ACCESS_TOKEN=%s"):format(q(mock.base_url), q(mock.consumer_id), q(mock.consumer_secret),
+      q(mock.access_token))
+    local log = prefix .. "/logs/start.log"
+    os.execute(("env %s /usr/sbin/nginx -p %s -c nginx.conf -e %s >%s 2>&1"):format(env, q(prefix .. "/"),
+      q(prefix .. "/logs/error.log"), q(log)))
+    local t = 0
+    while not read_file(prefix .. "/nginx.pid") and t < 3 do sleep(0.02); t = t + 0.02 end
+    service.pid = tonumber(read_file(prefix .. "/nginx.pid") or "")
+    if service.pid then
+      service.url = "http://127.0.0.1:" .. port
+      break
+    end
+    local text = (read_file(log) or "") .. (read_file(prefix .. "/logs/error.log") or "")
+    assert(text:find("Address already in use", 1, true), "nginx did not start: " .. text)
+  end
+  assert(service.pid, "nginx did not start (no free port)")
+  function service.stop()
+    if service.pid then
+      os.execute("kill -QUIT " .. service.pid .. " 2>/dev/null")
+      local t = 0
+      while alive(service.pid) and t < 10 do sleep(0.02); t = t + 0.02 end
+      service.pid = nil
+    end
+    if prefix:match("^/tmp/coreplus%-openresty%-spec%.%w+$") then os.execute("rm -rf " .. q(prefix)) end
+  end
+  function service.error_log()
+    return read_file(prefix .. "/logs/error.log") or ""
+  end
+  -- Up when /health answers.
+  local t = 0
+  repeat
+    local out = capture("curl -s --max-time 1 " .. q(service.url .. "/health"))
+    if out:find('"ok"', 1, true) then return service end
+    sleep(0.02); t = t + 0.02
+  until t > 3
+  service.stop()
+  error("the service does not answer /health")
+end
+
+local function get(url)
+  local out = capture("curl -s --max-time 20 -w '\\n%{http_code}' " .. q(url))
+  local body, code = out:match("^(.*)\n(%d+)$")
+  return tonumber(code), body
+end
+
+-- A weekday of the mock's month: practitioners work then, so there are slots.
+local function a_weekday()
+  local t = os.time()
+  while os.date("!%w", t) == "0" or os.date("!%w", t) == "6" do t = t + 86400 end
+  return os.date("!%Y-%m-%d", t)
+end
+
+describe("OpenResty: the example booking service over the ngx transport", function()
+  local mock, service
+
+  setup(function()
+    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
+    mock = testing.server{ tls = true, latency = 0.3 }
+    service = start_service{ mock = mock, workers = 2 }
+  end)
+
+  teardown(function()
+    if service then service.stop() end
+    if mock then mock:stop() end
+  end)
+
+  it("loads the LuaJIT build of the C core and the Lua layer in nginx, signs, and picks transport ngx", function()
+    local code, body = get(service.url .. "/selftest")
+    assert.are.equal(200, code, body)
+    local r = cjson.decode(body)
+    assert.truthy(tostring(r.jit):find("LuaJIT", 1, true), body)
+    assert.truthy(tostring(r.so):find("/build/luajit/coreplus/core.so", 1, true), body)
+    assert.are.equal("GET", r.method)
+    assert.are.equal("ngx", r.transport)
+  end)
+
+  it("lists slots and books one through coreplus over verified TLS", function()
+    local date = a_weekday()
+    local code, body = get(service.url .. "/slots?pageSize=3&date=" .. date)
+    assert.are.equal(200, code, body)
+    local slots = cjson.decode(body).slots
+    assert.is_true(#slots > 0, body)
+    -- A patient to book for, from the mock (through the Lua 5.4 client).
+    local clients = assert(mock:client():request("GET", "Client/", { query = { pageSize = 1 } }))
+    local s = slots[1]
+    local req = cjson.encode{ startDateTime = s.startDateTime, endDateTime = s.endDateTime,
+      practitionerId = s.practitionerId, locationId = s.locationId, clientId = clients.clients[1].clientId }
+    local out = capture(("curl -s --max-time 20 -w '\\n%%{http_code}' -X POST --data-binary %s %s")
+      :format(q(req), q(service.url .. "/book")))
+    local b, c = out:match("^(.*)\n(%d+)$")
+    assert.are.equal("201", c, b)
+    assert.truthy(cjson.decode(b).appointment, b)
+    -- The same slot again is a clash: 409 from the service.
+    out = capture(("curl -s --max-time 20 -w '\\n%%{http_code}' -X POST --data-binary %s %s")
+      :format(q(req), q(service.url .. "/book")))
+    assert.are.equal("409", out:match("\n(%d+)$"), out)
+  end)
+
+  it("serves 40 concurrent requests within the limit, without 429, while /health stays quick", function()
+    sleep(1.1)   -- the earlier tests' requests leave the mock's window
+    mock:reset()
+    local dir = service.prefix
+    local date = a_weekday()
+    local script = table.concat({
+      "rm -f " .. q(dir .. "/done"),
+      "( while [ ! -e " .. q(dir .. "/done") .. " ]; do",
+      "    curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}\\n' " ..
+        q(service.url .. "/health") .. ";",
+      "    sleep 0.05;",
+      "  done >" .. q(dir .. "/health.txt") .. " ) &",
+      "probe=$!",
+      "sleep 0.2",
+      "start=$(date +%s.%N)",
+      "seq 40 | xargs -P 40 -I{} curl -s -o /dev/null --max-time 30 -w '%{http_code} %{time_total}\\n' " ..
+        q(service.url .. "/slots?pageSize=5&date=" .. date .. "&n={}") .. " >" .. q(dir .. "/load.txt"),
+      "end=$(date +%s.%N)",
+      "touch " .. q(dir .. "/done"),
+      "wait $probe",
+      "echo \"$start $end\"",
+    }, "\n")
+    local times = capture("bash -c " .. q(script))
+    local t0, t1 = times:match("([%d.]+) ([%d.]+)")
+    local total = tonumber(t1) - tonumber(t0)
+
+    local codes, slowest = {}, 0
+    for code, t in (read_file(dir .. "/load.txt") or ""):gmatch("(%d+) ([%d.]+)") do
+      codes[#codes + 1] = code
+      slowest = math.max(slowest, tonumber(t))
+    end
+    local health, worst, sum = 0, 0, 0
+    for code, t in (read_file(dir .. "/health.txt") or ""):gmatch("(%d+) ([%d.]+)") do
+      assert.are.equal("200", code)
+      health = health + 1
+      worst = math.max(worst, tonumber(t))
+      sum = sum + tonumber(t)
+    end
+    local stats = mock:stats()
+    print(("# openresty load: 40 requests in %.2f s (slowest %.2f s); mock: %d requests, max_in_window %d, " ..
+      "429s %d, connections %s; /health: %d probes, worst %.1f ms, mean %.1f ms")
+      :format(total, slowest, stats.requests, stats.max_in_window, stats.rate_limited,
+        tostring(stats.connections), health, worst * 1000, health > 0 and sum / health * 1000 or 0))
+
+    assert.are.equal(40, #codes)
+    for i = 1, #codes do assert.are.equal("200", codes[i], service.error_log()) end
+    assert.are.equal(40, stats.requests)
+    assert.are.equal(0, stats.rate_limited)
+    assert.is_true(stats.max_in_window <= 10, "max_in_window " .. stats.max_in_window)
+    -- 40 at 10 per second: about 3 s plus the latency; far less than one at a time.
+    assert.is_true(total < 8, "total " .. total)
+    assert.is_true(health >= 10, "health probes " .. health)
+    assert.is_true(worst < 0.5, "worst /health " .. worst)
+  end)
+end)
