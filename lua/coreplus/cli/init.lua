@@ -539,8 +539,8 @@ local function run_decode(ctx)
   report.claims = claims
   report.valid = #problems == 0
   report.problems = problems
-  local fmt = out_format(ctx)
-  if fmt == "json" or fmt == "jsonl" or ctx.flags.json or ctx.flags.jsonl then
+  -- A report for people unless JSON is asked for, as with doctor.
+  if ctx.flags.json or ctx.flags.jsonl then
     ctx.sys.stdout(output.json(report) .. "\n")
   else
     local lines = {}
