@@ -1,0 +1,409 @@
+-- coreplus.transport.ngx inside nginx: HTTP/1.1 framing (Content-Length,
+-- chunked, close-delimited), max_body, timeouts, TLS verification, keep-alive,
+-- request_many and the shared-dict limiter. Each case is Lua code POSTed to an
+-- /eval location of a private nginx (2 workers), which also serves the raw
+-- responses the cases read, over plain HTTP and over TLS.
+local testing = require "coreplus.testing"
+local cjson = require "cjson"
+
+local TOP = (os.getenv("PWD") or "."):gsub("/+$", "")
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function capture(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function sleep(s) os.execute(("sleep %.3f"):format(s)) end
+
+local function alive(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  local state = stat and stat:match("^%d+ %b() (%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+-- The raw responses, the same on every server.
+local RAW = [[
+        location = /raw/chunked { content_by_lua_block {
+            ngx.print("hello "); ngx.flush(true); ngx.print("chunked "); ngx.flush(true); ngx.print("world")
+        } }
+        location = /raw/sized { content_by_lua_block {
+            local n = tonumber(ngx.var.arg_n) or 10
+            ngx.header["Content-Length"] = n
+            ngx.print(string.rep("x", n))
+        } }
+        location = /raw/bigchunks { content_by_lua_block {
+            for _ = 1, tonumber(ngx.var.arg_k) or 4 do ngx.print(string.rep("y", 1000)); ngx.flush(true) end
+        } }
+        location = /raw/close {
+            chunked_transfer_encoding off;
+            content_by_lua_block { ngx.print("until "); ngx.flush(true); ngx.print("close") }
+        }
+        location = /raw/slow { content_by_lua_block { ngx.sleep(tonumber(ngx.var.arg_s) or 2); ngx.say("late") } }
+        location = /raw/empty { return 204; }
+        location = /raw/echo { content_by_lua_block {
+            ngx.req.read_body()
+            ngx.header["X-Multi"] = { "a", "b" }
+            ngx.say(require("cjson").encode{ headers = ngx.req.get_headers(), method = ngx.req.get_method(),
+                uri = ngx.var.request_uri, body = ngx.req.get_body_data() or "",
+                conn = ngx.var.connection, reqs = ngx.var.connection_requests })
+        } }
+]]
+
+local CONF = [[
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+@USER@
+worker_processes 2;
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/logs/error.log warn;
+worker_shutdown_timeout 2s;
+events { worker_connections 256; }
+http {
+    access_log off;
+    lua_socket_log_errors off;
+    client_body_temp_path @PREFIX@/tmp/body;
+    proxy_temp_path @PREFIX@/tmp/proxy;
+    fastcgi_temp_path @PREFIX@/tmp/fastcgi;
+    uwsgi_temp_path @PREFIX@/tmp/uwsgi;
+    scgi_temp_path @PREFIX@/tmp/scgi;
+    lua_package_path "@TOP@/lua/?.lua;@TOP@/lua/?/init.lua;;";
+    lua_package_cpath "@TOP@/build/luajit/?.so;;";
+    include @TOP@/nginx/coreplus.conf;
+    lua_ssl_trusted_certificate @PREFIX@/trusted.pem;
+    server {
+        listen 127.0.0.1:@P1@;
+        location = /eval { content_by_lua_block {
+            ngx.req.read_body()
+            local f, err = loadstring(ngx.req.get_body_data() or "", "=eval")
+            if not f then ngx.status = 500; ngx.say(err); return end
+            local ok, res = pcall(f)
+            ngx.say(require("cjson").encode{ ok = ok, result = res })
+        } }
+@RAW@
+    }
+    server {
+        listen 127.0.0.1:@P2@ ssl;
+        ssl_certificate @PREFIX@/good/server.crt;
+        ssl_certificate_key @PREFIX@/good/server.key;
+@RAW@
+    }
+    server {
+        listen 127.0.0.1:@P3@ ssl;
+        ssl_certificate @PREFIX@/other/server.crt;
+        ssl_certificate_key @PREFIX@/other/server.key;
+@RAW@
+    }
+}
+]]
+
+local function start_harness()
+  local prefix = capture("mktemp -d /tmp/coreplus-ngx-spec.XXXXXXXX"):gsub("%s+$", "")
+  assert(prefix ~= "", "mktemp failed")
+  for _, d in ipairs{ "logs", "tmp", "good", "other" } do os.execute("mkdir -p " .. q(prefix .. "/" .. d)) end
+  os.execute("chmod 755 " .. q(prefix))
+  testing.make_certs(prefix .. "/good")
+  testing.make_certs(prefix .. "/other")          -- its CA is not trusted
+  write_file(prefix .. "/trusted.pem", read_file(prefix .. "/good/ca.crt"))
+  local h = { prefix = prefix }
+  for _ = 1, 10 do
+    local base = 20000 + math.random(0, 13000) * 3
+    local vars = { PREFIX = prefix, TOP = TOP, USER = capture("id -u"):match("^0%s*$") and "user root;" or "",
+      P1 = tostring(base), P2 = tostring(base + 1), P3 = tostring(base + 2), RAW = RAW }
+    local text = CONF:gsub("@RAW@", RAW):gsub("@(%w+)@", vars)
+    write_file(prefix .. "/nginx.conf", text)
+    os.execute(("/usr/sbin/nginx -p %s -c nginx.conf -e %s >%s 2>&1"):format(q(prefix .. "/"),
+      q(prefix .. "/logs/error.log"), q(prefix .. "/logs/start.log")))
+    local t = 0
+    while not read_file(prefix .. "/nginx.pid") and t < 3 do sleep(0.02); t = t + 0.02 end
+    h.pid = tonumber(read_file(prefix .. "/nginx.pid") or "")
+    if h.pid then
+      h.plain = "http://127.0.0.1:" .. base
+      h.tls = "https://127.0.0.1:" .. (base + 1)
+      h.other = "https://127.0.0.1:" .. (base + 2)
+      h.closed = "http://127.0.0.1:" .. (base + 3)   -- nothing listens there (probably)
+      break
+    end
+    local log = (read_file(prefix .. "/logs/start.log") or "") .. (read_file(prefix .. "/logs/error.log") or "")
+    assert(log:find("Address already in use", 1, true), "nginx did not start: " .. log)
+  end
+  assert(h.pid, "nginx did not start")
+  function h.stop()
+    if h.pid then
+      os.execute("kill -QUIT " .. h.pid .. " 2>/dev/null")
+      local t = 0
+      while alive(h.pid) and t < 10 do sleep(0.02); t = t + 0.02 end
+      h.pid = nil
+    end
+    if prefix:match("^/tmp/coreplus%-ngx%-spec%.%w+$") then os.execute("rm -rf " .. q(prefix)) end
+  end
+  return h
+end
+
+describe("coreplus.transport.ngx", function()
+  local h
+
+  -- run(code) -> the value the code returns inside nginx (decoded JSON).
+  local function run(code)
+    write_file(h.prefix .. "/case.lua", "local t = require 'coreplus.transport.ngx'\n" .. code)
+    local out = capture(("curl -s --max-time 30 --data-binary @%s %s"):format(q(h.prefix .. "/case.lua"),
+      q(h.plain .. "/eval")))
+    local v = cjson.decode(out)
+    assert(v and v.ok, "eval failed: " .. out .. "\n" .. (read_file(h.prefix .. "/logs/error.log") or ""))
+    return v.result
+  end
+
+  local function fmt(code, ...)
+    local args = { ... }
+    return (code:gsub("%$(%d)", function(i) return ("%q"):format(args[tonumber(i)]) end))
+  end
+
+  setup(function()
+    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
+    h = start_harness()
+  end)
+
+  teardown(function()
+    if h then h.stop() end
+  end)
+
+  describe("HTTP/1.1 framing", function()
+    it("reads a chunked body", function()
+      local r = run(fmt("local res = assert(t.request{ url = $1 }) return res", h.plain .. "/raw/chunked"))
+      assert.are.equal(200, r.status)
+      assert.are.equal("hello chunked world", r.body)
+      assert.are.equal("chunked", r.headers["transfer-encoding"])
+    end)
+
+    it("reads a Content-Length body", function()
+      local r = run(fmt("return assert(t.request{ url = $1 })", h.plain .. "/raw/sized?n=70000"))
+      assert.are.equal(70000, #r.body)
+    end)
+
+    it("reads a body delimited by the server closing the connection", function()
+      local r = run(fmt("return assert(t.request{ url = $1 })", h.plain .. "/raw/close"))
+      assert.are.equal("until close", r.body)
+    end)
+
+    it("reads a 204 without a body", function()
+      local r = run(fmt("return assert(t.request{ url = $1 })", h.plain .. "/raw/empty"))
+      assert.are.equal(204, r.status)
+      assert.are.equal("", r.body)
+    end)
+
+    it("refuses bodies over max_body with kind too_large (sized and chunked)", function()
+      local r = run(fmt([[
+        local _, e1 = t.request{ url = $1, max_body = 1000 }
+        local _, e2 = t.request{ url = $2, max_body = 2500 }
+        local ok = t.request{ url = $1, max_body = 5000 }
+        return { e1 = e1, e2 = e2, ok = ok and #ok.body }]], h.plain .. "/raw/sized?n=5000",
+        h.plain .. "/raw/bigchunks?k=4"))
+      assert.are.equal("too_large", r.e1.kind)
+      assert.are.equal("too_large", r.e2.kind)
+      assert.are.equal(5000, r.ok)
+    end)
+
+    it("joins repeated response headers and lower-cases names", function()
+      local r = run(fmt("return assert(t.request{ url = $1 })", h.plain .. "/raw/echo"))
+      assert.are.equal("a, b", r.headers["x-multi"])
+    end)
+
+    it("sends the JSON headers, a library User-Agent, Host with the port, and the body", function()
+      local r = run(fmt([[
+        local res = assert(t.request{ method = "POST", url = $1, body = '{"a":1}',
+          headers = { ["X-Extra"] = "yes" } })
+        return require("cjson").decode(res.body)]], h.plain .. "/raw/echo?x=1&y=2"))
+      assert.are.equal("POST", r.method)
+      assert.are.equal("/raw/echo?x=1&y=2", r.uri)
+      assert.are.equal('{"a":1}', r.body)
+      assert.are.equal("application/json", r.headers["content-type"])
+      assert.are.equal("application/json", r.headers.accept)
+      assert.are.equal("yes", r.headers["x-extra"])
+      assert.are.equal(h.plain:match("//(.*)$"), r.headers.host)
+      assert.truthy(r.headers["user-agent"]:find("^lua%-coreplus/"), r.headers["user-agent"])
+    end)
+
+    it("signs with core.sign: Authorization carries a token for the exact URL and method", function()
+      local r = run(fmt([[
+        local res = assert(t.request{ method = "GET", url = $1, now_offset = 0,
+          credentials = { consumer_id = "c1", consumer_secret = "s3cret", access_token = "a1" } })
+        local auth = require("cjson").decode(res.body).headers.authorization
+        local claims = require("coreplus.jwt").decode(auth:match("^JwToken (.+)$"), "s3cret")
+        return { url = claims.url, method = claims.httpMethod, nbf = claims.nbf, now = ngx.time() }]],
+        h.plain .. "/raw/echo?pageSize=2"))
+      assert.are.equal(h.plain .. "/raw/echo?pageSize=2", r.url)
+      assert.are.equal("GET", r.method)
+      assert.is_true(math.abs(r.nbf - r.now) <= 1)
+    end)
+  end)
+
+  describe("failures", function()
+    it("times out with kind timeout", function()
+      local r = run(fmt("local res, err = t.request{ url = $1, timeout = 0.3 } return err",
+        h.plain .. "/raw/slow?s=2"))
+      assert.are.equal("timeout", r.kind)
+    end)
+
+    it("reports a refused connection as network, never sent", function()
+      local r = run(fmt("local res, err = t.request{ url = $1 } return err", h.closed .. "/x"))
+      assert.are.equal("network", r.kind)
+      assert.is_false(r.sent)
+    end)
+
+    it("raises on a bad URL or a body that is not a string", function()
+      local r = run([[
+        local ok1, e1 = pcall(t.request, { url = "ftp://x/" })
+        local ok2, e2 = pcall(t.request, { url = "http://127.0.0.1/", body = {} })
+        local ok3 = pcall(t.request, { url = "http://127.0.0.1/\r\nX: y" })
+        return { ok1, tostring(e1), ok2, tostring(e2), ok3 }]])
+      assert.is_false(r[1]); assert.truthy(r[2]:find("url", 1, true))
+      assert.is_false(r[3]); assert.truthy(r[4]:find("body", 1, true))
+      assert.is_false(r[5])
+    end)
+  end)
+
+  describe("TLS", function()
+    it("verifies a server whose CA is in lua_ssl_trusted_certificate", function()
+      local r = run(fmt("return assert(t.request{ url = $1 })", h.tls .. "/raw/chunked"))
+      assert.are.equal("hello chunked world", r.body)
+    end)
+
+    it("refuses a server whose CA is not trusted, with kind tls, never sent", function()
+      local r = run(fmt("local res, err = t.request{ url = $1 } return err", h.other .. "/raw/chunked"))
+      assert.are.equal("tls", r.kind)
+      assert.is_false(r.sent)
+    end)
+
+    it("talks to it anyway with insecure = true", function()
+      local r = run(fmt("return assert(t.request{ url = $1, insecure = true })", h.other .. "/raw/chunked"))
+      assert.are.equal(200, r.status)
+    end)
+  end)
+
+  describe("keep-alive", function()
+    for _, which in ipairs{ "plain", "tls" } do
+      it("reuses the connection for the next request (" .. which .. ")", function()
+        local r = run(fmt([[
+          local a = assert(t.request{ url = $1 })
+          local b = assert(t.request{ url = $1 })
+          local ja, jb = require("cjson").decode(a.body), require("cjson").decode(b.body)
+          return { a.new_connection, b.new_connection, ja.conn, jb.conn }]], h[which] .. "/raw/echo"))
+        assert.is_false(r[2])
+        assert.are.equal(r[3], r[4])
+      end)
+    end
+
+    it("does not pool a connection the server closes", function()
+      local r = run(fmt([[
+        local a = assert(t.request{ url = $1 })
+        local b = assert(t.request{ url = $2 })
+        return { a.body, b.new_connection }]], h.plain .. "/raw/close", h.plain .. "/raw/close"))
+      assert.are.equal("until close", r[1])
+      assert.is_true(r[2])
+    end)
+  end)
+
+  describe("request_many", function()
+    it("runs requests concurrently and returns results in input order", function()
+      local r = run(fmt([[
+        local list = {}
+        for i = 1, 6 do list[i] = { url = $1 .. "&i=" .. i } end
+        list[4] = { url = $2 }
+        local t0 = t.now()
+        local res = t.request_many(list, { concurrency = 6 })
+        local out = { elapsed = t.now() - t0, uris = {} }
+        for i, x in ipairs(res) do
+          out.uris[i] = x.error and ("error:" .. x.error.kind) or x.body
+        end
+        return out]], h.plain .. "/raw/slow?s=0.3", h.closed .. "/nothing"))
+      assert.is_true(r.elapsed < 0.9, "elapsed " .. r.elapsed)
+      assert.are.equal("error:network", r.uris[4])
+      for _, i in ipairs{ 1, 2, 3, 5, 6 } do assert.are.equal("late\n", r.uris[i]) end
+    end)
+  end)
+
+  describe("the shared-dict limiter", function()
+    it("lets rate requests go at once and holds the next one for per + margin", function()
+      local r = run([[
+        local lim = t.limiter{ rate = 3, per = 0.5, key = "spec-a-" .. ngx.now() }
+        local d = {}
+        for i = 1, 4 do
+          local delay, n = lim:reserve()
+          d[i] = delay
+          lim:sent(n)
+        end
+        return d]])
+      assert.are.equal(0, r[1]); assert.are.equal(0, r[3])
+      assert.is_true(r[4] > 0.5 and r[4] < 0.6, "delay " .. r[4])
+    end)
+
+    it("keeps a later booking waiting while an earlier one is still connecting", function()
+      local r = run([[
+        local lim = t.limiter{ rate = 1, per = 0.2, key = "spec-b-" .. ngx.now() }
+        local _, n1 = lim:reserve()           -- pending: not sent yet
+        local _, n2 = lim:reserve()
+        local waiting = lim:ready(n2)         -- > 0 while n1 is pending
+        ngx.sleep(0.3)
+        local still = lim:ready(n2)           -- n1 still pending: still waiting
+        lim:sent(n1)
+        local after = lim:ready(n2)           -- per + margin from n1's real departure
+        return { waiting, still, after }]])
+      assert.is_true(r[1] > 0)
+      assert.is_true(r[2] > 0)
+      assert.is_true(r[3] > 0.15 and r[3] <= 0.23, "after " .. r[3])
+    end)
+
+    it("forgets a cancelled booking", function()
+      local r = run([[
+        local lim = t.limiter{ rate = 1, per = 5, key = "spec-c-" .. ngx.now() }
+        local _, n1 = lim:reserve()
+        lim:cancel(n1)
+        local d2 = lim:reserve()
+        return { d2 }]])
+      assert.are.equal(0, r[1])
+    end)
+
+    it("is shared by both workers (acquire from concurrent requests)", function()
+      local key = "spec-d-" .. os.time()
+      local code = ([[
+        local lim = t.limiter{ rate = 2, per = 0.5, key = %q }
+        lim:acquire()
+        return { pid = ngx.worker.pid(), at = t.now() }]]):format(key)
+      write_file(h.prefix .. "/case.lua", "local t = require 'coreplus.transport.ngx'\n" .. code)
+      local out = capture(("seq 8 | xargs -P 8 -I{} curl -s --max-time 10 --data-binary @%s %s; echo")
+        :format(q(h.prefix .. "/case.lua"), q(h.plain .. "/eval")))
+      local at, pids = {}, {}
+      for line in out:gmatch('{[^\n]*}') do
+        local v = cjson.decode(line)
+        if v and v.ok then
+          at[#at + 1] = v.result.at
+          pids[v.result.pid] = true
+        end
+      end
+      assert.are.equal(8, #at)
+      table.sort(at)
+      -- Any 3 consecutive departures span at least per (2 per 0.5 s).
+      for i = 3, #at do assert.is_true(at[i] - at[i - 2] >= 0.5 - 0.002, "gap at " .. i) end
+      local n = 0
+      for _ in pairs(pids) do n = n + 1 end
+      assert.is_true(n >= 1)
+    end)
+  end)
+end)
