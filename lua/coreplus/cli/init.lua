@@ -176,7 +176,7 @@ local function stream_pages(ctx, iterator, label, cols)
   if bar then bar:finish() end
   sink.close()
   if fmt == "table" then
-    ctx.sys.stdout(format("(%d rows)\n", sink.count()))
+    ctx.sys.stdout(format("(%d row%s)\n", sink.count(), sink.count() == 1 and "" or "s"))
   end
   return 0
 end
@@ -194,7 +194,7 @@ local function print_page(ctx, page, cols)
       ctx.sys.stdout(format("(rows %d-%d of %d, page %d of %d; --all for every row, --page N for another)\n",
         first, first + n - 1, page.total, page.page, math.ceil(page.total / page.page_size)))
     else
-      ctx.sys.stdout(format("(%d rows)\n", n))
+      ctx.sys.stdout(format("(%d row%s)\n", n, n == 1 and "" or "s"))
     end
   end
   return 0
