@@ -32,6 +32,11 @@ build = {
       defines = { "_POSIX_C_SOURCE=200809L" },
     },
     -- LUA-MODULES (kept in step with lua/coreplus by spec/packaging_spec.lua)
+    ["coreplus.cli.args"] = "lua/coreplus/cli/args.lua",
+    ["coreplus.cli.doctor"] = "lua/coreplus/cli/doctor.lua",
+    ["coreplus.cli"] = "lua/coreplus/cli/init.lua",
+    ["coreplus.cli.output"] = "lua/coreplus/cli/output.lua",
+    ["coreplus.cli.progress"] = "lua/coreplus/cli/progress.lua",
     ["coreplus.client"] = "lua/coreplus/client.lua",
     ["coreplus.dates"] = "lua/coreplus/dates.lua",
     ["coreplus.errors"] = "lua/coreplus/errors.lua",
@@ -56,7 +61,8 @@ build = {
     ["coreplus.testing.stub"] = "lua/coreplus/testing/stub.lua",
     ["coreplus.transport.curl"] = "lua/coreplus/transport/curl.lua",
     ["coreplus.transport"] = "lua/coreplus/transport/init.lua",
+    ["coreplus.transport.ngx"] = "lua/coreplus/transport/ngx.lua",
     ["coreplus.url"] = "lua/coreplus/url.lua",
   },
-  install = { bin = { "bin/coreplus-mock" } },
+  install = { bin = { "bin/coreplus", "bin/coreplus-mock" } },
 }
