@@ -4,8 +4,7 @@
  * copied), then http.c signs, throttles and runs it with libcurl, collecting
  * the body and headers into C buffers; only afterwards does http_lua.c push
  * anything to Lua. So a Lua error can never cross libcurl.
- *
- * http_parse_headers is a pure function over bytes: the fuzz target drives it. */
+ */
 #ifndef COREPLUS_HTTP_H
 #define COREPLUS_HTTP_H
 
@@ -13,36 +12,13 @@
 
 #include <curl/curl.h>
 
+#include "http_parse.h"
 #include "throttle.h"
 
 #define HTTP_DEFAULT_TIMEOUT 45.0
 #define HTTP_DEFAULT_CONNECT_TIMEOUT 10.0
 #define HTTP_DEFAULT_MAX_BODY (16u << 20)
 #define HTTP_MAX_HEAD (256u << 10)    /* all response header lines together */
-#define HTTP_MAX_HEADERS 512          /* header fields returned to Lua */
-
-/* ===== response headers ===== */
-
-typedef struct http_header {
-    char *name;          /* lower-cased in place; not NUL-terminated */
-    size_t name_len;
-    char *value;         /* without surrounding white space */
-    size_t value_len;
-} http_header;
-
-/* Parses the header lines libcurl delivered for one transfer: possibly several
- * blocks (1xx interim responses, a proxy's CONNECT reply); only the last block
- * that starts with a status line counts. Names are lower-cased in place.
- * Lines without a colon, with an invalid name, or folded (obsolete) are
- * skipped. Fills at most max fields and returns how many, or -1 when no status
- * line was found; *status gets the status code (100..999) or 0. */
-int http_parse_headers(char *raw, size_t n, int *status, http_header *out,
-                       size_t max);
-
-/* Refuses CR, LF and NUL (1 = acceptable). */
-int http_value_ok(const char *s, size_t n);
-/* An RFC 9110 token (header names, methods). */
-int http_token_ok(const char *s, size_t n);
 
 /* ===== one request ===== */
 

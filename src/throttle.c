@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ typedef struct thr_entry {
     uint64_t n;        /* booking number; entry n lives at n % THR_RING */
     double t;          /* booked, then actual, departure time */
     uint32_t state;
-    uint32_t pad;
+    uint32_t pid;      /* the process that booked it (pending bookings) */
 } thr_entry;
 
 typedef struct thr_ring {
@@ -36,11 +37,20 @@ typedef struct thr_ring {
     thr_entry e[THR_RING];
 } thr_ring;
 
+/* A pending booking whose process is gone will never leave. (In another PID
+ * namespace a live process looks gone too: the booking is then dropped,
+ * which errs towards sending, only for the moments it spends connecting.) */
+static int thr_owner_dead(const thr_entry *e)
+{
+    return e->pid != 0 && (pid_t)e->pid != getpid() && kill((pid_t)e->pid, 0) != 0
+           && errno == ESRCH;
+}
+
 /* The earliest time booking n may leave: per + margin after the latest of
  * the bookings numbered n - rate or lower (any rate + 1 bookings then span at
  * least per, whatever order they really left in). When poll is set, a
  * pending booking counts as leaving no earlier than now: it has not left yet. */
-static double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg,
+static double thr_bound(thr_ring *r, uint64_t n, const thr_config *cfg,
                         double now, int poll)
 {
     double latest = -1.0;
@@ -51,8 +61,12 @@ static double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg,
         return 0.0;
     lowest = n > THR_RING ? n - THR_RING + 1 : 1;
     for (k = n - (uint64_t)cfg->rate; k >= lowest; k--) {
-        const thr_entry *e = &r->e[k % THR_RING];
+        thr_entry *e = &r->e[k % THR_RING];
         double t;
+        if (e->n == k && e->state == THR_PENDING && thr_owner_dead(e)) {
+            e->state = THR_CANCELLED;
+            r->cancelled++;
+        }
         if (e->n == k && e->state != THR_EMPTY && e->state != THR_CANCELLED) {
             t = e->t;
             if (poll && e->state == THR_PENDING && now - e->t < THR_PENDING_MAX
@@ -416,6 +430,7 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, int pending,
     e->n = n;
     e->t = t;
     e->state = pending ? THR_PENDING : THR_SENT;
+    e->pid = (uint32_t)getpid();
     r->granted++;
     r->waited_total += t - now;
     if (!pending && t > r->last_sent)
