@@ -521,6 +521,8 @@ local function attempt(opts, method, u, limiter, deadline_from)
   return res
 end
 
+local warned_cafile = false
+
 --- request(opts) -> res | nil, err   (see core.request for opts and res)
 function _M.request(opts)
   if type(opts) ~= "table" then error("bad argument #1 to 'request' (table expected)", 2) end
@@ -536,6 +538,11 @@ function _M.request(opts)
   local limiter = opts.limiter
   if limiter ~= nil and (type(limiter) ~= "table" or type(limiter.reserve) ~= "function") then
     error("bad field 'limiter' (a limiter from transport.limiter expected)", 2)
+  end
+  if (opts.cafile or opts.capath) and not warned_cafile then
+    warned_cafile = true
+    ngx.log(ngx.WARN, "coreplus: cafile/capath do not apply to the ngx transport; ",
+      "nginx verifies with lua_ssl_trusted_certificate (see nginx/coreplus.conf)")
   end
   local u = { scheme, authority, host, port, target }
   local started = now()
