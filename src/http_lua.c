@@ -7,7 +7,41 @@
  *
  * Per Lua state there is one http state (an upvalue of both functions): the
  * share handle (connections, DNS, TLS sessions), a multi handle and a pool of
- * easy handles, so connections are reused across calls. */
+ * easy handles, so connections are reused across calls.
+ *
+ * core.request(opts) -> res | nil, err
+ *   opts.method           "GET" (default), "POST", ...: letters only, upper-cased
+ *   opts.url              absolute http(s) URL, final, query included; signed as is
+ *   opts.body             string or nil
+ *   opts.headers          { name = value }: names are tokens; values without CR/LF/NUL.
+ *                         Content-Type, Accept and User-Agent given here replace ours.
+ *   opts.credentials      { consumer_id, consumer_secret, access_token }; nil: unsigned
+ *   opts.issuer           iss claim (default "lua-coreplus")
+ *   opts.audience         aud claim (default "https://coreplus.com.au")
+ *   opts.now_offset       seconds added to the local clock for nbf/exp (the server's
+ *                         clock counts; the Lua layer learns it from Date headers)
+ *   opts.timeout          whole exchange, seconds (45); opts.connect_timeout (10)
+ *   opts.cafile, opts.capath, opts.insecure (false; must be a boolean)
+ *   opts.user_agent       default "lua-coreplus/<version> (libcurl/<v>; <Lua>)"
+ *   opts.limiter          a core.limiter: the slot is booked before, and counted
+ *                         from the moment the request really leaves
+ *   opts.max_body         bytes (16 MiB); more aborts with kind "too_large"
+ *   opts.resolve          { "host:port:address", ... } (libcurl CURLOPT_RESOLVE; tests)
+ * Misuse (bad types, CR/LF in the url, method, header values, user_agent) raises
+ * naming the field, before anything is sent. Redirects are not followed.
+ *
+ * res = { status, headers (lower-case names; repeated fields joined with ", "),
+ *         body, elapsed, waited (limiter), connect_time, tls_time,
+ *         pretransfer_time, starttransfer_time, new_connection, primary_ip,
+ *         primary_port, local_port, http_version, retry_after (seconds, when
+ *         the response had Retry-After), sent = true }
+ * err = { kind = "timeout" | "tls" | "network" | "too_large", message,
+ *         curl_code, curl_error, sent (false: provably never reached the
+ *         server), method, url, elapsed, waited }. Never the token or secret.
+ *
+ * core.request_many(list, { concurrency = 8 }) -> results: results[i] is res
+ * or { error = err }, in input order. At most `concurrency` requests are
+ * booked or in flight; each joins the multi handle when its limiter allows. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
