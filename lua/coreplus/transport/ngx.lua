@@ -472,8 +472,14 @@ local function attempt(opts, method, u, limiter, deadline_from)
   end
   local reused = (sock:getreusedtimes() or 0) > 0
   if tls and not reused then
-    local session
-    session, err = sock:sslhandshake(tls_sessions[pool], (not is_ip(host)) and host or nil, verify)
+    local called, session
+    called, session, err = pcall(sock.sslhandshake, sock, tls_sessions[pool],
+      (not is_ip(host)) and host or nil, verify)
+    if not called then
+      -- resty.core 0.1.25 asserts instead of returning the error when a
+      -- handshake completes at once and verification then fails.
+      session, err = nil, "certificate verification failed (" .. tostring(session) .. ")"
+    end
     if not session then
       if booking then limiter:cancel(booking) end
       sock:close()
