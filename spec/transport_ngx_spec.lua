@@ -370,6 +370,19 @@ describe("coreplus.transport.ngx", function()
       assert.is_true(r[3] > 0.15 and r[3] <= 0.23, "after " .. r[3])
     end)
 
+    it("stops waiting for a pending booking whose owner missed its hold deadline", function()
+      local r = run([[
+        local lim = t.limiter{ rate = 1, per = 5, key = "spec-e-" .. ngx.now() }
+        local _, n1 = lim:reserve()
+        lim:hold(n1, 0.2)                     -- then its light thread "dies"
+        local _, n2 = lim:reserve()
+        local before = lim:ready(n2)
+        ngx.sleep(0.3)
+        return { before, lim:ready(n2) }]])
+      assert.is_true(r[1] > 0)
+      assert.are.equal(0, r[2])
+    end)
+
     it("forgets a cancelled booking", function()
       local r = run([[
         local lim = t.limiter{ rate = 1, per = 5, key = "spec-c-" .. ngx.now() }

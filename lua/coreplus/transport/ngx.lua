@@ -67,12 +67,15 @@ end
 -- earlier than per + margin after every booking numbered n - rate or lower
 -- (so any rate + 1 consecutive bookings span the window, in whatever order
 -- they really left). Each booking's entry holds its departure time once it
--- left, or the negated booking time while it is still pending: a pending
--- booking is taken to leave "now", so later bookings keep polling until it
--- has left, or been cancelled (its connect failed), or gone stale.
+-- left, or, negated, the deadline by which its owner promises to send or
+-- cancel it while it is still pending. A pending booking is taken to leave
+-- "now", so later bookings keep polling until it has left, or been
+-- cancelled (its connect failed), or missed its deadline (its light thread
+-- was killed: it must not hold everyone up for long). The owner moves the
+-- deadline with hold() before each wait and before connecting.
 -- Entries expire after a minute; a missing one is long gone.
 
-local PENDING_MAX = 30      -- a booking pending longer than this is taken as dead
+local HOLD = 2              -- seconds a fresh booking stays pending without hold()
 local ENTRY_TTL = 60
 local POLL = 0.01           -- seconds between polls while an earlier booking is pending
 
@@ -109,7 +112,7 @@ function dict_limiter:_bound(n, t)
     local v = dict:get(prefix .. k)
     if v then
       if v < 0 then
-        if t + v < PENDING_MAX then
+        if t < -v then
           pending = true
           if t > latest then latest = t end
         end
@@ -124,7 +127,7 @@ end
 
 local function dict_reserve(self, t)
   local n = self.dict:incr(self.prefix .. "next", 1, 0)
-  self.dict:set(self.prefix .. n, -t, ENTRY_TTL)
+  self.dict:set(self.prefix .. n, -(t + HOLD), ENTRY_TTL)
   return n
 end
 
@@ -135,6 +138,14 @@ function dict_limiter:reserve()
   local n = locked(self.dict, self.prefix .. "lock", dict_reserve, self, t)
   local at = self:_bound(n, t)
   return max(0, at - t), n
+end
+
+--- limiter:hold(booking, seconds): the booking stays pending (blocking
+-- later ones) for up to `seconds` more; past that it is taken as dead.
+function dict_limiter:hold(n, seconds)
+  local key = self.prefix .. n
+  local v = self.dict:get(key)
+  if v and v < 0 then self.dict:set(key, -(now() + seconds), ENTRY_TTL) end
 end
 
 --- limiter:ready(booking) -> seconds still to wait (0: it may leave now).
@@ -197,6 +208,7 @@ core_limiter.__index = core_limiter
 
 function core_limiter:reserve() return self.lim:reserve() end
 function core_limiter.ready() return 0 end
+function core_limiter.hold() end
 function core_limiter:sent(n) return self.lim:sent(n) end
 function core_limiter.cancel() end  -- no API: the booking keeps counting (safe)
 function core_limiter:stats() return self.lim:stats() end
@@ -290,22 +302,27 @@ local function check_field(name, v)
   end
 end
 
+-- Raises on bad headers, before any booking is made.
+local function check_headers(headers)
+  if headers == nil then return end
+  if type(headers) ~= "table" then
+    error("bad field 'headers' (table expected, got " .. type(headers) .. ")", 3)
+  end
+  for k, v in pairs(headers) do
+    if type(k) ~= "string" or not match(k, "^[!#$%%&'*+%-.^_`|~%w]+$") then
+      error("bad field 'headers' (invalid header name)", 3)
+    end
+    check_field("headers", v)
+  end
+end
+
 -- The request head, with the token made now (so that a wait for the limiter
 -- never ages it).
 local function build_head(opts, method, authority, target)
   local lines = { method .. " " .. target .. " HTTP/1.1" }
   local given = {}
   if opts.headers then
-    if type(opts.headers) ~= "table" then
-      error("bad field 'headers' (table expected, got " .. type(opts.headers) .. ")", 3)
-    end
-    for k, v in pairs(opts.headers) do
-      if type(k) ~= "string" or not match(k, "^[!#$%%&'*+%-.^_`|~%w]+$") then
-        error("bad field 'headers' (invalid header name)", 3)
-      end
-      check_field("headers", v)
-      given[lower(k)] = true
-    end
+    for k in pairs(opts.headers) do given[lower(k)] = true end
   end
   lines[#lines + 1] = "Host: " .. authority
   local cred = opts.credentials
@@ -448,22 +465,25 @@ local function attempt(opts, method, u, limiter, deadline_from)
   local verify = not opts.insecure
   local pool = format("coreplus|%s|%s|%d|%s", scheme, host, port, verify and "v" or "nv")
 
+  local connect_timeout = opts.connect_timeout or 10
+  local timeout = opts.timeout or 45
   local booking
   if limiter then
     local d
     d, booking = limiter:reserve()
     while d > 0 do
+      limiter:hold(booking, d + 1)
       ngx.sleep(d)
       d = limiter:ready(booking)
     end
+    -- Connect and handshake are each bounded by connect_timeout.
+    limiter:hold(booking, 2 * connect_timeout + 1)
   end
 
   local started = now()
-  local connect_timeout = opts.connect_timeout or 10
-  local timeout = opts.timeout or 45
   local sock = ngx.socket.tcp()
   local ms = function(s) return max(1, floor(s * 1000)) end
-  sock:settimeouts(ms(connect_timeout), ms(timeout), ms(timeout))
+  sock:settimeouts(ms(connect_timeout), ms(connect_timeout), ms(connect_timeout))
   local ok, err = sock:connect(host, port, { pool = pool, pool_size = _M.pool_size })
   if not ok then
     if booking then limiter:cancel(booking) end
@@ -536,6 +556,7 @@ function _M.request(opts)
   if not match(method, "^%u+$") then error("bad field 'method' (an HTTP method expected)", 2) end
   check_field("url", opts.url)
   if opts.user_agent ~= nil then check_field("user_agent", opts.user_agent) end
+  check_headers(opts.headers)
   local scheme, authority, host, port, target = parse_url(opts.url)
   if not scheme then error("bad field 'url' (an absolute http(s) URL expected)", 2) end
   if opts.body ~= nil and type(opts.body) ~= "string" then
