@@ -267,6 +267,13 @@ describe("coreplus.transport.ngx", function()
       assert.is_false(r.sent)
     end)
 
+    it("needs nginx's resolver for host names (none here): network, never sent", function()
+      local r = run([[local res, err = t.request{ url = "http://coreplus.invalid/x" } return err]])
+      assert.are.equal("network", r.kind)
+      assert.is_false(r.sent)
+      assert.truthy(r.message:find("resolver", 1, true), r.message)
+    end)
+
     it("raises on a bad URL or a body that is not a string", function()
       local r = run([[
         local ok1, e1 = pcall(t.request, { url = "ftp://x/" })
@@ -391,6 +398,33 @@ describe("coreplus.transport.ngx", function()
         local d2 = lim:reserve()
         return { d2 }]])
       assert.are.equal(0, r[1])
+    end)
+
+    it("refuses to split the limit per worker when the shared dict is missing", function()
+      local r = run([[
+        local saved = t.dict_name
+        t.dict_name = "no_such_dict"
+        local ok, err = pcall(t.limiter, { rate = 10, per = 1 })
+        t.dict_name = saved
+        return { ok, tostring(err) }]])
+      assert.is_false(r[1])
+      assert.truthy(r[2]:find("lua_shared_dict no_such_dict", 1, true), r[2])
+    end)
+
+    it("uses the C core's shared file with shared = path", function()
+      local r = run(fmt([[
+        local lim = t.limiter{ rate = 2, per = 0.5, key = "spec-f", shared = $1 }
+        local d = {}
+        for i = 1, 3 do
+          local delay, n = lim:reserve()
+          d[i] = delay
+          lim:sent(n)
+        end
+        local st = lim:stats()
+        return { d = d, shared = st.shared }]], h.prefix .. "/limit.shm"))
+      assert.are.equal(h.prefix .. "/limit.shm", r.shared)
+      assert.are.equal(0, r.d[1])
+      assert.is_true(r.d[3] > 0.45, "delay " .. r.d[3])
     end)
 
     it("is shared by both workers (acquire from concurrent requests)", function()
