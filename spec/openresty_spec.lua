@@ -7,84 +7,24 @@
 local testing = require "coreplus.testing"
 local cjson = require "cjson"
 
-local TOP = (os.getenv("PWD") or "."):gsub("/+$", "")
+local nginx = dofile("spec/support/nginx.lua")
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q, capture, read_file, sleep = nginx.q, nginx.capture, nginx.read_file, nginx.sleep
 
-local function capture(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function sleep(s) os.execute(("sleep %.3f"):format(s)) end
-
-local function alive(pid)
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  local state = stat and stat:match("^%d+ %b() (%a)")
-  return state ~= nil and state ~= "Z" and state ~= "X"
-end
-
---- start_service{mock=, workers=} -> service {url, prefix, pid, stop()}
+--- start_service{mock=, workers=} -> service {url, prefix, stop(), error_log()}
 -- Renders examples/openresty/nginx.conf.in into a private /tmp prefix and
 -- starts nginx there with the mock's credentials in its environment.
 local function start_service(o)
   local mock = o.mock
-  local prefix = capture("mktemp -d /tmp/coreplus-openresty-spec.XXXXXXXX"):gsub("%s+$", "")
-  assert(prefix ~= "", "mktemp failed")
-  os.execute("mkdir -p " .. q(prefix .. "/logs") .. " " .. q(prefix .. "/tmp") .. " && chmod 755 " .. q(prefix))
-  local template = assert(read_file(TOP .. "/examples/openresty/nginx.conf.in"))
-  local root = capture("id -u"):match("^0%s*$") ~= nil
-  local service = { prefix = prefix }
-  for _ = 1, 10 do
-    local port = 20000 + math.random(0, 39999)
-    local vars = { PREFIX = prefix, PORT = tostring(port), WORKERS = tostring(o.workers or 2),
-      USER = root and "user root;" or "", TOP = TOP, CAFILE = mock.cafile }
-    write_file(prefix .. "/nginx.conf", (template:gsub("@(%u+)@", vars)))
-    local env = ("COREPLUS_BASE_URL=%s COREPLUS_CONSUMER_ID=%s COREPLUS_CONSUMER_SECRET=%s " ..
-      "COREPLUS_ACCESS_TOKEN=%s"):format(q(mock.base_url), q(mock.consumer_id), q(mock.consumer_secret),
-      q(mock.access_token))
-    local log = prefix .. "/logs/start.log"
-    os.execute(("env %s /usr/sbin/nginx -p %s -c nginx.conf -e %s >%s 2>&1"):format(env, q(prefix .. "/"),
-      q(prefix .. "/logs/error.log"), q(log)))
-    local t = 0
-    while not read_file(prefix .. "/nginx.pid") and t < 3 do sleep(0.02); t = t + 0.02 end
-    service.pid = tonumber(read_file(prefix .. "/nginx.pid") or "")
-    if service.pid then
-      service.url = "http://127.0.0.1:" .. port
-      break
-    end
-    local text = (read_file(log) or "") .. (read_file(prefix .. "/logs/error.log") or "")
-    assert(text:find("Address already in use", 1, true), "nginx did not start: " .. text)
-  end
-  assert(service.pid, "nginx did not start (no free port)")
-  function service.stop()
-    if service.pid then
-      os.execute("kill -QUIT " .. service.pid .. " 2>/dev/null")
-      local t = 0
-      while alive(service.pid) and t < 10 do sleep(0.02); t = t + 0.02 end
-      service.pid = nil
-    end
-    if prefix:match("^/tmp/coreplus%-openresty%-spec%.%w+$") then os.execute("rm -rf " .. q(prefix)) end
-  end
-  function service.error_log()
-    return read_file(prefix .. "/logs/error.log") or ""
-  end
+  local template = assert(read_file(nginx.TOP .. "/examples/openresty/nginx.conf.in"))
+  local service = nginx.start{ name = "openresty-spec",
+    env = { COREPLUS_BASE_URL = mock.base_url, COREPLUS_CONSUMER_ID = mock.consumer_id,
+      COREPLUS_CONSUMER_SECRET = mock.consumer_secret, COREPLUS_ACCESS_TOKEN = mock.access_token },
+    render = function(vars)
+      vars.PORT, vars.WORKERS, vars.CAFILE = vars.P1, tostring(o.workers or 2), mock.cafile
+      return (template:gsub("@(%u+)@", vars))
+    end }
+  service.url = "http://127.0.0.1:" .. service.ports[1]
   -- Up when /health answers.
   local t = 0
   repeat
@@ -113,7 +53,6 @@ describe("OpenResty: the example booking service over the ngx transport", functi
   local mock, service
 
   setup(function()
-    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
     mock = testing.server{ tls = true, latency = 0.3 }
     service = start_service{ mock = mock, workers = 2 }
   end)

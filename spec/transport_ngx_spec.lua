@@ -6,38 +6,9 @@
 local testing = require "coreplus.testing"
 local cjson = require "cjson"
 
-local TOP = (os.getenv("PWD") or "."):gsub("/+$", "")
+local nginx = dofile("spec/support/nginx.lua")
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function sleep(s) os.execute(("sleep %.3f"):format(s)) end
-
-local function alive(pid)
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  local state = stat and stat:match("^%d+ %b() (%a)")
-  return state ~= nil and state ~= "Z" and state ~= "X"
-end
+local q, capture, read_file, write_file = nginx.q, nginx.capture, nginx.read_file, nginx.write_file
 
 -- The raw responses, the same on every server.
 local RAW = [[
@@ -115,45 +86,21 @@ http {
 ]]
 
 local function start_harness()
-  local prefix = capture("mktemp -d /tmp/coreplus-ngx-spec.XXXXXXXX"):gsub("%s+$", "")
-  assert(prefix ~= "", "mktemp failed")
-  for _, d in ipairs{ "logs", "tmp", "good", "other" } do os.execute("mkdir -p " .. q(prefix .. "/" .. d)) end
-  os.execute("chmod 755 " .. q(prefix))
-  testing.make_certs(prefix .. "/good")
-  testing.make_certs(prefix .. "/other")          -- its CA is not trusted
-  write_file(prefix .. "/trusted.pem", read_file(prefix .. "/good/ca.crt"))
-  local h = { prefix = prefix }
-  for _ = 1, 10 do
-    local base = 20000 + math.random(0, 13000) * 3
-    local vars = { PREFIX = prefix, TOP = TOP, USER = capture("id -u"):match("^0%s*$") and "user root;" or "",
-      P1 = tostring(base), P2 = tostring(base + 1), P3 = tostring(base + 2), RAW = RAW }
-    local text = CONF:gsub("@RAW@", RAW):gsub("@(%w+)@", vars)
-    write_file(prefix .. "/nginx.conf", text)
-    os.execute(("/usr/sbin/nginx -p %s -c nginx.conf -e %s >%s 2>&1"):format(q(prefix .. "/"),
-      q(prefix .. "/logs/error.log"), q(prefix .. "/logs/start.log")))
-    local t = 0
-    while not read_file(prefix .. "/nginx.pid") and t < 3 do sleep(0.02); t = t + 0.02 end
-    h.pid = tonumber(read_file(prefix .. "/nginx.pid") or "")
-    if h.pid then
-      h.plain = "http://127.0.0.1:" .. base
-      h.tls = "https://127.0.0.1:" .. (base + 1)
-      h.other = "https://127.0.0.1:" .. (base + 2)
-      h.closed = "http://127.0.0.1:" .. (base + 3)   -- nothing listens there (probably)
-      break
-    end
-    local log = (read_file(prefix .. "/logs/start.log") or "") .. (read_file(prefix .. "/logs/error.log") or "")
-    assert(log:find("Address already in use", 1, true), "nginx did not start: " .. log)
-  end
-  assert(h.pid, "nginx did not start")
-  function h.stop()
-    if h.pid then
-      os.execute("kill -QUIT " .. h.pid .. " 2>/dev/null")
-      local t = 0
-      while alive(h.pid) and t < 10 do sleep(0.02); t = t + 0.02 end
-      h.pid = nil
-    end
-    if prefix:match("^/tmp/coreplus%-ngx%-spec%.%w+$") then os.execute("rm -rf " .. q(prefix)) end
-  end
+  local h = nginx.start{ name = "ngx-spec", ports = 3,
+    setup = function(prefix)
+      for _, d in ipairs{ "good", "other" } do os.execute("mkdir -p " .. q(prefix .. "/" .. d)) end
+      testing.make_certs(prefix .. "/good")
+      testing.make_certs(prefix .. "/other")          -- its CA is not trusted
+      write_file(prefix .. "/trusted.pem", read_file(prefix .. "/good/ca.crt"))
+    end,
+    render = function(vars)
+      return (CONF:gsub("@RAW@", RAW):gsub("@(%w+)@", vars))
+    end }
+  local p = h.ports
+  h.plain = "http://127.0.0.1:" .. p[1]
+  h.tls = "https://127.0.0.1:" .. p[2]
+  h.other = "https://127.0.0.1:" .. p[3]
+  h.closed = "http://127.0.0.1:" .. (p[3] + 1)   -- nothing listens there (probably)
   return h
 end
 
@@ -176,7 +123,6 @@ describe("coreplus.transport.ngx", function()
   end
 
   setup(function()
-    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
     h = start_harness()
   end)
 

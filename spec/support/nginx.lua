@@ -1,0 +1,108 @@
+-- A private nginx for specs: a conf rendered into a fresh /tmp prefix,
+-- started on a free port on 127.0.0.1 and stopped by pid.
+--   local nginx = dofile("spec/support/nginx.lua")
+--   local srv = nginx.start{ name = "x", ports = 1, render = function(vars) return conf end,
+--                            env = { NAME = "value" }, setup = function(prefix) end }
+--   srv.prefix, srv.ports[1], srv.error_log(), srv.stop()
+-- render(vars) gets PREFIX, TOP (the checkout), USER ("user root;" when
+-- root) and P1..Pn; it returns the conf text.
+local _M = {}
+
+_M.TOP = (os.getenv("PWD") or "."):gsub("/+$", "")
+
+function _M.q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = _M.q
+
+function _M.capture(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+local capture = _M.capture
+
+function _M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+local read_file = _M.read_file
+
+function _M.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+function _M.sleep(s) os.execute(("sleep %.3f"):format(s)) end
+local sleep = _M.sleep
+
+local function alive(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  local state = stat and stat:match("^%d+ %b() (%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+local seeded = false
+
+function _M.start(o)
+  if not seeded then
+    seeded = true
+    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
+  end
+  local name = o.name or "spec"
+  assert(name:match("^[%w-]+$"))
+  local prefix = capture("mktemp -d /tmp/coreplus-" .. name .. ".XXXXXXXX"):gsub("%s+$", "")
+  assert(prefix ~= "", "mktemp failed")
+  os.execute("mkdir -p " .. q(prefix .. "/logs") .. " " .. q(prefix .. "/tmp") .. " && chmod 755 " .. q(prefix))
+  local srv = { prefix = prefix }
+  function srv.error_log() return read_file(prefix .. "/logs/error.log") or "" end
+  function srv.stop()
+    if srv.pid then
+      os.execute("kill -QUIT " .. srv.pid .. " 2>/dev/null")
+      local t = 0
+      while alive(srv.pid) and t < 10 do sleep(0.02); t = t + 0.02 end
+      srv.pid = nil
+    end
+    if prefix:match("^/tmp/coreplus%-[%w-]+%.%w+$") then os.execute("rm -rf " .. q(prefix)) end
+  end
+  local ok, err = pcall(function()
+    if o.setup then o.setup(prefix) end
+    local env = {}
+    for k, v in pairs(o.env or {}) do env[#env + 1] = k .. "=" .. q(v) end
+    local nports = o.ports or 1
+    for _ = 1, 10 do
+      local base = 20000 + math.random(0, math.floor(40000 / nports) - 1) * nports
+      local vars = { PREFIX = prefix, TOP = _M.TOP,
+        USER = capture("id -u"):match("^0%s*$") and "user root;" or "" }
+      local ports = {}
+      for i = 1, nports do
+        ports[i] = base + i - 1
+        vars["P" .. i] = tostring(ports[i])
+      end
+      _M.write_file(prefix .. "/nginx.conf", o.render(vars))
+      local log = prefix .. "/logs/start.log"
+      os.execute(("env %s /usr/sbin/nginx -p %s -c nginx.conf -e %s >%s 2>&1"):format(table.concat(env, " "),
+        q(prefix .. "/"), q(prefix .. "/logs/error.log"), q(log)))
+      local t = 0
+      while not read_file(prefix .. "/nginx.pid") and t < 3 do sleep(0.02); t = t + 0.02 end
+      srv.pid = tonumber(read_file(prefix .. "/nginx.pid") or "")
+      if srv.pid then
+        srv.ports = ports
+        return
+      end
+      local text = (read_file(log) or "") .. srv.error_log()
+      if not text:find("Address already in use", 1, true) then error("nginx did not start: " .. text, 0) end
+    end
+    error("nginx did not start: no free port", 0)
+  end)
+  if not ok then
+    srv.stop()
+    error(err, 2)
+  end
+  return srv
+end
+
+return _M
