@@ -24,7 +24,7 @@ build = {
     ["coreplus.core"] = {
       sources = {
         -- MODULE-SOURCES (kept in step with src/*.c by spec/packaging_spec.lua)
-        "src/clock.c", "src/core.c", "src/http.c", "src/http_lua.c", "src/http_parse.c", "src/jwt.c", "src/jwt_lua.c", "src/throttle.c", "src/throttle_lua.c",
+        "src/clock.c", "src/core.c", "src/http.c", "src/http_lua.c", "src/http_parse.c", "src/jwt.c", "src/jwt_lua.c", "src/pipeline_lua.c", "src/throttle.c", "src/throttle_lua.c",
       },
       libraries = { "curl", "crypto", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },

@@ -50,10 +50,10 @@
 #include "clock.h"
 #include "coreplus.h"
 #include "http.h"
+#include "http_lua.h"
 
 #define HTTP_STATE_MT "coreplus.http.state"
 #define HTTP_BATCH_MT "coreplus.http.batch"
-#define HTTP_POOL 16
 #define HTTP_MAX_URL (64u << 10)
 #define HTTP_MAX_CONCURRENCY 256
 #define HTTP_DEFAULT_CONCURRENCY 8
@@ -61,13 +61,6 @@
 #define HTTP_DEFAULT_AUDIENCE "https://coreplus.com.au"
 #define HTTP_POLL_MAX 0.1
 
-typedef struct http_state {
-    CURLSH *share;
-    CURLM *multi;
-    CURL *pool[HTTP_POOL];
-    int npool;
-    char ua[256];
-} http_state;
 
 typedef struct http_batch {
     size_t n;
@@ -90,14 +83,14 @@ static int http_state_gc(lua_State *L)
     return 0;
 }
 
-static CURL *http_pool_get(http_state *st)
+CURL *http_pool_get(http_state *st)
 {
     if (st->npool > 0)
         return st->pool[--st->npool];
     return curl_easy_init();
 }
 
-static void http_pool_put(http_state *st, CURL *e)
+void http_pool_put(http_state *st, CURL *e)
 {
     if (e == NULL)
         return;
@@ -295,7 +288,7 @@ static void http_read_resolve(lua_State *L, int t, http_req *r)
     lua_pop(L, 1);
 }
 
-static void http_read_opts(lua_State *L, int t, http_req *r, const http_state *st)
+void http_read_opts(lua_State *L, int t, http_req *r, const http_state *st)
 {
     size_t n, i;
     const char *s;
@@ -408,7 +401,7 @@ static void http_run_one(http_state *st, http_req *r)
 }
 
 /* Starts request r on the multi handle, or finishes it at once on failure. */
-static int http_start(http_state *st, http_req *r)
+int http_start(http_state *st, CURLM *multi, http_req *r)
 {
     CURL *e = http_pool_get(st);
     if (e == NULL) {
@@ -419,7 +412,7 @@ static int http_start(http_state *st, http_req *r)
         http_finish(r, CURLE_FAILED_INIT);
     } else {
         curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)r);
-        if (curl_multi_add_handle(st->multi, e) == CURLM_OK)
+        if (curl_multi_add_handle(multi, e) == CURLM_OK)
             return 0;
         http_finish(r, CURLE_FAILED_INIT);
     }
@@ -428,7 +421,6 @@ static int http_start(http_state *st, http_req *r)
     return -1;
 }
 
-enum { HTTP_QUEUED = 0, HTTP_WAITING, HTTP_ACTIVE, HTTP_DONE };
 
 /* Runs n requests with at most conc booked or in flight; a request joins the
  * multi handle only when its limiter slot has come. No Lua. */
@@ -461,7 +453,7 @@ static void http_run_many(http_state *st, http_req *reqs, size_t n, int conc)
                 continue;
             }
             waiting--;
-            if (http_start(st, r) == 0) {
+            if (http_start(st, st->multi, r) == 0) {
                 r->phase = HTTP_ACTIVE;
                 active++;
             } else {
@@ -556,7 +548,7 @@ static const char *http_version_name(long v)
 }
 
 /* Pushes the response table, or the error table when the transfer failed. */
-static int http_push_outcome(lua_State *L, http_req *r)
+int http_push_outcome(lua_State *L, http_req *r)
 {
     const char *ver;
     if (r->kind != HTTP_OK) {
@@ -725,5 +717,6 @@ void http_lua_register(lua_State *L)
              cv && cv->version ? cv->version : "?", luaver);
     lua_pop(L, 1);   /* jit */
 
+    pipeline_lua_register(L, lua_gettop(L));
     luaL_setfuncs(L, http_funcs, 1);   /* the state is the upvalue */
 }

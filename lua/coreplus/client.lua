@@ -324,14 +324,32 @@ function _M:request(method, path, opts)
   return self:_call(method:upper(), path:gsub("^/+", ""), opts.query, opts.body)
 end
 
---- Sends several GETs at once (pages fetched ahead). Each result is
--- {decoded, res} or {nil, err}; failed ones are retried one by one.
+--- The GET options for path + query (pages fetched ahead build these).
+function _M:_get_opts(path, query)
+  return self:_request_opts("GET", url.build(self.base, path, query))
+end
+
+--- Finishes a GET that was sent outside _call (fetched ahead): decoded on
+-- success; otherwise the request goes through _call's retry policy alone.
+function _M:_finish_get(opts, res, terr, path, query)
+  if res then
+    self:_learn_clock(res, self.now())
+    local decoded, err = self:_interpret("GET", opts.url, res)
+    self:_notify{ method = "GET", url = opts.url, status = res.status, attempt = 1,
+      elapsed = res.elapsed, error = err and err.kind }
+    if decoded then return decoded end
+  else
+    self:_notify{ method = "GET", url = opts.url, attempt = 1, error = terr and terr.kind }
+  end
+  return self:_call("GET", path, query)
+end
+
+--- Sends several GETs at once. list[i] = {path=, query=}; returns
+-- results[i] = {decoded} or {nil, err}, in order.
 function _M:_get_many(list)
   local transport = self.transport
   local reqs = {}
-  for i, item in ipairs(list) do
-    reqs[i] = self:_request_opts("GET", url.build(self.base, item.path, item.query))
-  end
+  for i, item in ipairs(list) do reqs[i] = self:_get_opts(item.path, item.query) end
   local results
   if transport.request_many and #reqs > 1 then
     results = transport.request_many(reqs, { concurrency = self.concurrency })
@@ -345,20 +363,7 @@ function _M:_get_many(list)
   local out = {}
   for i, r in ipairs(results) do
     local res = not r.error and r or nil
-    local decoded, err
-    if res then
-      self:_learn_clock(res, self.now())
-      decoded, err = self:_interpret("GET", reqs[i].url, res)
-      self:_notify{ method = "GET", url = reqs[i].url, status = res.status, attempt = 1,
-        elapsed = res.elapsed, error = err and err.kind }
-    end
-    if res and not err then
-      out[i] = { decoded, res }
-    else
-      -- The batch is not retried as a whole; this one goes through _call's
-      -- retry policy on its own.
-      out[i] = { self:_call("GET", list[i].path, list[i].query) }
-    end
+    out[i] = { self:_finish_get(reqs[i], res, r.error, list[i].path, list[i].query) }
   end
   return out
 end

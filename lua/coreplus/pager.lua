@@ -7,6 +7,8 @@ local ceil = math.ceil
 local min = math.min
 local tonumber = tonumber
 local pairs = pairs
+local ipairs = ipairs
+local setmetatable = setmetatable
 
 local _M = {}
 
@@ -40,86 +42,124 @@ function _M.page(resource, params)
 end
 
 --- for page, err in r:pages(params): pages in order; a failure is handed to
--- the loop as (false, err) and ends the iteration.
+-- the loop as (false, err) and ends the iteration. Once the first page tells
+-- the total, up to `concurrency` further pages are fetched ahead: as a stream
+-- when the transport has pipelines (the C core), else in batches. Under Lua
+-- 5.4 the fourth value closes the stream when the loop is left early.
 function _M.pages(resource, params)
   local client = resource.client
+  local path = resource.row.path
   local paged = resource.row.paged ~= false
   local base = copy(params)
   if paged and base.pageSize == nil then base.pageSize = ITERATOR_PAGE_SIZE end
   local size = base.pageSize
-  local next_number = base.pageNumber or 1
-  local last                -- last page number, once totalRows is known
-  local queue, head = {}, 1 -- fetched pages not yet handed out
+  local first_number = base.pageNumber or 1
+  local next_yield = first_number   -- the page number the loop gets next
+  local last                        -- last page number, once known
   local done = false
+  local ahead = {}                  -- page number -> page (or {error=}) fetched early
+  local stream, next_add            -- the transport's pipeline, when it has one
+  local in_flight = {}              -- pipeline id -> {number, opts, query}
 
   local function query(number)
     local q = copy(base)
-    q.pageNumber = number
+    if paged then q.pageNumber = number end
     return q
   end
 
-  local function fetch_one()
-    local decoded, err = client:_call("GET", resource.row.path, paged and query(next_number) or base)
-    if not decoded then return nil, err end
-    local page = make_page(resource, decoded, next_number, size)
-    next_number = next_number + 1
-    if not paged then
-      last = 0
-    elseif page.total then
-      last = ceil(page.total / size)
-    elseif #page.items < (size or 1) then
-      last = next_number - 1  -- a short page ends a list that gives no total
+  local function finish()
+    done = true
+    if stream then stream:close(); stream = nil end
+  end
+
+  local function fetch_one(number)
+    local decoded, err = client:_call("GET", path, query(number))
+    if not decoded then return { error = err } end
+    return make_page(resource, decoded, number, size)
+  end
+
+  local function fill_stream()
+    while stream:pending() < stream:capacity() and next_add <= last do
+      local q = query(next_add)
+      local opts = client:_get_opts(path, q)
+      in_flight[stream:add(opts)] = { number = next_add, opts = opts, query = q }
+      next_add = next_add + 1
     end
+  end
+
+  local function take_stream(number)
+    while ahead[number] == nil do
+      fill_stream()
+      local id, res, err = stream:next()
+      if id == nil then return { error = "pipeline ran dry" } end
+      local f = in_flight[id]
+      in_flight[id] = nil
+      local decoded, failure = client:_finish_get(f.opts, res, err, path, f.query)
+      ahead[f.number] = decoded and make_page(resource, decoded, f.number, size) or { error = failure }
+    end
+    fill_stream()   -- keep fetching while the caller works on this page
+    local page = ahead[number]
+    ahead[number] = nil
     return page
   end
 
-  local function fetch_ahead()
-    local n = min(client.concurrency, last - next_number + 1)
-    local list = {}
-    for i = 1, n do
-      list[i] = { path = resource.row.path, query = query(next_number + i - 1) }
-    end
-    local results = client:_get_many(list)
-    for i = 1, n do
-      local decoded, err = results[i][1], results[i][2]
-      if decoded then
-        queue[#queue + 1] = make_page(resource, decoded, next_number, size)
-      else
-        queue[#queue + 1] = { error = err }
-        break
+  local function take_batch(number)
+    if ahead[number] == nil then
+      local list = {}
+      for i = 1, min(client.concurrency, last - number + 1) do
+        list[i] = { path = path, query = query(number + i - 1) }
       end
-      next_number = next_number + 1
+      for i, r in ipairs(client:_get_many(list)) do
+        ahead[number + i - 1] = r[1] and make_page(resource, r[1], number + i - 1, size) or { error = r[2] }
+      end
     end
+    local page = ahead[number]
+    ahead[number] = nil
+    return page
   end
 
-  local first = true
-  return function()
+  local function iterate()
     if done then return nil end
-    if head > #queue then
-      queue, head = {}, 1
-      if last ~= nil and next_number > last then done = true; return nil end
-      if last == nil then
-        -- Until the total is known, pages come one at a time.
-        local page, err = fetch_one()
-        if not page then done = true; return false, err end
-        if #page.items == 0 and not first then done = true; return nil end
-        first = false
-        return page
+    local page
+    if last == nil then
+      -- Until the total is known, pages come one at a time.
+      page = fetch_one(next_yield)
+      if not page.error then
+        if #page.items == 0 and next_yield ~= first_number then finish(); return nil end
+        if not paged then
+          last = next_yield
+        elseif page.total then
+          last = ceil(page.total / size)
+        elseif #page.items < size then
+          last = next_yield   -- a short page ends a list that gives no total
+        end
+        if last and last > next_yield and client.transport.pipeline then
+          stream = client.transport.pipeline{ concurrency = client.concurrency }
+          next_add = next_yield + 1
+          fill_stream()
+        end
       end
-      fetch_ahead()
+    elseif next_yield > last then
+      finish()
+      return nil
+    elseif stream then
+      page = take_stream(next_yield)
+    else
+      page = take_batch(next_yield)
     end
-    local page = queue[head]
-    queue[head] = nil   -- hand it out and forget it
-    head = head + 1
-    if page.error then done = true; return false, page.error end
+    if page.error then finish(); return false, page.error end
+    next_yield = next_yield + 1
     return page
   end
+
+  local closer = setmetatable({}, { __close = function() if stream then stream:close(); stream = nil end end })
+  return iterate, nil, nil, closer
 end
 
 --- for item in r:each(params): every item across pages; raises the error
 -- object on failure (iterators cannot return nil, err).
 function _M.each(resource, params)
-  local next_page = _M.pages(resource, params)
+  local next_page, _, _, closer = _M.pages(resource, params)
   local items, i = nil, 0
   return function()
     while true do
@@ -134,7 +174,7 @@ function _M.each(resource, params)
       if page == false then error(err, 0) end
       items, i = page.items, 0
     end
-  end
+  end, nil, nil, closer
 end
 
 --- Every item in one table: r:all(params) -> items | nil, err.

@@ -6,6 +6,7 @@ return {
   name = "curl",
   request = core.request,
   request_many = core.request_many,
+  pipeline = core.pipeline,
   limiter = core.limiter,
   sleep = core.sleep,
   now = core.now,
