@@ -292,6 +292,35 @@ describe("coreplus.transport.ngx", function()
     end)
   end)
 
+  describe("pipeline", function()
+    it("streams results as they finish, refuses more than its capacity, and closes", function()
+      local r = run(fmt([[
+        local p = t.pipeline{ concurrency = 2 }
+        local slow = p:add{ url = $1 .. "?s=0.4" }
+        local fast = p:add{ url = $1 .. "?s=0.1" }
+        local full = not pcall(p.add, p, { url = $1 })
+        local bad = not pcall(p.add, p, { url = "nope" })
+        local first = p:next()
+        local third = p:add{ url = $1 .. "?s=0.05" }
+        local second = p:next()
+        local last, res = p:next()
+        local empty = p:next()
+        p:add{ url = $1 .. "?s=5" }
+        local t0 = t.now()
+        p:close()
+        return { order = { first, second, last }, ids = { slow, fast, third }, full = full, bad = bad,
+          body = res.body, empty = empty == nil, closed_quickly = t.now() - t0 < 0.1 }]],
+        h.plain .. "/raw/slow"))
+      assert.are.same({ 2, 3, 1 }, r.order)
+      assert.are.same({ 1, 2, 3 }, r.ids)
+      assert.is_true(r.full)
+      assert.is_true(r.bad)
+      assert.are.equal("late\n", r.body)
+      assert.is_true(r.empty)
+      assert.is_true(r.closed_quickly)
+    end)
+  end)
+
   describe("the shared-dict limiter", function()
     it("lets rate requests go at once and holds the next one for per + margin", function()
       local r = run([[

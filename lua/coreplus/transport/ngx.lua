@@ -24,8 +24,8 @@
 local core = require "coreplus.core"
 
 local ngx = ngx
-local type, pairs, tostring, tonumber, error, pcall, setmetatable =
-  type, pairs, tostring, tonumber, error, pcall, setmetatable
+local type, pairs, ipairs, tostring, tonumber, error, pcall, setmetatable =
+  type, pairs, ipairs, tostring, tonumber, error, pcall, setmetatable
 local concat = table.concat
 local lower, upper, format, find, sub, match, gsub =
   string.lower, string.upper, string.format, string.find, string.sub, string.match, string.gsub
@@ -295,10 +295,10 @@ end
 
 local function check_field(name, v)
   if type(v) ~= "string" then
-    error(format("bad field '%s' (string expected, got %s)", name, type(v)), 3)
+    error(format("bad field '%s' (string expected, got %s)", name, type(v)), 4)
   end
   if find(v, "[\r\n%z]") then
-    error(format("bad field '%s' (contains CR, LF or NUL)", name), 3)
+    error(format("bad field '%s' (contains CR, LF or NUL)", name), 4)
   end
 end
 
@@ -550,28 +550,34 @@ end
 local warned_cafile = false
 
 --- request(opts) -> res | nil, err   (see core.request for opts and res)
-function _M.request(opts)
-  if type(opts) ~= "table" then error("bad argument #1 to 'request' (table expected)", 2) end
+-- Checks opts (raising at the caller of the public function, `level`) and
+-- returns what perform() needs.
+local function prepare(opts, level)
+  if type(opts) ~= "table" then error("bad argument #1 (request options table expected)", level) end
   local method = upper(opts.method or "GET")
-  if not match(method, "^%u+$") then error("bad field 'method' (an HTTP method expected)", 2) end
+  if not match(method, "^%u+$") then error("bad field 'method' (an HTTP method expected)", level) end
   check_field("url", opts.url)
   if opts.user_agent ~= nil then check_field("user_agent", opts.user_agent) end
   check_headers(opts.headers)
   local scheme, authority, host, port, target = parse_url(opts.url)
-  if not scheme then error("bad field 'url' (an absolute http(s) URL expected)", 2) end
+  if not scheme then error("bad field 'url' (an absolute http(s) URL expected)", level) end
   if opts.body ~= nil and type(opts.body) ~= "string" then
-    error("bad field 'body' (string expected, got " .. type(opts.body) .. ")", 2)
+    error("bad field 'body' (string expected, got " .. type(opts.body) .. ")", level)
   end
   local limiter = opts.limiter
   if limiter ~= nil and (type(limiter) ~= "table" or type(limiter.reserve) ~= "function") then
-    error("bad field 'limiter' (a limiter from transport.limiter expected)", 2)
+    error("bad field 'limiter' (a limiter from transport.limiter expected)", level)
   end
   if (opts.cafile or opts.capath) and not warned_cafile then
     warned_cafile = true
     ngx.log(ngx.WARN, "coreplus: cafile/capath do not apply to the ngx transport; ",
       "nginx verifies with lua_ssl_trusted_certificate (see nginx/coreplus.conf)")
   end
-  local u = { scheme, authority, host, port, target }
+  return method, { scheme, authority, host, port, target }
+end
+
+local function perform(opts, method, u)
+  local limiter = opts.limiter
   local started = now()
   local res, err, retry = attempt(opts, method, u, limiter, started)
   -- A pooled connection that the server had just closed: the request never
@@ -587,6 +593,10 @@ function _M.request(opts)
     return nil, err
   end
   return res
+end
+
+function _M.request(opts)
+  return perform(opts, prepare(opts, 3))
 end
 
 --- request_many(list, {concurrency=N}) -> results (res or {error=err}),
@@ -627,6 +637,74 @@ function _M.request_many(list, o)
   end
   if raised then error(raised, 2) end
   return results
+end
+
+------------------------------------------------------------------------
+-- Pipelines: requests in flight as a stream (the pager's fetch-ahead)
+------------------------------------------------------------------------
+
+local unpack = unpack or table.unpack   -- luacheck: ignore 143
+
+local pipeline = {}
+pipeline.__index = pipeline
+
+--- pipeline{concurrency=4} -> p, as core.pipeline:
+--   p:add(opts) -> id      (raises on bad opts, or when full)
+--   p:next() -> id, res, err   (waits, yielding, for the first to finish; nil when empty)
+--   p:pending(), p:capacity(), p:close()
+-- Each request runs in its own light thread; it books its limiter slot when
+-- added (a thread runs until its first yield on spawn), so slots follow the
+-- order of add().
+function _M.pipeline(o)
+  local cap = o and o.concurrency or 4
+  if type(cap) ~= "number" or cap < 1 then error("bad field 'concurrency' (a positive number expected)", 2) end
+  return setmetatable({ cap = floor(cap), threads = {}, ids = {}, last_id = 0 }, pipeline)
+end
+
+function pipeline:add(opts)
+  if self.closed then error("pipeline is closed", 2) end
+  if #self.threads >= self.cap then
+    error(format("pipeline full (%d in flight): take a result with next() first", self.cap), 2)
+  end
+  local method, u = prepare(opts, 3)
+  self.last_id = self.last_id + 1
+  local id = self.last_id
+  local th = ngx.thread.spawn(function()
+    local ok, res, err = pcall(perform, opts, method, u)
+    if not ok then return id, nil, { kind = "network", message = tostring(res) } end
+    return id, res, err
+  end)
+  self.threads[#self.threads + 1] = th
+  self.ids[th] = id
+  return id
+end
+
+function pipeline:next()
+  if self.closed then error("pipeline is closed", 2) end
+  local threads = self.threads
+  if #threads == 0 then return nil end
+  local ok, id, res, err = ngx.thread.wait(unpack(threads))
+  for i = 1, #threads do
+    if self.ids[threads[i]] == id then
+      self.ids[threads[i]] = nil
+      table.remove(threads, i)
+      break
+    end
+  end
+  if not ok then error(id, 2) end
+  return id, res, err
+end
+
+function pipeline:pending() return #self.threads end
+function pipeline:capacity() return self.cap end
+
+--- close(): abandons the requests in flight. A killed request that was
+-- waiting for its slot stops holding the limiter at its hold deadline.
+function pipeline:close()
+  if self.closed then return end
+  self.closed = true
+  for _, th in ipairs(self.threads) do ngx.thread.kill(th) end
+  self.threads, self.ids = {}, {}
 end
 
 return _M
