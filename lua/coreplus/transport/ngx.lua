@@ -3,8 +3,9 @@
 -- event loop instead of freezing every other request of that worker.
 --
 -- The interface is the C core's (coreplus.transport.curl): request(opts),
--- request_many(list, {concurrency=}), limiter{rate=, per=, key=, shared=},
--- sleep(seconds), now(). `opts` and the results are exactly core.request's.
+-- request_many(list, {concurrency=}), pipeline{concurrency=},
+-- limiter{rate=, per=, key=, shared=}, sleep(seconds), now(). `opts` and
+-- the results are exactly core.request's.
 --
 -- Known limits, each forced by cosockets (see docs/openresty.md):
 --   * TLS trust comes from nginx.conf (`lua_ssl_trusted_certificate`,
@@ -509,12 +510,17 @@ local function attempt(opts, method, u, limiter, deadline_from)
     if type(session) ~= "boolean" then tls_sessions[pool] = session end
   end
 
+  local built, head = pcall(build_head, opts, method, authority, target)
+  if not built then   -- core.sign refused the credentials: nothing leaves
+    if booking then limiter:cancel(booking) end
+    sock:close()
+    error(head, 0)
+  end
   -- The request leaves now: this is when the limiter's slot starts.
   if booking then
     local owed = limiter:sent(booking)
     if owed > 0 then ngx.sleep(owed) end
   end
-  local head = build_head(opts, method, authority, target)
   local left = now()
   local remaining = timeout - (left - started)
   if remaining <= 0 then
@@ -549,7 +555,6 @@ end
 
 local warned_cafile = false
 
---- request(opts) -> res | nil, err   (see core.request for opts and res)
 -- Checks opts (raising at the caller of the public function, `level`) and
 -- returns what perform() needs.
 local function prepare(opts, level)
@@ -595,6 +600,7 @@ local function perform(opts, method, u)
   return res
 end
 
+--- request(opts) -> res | nil, err   (see core.request for opts and res)
 function _M.request(opts)
   return perform(opts, prepare(opts, 3))
 end
