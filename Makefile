@@ -64,6 +64,8 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/coreplus
 	cd lua && find coreplus -name '*.lua' -exec install -D -m 644 {} \
 	    $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/{} \;
+	install -d $(DESTDIR)$(PREFIX)/share/lua-coreplus/nginx
+	install -m 644 nginx/coreplus.conf $(DESTDIR)$(PREFIX)/share/lua-coreplus/nginx/coreplus.conf
 	install -d $(DESTDIR)$(PREFIX)/bin
 	for f in bin/*; do [ ! -f "$$f" ] || install -m 755 "$$f" $(DESTDIR)$(PREFIX)/bin/; done
 
