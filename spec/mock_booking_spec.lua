@@ -130,6 +130,9 @@ describe("mock server bookings", function()
     assert.are.equal("Bob", H.get(mock, "Client/" .. id).json.client.firstName)
     assert.are.equal(before + 1, H.get(mock, "Client/?pageSize=1").json.paging.totalRows)
     assert.are.equal(400, H.post(mock, "Client/", { firstName = "Bob", lastName = "Smith" }).status)
+    -- JSON null in an optional field is "not given".
+    res = H.post(mock, "Client/", '{"firstName":"Al","lastName":"Li","dateOfBirth":"1990-01-02","middleName":null}')
+    assert.are.equal(200, res.status, res.body)
   end)
 
   it("creates a family member and an appointment type (durationMinutes at most 120)", function()

@@ -145,6 +145,11 @@ describe("mock server faults", function()
     assert.are.equal(500, H.get(mock, "Practitioner/").status)
     mock:fault{}
     assert.are.equal(200, H.get(mock, "Practitioner/").status)
+    mock:fault{ fault = "500" }
+    assert.are.equal(500, H.get(mock, "Location/").status)
+    local null = require("cjson").null
+    assert.are.equal(null, mock:admin("POST", "faults", { fault = null }).fault)
+    assert.are.equal(200, H.get(mock, "Location/").status)
   end)
 
   it("refuses an unknown fault name", function()

@@ -200,9 +200,28 @@ function _M.stop_instance(o)
   end
 end
 
+-- Ports some socket already uses (any state), from /proc/net/tcp{,6}:
+-- nginx retries a taken port for 2.5 s before giving up, so skip them.
+local function ports_in_use()
+  local used = {}
+  for _, f in ipairs{ "/proc/net/tcp", "/proc/net/tcp6" } do
+    for hex in (read_file(f) or ""):gmatch("\n%s*%d+: %x+:(%x%x%x%x) ") do
+      used[tonumber(hex, 16)] = true
+    end
+  end
+  return used
+end
+
 local function random_port()
-  local a, b = random_bytes(2):byte(1, 2)
-  return 20000 + (a * 256 + b) % 40000
+  local used = ports_in_use()
+  local port
+  repeat
+    local a, b = random_bytes(2):byte(1, 2)
+    -- Below Linux's default ephemeral range (32768-60999), so that no
+    -- outgoing connection holds it.
+    port = 20000 + (a * 256 + b) % 12768
+  until not used[port]
+  return port
 end
 
 ------------------------------------------------------------------------
@@ -253,7 +272,9 @@ function _M.server(opts)
       write_file(prefix .. "/nginx.conf", conf.render{ prefix = prefix, lua_dir = lua_dir(), port = port,
         tls = o.tls, cert = prefix .. "/server.crt", key = prefix .. "/server.key",
         workers = o.workers, user_root = running_as_root(), config_path = config_path })
-      local log = prefix .. "/logs/start.log"
+      -- One log per attempt: a failed attempt's [emerg] must not be read
+      -- as this attempt's.
+      local log = prefix .. "/logs/start-" .. attempt .. ".log"
       local cmd = format("%s -p %s -c nginx.conf -e %s", _M.nginx, q(prefix .. "/"), q(log))
       local started, text
       if o.detach then

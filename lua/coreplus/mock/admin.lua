@@ -20,6 +20,7 @@ local store = require "coreplus.mock.store"
 local ngx = ngx
 local ipairs, type = ipairs, type
 local sub = string.sub
+local open = io.open
 
 local _M = {}
 
@@ -59,7 +60,7 @@ local function read_body()
   if not text then
     local f = ngx.req.get_body_file()
     if f then
-      local fh = io.open(f, "rb")
+      local fh = open(f, "rb")
       if fh then text = fh:read("*a"); fh:close() end
     end
   end

@@ -4,6 +4,7 @@
 -- civil-day algorithms) and zone offsets from fixed rules.
 local floor, format, tonumber = math.floor, string.format, tonumber
 local match = string.match
+local type, ipairs = type, ipairs
 
 local _M = {}
 

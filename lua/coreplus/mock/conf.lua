@@ -2,7 +2,7 @@
 -- Everything lives under the instance's prefix; modules are loaded by
 -- absolute path because Debian's relative `modules/...` lines resolve
 -- against the prefix.
-local format, concat = string.format, table.concat
+local format, concat, ipairs = string.format, table.concat, ipairs
 
 local _M = {}
 

@@ -12,8 +12,9 @@
 local json = require "coreplus.mock.json"
 
 local ngx = ngx
-local tonumber, tostring, type = tonumber, tostring, type
-local lower, rep, sub, min = string.lower, string.rep, string.sub, math.min
+local tonumber, tostring, type, pairs, ipairs = tonumber, tostring, type, pairs, ipairs
+local lower, rep, sub = string.lower, string.rep, string.sub
+local min, max, floor = math.min, math.max, math.floor
 
 local _M = {}
 
@@ -70,7 +71,7 @@ function _M.set(conf)
     if not l or l < 0 then return "latency must be a non-negative number" end
     d:set("latency", l)
   end
-  if conf.fault == nil or conf.fault == json.null or conf.fault == false then
+  if json.is_null(conf.fault) or conf.fault == false then
     if conf.latency == nil then d:delete("fault"); d:delete("fault_left") end
     return nil
   end
@@ -179,7 +180,7 @@ function _M.after(f, status, body)
   end
   ngx.status = status
   ngx.header["Content-Type"] = "application/json; charset=utf-8"
-  local half = sub(body, 1, math.max(1, math.floor(#body / 2)))
+  local half = sub(body, 1, max(1, floor(#body / 2)))
   if n == "truncated" then
     -- A complete HTTP response whose JSON is cut off: a bad body, not a
     -- network failure.

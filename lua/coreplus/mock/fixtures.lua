@@ -10,6 +10,7 @@ local clock = require "coreplus.mock.clock"
 local band, bxor, rshift, lshift, tobit = bit.band, bit.bxor, bit.rshift, bit.lshift, bit.tobit
 local format, tonumber, floor = string.format, tonumber, math.floor
 local sort = table.sort
+local type, ipairs, tostring, min = type, ipairs, tostring, math.min
 
 local _M = {}
 
@@ -217,7 +218,7 @@ function _M.build(opts)
   data.invoices = {}
   local zone_of = {}
   for _, l in ipairs(data.locations) do zone_of[l.locationId] = l.zone end
-  for i = 1, math.min(120, #data.appointments) do
+  for i = 1, min(120, #data.appointments) do
     local a = data.appointments[i]
     local amount = 50 + hash(seed, STREAM.invoice, i, 1) % 8 * 10
     data.invoices[i] = {

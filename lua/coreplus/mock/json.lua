@@ -84,7 +84,7 @@ encode_value = function(v, out)
     out[#out + 1] = encode_number(v)
   elseif tv == "boolean" then
     out[#out + 1] = tostring(v)
-  elseif tv == "nil" then
+  elseif tv == "nil" or v == cjson.null then
     out[#out + 1] = "null"
   elseif tv == "table" then
     local mt = getmetatable(v)
@@ -132,7 +132,13 @@ function _M.encode(v)
   return concat(out)
 end
 
---- decode(text) -> value | nil, err (never raises).
+--- is_null(v): nil, JSON null as decoded by cjson, or json.null.
+function _M.is_null(v)
+  return v == nil or v == cjson.null or v == _M.null
+end
+
+--- decode(text) -> value | nil, err (never raises). JSON null decodes to
+-- cjson.null (see is_null).
 function _M.decode(text)
   return cjson.decode(text)
 end

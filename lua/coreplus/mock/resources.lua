@@ -364,7 +364,7 @@ end
 
 local function check_string(body, name, required, maxlen)
   local v = body[name]
-  if v == nil or v == "" then
+  if json.is_null(v) or v == "" then
     if required then return "The " .. name .. " field is required" end
     return nil
   end

@@ -15,7 +15,7 @@ local resources = require "coreplus.mock.resources"
 local admin = require "coreplus.mock.admin"
 
 local ngx = ngx
-local type, tonumber, tostring = type, tonumber, tostring
+local type, tonumber, tostring, pairs, ipairs = type, tonumber, tostring, pairs, ipairs
 local floor, sub, lower = math.floor, string.sub, string.lower
 
 local _M = {}

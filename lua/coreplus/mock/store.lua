@@ -5,7 +5,8 @@
 local json = require "coreplus.mock.json"
 
 local ngx = ngx
-local type = type
+local type, tostring = type, tostring
+local random, format = math.random, string.format
 
 local _M = {}
 
@@ -43,8 +44,8 @@ end
 -- (new records are not fixtures, so they need not be reproducible).
 function _M.new_id()
   local n = dict():incr("seq", 1, 0)
-  local r = function() return math.random(0, 0xffff) end
-  return string.format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x", r(), r(), n % 0x10000,
+  local r = function() return random(0, 0xffff) end
+  return format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x", r(), r(), n % 0x10000,
     r() % 4096, 0x8000 + r() % 0x4000, r(), r(), n % 0x10000)
 end
 
