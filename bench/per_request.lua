@@ -6,6 +6,8 @@
 -- with time.process_time() in the same run.
 --   lua5.4 bench/per_request.lua        (or through bench/run.lua)
 local testing = require "coreplus.testing"
+-- bench/reference.lua, also when this file is run on its own.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench") .. "/?.lua;" .. package.path
 local reference = require "reference"
 
 local N = 1000          -- lua-coreplus requests
