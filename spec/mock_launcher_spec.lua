@@ -112,6 +112,20 @@ describe("mock server launcher", function()
     end
   end)
 
+  it("fails fast on a port in use and leaves nothing behind", function()
+    local a = testing.server{ tls = false }
+    local before = io.popen("ls -d /tmp/coreplus-mock.* 2>/dev/null | wc -l"):read("a")
+    local t = core.now()
+    local ok, err = pcall(testing.server, { tls = false, port = a.port })
+    local took = core.now() - t
+    local after = io.popen("ls -d /tmp/coreplus-mock.* 2>/dev/null | wc -l"):read("a")
+    a:stop()
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("Address already in use", 1, true))
+    assert.is_true(took < 2, "took " .. took)
+    assert.are.equal(before, after)
+  end)
+
   it("refuses unknown options by name", function()
     assert.has_error(function() testing.server{ colour = "blue" } end,
       "coreplus.testing.server: unknown option 'colour'")
