@@ -118,6 +118,13 @@ describe("mock server authentication", function()
     end
   end)
 
+  it("puts an RFC 1123 Date header on refusals too (clients learn the clock from them)", function()
+    for _, res in ipairs{ H.get(mock, "Location/", { auth = false }), H.get(mock, "Location/", { ua = false }),
+                          H.get(mock, "Nope/"), H.get(mock, "Location/") } do
+      assert.truthy((res.headers["date"] or ""):match("^%a%a%a, %d%d %a%a%a %d%d%d%d %d%d:%d%d:%d%d GMT$"))
+    end
+  end)
+
   it("counts refusals in the stats", function()
     local before = mock:stats()
     H.get(mock, "Location/", { auth = false })
