@@ -24,9 +24,9 @@ build = {
     ["coreplus.core"] = {
       sources = {
         -- MODULE-SOURCES (kept in step with src/*.c by spec/packaging_spec.lua)
-        "src/clock.c", "src/core.c", "src/http.c", "src/http_lua.c", "src/http_parse.c", "src/jwt.c", "src/jwt_lua.c", "src/pipeline_lua.c", "src/throttle.c", "src/throttle_lua.c",
+        "src/clock.c", "src/core.c", "src/http.c", "src/http_lua.c", "src/http_parse.c", "src/jwt.c", "src/jwt_lua.c", "src/pipeline_lua.c", "src/throttle.c", "src/throttle_lua.c", "src/throttle_redis.c",
       },
-      libraries = { "curl", "crypto", "pthread" },
+      libraries = { "curl", "crypto", "hiredis", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },

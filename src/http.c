@@ -232,6 +232,11 @@ void http_book(http_req *r, double now)
         r->ready_at = thr_reserve(r->lim, &r->cfg, now, 1, &r->tk);
     else
         r->ready_at = now;
+    /* Redis limiter, policy "fail": no slot, so http_prepare refuses to send. */
+    if (r->tk.failed) {
+        r->kind = HTTP_LIMITER;
+        thr_error(r->lim, r->errbuf, sizeof r->errbuf);
+    }
 }
 
 double http_wait_left(http_req *r, double now)
@@ -273,6 +278,8 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share)
     r->waited = now - r->started;
     if (r->waited < 0)
         r->waited = 0;
+    if (r->tk.failed)    /* see http_book */
+        return -1;
 
     /* Our defaults first: a caller's header with the same name replaces them,
      * because libcurl sends the last one... so only add ours when absent. */
@@ -386,6 +393,7 @@ const char *http_kind_name(int kind)
     case HTTP_TLS: return "tls";
     case HTTP_TOO_LARGE: return "too_large";
     case HTTP_NETWORK: return "network";
+    case HTTP_LIMITER: return "limiter";
     default: return "ok";
     }
 }
@@ -397,7 +405,7 @@ void http_finish(http_req *r, CURLcode rc)
     curl_off_t ra = -1;
 
     r->rc = rc;
-    r->kind = http_classify(rc, r->too_large);
+    r->kind = r->tk.failed ? HTTP_LIMITER : http_classify(rc, r->too_large);
     if (rc != CURLE_OK && r->errbuf[0] == '\0')
         snprintf(r->errbuf, sizeof r->errbuf, "%s", curl_easy_strerror(rc));
     if (e != NULL) {

@@ -27,7 +27,8 @@ typedef struct http_buf {
     size_t n, cap;
 } http_buf;
 
-enum http_kind { HTTP_OK = 0, HTTP_TIMEOUT, HTTP_TLS, HTTP_NETWORK, HTTP_TOO_LARGE };
+enum http_kind { HTTP_OK = 0, HTTP_TIMEOUT, HTTP_TLS, HTTP_NETWORK, HTTP_TOO_LARGE,
+                 HTTP_LIMITER /* the Redis limit failed (on_redis_error = "fail") */ };
 
 typedef struct http_req {
     /* inputs, all owned (freed by http_req_free) */

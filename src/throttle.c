@@ -3,6 +3,7 @@
  * Sections: windows (the ring of bookings and its arithmetic), the in-process
  * registry, shared files, the public functions. */
 #include "throttle.h"
+#include "throttle_redis.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,6 +101,8 @@ struct thr_limit {
     pthread_mutex_t own_mu;     /* in-process windows */
     void *map;                  /* shared files: the mapping */
     size_t maplen;
+    thr_redis *redis;           /* the window lives in Redis; ring is then the
+                                   fall-back (policy "local") and the stats */
 };
 
 static pthread_mutex_t thr_registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -292,6 +295,7 @@ static thr_ring *thr_file_slot(thr_limit *l, const char *key, size_t keylen,
 static void thr_free(thr_limit *l)
 {
     /* l->refs is 0 here */
+    thr_redis_free(l->redis);
     if (l->map != NULL)
         munmap(l->map, l->maplen);
     else if (l->mu == &l->own_mu)
@@ -337,13 +341,26 @@ static thr_limit *thr_new(const char *key, size_t keylen, const char *path,
     return l;
 }
 
-thr_limit *thr_open(const char *key, size_t keylen, const char *path,
-                    char *err, size_t errlen)
+/* Finds or makes the window of (where, key). where: the shared file's path,
+ * or for Redis its URL and options (url != NULL; path is then NULL). */
+static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
+                              const char *url, double timeout, int fail,
+                              char *err, size_t errlen)
 {
     thr_limit *l;
-    char *id;
-    size_t plen = path ? strlen(path) : 0, idlen;
+    char *id, where[1100];
+    size_t plen, idlen;
 
+    if (url != NULL) {
+        /* limiters that differ in options must not share a connection */
+        if ((size_t)snprintf(where, sizeof where, "%s %g %d", url, timeout, fail)
+            >= sizeof where) {
+            snprintf(err, errlen, "redis URL too long");
+            return NULL;
+        }
+        path = where;
+    }
+    plen = path ? strlen(path) : 0;
     if (key == NULL && path == NULL)
         return thr_new(NULL, 0, NULL, err, errlen);   /* private */
 
@@ -370,7 +387,14 @@ thr_limit *thr_open(const char *key, size_t keylen, const char *path,
         }
     }
     if (l == NULL) {
-        l = thr_new(key, keylen, path, err, errlen);
+        l = thr_new(key, keylen, url != NULL ? NULL : path, err, errlen);
+        if (l != NULL && url != NULL) {
+            l->redis = thr_redis_open(url, key, keylen, timeout, fail, err, errlen);
+            if (l->redis == NULL) {
+                thr_free(l);
+                l = NULL;
+            }
+        }
         if (l != NULL) {
             l->id = id;
             l->idlen = idlen;
@@ -382,6 +406,26 @@ thr_limit *thr_open(const char *key, size_t keylen, const char *path,
     pthread_mutex_unlock(&thr_registry_mu);
     free(id);
     return l;
+}
+
+thr_limit *thr_open(const char *key, size_t keylen, const char *path,
+                    char *err, size_t errlen)
+{
+    return thr_open_at(key, keylen, path, NULL, 0, 0, err, errlen);
+}
+
+thr_limit *thr_open_redis(const char *key, size_t keylen, const char *url,
+                          double timeout, int fail, char *err, size_t errlen)
+{
+    return thr_open_at(key, keylen, NULL, url, timeout, fail, err, errlen);
+}
+
+void thr_error(thr_limit *l, char *buf, size_t len)
+{
+    if (l->redis != NULL)
+        thr_redis_error(l->redis, buf, len);
+    else if (len > 0)
+        buf[0] = '\0';
 }
 
 void thr_close(thr_limit *l)
@@ -419,6 +463,31 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, int pending,
     uint64_t n;
     double t;
 
+    tk->remote = tk->pending = tk->failed = 0;
+    if (l->redis != NULL) {
+        double d;
+        int rc = thr_redis_reserve(l->redis, cfg, pending ? THR_REDIS_HOLD : 0, &n, &d,
+                                   &tk->pending);
+        if (rc == THR_REDIS_OK) {
+            thr_lock(l);
+            r->granted++;
+            r->waited_total += d;
+            thr_unlock(l);
+            tk->lim = l;
+            tk->n = n;
+            tk->t = now + d;
+            tk->remote = 1;
+            return tk->t;
+        }
+        if (rc == THR_REDIS_FAIL) {
+            tk->lim = NULL;
+            tk->n = 0;
+            tk->t = now;
+            tk->failed = 1;
+            return now;
+        }
+        thr_redis_count_local(l->redis);   /* THR_REDIS_LOCAL: the ring below */
+    }
     thr_lock(l);
     if (r->next == 0)
         r->next = 1;
@@ -442,11 +511,28 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, int pending,
     return t;
 }
 
-double thr_ready(const thr_ticket *tk, const thr_config *cfg, double now)
+double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
 {
     double t;
     if (tk->lim == NULL)
         return 0.0;
+    if (tk->remote) {
+        /* Ask Redis only while an earlier booking was pending. */
+        double d, left = tk->t - now;
+        int p;
+        if (tk->pending) {
+            if (thr_redis_ready(tk->lim->redis, cfg, tk->n, &d, &p) == THR_REDIS_OK) {
+                tk->pending = p;
+                if (d > left)
+                    left = d;
+                if (p && left < THR_REDIS_POLL)
+                    left = THR_REDIS_POLL;
+            } else {
+                tk->pending = 0;   /* Redis is gone: go by the booked slot */
+            }
+        }
+        return left > 0 ? left : 0.0;
+    }
     thr_lock(tk->lim);
     t = thr_bound(tk->lim->ring, tk->n, cfg, now, 1);
     thr_unlock(tk->lim);
@@ -463,6 +549,18 @@ double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
     if (tk->lim == NULL)
         return 0.0;
     r = tk->lim->ring;
+    if (tk->remote) {
+        /* On a Redis failure the booking keeps its booked slot: owe nothing. */
+        double owed = 0.0;
+        if (thr_redis_sent(tk->lim->redis, cfg, tk->n, &owed) != THR_REDIS_OK || owed < 0)
+            owed = 0.0;
+        thr_lock(tk->lim);
+        if (now + owed > r->last_sent)
+            r->last_sent = now + owed;
+        thr_unlock(tk->lim);
+        tk->t = now + owed;
+        return owed;
+    }
     thr_lock(tk->lim);
     t = thr_bound(r, tk->n, cfg, now, 0);
     if (t < now)
@@ -484,6 +582,14 @@ void thr_cancel(thr_ticket *tk)
     thr_entry *e;
     if (tk->lim == NULL)
         return;
+    if (tk->remote) {
+        thr_redis_cancel(tk->lim->redis, tk->n);
+        thr_lock(tk->lim);
+        tk->lim->ring->cancelled++;
+        thr_unlock(tk->lim);
+        tk->lim = NULL;
+        return;
+    }
     thr_lock(tk->lim);
     e = thr_entry_of(tk->lim->ring, tk->n);
     if (e != NULL && e->state == THR_PENDING) {
@@ -498,6 +604,11 @@ void thr_get_stats(thr_limit *l, thr_stats *st)
 {
     thr_ring *r = l->ring;
     int i;
+    st->redis = l->redis != NULL;
+    st->redis_connected = 0;
+    st->redis_errors = st->redis_local = 0;
+    if (l->redis != NULL)
+        thr_redis_counts(l->redis, &st->redis_errors, &st->redis_local, &st->redis_connected);
     thr_lock(l);
     st->granted = r->granted;
     st->cancelled = r->cancelled;

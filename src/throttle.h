@@ -13,6 +13,10 @@
  * which are the same for every process on one boot; a shared file records the
  * boot it was written in and forgets its bookings after a reboot.
  *
+ * A window may also live in Redis (thr_open_redis, throttle_redis.c), shared
+ * by many machines; this file's functions then forward to it, and keep an
+ * in-process window for the fall-back when Redis cannot be reached.
+ *
  * Everything here is thread-safe and never calls Lua, so libcurl callbacks
  * may use it. */
 #ifndef COREPLUS_THROTTLE_H
@@ -39,6 +43,9 @@ typedef struct thr_ticket {
     thr_limit *lim;    /* NULL: no booking */
     uint64_t n;        /* booking number */
     double t;          /* the time the booking may leave */
+    int remote;        /* booked in Redis (throttle_redis.c), not in lim's ring */
+    int pending;       /* Redis saw an earlier booking still pending: poll it */
+    int failed;        /* no booking: the Redis limit failed, policy "fail" */
 } thr_ticket;
 
 typedef struct thr_stats {
@@ -47,12 +54,26 @@ typedef struct thr_stats {
     uint64_t pending;       /* bookings reserved, not yet sent */
     double waited_total;    /* seconds of delay handed out */
     double last_sent;       /* monotonic time of the latest departure, or 0 */
+    int redis;              /* the window lives in Redis: the counters above are
+                               this process's, and these say how Redis did */
+    int redis_connected;
+    uint64_t redis_errors;  /* Redis commands that failed */
+    uint64_t redis_local;   /* bookings made locally while Redis was down */
 } thr_stats;
 
 /* Opens (or joins) the window for key; path NULL = in-process. On failure
  * returns NULL and writes a message into err. */
 thr_limit *thr_open(const char *key, size_t keylen, const char *path,
                     char *err, size_t errlen);
+/* Opens (or joins) a window kept in Redis at url (throttle_redis.h) for key;
+ * timeout bounds the connect and each command; fail = 1: a Redis failure
+ * makes thr_reserve book nothing and set tk->failed (thr_error says why);
+ * fail = 0: it books in an in-process window instead. Raises nothing: the
+ * connection is made on first use. NULL (message in err) for a bad URL. */
+thr_limit *thr_open_redis(const char *key, size_t keylen, const char *url,
+                          double timeout, int fail, char *err, size_t errlen);
+/* Why the latest Redis operation failed (empty for other windows). */
+void thr_error(thr_limit *lim, char *buf, size_t len);
 void thr_retain(thr_limit *lim);  /* one more reference */
 void thr_close(thr_limit *lim);   /* drops a reference */
 
@@ -64,8 +85,9 @@ double thr_reserve(thr_limit *lim, const thr_config *cfg, double now,
 
 /* Seconds the booking must still wait, now that earlier bookings may have
  * left later than planned; a still-pending earlier booking counts as leaving
- * now (until THR_PENDING_MAX), so this may be polled. */
-double thr_ready(const thr_ticket *tk, const thr_config *cfg, double now);
+ * now (until THR_PENDING_MAX), so this may be polled. (Not const: a Redis
+ * ticket remembers when no earlier booking is pending any more.) */
+double thr_ready(thr_ticket *tk, const thr_config *cfg, double now);
 
 /* Records that the booking leaves now; returns the seconds still owed
  * (earlier bookings that left late, counted once, not polled). */

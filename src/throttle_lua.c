@@ -23,7 +23,20 @@
  *
  * stats() -> { rate, per, margin, key, shared, granted, cancelled, pending,
  *              waited_total, last_sent } (counters are the window's, i.e. of
- * every limiter sharing it; last_sent is core.monotonic() time). */
+ * every limiter sharing it; last_sent is core.monotonic() time).
+ *
+ * shared = "redis://[[user]:password@]host[:port][/db]": the window lives in
+ * Redis and is shared by every machine using it (throttle_redis.c; the key is
+ * stored as a SHA-256 there too). Redis's clock counts, so machines with
+ * skewed clocks agree; reserve's `now` is then only the base of the returned
+ * delay. Options: redis_timeout (seconds, default 0.5: the connect and each
+ * command), on_redis_error = "local" (default: book in this process's own
+ * window while Redis is unreachable, logging once to stderr) or "fail"
+ * (acquire and reserve return nil, err with err.kind "limiter"; core.request
+ * returns that error without sending). A booking from reserve in the
+ * fall-back window is a negative number; pass it to sent unchanged. stats()
+ * adds redis_connected, redis_errors and redis_local (bookings made locally),
+ * and its counters are this process's; shared shows the URL without password. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +44,7 @@
 #include "clock.h"
 #include "coreplus.h"
 #include "throttle.h"
+#include "throttle_redis.h"
 
 #define THR_MT "coreplus.limiter"
 #define THR_DEFAULT_MARGIN 0.025
@@ -40,7 +54,8 @@ typedef struct thr_lua {
     thr_limit *lim;         /* NULL once closed */
     thr_config cfg;
     char *key;              /* as given (may be NULL) */
-    char *path;             /* shared file (may be NULL) */
+    char *path;             /* shared file or redis URL (may be NULL) */
+    int redis;              /* path is a redis:// URL */
 } thr_lua;
 
 static thr_lua *thr_check(lua_State *L, int idx)
@@ -97,7 +112,8 @@ static int thr_lua_new(lua_State *L)
     thr_lua *t;
     size_t keylen = 0, plen = 0;
     const char *key, *path;
-    lua_Number rate, per, margin;
+    lua_Number rate, per, margin, redis_timeout;
+    const char *policy;
     char err[512];
 
     if (lua_isnoneornil(L, 1))
@@ -113,6 +129,8 @@ static int thr_lua_new(lua_State *L)
     per = compat_optnumfield(L, 1, "per", 1.0);
     margin = compat_optnumfield(L, 1, "margin", THR_DEFAULT_MARGIN);
     /* Strings are copied at once: a field computed by __index is not kept. */
+    redis_timeout = compat_optnumfield(L, 1, "redis_timeout", THR_REDIS_DEFAULT_TIMEOUT);
+    policy = compat_optstrfield(L, 1, "on_redis_error", NULL);
     key = compat_optstrfield(L, 1, "key", &keylen);
     if (key != NULL && (t->key = thr_strdup(key, keylen)) == NULL)
         return luaL_error(L, "out of memory");
@@ -129,16 +147,39 @@ static int thr_lua_new(lua_State *L)
         return luaL_error(L, "bad field 'margin' (seconds >= 0 and < per expected)");
     if (path != NULL && (plen == 0 || strlen(t->path) != plen))
         return luaL_error(L, "bad field 'shared' (a file path expected)");
+    t->redis = path != NULL && strncmp(t->path, "redis:", 6) == 0;
+    if (policy != NULL && strcmp(policy, "local") != 0 && strcmp(policy, "fail") != 0)
+        return luaL_error(L, "bad field 'on_redis_error' (\"local\" or \"fail\" expected)");
+    if (!(redis_timeout > 0 && redis_timeout <= 60))
+        return luaL_error(L, "bad field 'redis_timeout' (seconds > 0 and <= 60 expected)");
     t->cfg.rate = (int)rate;
     t->cfg.per = per;
     t->cfg.margin = margin;
-    t->lim = thr_open(t->key, keylen, t->path, err, sizeof err);
+    if (t->redis)
+        t->lim = thr_open_redis(t->key, keylen, t->path, redis_timeout,
+                                policy != NULL && strcmp(policy, "fail") == 0, err, sizeof err);
+    else
+        t->lim = thr_open(t->key, keylen, t->path, err, sizeof err);
     if (t->lim == NULL)
         return luaL_error(L, "bad field 'shared' (%s)", err);
     return 1;
 }
 
-/* limiter:acquire() -> waited_seconds */
+/* nil, { kind = "limiter", message = why } (the shared limit failed) */
+static int thr_lua_fail(lua_State *L, thr_lua *t)
+{
+    char why[1024];
+    thr_error(t->lim, why, sizeof why);
+    lua_pushnil(L);
+    lua_createtable(L, 0, 2);
+    lua_pushliteral(L, "limiter");
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, why[0] ? why : "the shared limit failed");
+    lua_setfield(L, -2, "message");
+    return 2;
+}
+
+/* limiter:acquire() -> waited_seconds | nil, err */
 static int thr_lua_acquire(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
@@ -146,6 +187,8 @@ static int thr_lua_acquire(lua_State *L)
     double start = clock_monotonic(), now, d;
 
     thr_reserve(t->lim, &t->cfg, start, 1, &tk);
+    if (tk.failed)
+        return thr_lua_fail(L, t);
     for (;;) {
         now = clock_monotonic();
         d = thr_ready(&tk, &t->cfg, now);
@@ -161,15 +204,18 @@ static int thr_lua_acquire(lua_State *L)
     return 1;
 }
 
-/* limiter:reserve([now]) -> delay_seconds, booking */
+/* limiter:reserve([now]) -> delay_seconds, booking | nil, err */
 static int thr_lua_reserve(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
     double now = luaL_optnumber(L, 2, clock_monotonic());
     thr_ticket tk;
     double at = thr_reserve(t->lim, &t->cfg, now, 0, &tk);
+    if (tk.failed)
+        return thr_lua_fail(L, t);
     lua_pushnumber(L, at - now);
-    lua_pushinteger(L, (lua_Integer)tk.n);
+    /* a Redis limiter's fall-back bookings are told apart by their sign */
+    lua_pushinteger(L, t->redis && !tk.remote ? -(lua_Integer)tk.n : (lua_Integer)tk.n);
     return 2;
 }
 
@@ -181,6 +227,12 @@ static int thr_lua_sent(lua_State *L)
     lua_Number n = luaL_checknumber(L, 2);
     double now = luaL_optnumber(L, 3, clock_monotonic());
     thr_ticket tk;
+    memset(&tk, 0, sizeof tk);
+    if (t->redis && n <= -1) {
+        n = -n;                /* booked in the fall-back window */
+    } else if (t->redis) {
+        tk.remote = 1;
+    }
     if (!(n >= 1) || n != floor(n))
         return luaL_argerror(L, 2, "a booking number from reserve expected");
     tk.lim = t->lim;
@@ -208,7 +260,20 @@ static int thr_lua_stats(lua_State *L)
     }
     if (t->path) {
         lua_pushstring(L, t->path);
+        if (t->redis && strchr(t->path, '@') != NULL) {
+            /* never show a password */
+            lua_pop(L, 1);
+            lua_pushfstring(L, "redis://***@%s", strrchr(t->path, '@') + 1);
+        }
         lua_setfield(L, -2, "shared");
+    }
+    if (st.redis) {
+        lua_pushboolean(L, st.redis_connected);
+        lua_setfield(L, -2, "redis_connected");
+        lua_pushinteger(L, (lua_Integer)st.redis_errors);
+        lua_setfield(L, -2, "redis_errors");
+        lua_pushinteger(L, (lua_Integer)st.redis_local);
+        lua_setfield(L, -2, "redis_local");
     }
     lua_pushinteger(L, (lua_Integer)st.granted);
     lua_setfield(L, -2, "granted");
@@ -233,7 +298,8 @@ static int thr_lua_tostring(lua_State *L)
 {
     thr_lua *t = luaL_checkudata(L, 1, THR_MT);
     lua_pushfstring(L, "coreplus.limiter (%d per %f s%s%s)", t->cfg.rate, t->cfg.per,
-                    t->path ? ", shared" : "", t->lim ? "" : ", closed");
+                    t->redis ? ", shared in Redis" : t->path ? ", shared" : "",
+                    t->lim ? "" : ", closed");
     return 1;
 }
 
@@ -271,4 +337,7 @@ void throttle_lua_register(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_setfuncs(L, thr_funcs, 0);
+    /* for the OpenResty transport, which runs the same script over cosockets */
+    lua_pushstring(L, thr_redis_script);
+    lua_setfield(L, -2, "_redis_limiter_script");
 }

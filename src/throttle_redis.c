@@ -1,0 +1,545 @@
+/* throttle_redis.c -- the sliding window kept in Redis (see throttle_redis.h).
+ *
+ * Sections: the script, URLs, the connection, operations.
+ *
+ * The window of a key is the hash "coreplus:limit:<sha256(key) in hex>" (the
+ * key itself, which derives from credentials, never reaches Redis):
+ *   next  the last booking number (HINCRBY: bookings are numbered in order)
+ *   <n>   booking n: "t" = it left at t, or "t d" = booked for t and still
+ *         pending (waiting, or connecting) until it leaves or deadline d.
+ * Times are the Redis server's (TIME inside the script), so every machine
+ * agrees whatever its own clock says; only delays travel to the client.
+ *
+ * The rule is the local limiter's (throttle.c): booking n may leave no
+ * earlier than per + margin after every booking numbered n - rate or lower,
+ * so any rate + 1 departures span at least per + margin in whatever order
+ * they really left. A pending earlier booking counts as leaving now: its
+ * slot starts when its request really leaves (sent), after TCP/TLS set-up,
+ * which the server's count of arrivals needs (design.md §2). Only the
+ * 2 * rate bookings below n - rate are looked at, and older ones deleted. */
+#include "throttle_redis.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+#include <openssl/evp.h>
+
+#include "clock.h"
+
+/* ===== the script ===== */
+
+/* KEYS[1] the window; ARGV: op, n, rate, per, margin, hold.
+ * Returns { n, delay (string, seconds), pending (0/1) }. Numbers travel as
+ * strings with microseconds: Redis turns a Lua number reply into an integer. */
+const char thr_redis_script[] =
+    "-- coreplus sliding-window limiter (lua-coreplus src/throttle_redis.c)\n"
+    "if redis.replicate_commands then pcall(redis.replicate_commands) end\n"
+    "local key, op = KEYS[1], ARGV[1]\n"
+    "local n, rate = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local per, margin, hold = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+    "local tm = redis.call('TIME')\n"
+    "local now = tonumber(tm[1]) + tonumber(tm[2]) * 1e-6\n"
+    "local ttl = math.ceil((3 * (per + margin) + hold + 60) * 1000)\n"
+    "local function f(x) return string.format('%.6f', x) end\n"
+    "local function bound(m)\n"
+    "  if m <= rate then return 0, 0 end\n"
+    "  local ks, j = {}, 0\n"
+    "  for k = m - rate, math.max(1, m - 3 * rate + 1), -1 do j = j + 1; ks[j] = k end\n"
+    "  local vs = redis.call('HMGET', key, unpack(ks))\n"
+    "  local latest, pending = nil, 0\n"
+    "  for i = 1, j do\n"
+    "    local v = vs[i]\n"
+    "    if v then\n"
+    "      local a, d = string.match(v, '^(%S+) (%S+)$')\n"
+    "      local t\n"
+    "      if a then\n"
+    "        t = tonumber(a)\n"
+    "        if now < tonumber(d) then\n"
+    "          pending = 1\n"
+    "          if now > t then t = now end\n"
+    "        end\n"
+    "      else\n"
+    "        t = tonumber(v)\n"
+    "      end\n"
+    "      if t and (latest == nil or t > latest) then latest = t end\n"
+    "    end\n"
+    "  end\n"
+    "  if latest == nil then return 0, pending end\n"
+    "  return latest + per + margin, pending\n"
+    "end\n"
+    "if op == 'reserve' then\n"
+    "  n = redis.call('HINCRBY', key, 'next', 1)\n"
+    "  local at, p = bound(n)\n"
+    "  if at < now then at = now end\n"
+    "  if hold > 0 then\n"
+    "    redis.call('HSET', key, n, f(at) .. ' ' .. f(at + hold))\n"
+    "  else\n"
+    "    redis.call('HSET', key, n, f(at))\n"
+    "  end\n"
+    "  if n > 3 * rate then redis.call('HDEL', key, n - 3 * rate) end\n"
+    "  redis.call('PEXPIRE', key, ttl)\n"
+    "  return { n, f(at - now), p }\n"
+    "elseif op == 'ready' then\n"
+    "  local at, p = bound(n)\n"
+    "  return { n, f(math.max(0, at - now)), p }\n"
+    "elseif op == 'sent' then\n"
+    "  local at = bound(n)\n"
+    "  if at < now then at = now end\n"
+    "  redis.call('HSET', key, n, f(at))\n"
+    "  redis.call('PEXPIRE', key, ttl)\n"
+    "  return { n, f(at - now), 0 }\n"
+    "elseif op == 'cancel' then\n"
+    "  local v = redis.call('HGET', key, n)\n"
+    "  if v and string.find(v, ' ', 1, true) then redis.call('HDEL', key, n) end\n"
+    "  return { n, '0', 0 }\n"
+    "elseif op == 'hold' then\n"
+    "  local v = redis.call('HGET', key, n)\n"
+    "  local a = v and string.match(v, '^(%S+) ')\n"
+    "  if a then redis.call('HSET', key, n, a .. ' ' .. f(now + hold)) end\n"
+    "  return { n, '0', 0 }\n"
+    "end\n"
+    "return redis.error_reply('coreplus limiter: unknown operation ' .. tostring(op))\n";
+
+/* ===== the connection's state ===== */
+
+struct thr_redis {
+    pthread_mutex_t mu;          /* one command at a time on the connection */
+    redisContext *c;             /* NULL: not connected */
+    char host[256];
+    int port, db;
+    char *user, *password;       /* NULL when absent */
+    char shown[320];             /* the URL without its password, for messages */
+    char wkey[64];               /* "coreplus:limit:" + 32 hex digits */
+    char sha[41];                /* SHA-1 of the script, for EVALSHA */
+    double timeout;
+    int fail;                    /* policy: 1 "fail", 0 "local" */
+    int down;                    /* the last attempt failed */
+    int warned;                  /* the fall-back was reported for this outage */
+    double retry_at;             /* monotonic: no attempt before this */
+    char err[1024];
+    uint64_t errors, local;
+};
+
+static void thr_redis_hex(const unsigned char *d, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* ===== URLs ===== */
+
+static int thr_redis_num(const char *s, size_t n, long lo, long hi, long *out)
+{
+    long v = 0;
+    size_t i;
+    if (n == 0 || n > 9)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static char *thr_redis_dup(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p != NULL) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/* redis://[[user]:password@]host[:port][/db] */
+static int thr_redis_parse(thr_redis *rd, const char *url, char *err, size_t errlen)
+{
+    const char *p = url + 8, *end, *at, *hp, *he, *colon;
+    long v;
+
+    if (strncmp(url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "a redis://host[:port][/db] URL expected");
+        return -1;
+    }
+    end = p + strcspn(p, "/?#");
+    if (*end == '?' || *end == '#') {
+        snprintf(err, errlen, "redis URL: no query or fragment expected");
+        return -1;
+    }
+    at = memchr(p, '@', (size_t)(end - p));
+    hp = p;
+    if (at != NULL) {
+        const char *c = memchr(p, ':', (size_t)(at - p));
+        if (c == NULL) {
+            snprintf(err, errlen, "redis URL: 'user:password@' or ':password@' expected");
+            return -1;
+        }
+        if (c > p && (rd->user = thr_redis_dup(p, (size_t)(c - p))) == NULL)
+            goto oom;
+        if ((rd->password = thr_redis_dup(c + 1, (size_t)(at - c - 1))) == NULL)
+            goto oom;
+        hp = at + 1;
+    }
+    if (*hp == '[') {                       /* [IPv6] */
+        he = memchr(hp, ']', (size_t)(end - hp));
+        if (he == NULL) {
+            snprintf(err, errlen, "redis URL: ']' expected after an IPv6 address");
+            return -1;
+        }
+        colon = he + 1 < end && he[1] == ':' ? he + 1 : NULL;
+        hp++;
+    } else {
+        colon = memchr(hp, ':', (size_t)(end - hp));
+        he = colon ? colon : end;
+    }
+    if (he == hp || (size_t)(he - hp) >= sizeof rd->host) {
+        snprintf(err, errlen, "redis URL: a host name expected");
+        return -1;
+    }
+    memcpy(rd->host, hp, (size_t)(he - hp));
+    rd->host[he - hp] = '\0';
+    rd->port = 6379;
+    if (colon != NULL) {
+        if (thr_redis_num(colon + 1, (size_t)(end - colon - 1), 1, 65535, &v) != 0) {
+            snprintf(err, errlen, "redis URL: a port from 1 to 65535 expected");
+            return -1;
+        }
+        rd->port = (int)v;
+    }
+    rd->db = 0;
+    if (*end == '/' && end[1] != '\0') {
+        if (thr_redis_num(end + 1, strlen(end + 1), 0, 1000000, &v) != 0) {
+            snprintf(err, errlen, "redis URL: a database number expected after '/'");
+            return -1;
+        }
+        rd->db = (int)v;
+    }
+    snprintf(rd->shown, sizeof rd->shown, "redis://%s%s%s:%d/%d",
+             rd->password ? (rd->user ? rd->user : "") : "", rd->password ? ":***@" : "",
+             rd->host, rd->port, rd->db);
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
+                          double timeout, int fail, char *err, size_t errlen)
+{
+    thr_redis *rd = calloc(1, sizeof *rd);
+    unsigned char d[32];
+    unsigned int dn = 0;
+
+    if (rd == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (pthread_mutex_init(&rd->mu, NULL) != 0) {
+        free(rd);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (thr_redis_parse(rd, url, err, errlen) != 0) {
+        thr_redis_free(rd);
+        return NULL;
+    }
+    if (EVP_Digest(thr_redis_script, strlen(thr_redis_script), d, &dn, EVP_sha1(), NULL) != 1
+        || dn != 20) {
+        snprintf(err, errlen, "SHA-1 failed in OpenSSL");
+        thr_redis_free(rd);
+        return NULL;
+    }
+    thr_redis_hex(d, 20, rd->sha);
+    if (EVP_Digest(key ? key : "", key ? keylen : 0, d, &dn, EVP_sha256(), NULL) != 1
+        || dn != 32) {
+        snprintf(err, errlen, "SHA-256 failed in OpenSSL");
+        thr_redis_free(rd);
+        return NULL;
+    }
+    memcpy(rd->wkey, "coreplus:limit:", 15);
+    thr_redis_hex(d, 16, rd->wkey + 15);
+    rd->timeout = timeout;
+    rd->fail = fail;
+    return rd;
+}
+
+void thr_redis_free(thr_redis *rd)
+{
+    if (rd == NULL)
+        return;
+    if (rd->c != NULL)
+        redisFree(rd->c);
+    if (rd->password != NULL) {
+        memset(rd->password, 0, strlen(rd->password));
+        free(rd->password);
+    }
+    free(rd->user);
+    pthread_mutex_destroy(&rd->mu);
+    free(rd);
+}
+
+/* ===== the connection ===== */
+
+static struct timeval thr_redis_tv(double s)
+{
+    struct timeval tv;
+    tv.tv_sec = (time_t)s;
+    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+    return tv;
+}
+
+static void thr_redis_drop(thr_redis *rd)
+{
+    if (rd->c != NULL)
+        redisFree(rd->c);
+    rd->c = NULL;
+}
+
+/* A failed exchange: the connection may hold a late reply, so it goes. */
+static void thr_redis_io_error(thr_redis *rd, const char *what)
+{
+    const char *msg = rd->c != NULL && rd->c->errstr[0] ? rd->c->errstr : "no answer";
+    if (rd->c != NULL && rd->c->err == REDIS_ERR_IO
+        && (strstr(msg, "temporarily unavailable") || strstr(msg, "timed out")))
+        snprintf(rd->err, sizeof rd->err, "%s: %s gave no answer in %g s", rd->shown, what,
+                 rd->timeout);
+    else
+        snprintf(rd->err, sizeof rd->err, "%s: %s failed: %s", rd->shown, what, msg);
+    thr_redis_drop(rd);
+}
+
+/* Runs one command on a connected context; returns the reply or NULL (the
+ * message in rd->err). An error reply is returned as is. */
+static redisReply *thr_redis_cmd(thr_redis *rd, const char *what, int argc,
+                                 const char **argv, const size_t *lens)
+{
+    redisReply *rep = redisCommandArgv(rd->c, argc, argv, lens);
+    if (rep == NULL)
+        thr_redis_io_error(rd, what);
+    return rep;
+}
+
+static int thr_redis_connect(thr_redis *rd)
+{
+    struct timeval tv = thr_redis_tv(rd->timeout);
+    redisReply *rep;
+    char db[16];
+    const char *argv[3];
+    size_t lens[3];
+
+    rd->c = redisConnectWithTimeout(rd->host, rd->port, tv);
+    if (rd->c == NULL) {
+        snprintf(rd->err, sizeof rd->err, "%s: out of memory", rd->shown);
+        return -1;
+    }
+    if (rd->c->err) {
+        snprintf(rd->err, sizeof rd->err, "%s: cannot connect: %s", rd->shown, rd->c->errstr);
+        thr_redis_drop(rd);
+        return -1;
+    }
+    if (redisSetTimeout(rd->c, tv) != REDIS_OK) {
+        snprintf(rd->err, sizeof rd->err, "%s: cannot set the timeout", rd->shown);
+        thr_redis_drop(rd);
+        return -1;
+    }
+    if (rd->password != NULL) {
+        int argc = 0;
+        argv[argc] = "AUTH";
+        lens[argc++] = 4;
+        if (rd->user != NULL) {
+            argv[argc] = rd->user;
+            lens[argc++] = strlen(rd->user);
+        }
+        argv[argc] = rd->password;
+        lens[argc++] = strlen(rd->password);
+        if ((rep = thr_redis_cmd(rd, "AUTH", argc, argv, lens)) == NULL)
+            return -1;
+        if (rep->type == REDIS_REPLY_ERROR) {
+            /* the server's message names no password */
+            snprintf(rd->err, sizeof rd->err, "%s: AUTH refused: %s", rd->shown, rep->str);
+            freeReplyObject(rep);
+            thr_redis_drop(rd);
+            return -1;
+        }
+        freeReplyObject(rep);
+    }
+    if (rd->db != 0) {
+        snprintf(db, sizeof db, "%d", rd->db);
+        argv[0] = "SELECT";
+        lens[0] = 6;
+        argv[1] = db;
+        lens[1] = strlen(db);
+        if ((rep = thr_redis_cmd(rd, "SELECT", 2, argv, lens)) == NULL)
+            return -1;
+        if (rep->type == REDIS_REPLY_ERROR) {
+            snprintf(rd->err, sizeof rd->err, "%s: SELECT refused: %s", rd->shown, rep->str);
+            freeReplyObject(rep);
+            thr_redis_drop(rd);
+            return -1;
+        }
+        freeReplyObject(rep);
+    }
+    return 0;
+}
+
+/* ===== operations ===== */
+
+/* Runs the script once (EVALSHA, then EVAL on NOSCRIPT). Called with rd->mu
+ * held. Returns 0 with *n, *delay, *pending set, or -1 (rd->err set). */
+static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, const thr_config *cfg,
+                         double hold, uint64_t *n, double *delay, int *pending)
+{
+    char sn[32], srate[16], sper[32], smargin[32], shold[32];
+    const char *argv[10];
+    size_t lens[10];
+    redisReply *rep;
+    int i, ok = 0;
+
+    if (rd->c == NULL && thr_redis_connect(rd) != 0)
+        return -1;
+    snprintf(sn, sizeof sn, "%llu", (unsigned long long)n_in);
+    snprintf(srate, sizeof srate, "%d", cfg->rate);
+    snprintf(sper, sizeof sper, "%.6f", cfg->per);
+    snprintf(smargin, sizeof smargin, "%.6f", cfg->margin);
+    snprintf(shold, sizeof shold, "%.6f", hold);
+    argv[0] = "EVALSHA";
+    argv[1] = rd->sha;
+    argv[2] = "1";
+    argv[3] = rd->wkey;
+    argv[4] = op;
+    argv[5] = sn;
+    argv[6] = srate;
+    argv[7] = sper;
+    argv[8] = smargin;
+    argv[9] = shold;
+    for (i = 0; i < 10; i++)
+        lens[i] = strlen(argv[i]);
+    if ((rep = thr_redis_cmd(rd, "EVALSHA", 10, argv, lens)) == NULL)
+        return -1;
+    if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+        /* first use on this server (or after SCRIPT FLUSH): EVAL caches it */
+        freeReplyObject(rep);
+        argv[0] = "EVAL";
+        lens[0] = 4;
+        argv[1] = thr_redis_script;
+        lens[1] = strlen(thr_redis_script);
+        if ((rep = thr_redis_cmd(rd, "EVAL", 10, argv, lens)) == NULL)
+            return -1;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(rd->err, sizeof rd->err, "%s: the limiter script failed: %s", rd->shown,
+                 rep->str);
+    } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3
+               || rep->element[0]->type != REDIS_REPLY_INTEGER
+               || rep->element[1]->type != REDIS_REPLY_STRING
+               || rep->element[2]->type != REDIS_REPLY_INTEGER) {
+        snprintf(rd->err, sizeof rd->err, "%s: unexpected reply from the limiter script",
+                 rd->shown);
+    } else {
+        *n = (uint64_t)rep->element[0]->integer;
+        *delay = strtod(rep->element[1]->str, NULL);
+        *pending = rep->element[2]->integer != 0;
+        ok = 1;
+    }
+    freeReplyObject(rep);
+    return ok ? 0 : -1;
+}
+
+/* Runs op under the lock, applying the reconnect back-off and the policy.
+ * Returns THR_REDIS_OK, THR_REDIS_LOCAL or THR_REDIS_FAIL. */
+static int thr_redis_op(thr_redis *rd, const char *op, uint64_t n_in, const thr_config *cfg,
+                        double hold, uint64_t *n, double *delay, int *pending)
+{
+    double now = clock_monotonic();
+    int rc = 0;
+
+    pthread_mutex_lock(&rd->mu);
+    if (rd->down && rd->c == NULL && now < rd->retry_at) {
+        rc = -1;   /* still down: don't pay a connect timeout on every request */
+    } else if (thr_redis_run(rd, op, n_in, cfg, hold, n, delay, pending) != 0) {
+        rc = -1;
+        rd->errors++;
+        rd->down = 1;
+        rd->retry_at = clock_monotonic() + THR_REDIS_RETRY;
+    } else if (rd->down) {
+        rd->down = 0;
+        if (rd->warned && !rd->fail)
+            fprintf(stderr, "coreplus: the shared limit at %s answers again\n", rd->shown);
+        rd->warned = 0;
+    }
+    if (rc != 0 && !rd->fail && !rd->warned) {
+        /* logged once per outage; stderr because the C core has no logger */
+        rd->warned = 1;
+        fprintf(stderr, "coreplus: %s; limiting this process on its own until Redis "
+                        "answers (on_redis_error = \"local\")\n", rd->err);
+    }
+    pthread_mutex_unlock(&rd->mu);
+    if (rc == 0)
+        return THR_REDIS_OK;
+    return rd->fail ? THR_REDIS_FAIL : THR_REDIS_LOCAL;
+}
+
+int thr_redis_reserve(thr_redis *rd, const thr_config *cfg, double hold,
+                      uint64_t *n, double *delay, int *pending)
+{
+    return thr_redis_op(rd, "reserve", 0, cfg, hold, n, delay, pending);
+}
+
+int thr_redis_ready(thr_redis *rd, const thr_config *cfg, uint64_t n,
+                    double *delay, int *pending)
+{
+    uint64_t m;
+    return thr_redis_op(rd, "ready", n, cfg, 0, &m, delay, pending);
+}
+
+int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, double *owed)
+{
+    uint64_t m;
+    int p;
+    return thr_redis_op(rd, "sent", n, cfg, 0, &m, owed, &p);
+}
+
+void thr_redis_cancel(thr_redis *rd, uint64_t n)
+{
+    static const thr_config any = { 1, 1.0, 0.0 };   /* cancel reads none of it */
+    uint64_t m;
+    double d;
+    int p;
+    thr_redis_op(rd, "cancel", n, &any, 0, &m, &d, &p);
+}
+
+void thr_redis_error(thr_redis *rd, char *buf, size_t len)
+{
+    pthread_mutex_lock(&rd->mu);
+    snprintf(buf, len, "%s", rd->err);
+    pthread_mutex_unlock(&rd->mu);
+}
+
+void thr_redis_counts(thr_redis *rd, uint64_t *errors, uint64_t *local, int *connected)
+{
+    pthread_mutex_lock(&rd->mu);
+    *errors = rd->errors;
+    *local = rd->local;
+    *connected = rd->c != NULL;
+    pthread_mutex_unlock(&rd->mu);
+}
+
+void thr_redis_count_local(thr_redis *rd)
+{
+    pthread_mutex_lock(&rd->mu);
+    rd->local++;
+    pthread_mutex_unlock(&rd->mu);
+}

@@ -1,0 +1,64 @@
+/* throttle_redis.h -- the sliding window kept in Redis, for limits shared by
+ * many machines. Used by throttle.c only (a limiter opened on a redis:// URL);
+ * no Lua here, so libcurl callbacks may use it.
+ *
+ * The window is one Redis hash per limiter key, updated by a server-side Lua
+ * script (thr_redis_script) under the Redis server's clock, so machines whose
+ * clocks disagree still agree on the window. Every operation is one EVALSHA
+ * round trip (EVAL when the server answers NOSCRIPT). */
+#ifndef COREPLUS_THROTTLE_REDIS_H
+#define COREPLUS_THROTTLE_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "throttle.h"
+
+#define THR_REDIS_DEFAULT_TIMEOUT 0.5  /* seconds, connect and each command */
+#define THR_REDIS_HOLD 10.0            /* seconds a booking may stay pending
+                                          (waiting and connecting) after its
+                                          slot before others stop waiting */
+#define THR_REDIS_RETRY 1.0            /* seconds between reconnect attempts */
+#define THR_REDIS_POLL 0.01            /* seconds between polls while an
+                                          earlier booking is pending */
+
+typedef struct thr_redis thr_redis;
+
+/* The script text (also served to the OpenResty transport, which runs the
+ * same script through resty.redis). */
+extern const char thr_redis_script[];
+
+/* Parses url ("redis://[[user]:password@]host[:port][/db]") and prepares a
+ * connection (made lazily, on first use). fail = 1: operations report Redis
+ * failures; 0: the caller falls back to its own window. Returns NULL and a
+ * message in err when the URL is not usable. */
+thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
+                          double timeout, int fail, char *err, size_t errlen);
+void thr_redis_free(thr_redis *rd);
+
+/* Outcomes of the operations below. */
+enum { THR_REDIS_OK = 0, THR_REDIS_LOCAL = 1, THR_REDIS_FAIL = -1 };
+
+/* Books the next slot in Redis. hold > 0: the booking stays pending (later
+ * ones wait for it) until thr_redis_sent/thr_redis_cancel or hold seconds
+ * past its slot; 0: it counts as leaving at its slot. On THR_REDIS_OK sets
+ * *n, *delay (seconds from now, Redis time) and *pending (an earlier
+ * booking in range had not left yet: poll thr_redis_ready). THR_REDIS_LOCAL:
+ * Redis failed and the policy is "local"; THR_REDIS_FAIL: policy "fail"
+ * (thr_redis_error says why). */
+int thr_redis_reserve(thr_redis *rd, const thr_config *cfg, double hold,
+                      uint64_t *n, double *delay, int *pending);
+/* Seconds booking n must still wait for earlier bookings; sets *pending. */
+int thr_redis_ready(thr_redis *rd, const thr_config *cfg, uint64_t n,
+                    double *delay, int *pending);
+/* Booking n leaves now; *owed = seconds it must still wait. */
+int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, double *owed);
+void thr_redis_cancel(thr_redis *rd, uint64_t n);
+
+/* Copies the latest failure into buf (empty when none). */
+void thr_redis_error(thr_redis *rd, char *buf, size_t len);
+/* Counters: commands that failed, bookings made locally during an outage. */
+void thr_redis_counts(thr_redis *rd, uint64_t *errors, uint64_t *local, int *connected);
+void thr_redis_count_local(thr_redis *rd);
+
+#endif
