@@ -43,6 +43,7 @@ local OPTIONS = {
   consumer_id = "string", consumer_secret = "string", access_token = "string",
   issuer = "string", audience = "string",
   rate = "number", per = "number", shared_limit = "string",
+  on_redis_error = "string", redis_timeout = "number",   -- shared_limit = "redis://..."
   retries = "number", timeout = "number", connect_timeout = "number",
   cafile = "string", capath = "string", insecure = "boolean", user_agent = "string",
   concurrency = "number", transport = "any", on_request = "function",
@@ -128,8 +129,17 @@ function _M.new(opts)
   secrets[self] = { consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
     access_token = o.access_token }
   if transport.limiter then
-    self.limiter = transport.limiter{ rate = o.rate, per = o.per, shared = o.shared_limit,
-      key = limiter_key(base_url, o.consumer_id, o.access_token) }
+    local ok, lim = pcall(transport.limiter, { rate = o.rate, per = o.per, shared = o.shared_limit,
+      on_redis_error = o.on_redis_error, redis_timeout = o.redis_timeout,
+      key = limiter_key(base_url, o.consumer_id, o.access_token) })
+    if not ok then
+      -- the limiter names its own fields; say the client's option instead
+      local msg = tostring(lim):gsub("^.-bad field '([%w_]+)'", function(f)
+        return "coreplus.new: option '" .. (f == "shared" and "shared_limit" or f) .. "'"
+      end)
+      error(msg, 2)
+    end
+    self.limiter = lim
   end
   for name, row in pairs(resources) do
     self[name] = resource.new(self, name, row)
@@ -260,7 +270,7 @@ function _M:_retry_reason(method, res, terr, attempt, err)
     end
     return nil
   end
-  if terr.kind == "tls" or terr.kind == "too_large" then return nil end
+  if terr.kind == "tls" or terr.kind == "too_large" or terr.kind == "limiter" then return nil end
   if IDEMPOTENT[method] then return "transport" end
   if terr.sent == false then return "not_sent" end
   return nil
