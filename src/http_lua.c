@@ -422,6 +422,30 @@ int http_start(http_state *st, CURLM *multi, http_req *r)
 }
 
 
+/* Finishes the transfers multi reports done (phase HTTP_DONE) and returns
+ * their easy handles to the pool. Returns how many finished. */
+int http_reap(http_state *st, CURLM *multi)
+{
+    CURLMsg *msg;
+    int left, n = 0;
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        CURL *e = msg->easy_handle;
+        http_req *r = NULL;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
+        curl_multi_remove_handle(multi, e);
+        if (r != NULL) {
+            http_finish(r, msg->data.result);
+            r->easy = NULL;
+            r->phase = HTTP_DONE;
+            n++;
+        }
+        http_pool_put(st, e);
+    }
+    return n;
+}
+
 /* Runs n requests with at most conc booked or in flight; a request joins the
  * multi handle only when its limiter slot has come. No Lua. */
 static void http_run_many(http_state *st, http_req *reqs, size_t n, int conc)
@@ -431,8 +455,6 @@ static void http_run_many(http_state *st, http_req *reqs, size_t n, int conc)
 
     while (done < n) {
         double now = clock_monotonic(), soonest = HTTP_POLL_MAX;
-        CURLMsg *msg;
-        int left;
 
         while (active + waiting < conc && next < n) {
             http_book(&reqs[next], now);
@@ -462,24 +484,12 @@ static void http_run_many(http_state *st, http_req *reqs, size_t n, int conc)
             }
         }
 
-        if (active > 0)
+        if (active > 0) {
+            int reaped;
             curl_multi_perform(st->multi, &running);
-        while ((msg = curl_multi_info_read(st->multi, &left)) != NULL) {
-            CURL *e = msg->easy_handle;
-            CURLcode rc = msg->data.result;
-            http_req *r = NULL;
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
-            curl_multi_remove_handle(st->multi, e);
-            if (r != NULL) {
-                http_finish(r, rc);
-                r->easy = NULL;
-                r->phase = HTTP_DONE;
-                active--;
-                done++;
-            }
-            http_pool_put(st, e);
+            reaped = http_reap(st, st->multi);
+            active -= reaped;
+            done += (size_t)reaped;
         }
         if (done >= n)
             break;

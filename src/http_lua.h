@@ -28,6 +28,9 @@ int http_push_outcome(lua_State *L, http_req *r);
 /* Adds r to multi; on failure finishes r at once and returns -1. */
 int http_start(http_state *st, CURLM *multi, http_req *r);
 
+/* Finishes what multi reports done; returns how many. */
+int http_reap(http_state *st, CURLM *multi);
+
 void pipeline_lua_register(lua_State *L, int state_index);
 
 #endif

@@ -140,8 +140,7 @@ static int pipe_run_until_done(pipe_t *p)
 {
     for (;;) {
         double now = clock_monotonic(), soonest = PIPE_POLL_MAX;
-        int i, active = 0, waiting = 0, running = 0, left;
-        CURLMsg *msg;
+        int i, active = 0, waiting = 0, running = 0;
 
         for (i = 0; i < p->cap; i++) {
             http_req *r = &p->reqs[i];
@@ -169,21 +168,9 @@ static int pipe_run_until_done(pipe_t *p)
                 return i;
             }
         }
-        if (active > 0)
+        if (active > 0) {
             curl_multi_perform(p->multi, &running);
-        while ((msg = curl_multi_info_read(p->multi, &left)) != NULL) {
-            CURL *e = msg->easy_handle;
-            http_req *r = NULL;
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
-            curl_multi_remove_handle(p->multi, e);
-            if (r != NULL) {
-                http_finish(r, msg->data.result);
-                r->easy = NULL;
-                r->phase = HTTP_DONE;
-            }
-            http_pool_put(p->st, e);
+            http_reap(p->st, p->multi);
         }
         for (i = 0; i < p->cap; i++)
             if (p->reqs[i].phase == HTTP_DONE)

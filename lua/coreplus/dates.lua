@@ -33,6 +33,9 @@ local function civil_from_days(z)
   return m <= 2 and y + 1 or y, m, d
 end
 
+_M.days_from_civil = days_from_civil
+_M.civil_from_days = civil_from_days
+
 --- Parses a coreplus date or date-time. Returns a table {year, month, day,
 -- hour, min, sec, offset (minutes east of UTC, nil when the text has none),
 -- epoch (UTC seconds; local wall time taken as UTC when there is no offset)}

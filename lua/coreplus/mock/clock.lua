@@ -6,33 +6,15 @@ local floor, format, tonumber = math.floor, string.format, tonumber
 local match = string.match
 local type, ipairs = type, ipairs
 
+local dates = require "coreplus.dates"
+
 local _M = {}
 
 local DAY = 86400
 
---- Days since 1970-01-01 of a proleptic Gregorian date.
-function _M.days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = floor(y / 400)
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = floor((153 * mp + 2) / 5) + d - 1
-  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
-
-function _M.civil_from_days(z)
-  z = z + 719468
-  local era = floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
-  local y = yoe + era * 400
-  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
-  local mp = floor((5 * doy + 2) / 153)
-  local d = doy - floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  return m <= 2 and y + 1 or y, m, d
-end
+-- The civil-day arithmetic is the client's own (coreplus.dates): one copy.
+_M.days_from_civil = dates.days_from_civil
+_M.civil_from_days = dates.civil_from_days
 
 --- 0 = Sunday ... 6 = Saturday.
 function _M.weekday(days)
