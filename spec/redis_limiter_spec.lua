@@ -1,0 +1,341 @@
+-- core.limiter{shared = "redis://..."}: one limit for many machines. A real
+-- redis-server runs on a free 127.0.0.1 port for the suite; child processes
+-- (`lua5.4 -e`-style scripts, each with its own client and limiter) stand in
+-- for machines. Timing assertions use loose bounds.
+local core = require "coreplus.core"
+local coreplus = require "coreplus"
+local testing = require "coreplus.testing"
+
+local RATE_MSG = "limiting this process on its own"
+
+local function tmpfile()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+local function read_file(p)
+  local f = io.open(p)
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+local function free_port()
+  local used = {}
+  for _, f in ipairs{ "/proc/net/tcp", "/proc/net/tcp6" } do
+    for hex in (read_file(f) or ""):gmatch("\n%s*%d+: %x+:(%x%x%x%x) ") do
+      used[tonumber(hex, 16)] = true
+    end
+  end
+  local port
+  repeat port = math.random(20000, 32000) until not used[port]
+  return port
+end
+
+-- A private redis-server, started in the background and stopped by pid.
+local redis = {}
+
+function redis.start()
+  redis.port = free_port()
+  redis.dir = tmpfile()
+  assert(sh("mkdir -p " .. redis.dir))
+  local pidfile = redis.dir .. "/pid"
+  assert(sh(("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --daemonize no "
+    .. "--dir %s >%s/log 2>&1 & echo $! >%s"):format(redis.port, redis.dir, redis.dir, pidfile)))
+  redis.pid = tonumber(read_file(pidfile))
+  for _ = 1, 100 do
+    if sh(("redis-cli -p %d ping 2>/dev/null | grep -q PONG"):format(redis.port)) then
+      redis.url = ("redis://127.0.0.1:%d/0"):format(redis.port)
+      return redis.url
+    end
+    core.sleep(0.05)
+  end
+  error("redis-server did not start: " .. tostring(read_file(redis.dir .. "/log")))
+end
+
+function redis.stop()
+  if not redis.pid then return end
+  sh("kill " .. math.floor(redis.pid) .. " 2>/dev/null")
+  for _ = 1, 100 do
+    if not sh("kill -0 " .. math.floor(redis.pid) .. " 2>/dev/null") then break end
+    core.sleep(0.05)
+  end
+  redis.pid = nil
+  sh("rm -rf " .. redis.dir)
+end
+
+local unique = 0
+local function key(name)
+  unique = unique + 1
+  return ("redis_limiter_spec %s %d %d"):format(name, unique, math.random(1, 1e9))
+end
+
+setup(function()
+  math.randomseed(os.time() + math.floor(core.monotonic() * 1000))
+  redis.start()
+end)
+
+teardown(function()
+  redis.stop()
+end)
+
+describe("core.limiter in Redis: the window", function()
+  it("grants rate slots at once, then makes the next wait per + margin", function()
+    local l = core.limiter{ rate = 3, per = 1, margin = 0.02, key = key("w"), shared = redis.url }
+    for _ = 1, 3 do assert.near(0, (l:reserve()), 0.01) end
+    assert.near(1.02, (l:reserve()), 0.02)
+    assert.is_true(l:stats().redis_connected)
+    l:close()
+  end)
+
+  it("keeps keys apart", function()
+    local a = core.limiter{ rate = 1, per = 1, margin = 0, key = key("a"), shared = redis.url }
+    local b = core.limiter{ rate = 1, per = 1, margin = 0, key = key("b"), shared = redis.url }
+    assert.near(0, (a:reserve()), 0.01)
+    assert.near(0, (b:reserve()), 0.01)
+    assert.near(1, (a:reserve()), 0.02)
+    a:close(); b:close()
+  end)
+
+  it("shares one window between limiter objects of the same key (as separate machines do)", function()
+    local k = key("same")
+    local a = core.limiter{ rate = 1, per = 1, margin = 0, key = k, shared = redis.url }
+    local b = core.limiter{ rate = 1, per = 1, margin = 0, key = k, shared = redis.url,
+      redis_timeout = 0.4 }   -- other options: another connection, still one window
+    assert.near(0, (a:reserve()), 0.01)
+    assert.near(1, (b:reserve()), 0.02)
+    a:close(); b:close()
+  end)
+
+  it("counts a slot from when the request really left (sent)", function()
+    local l = core.limiter{ rate = 1, per = 1, margin = 0, key = key("sent"), shared = redis.url }
+    local d, booking = l:reserve()
+    assert.near(0, d, 0.01)
+    core.sleep(0.3)                        -- connection set-up took 0.3 s
+    assert.near(0, l:sent(booking), 0.01)
+    assert.near(1, (l:reserve()), 0.03)     -- 1 s after the departure, not the booking
+    l:close()
+  end)
+
+  it("stores the key hashed, never as given", function()
+    local secretish = key("token-like")
+    local l = core.limiter{ rate = 5, key = secretish, shared = redis.url }
+    l:reserve()
+    local keys = io.popen(("redis-cli -p %d --scan"):format(redis.port)):read("a")
+    assert.matches("coreplus:limit:%x+", keys)
+    assert.is_nil(keys:find("token-like", 1, true))
+    l:close()
+  end)
+end)
+
+describe("core.limiter in Redis: misuse", function()
+  it("names the option for a bad URL or policy", function()
+    assert.error_matches(function() core.limiter{ shared = "redis://" } end, "bad field 'shared'.*host")
+    assert.error_matches(function() core.limiter{ shared = "redis://h:0/0" } end, "bad field 'shared'.*port")
+    assert.error_matches(function() core.limiter{ shared = "redis://h:6379/x" } end, "bad field 'shared'.*database")
+    assert.error_matches(function() core.limiter{ shared = redis.url, on_redis_error = "retry" } end,
+      "bad field 'on_redis_error'")
+    assert.error_matches(function() core.limiter{ shared = redis.url, redis_timeout = 0 } end,
+      "bad field 'redis_timeout'")
+  end)
+
+  it("names the client's option (shared_limit) in coreplus.new", function()
+    assert.error_matches(function()
+      coreplus.new{ base_url = "https://x.example", consumer_id = "c", consumer_secret = "s",
+        access_token = "t", shared_limit = "redis://:1" }
+    end, "option 'shared_limit'")
+    assert.error_matches(function()
+      coreplus.new{ base_url = "https://x.example", consumer_id = "c", consumer_secret = "s",
+        access_token = "t", shared_limit = redis.url, on_redis_error = "maybe" }
+    end, "option 'on_redis_error'")
+  end)
+end)
+
+describe("core.limiter in Redis: failures", function()
+  it("fails with kind 'limiter' when Redis is down and on_redis_error = 'fail'", function()
+    local port = free_port()
+    local l = core.limiter{ key = key("down"), shared = ("redis://127.0.0.1:%d/0"):format(port),
+      on_redis_error = "fail" }
+    local w, err = l:acquire()
+    assert.is_nil(w)
+    assert.equals("limiter", err.kind)
+    assert.matches("cannot connect", err.message)
+    local d, err2 = l:reserve()
+    assert.is_nil(d)
+    assert.equals("limiter", err2.kind)
+    -- core.request sends nothing and says why
+    local res, rerr = core.request{ url = "https://127.0.0.1:1/", limiter = l }
+    assert.is_nil(res)
+    assert.equals("limiter", rerr.kind)
+    assert.is_false(rerr.sent)
+    l:close()
+  end)
+
+  it("times out on a Redis that does not answer (redis_timeout)", function()
+    local port = free_port()
+    local ready = tmpfile()
+    -- a listener that accepts into its backlog and never replies
+    assert(sh(("/usr/bin/python3 -c 'import socket,time,sys; s=socket.socket(); "
+      .. "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((\"127.0.0.1\", %d)); "
+      .. "s.listen(16); open(sys.argv[1], \"w\").write(\"ok\"); time.sleep(20)' %s "
+      .. ">/dev/null 2>&1 & echo $! >%s.pid"):format(port, ready, ready)))
+    local pid = tonumber(read_file(ready .. ".pid"))
+    for _ = 1, 100 do
+      if read_file(ready) then break end
+      core.sleep(0.05)
+    end
+    local l = core.limiter{ key = key("mute"), shared = ("redis://127.0.0.1:%d/0"):format(port),
+      on_redis_error = "fail", redis_timeout = 0.2 }
+    local t = core.monotonic()
+    local w, err = l:acquire()
+    local took = core.monotonic() - t
+    sh("kill " .. math.floor(pid))
+    os.remove(ready); os.remove(ready .. ".pid")
+    assert.is_nil(w)
+    assert.equals("limiter", err.kind)
+    assert.matches("no answer in 0.2 s", err.message)
+    assert.is_true(took >= 0.15 and took < 1, "took " .. took)
+    -- a second call within the retry interval fails at once
+    t = core.monotonic()
+    assert.is_nil((l:acquire()))
+    assert.is_true(core.monotonic() - t < 0.1)
+    l:close()
+  end)
+
+  it("falls back to this process's own window with on_redis_error = 'local'", function()
+    local port = free_port()
+    local l = core.limiter{ rate = 2, per = 1, margin = 0, key = key("fallback"),
+      shared = ("redis://127.0.0.1:%d/0"):format(port) }
+    local d1, b1 = l:reserve()
+    local d2 = l:reserve()
+    local d3 = l:reserve()
+    assert.equals(0, d1)
+    assert.equals(0, d2)
+    assert.near(1, d3, 0.01)                -- the local window still limits
+    assert.is_true(b1 < 0)                   -- a fall-back booking
+    assert.is_number(l:sent(b1))
+    local st = l:stats()
+    assert.is_false(st.redis_connected)
+    assert.equals(3, st.redis_local)
+    l:close()
+  end)
+end)
+
+describe("core.limiter in Redis across processes (against the mock)", function()
+  local mock
+
+  setup(function()
+    mock = testing.server{ tls = true }
+  end)
+
+  teardown(function()
+    if mock then mock:stop() end
+  end)
+
+  -- Runs n children sending `count` requests each through coreplus clients
+  -- sharing url; kill_at (seconds after the common start) stops Redis.
+  -- Returns the mock's stats, each child's counts and stderr, and the wall time.
+  local function run_children(n, count, url, policy, kill_at)
+    mock:reset()
+    local start = core.now() + 0.6
+    local code = ([[
+      local coreplus = require "coreplus"
+      local core = require "coreplus.core"
+      local cp = coreplus.new{ base_url = %q, consumer_id = %q, consumer_secret = %q,
+        access_token = %q, cafile = %q, shared_limit = %q, on_redis_error = %q,
+        redis_timeout = 0.5, retries = 0 }
+      core.sleep(%f - core.now())
+      local c = { ok = 0, rate_limited = 0, limiter = 0, other = 0 }
+      for _ = 1, %d do
+        local body, err = cp:request("GET", "Location/")
+        if body then c.ok = c.ok + 1
+        elseif c[err.kind] then c[err.kind] = c[err.kind] + 1
+        else c.other = c.other + 1; io.stderr:write(tostring(err), "\n") end
+      end
+      print(c.ok, c.rate_limited, c.limiter, c.other)
+    ]]):format(mock.base_url, mock.consumer_id, mock.consumer_secret, mock.access_token,
+      mock.cafile, url, policy or "local", start, count)
+    local script = tmpfile()
+    local f = assert(io.open(script, "w"))
+    f:write(code)
+    f:close()
+    local env = ("LUA_CPATH='%s' LUA_PATH='%s' "):format(package.cpath, package.path)
+    local procs, errs = {}, {}
+    for i = 1, n do
+      errs[i] = tmpfile()
+      procs[i] = assert(io.popen(env .. "lua5.4 " .. script .. " 2>" .. errs[i]))
+    end
+    if kill_at then
+      core.sleep(start + kill_at - core.now())
+      redis.stop()
+    end
+    local outs = {}
+    for i = 1, n do
+      local line = procs[i]:read("a")
+      procs[i]:close()
+      local ok, rl, lim, other = line:match("(%d+)%s+(%d+)%s+(%d+)%s+(%d+)")
+      outs[i] = { ok = tonumber(ok), rate_limited = tonumber(rl), limiter = tonumber(lim),
+        other = tonumber(other), stderr = read_file(errs[i]) or "", raw = line }
+      os.remove(errs[i])
+    end
+    local wall = core.now() - start
+    os.remove(script)
+    return mock:stats(), outs, wall
+  end
+
+  local function count(s, what)
+    local n = 0
+    for _ in s:gmatch(what) do n = n + 1 end
+    return n
+  end
+
+  it("4 processes x 25 requests through one Redis: never more than 10 in a second, no 429", function()
+    local st, outs, wall = run_children(4, 25, redis.url)
+    for i, o in ipairs(outs) do
+      assert.equals(25, o.ok, "child " .. i .. ": " .. o.raw .. o.stderr)
+    end
+    assert.equals(100, st.requests)
+    assert.equals(0, st.rate_limited)
+    assert.is_true(st.max_in_window <= 10, "max_in_window " .. tostring(st.max_in_window))
+    -- 100 requests, 10 per (1 s + margin): the last ten leave after ~9.2 s
+    assert.is_true(wall > 9 and wall < 13, "wall " .. wall)
+    if os.getenv("COREPLUS_SPEC_VERBOSE") then
+      io.stderr:write(("# 4 processes x 25: wall %.2f s, max_in_window %d, 429s %d\n")
+        :format(wall, st.max_in_window, st.rate_limited))
+    end
+  end)
+
+  it("Redis stopped mid-run, 'local': each process goes on under its own limit and logs once", function()
+    local st, outs = run_children(3, 15, redis.url, "local", 0.5)
+    redis.start()
+    for i, o in ipairs(outs) do
+      assert.equals(15, o.ok + o.rate_limited, "child " .. i .. ": " .. o.raw .. o.stderr)
+      assert.equals(0, o.limiter)
+      assert.equals(1, count(o.stderr, RATE_MSG), "child " .. i .. " stderr: " .. o.stderr)
+    end
+    assert.equals(45, st.requests)
+    -- three own limits of 10 per second now overrun the server's one
+    assert.is_true(st.max_in_window > 10, "max_in_window " .. tostring(st.max_in_window))
+  end)
+
+  it("Redis stopped mid-run, 'fail': requests fail with kind 'limiter', none sent", function()
+    local st, outs = run_children(2, 15, redis.url, "fail", 0.5)
+    redis.start()
+    local ok, lim = 0, 0
+    for i, o in ipairs(outs) do
+      assert.equals(15, o.ok + o.limiter, "child " .. i .. ": " .. o.raw .. o.stderr)
+      assert.equals(0, count(o.stderr, RATE_MSG))
+      ok, lim = ok + o.ok, lim + o.limiter
+    end
+    assert.is_true(ok > 0 and lim > 0, ("ok %d, limiter %d"):format(ok, lim))
+    assert.equals(ok, st.requests)
+    assert.equals(0, st.rate_limited)
+  end)
+end)
