@@ -339,3 +339,119 @@ describe("core.limiter in Redis across processes (against the mock)", function()
     assert.equals(0, st.rate_limited)
   end)
 end)
+
+describe("the ngx transport's limiter in Redis (cosockets, inside nginx)", function()
+  local nginx = dofile("spec/support/nginx.lua")
+  local cjson = require "cjson"
+  local srv
+
+  setup(function()
+    srv = nginx.start{ name = "redis-spec", ports = 1, render = function(vars)
+      return ([[
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+@USER@
+worker_processes 2;
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/logs/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    lua_socket_log_errors off;
+    client_body_temp_path @PREFIX@/tmp/body;
+    proxy_temp_path @PREFIX@/tmp/proxy;
+    fastcgi_temp_path @PREFIX@/tmp/fastcgi;
+    uwsgi_temp_path @PREFIX@/tmp/uwsgi;
+    scgi_temp_path @PREFIX@/tmp/scgi;
+    lua_package_path "@TOP@/lua/?.lua;@TOP@/lua/?/init.lua;;";
+    lua_package_cpath "@TOP@/build/luajit/?.so;;";
+    include @TOP@/nginx/coreplus.conf;
+    server {
+        listen 127.0.0.1:@P1@;
+        location = /eval { content_by_lua_block {
+            ngx.req.read_body()
+            local f, err = loadstring(ngx.req.get_body_data() or "", "=eval")
+            if not f then ngx.status = 500; ngx.say(err); return end
+            local ok, res = pcall(f)
+            ngx.say(require("cjson").encode{ ok = ok, result = res })
+        } }
+    }
+}
+]]):gsub("@(%w+)@", vars)
+    end }
+  end)
+
+  teardown(function()
+    if srv then srv.stop() end
+  end)
+
+  local function run(code)
+    local file = srv.prefix .. "/case.lua"
+    nginx.write_file(file, "local t = require 'coreplus.transport.ngx'\n" .. code)
+    local out = nginx.capture(("curl -s --max-time 20 --data-binary @%s http://127.0.0.1:%d/eval")
+      :format(nginx.q(file), srv.ports[1]))
+    local ok, v = pcall(cjson.decode, out)
+    assert(ok and v and v.ok, "eval failed: " .. out .. "\n" .. srv.error_log())
+    return v.result
+  end
+
+  it("shares one window with the C core's limiter (same key, same Redis)", function()
+    local k = key("ngx")
+    local r = run(([[
+      local l = t.limiter{ rate = 3, per = 1, margin = 0, key = %q, shared = %q }
+      local d = {}
+      for i = 1, 4 do
+        local delay, booking = l:reserve()
+        d[i] = delay
+        l:sent(booking)
+      end
+      return d
+    ]]):format(k, redis.url))
+    for i = 1, 3 do assert.near(0, r[i], 0.02) end
+    assert.near(1, r[4], 0.05)
+    -- a process outside nginx sees the same window
+    local c = core.limiter{ rate = 3, per = 1, margin = 0, key = k, shared = redis.url }
+    assert.near(1, (c:reserve()), 0.1)
+    c:close()
+  end)
+
+  it("acquire() yields and keeps the window", function()
+    local r = run(([[
+      local l = t.limiter{ rate = 2, per = 0.5, margin = 0, key = %q, shared = %q }
+      local t0 = ngx.now()
+      for _ = 1, 5 do l:acquire() end
+      ngx.update_time()
+      return ngx.now() - t0
+    ]]):format(key("acq"), redis.url))
+    assert.is_true(r > 0.9 and r < 1.5, "5 acquires at 2 per 0.5 s took " .. r)
+  end)
+
+  it("'fail' returns kind 'limiter'; 'local' falls back to the worker's own limit", function()
+    local dead = ("redis://127.0.0.1:%d/0"):format(free_port())
+    local r = run(([[
+      local f = t.limiter{ key = "x", shared = %q, on_redis_error = "fail", redis_timeout = 0.2 }
+      local d, err = f:reserve()
+      local l = t.limiter{ rate = 1, per = 1, margin = 0, key = %q, shared = %q }
+      local d1, b1 = l:reserve(); l:sent(b1)
+      local d2 = l:reserve()
+      return { fail_delay = d, kind = err and err.kind, message = err and err.message,
+        d1 = d1, d2 = d2, fallback = type(b1) == "table", local_count = l:stats().redis_local }
+    ]]):format(dead, key("fb"), dead))
+    assert.is_nil(r.fail_delay)
+    assert.equals("limiter", r.kind)
+    assert.matches("cannot connect", r.message)
+    assert.near(0, r.d1, 0.01)
+    assert.near(1, r.d2, 0.05)
+    assert.is_true(r.fallback)
+    assert.equals(2, r.local_count)
+    assert.equals(1, select(2, srv.error_log():gsub("limiting this worker on its own", "")))
+  end)
+
+  it("names the option for a bad URL", function()
+    local r = run([[
+      local ok, err = pcall(t.limiter, { shared = "redis://:5/0" })
+      return tostring(err)
+    ]])
+    assert.matches("bad field 'shared'", r)
+  end)
+end)

@@ -312,8 +312,22 @@ static const luaL_Reg thr_methods[] = {
     { NULL, NULL }
 };
 
+/* core._redis_limiter_key(key) -> the Redis key of key's window (for the
+ * OpenResty transport, so that nginx and other processes share windows) */
+static int thr_lua_redis_key(lua_State *L)
+{
+    size_t n = 0;
+    const char *key = luaL_optlstring(L, 1, NULL, &n);
+    char name[64];
+    if (thr_redis_window_name(key, n, name) != 0)
+        return luaL_error(L, "SHA-256 failed in OpenSSL");
+    lua_pushstring(L, name);
+    return 1;
+}
+
 static const luaL_Reg thr_funcs[] = {
     { "limiter", thr_lua_new },
+    { "_redis_limiter_key", thr_lua_redis_key },
     { NULL, NULL }
 };
 

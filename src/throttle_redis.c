@@ -236,6 +236,18 @@ oom:
     return -1;
 }
 
+int thr_redis_window_name(const char *key, size_t keylen, char out[64])
+{
+    unsigned char d[32];
+    unsigned int dn = 0;
+    if (EVP_Digest(key ? key : "", key ? keylen : 0, d, &dn, EVP_sha256(), NULL) != 1
+        || dn != 32)
+        return -1;
+    memcpy(out, "coreplus:limit:", 15);
+    thr_redis_hex(d, 16, out + 15);
+    return 0;
+}
+
 thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
                           double timeout, int fail, char *err, size_t errlen)
 {
@@ -263,14 +275,11 @@ thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
         return NULL;
     }
     thr_redis_hex(d, 20, rd->sha);
-    if (EVP_Digest(key ? key : "", key ? keylen : 0, d, &dn, EVP_sha256(), NULL) != 1
-        || dn != 32) {
+    if (thr_redis_window_name(key, keylen, rd->wkey) != 0) {
         snprintf(err, errlen, "SHA-256 failed in OpenSSL");
         thr_redis_free(rd);
         return NULL;
     }
-    memcpy(rd->wkey, "coreplus:limit:", 15);
-    thr_redis_hex(d, 16, rd->wkey + 15);
     rd->timeout = timeout;
     rd->fail = fail;
     return rd;

@@ -35,6 +35,9 @@ extern const char thr_redis_script[];
 thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
                           double timeout, int fail, char *err, size_t errlen);
 void thr_redis_free(thr_redis *rd);
+/* The Redis key of key's window: "coreplus:limit:" + 32 hex digits of its
+ * SHA-256. Returns 0, or -1 when OpenSSL fails. */
+int thr_redis_window_name(const char *key, size_t keylen, char out[64]);
 
 /* Outcomes of the operations below. */
 enum { THR_REDIS_OK = 0, THR_REDIS_LOCAL = 1, THR_REDIS_FAIL = -1 };

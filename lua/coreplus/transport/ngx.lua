@@ -240,6 +240,14 @@ function _M.limiter(o)
     error("bad field 'per' (seconds > 0 expected)", 2)
   end
   local margin = o.margin or _M.margin
+  if type(o.shared) == "string" and find(o.shared, "^redis:") then
+    -- one limit for many machines, over cosockets (ngx_redis.lua); while
+    -- Redis is down (on_redis_error = "local") this transport's own limiter
+    return require("coreplus.transport.ngx_redis").limiter({ rate = rate, per = per,
+      margin = margin, key = o.key, shared = o.shared, on_redis_error = o.on_redis_error,
+      redis_timeout = o.redis_timeout },
+      function() return _M.limiter{ rate = rate, per = per, key = o.key, margin = margin } end)
+  end
   if o.shared then
     return setmetatable({ lim = core.limiter{ rate = rate, per = per, key = o.key, shared = o.shared,
       margin = margin } }, core_limiter)
@@ -472,6 +480,7 @@ local function attempt(opts, method, u, limiter, deadline_from)
   if limiter then
     local d
     d, booking = limiter:reserve()
+    if d == nil then return nil, booking end   -- Redis limit, on_redis_error = "fail"
     while d > 0 do
       limiter:hold(booking, d + 1)
       ngx.sleep(d)
