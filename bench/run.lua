@@ -25,6 +25,7 @@ local function capture(cmd)
 end
 
 local wanted = #arg > 0 and arg or BENCHES
+local started = os.time()
 local rows = {}
 for _, name in ipairs(wanted) do
   local ok, bench = pcall(require, name)
@@ -50,7 +51,9 @@ local lines = {
   "- versions: " .. _VERSION .. ", lua-coreplus " .. require("coreplus.core").version .. ", "
     .. capture("curl --version | head -1 | cut -d' ' -f1-2") .. ", "
     .. capture("openssl version") .. ", python3-jwt "
-    .. capture("/usr/bin/python3 -c 'import jwt; print(jwt.__version__)'"),
+    .. capture("/usr/bin/python3 -c 'import jwt; print(jwt.__version__)'") .. ", python3-requests "
+    .. capture("/usr/bin/python3 -c 'import requests; print(requests.__version__)'"),
+  ("- run time: %d s (%s)"):format(os.time() - started, table.concat(wanted, ", ")),
   "",
   "| figure | value | unit | goal | met |",
   "|---|---:|---|---|---|",
