@@ -64,8 +64,11 @@ function redis.stop()
   if not redis.pid then return end
   sh("kill " .. math.floor(redis.pid) .. " 2>/dev/null")
   for _ = 1, 100 do
-    if not sh("kill -0 " .. math.floor(redis.pid) .. " 2>/dev/null") then break end
-    core.sleep(0.05)
+    -- gone, or a zombie (no init reaps it in some containers): it has stopped
+    local stat = read_file("/proc/" .. math.floor(redis.pid) .. "/stat")
+    local state = stat and stat:match("^%d+ %b() (%a)")
+    if state == nil or state == "Z" or state == "X" then break end
+    core.sleep(0.02)
   end
   redis.pid = nil
   sh("rm -rf " .. redis.dir)
