@@ -434,15 +434,20 @@ http {
     local r = run(([[
       local f = t.limiter{ key = "x", shared = %q, on_redis_error = "fail", redis_timeout = 0.2 }
       local d, err = f:reserve()
+      local res, rerr = t.request{ url = "http://127.0.0.1:1/", limiter = f }
       local l = t.limiter{ rate = 1, per = 1, margin = 0, key = %q, shared = %q }
       local d1, b1 = l:reserve(); l:sent(b1)
       local d2 = l:reserve()
       return { fail_delay = d, kind = err and err.kind, message = err and err.message,
+        request_res = res, request_kind = rerr and rerr.kind, request_sent = rerr and rerr.sent,
         d1 = d1, d2 = d2, fallback = type(b1) == "table", local_count = l:stats().redis_local }
     ]]):format(dead, key("fb"), dead))
     assert.is_nil(r.fail_delay)
     assert.equals("limiter", r.kind)
     assert.matches("cannot connect", r.message)
+    assert.is_nil(r.request_res)              -- a request through it is not sent
+    assert.equals("limiter", r.request_kind)
+    assert.is_false(r.request_sent)
     assert.near(0, r.d1, 0.01)
     assert.near(1, r.d2, 0.05)
     assert.is_true(r.fallback)

@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
@@ -109,6 +111,7 @@ const char thr_redis_script[] =
 struct thr_redis {
     pthread_mutex_t mu;          /* one command at a time on the connection */
     redisContext *c;             /* NULL: not connected */
+    pid_t pid;                   /* the process that made the connection */
     char host[256];
     int port, db;
     char *user, *password;       /* NULL when absent */
@@ -349,6 +352,7 @@ static int thr_redis_connect(thr_redis *rd)
     const char *argv[3];
     size_t lens[3];
 
+    rd->pid = getpid();
     rd->c = redisConnectWithTimeout(rd->host, rd->port, tv);
     if (rd->c == NULL) {
         snprintf(rd->err, sizeof rd->err, "%s: out of memory", rd->shown);
@@ -417,6 +421,11 @@ static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, const thr
     redisReply *rep;
     int i, ok = 0;
 
+    if (rd->c != NULL && rd->pid != getpid()) {
+        /* a forked child must not talk on its parent's connection */
+        redisFree(rd->c);
+        rd->c = NULL;
+    }
     if (rd->c == NULL && thr_redis_connect(rd) != 0)
         return -1;
     snprintf(sn, sizeof sn, "%llu", (unsigned long long)n_in);
