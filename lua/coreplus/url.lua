@@ -78,7 +78,9 @@ end
 function _M.segment(id, name)
   local t = type(id)
   if t == "number" then
-    id = number_text(id)
+    local err
+    id, err = number_text(id)
+    if not id then error(("bad argument '%s' (%s)"):format(name or "id", err), 3) end
   elseif t ~= "string" then
     error(("bad argument '%s' (string id expected, got %s)"):format(name or "id", t), 3)
   end
