@@ -52,6 +52,8 @@ local OPTIONS = {
   sleep = "function", random = "function", now = "function",
 }
 
+local MAX_OPTION_LEN = 64 * 1024
+
 local function check_option(name, value)
   local want = OPTIONS[name]
   if want == nil then
@@ -62,6 +64,11 @@ local function check_option(name, value)
   end
   if type(value) == "string" and value:find("[\r\n%z]") then
     error(("coreplus.new: option '%s' contains a control character"):format(name), 4)
+  end
+  -- Far above any real value; a bigger one would otherwise fail later, deep
+  -- in signing, with a message that does not say which option is wrong.
+  if type(value) == "string" and #value > MAX_OPTION_LEN then
+    error(("coreplus.new: option '%s' is longer than %d bytes"):format(name, MAX_OPTION_LEN), 4)
   end
 end
 
