@@ -269,6 +269,13 @@ static long http_ms(double s)
     return ms > 2147483647.0 ? 2147483647L : (ms < 1 ? 1L : (long)ms);
 }
 
+/* The methods the Lua layer may repeat (client.lua's IDEMPOTENT). */
+static int http_idempotent(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "DELETE") == 0
+        || strcmp(m, "OPTIONS") == 0;
+}
+
 int http_prepare(http_req *r, CURL *e, CURLSH *share)
 {
     struct curl_slist *h;
@@ -309,6 +316,13 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share)
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* libcurl silently sends a request again when a reused connection closes
+     * before any byte of the answer ("Connection died, retrying a fresh
+     * connect"), POST included. A booking the server stored before the
+     * connection dropped would then be made twice; on a new connection
+     * libcurl never repeats, so that is where non-idempotent requests go. */
+    if (!http_idempotent(r->method))
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, http_ms(r->timeout));
