@@ -12,6 +12,15 @@ local cjson = require "cjson.safe"
 
 local SECRET = "secret"
 local NAMES = { malformed = true, bad_alg = true, bad_signature = true }
+-- jwt_lua.c's fixed messages: a token may be a substring of one of them by
+-- chance (the fuzzer finds that), which is not an echo of the token.
+local FIXED = {}
+for _, m in ipairs{ "token too large", "token must have 3 dot-separated segments",
+  "header is not valid base64url", "header is not a JSON object",
+  "unsupported alg (only HS256 is accepted)", "signature is not 32 bytes of base64url",
+  "signature does not match", "payload is not valid base64url", "payload is not a JSON object" } do
+  FIXED[m] = true
+end
 
 local function fail(fmt, ...)
   error("FUZZ: " .. fmt:format(...), 2)
@@ -22,7 +31,7 @@ local function check_refusal(ok, msg, name, token)
   if type(msg) ~= "string" or msg == "" then fail("no message") end
   if not NAMES[name] then fail("unknown error name %s", tostring(name)) end
   if msg:find(SECRET, 1, true) then fail("message shows the secret") end
-  if #token > 8 and msg:find(token, 1, true) then fail("message shows the token") end
+  if #token > 8 and msg:find(token, 1, true) and not FIXED[msg] then fail("message shows the token") end
 end
 
 return function(data)
