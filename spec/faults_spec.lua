@@ -229,6 +229,23 @@ describe("no doubled bookings", function()
     assert.is_nil(tostring(err):find(mock.consumer_secret, 1, true))
   end)
 
+  it("core.request never repeats a POST by itself when a reused connection drops after the server stored it", function()
+    -- libcurl re-sends on its own when a *reused* connection dies before the
+    -- answer; warm the connection first so that the POST would reuse it.
+    local creds = { consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
+      access_token = mock.access_token }
+    assert.equals(200, assert(core.request{ method = "GET", url = mock:url("Practitioner/"),
+      credentials = creds, cafile = mock.cafile }).status)
+    mock:reset()
+    local res, err = core.request{ method = "POST", url = mock:url("Client/"), credentials = creds,
+      cafile = mock.cafile, body = '{"firstName":"Once","lastName":"Only"}',
+      headers = { ["X-Mock-Fault"] = "reset_after_commit" } }
+    assert.is_nil(res)
+    assert.equals("network", err.kind)
+    local st = mock:stats()
+    assert.equals(1, st.by_path["/API/Core/v2.1/Client/"])
+  end)
+
   it("a booking refused before it was sent (connection refused) is safe to retry and says so", function()
     local dead = coreplus.new{ base_url = "http://127.0.0.1:9", allow_http = true,
       consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
