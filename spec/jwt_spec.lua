@@ -149,6 +149,25 @@ describe("core.sign", function()
         assert.matches(c[1], err, 1, true)
       end)
     end
+    for _, field in ipairs({ "issuer", "audience", "url", "consumer_id", "access_token" }) do
+      for _, bad in ipairs({ "\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80" }) do
+        it(("invalid UTF-8 in %s (%q)"):format(field, bad), function()
+          local args = with{}
+          args[field] = "x" .. bad
+          local ok, err = pcall(core.sign, args)
+          assert.is_false(ok)
+          assert.matches("'" .. field .. "' (not valid UTF-8)", err, 1, true)
+        end)
+      end
+    end
+    it("invalid UTF-8 reaching core.request's claims, before anything is sent", function()
+      for _, field in ipairs({ "issuer", "audience" }) do
+        local ok, err = pcall(core.request, { url = "https://127.0.0.1:1/", [field] = "\xff",
+          credentials = { consumer_id = "c", consumer_secret = "s", access_token = "a" } })
+        assert.is_false(ok)
+        assert.matches("'" .. field .. "' (not valid UTF-8)", err, 1, true)
+      end
+    end)
     it("a non-table", function()
       assert.has_error(function() core.sign("x") end)
     end)

@@ -50,6 +50,7 @@
 #include "clock.h"
 #include "coreplus.h"
 #include "http.h"
+#include "jwt.h"
 #include "http_lua.h"
 
 #define HTTP_STATE_MT "coreplus.http.state"
@@ -155,6 +156,14 @@ static char *http_strfield(lua_State *L, int t, const char *k, int required)
     if (!http_value_ok(s, n))
         luaL_error(L, "bad field '%s' (contains CR, LF or NUL)", k);
     return http_dup(L, s, n);
+}
+
+/* Claims are JSON, and JSON text is UTF-8: refuse what would make the token
+ * unreadable to the server (a strict JWT library rejects such payloads). */
+static void http_check_utf8(lua_State *L, const char *k, const char *s)
+{
+    if (s != NULL && !jwt_utf8_valid(s, strlen(s)))
+        luaL_error(L, "bad field '%s' (not valid UTF-8)", k);
 }
 
 static double http_secfield(lua_State *L, int t, const char *k, double def)
@@ -337,6 +346,11 @@ void http_read_opts(lua_State *L, int t, http_req *r, const http_state *st)
     r->audience = http_strfield(L, t, "audience", 0);
     if (r->audience == NULL)
         r->audience = http_dup(L, HTTP_DEFAULT_AUDIENCE, strlen(HTTP_DEFAULT_AUDIENCE));
+    http_check_utf8(L, "url", r->url);
+    http_check_utf8(L, "issuer", r->issuer);
+    http_check_utf8(L, "audience", r->audience);
+    http_check_utf8(L, "consumer_id", r->consumer_id);
+    http_check_utf8(L, "access_token", r->access_token);
 
     v = compat_optnumfield(L, t, "now_offset", 0);
     if (!(v > -1e9 && v < 1e9))

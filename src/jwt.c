@@ -131,6 +131,32 @@ size_t jwt_json_quote(const char *s, size_t n, char *out)
     return o;
 }
 
+int jwt_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        size_t len, i;
+        unsigned cp, min;
+        if (c < 0x80) { p++; continue; }
+        if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; min = 0x80; }
+        else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; min = 0x800; }
+        else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; min = 0x10000; }
+        else return 0;
+        if ((size_t)(end - p) < len)
+            return 0;
+        for (i = 1; i < len; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        p += len;
+    }
+    return 1;
+}
+
 #define JWT_NUMBER_MAX 24   /* "-9223372036854775808" and then some */
 
 size_t jwt_claims_json_max(const jwt_claims *c)

@@ -40,6 +40,10 @@ int jwt_b64url_decode(const char *in, size_t n, unsigned char *out, size_t *outn
  * escaped; bytes >= 0x80 pass through so UTF-8 stays UTF-8. */
 size_t jwt_json_quote(const char *s, size_t n, char *out);
 
+/* JSON text must be UTF-8: claims are checked before they are quoted.
+ * Returns 1 for well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+int jwt_utf8_valid(const char *s, size_t n);
+
 size_t jwt_claims_json_max(const jwt_claims *c);
 size_t jwt_claims_json(const jwt_claims *c, char *out);
 

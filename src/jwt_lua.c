@@ -160,6 +160,17 @@ static int jwt_lua_sign(lua_State *L)
         || c.aud_len > JWT_TOKEN_MAX)
         return luaL_error(L, "a claim is too large (over %d bytes)", (int)JWT_TOKEN_MAX);
 
+    if (!jwt_utf8_valid(c.iss, c.iss_len))
+        return luaL_error(L, "bad field 'issuer' (not valid UTF-8)");
+    if (!jwt_utf8_valid(c.aud, c.aud_len))
+        return luaL_error(L, "bad field 'audience' (not valid UTF-8)");
+    if (!jwt_utf8_valid(c.url, c.url_len))
+        return luaL_error(L, "bad field 'url' (not valid UTF-8)");
+    if (!jwt_utf8_valid(c.consumer_id, c.consumer_id_len))
+        return luaL_error(L, "bad field 'consumer_id' (not valid UTF-8)");
+    if (!jwt_utf8_valid(c.access_token, c.access_token_len))
+        return luaL_error(L, "bad field 'access_token' (not valid UTF-8)");
+
     /* Claims are whole UTC seconds, as the API documents nbf/exp. */
     c.nbf = (long long)now;
     c.exp = c.nbf + (long long)ttl;
