@@ -1,7 +1,9 @@
 # lua-coreplus -- build, test, install.
 #   make deps                 install the Debian packages (idempotent)
 #   make [build] [LUA=luajit] build coreplus/core.so for Lua 5.4 or LuaJIT
-#   make test                 lint + every spec (Lua 5.4) + LuaJIT load; ends "N passed, N failed"
+#   make test                 lint, specs (Lua 5.4), LuaJIT load, ASan/UBSan, valgrind, fuzz;
+#                             ends "N passed, N failed" (CI runs `make deps test`)
+#   make test-fast            lint, specs, LuaJIT load only
 #   make demo                 the main job against the bundled mock server
 #   make bench                benchmarks (prints ratios; never part of test)
 #   make install [PREFIX=/usr/local] [DESTDIR=]
@@ -34,7 +36,7 @@ TEST_ENV = LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" \
            PATH="$(CURDIR)/bin:$$PATH" \
            JIT_CPATH="$(CURDIR)/build/luajit"
 
-.PHONY: all build deps test demo bench install uninstall clean rock
+.PHONY: all build deps test test-fast demo bench install uninstall clean rock
 
 all: build
 
@@ -47,10 +49,23 @@ $(SO): $(SRCS) $(HDRS) Makefile
 deps:
 	@scripts/deps
 
+# The whole suite, as CI runs it: lint, every spec (Lua 5.4), the LuaJIT
+# load step, then the C core under ASan+UBSan (every spec again), valgrind on
+# the core's specs and a short fuzz run (mk/check.mk, mk/fuzz.mk). One
+# closing line "N passed, N failed" covers all of it.
+TEST_STEPS ?= lint specs luajit asan valgrind fuzz
+
 test:
 	@$(MAKE) --no-print-directory build LUA=lua5.4
 	@$(MAKE) --no-print-directory build LUA=luajit
-	@$(TEST_ENV) scripts/run-tests $(SPECS)
+	@$(MAKE) --no-print-directory asan-build fuzz-build
+	@$(CHECK_ENV) COREPLUS_TEST_STEPS="$(TEST_STEPS)" FUZZ_RUNS=10000 scripts/run-tests $(SPECS)
+
+# The quick loop while developing: no sanitizers, no valgrind, no fuzzing.
+test-fast:
+	@$(MAKE) --no-print-directory build LUA=lua5.4
+	@$(MAKE) --no-print-directory build LUA=luajit
+	@$(TEST_ENV) COREPLUS_TEST_STEPS="lint specs luajit" scripts/run-tests $(SPECS)
 
 demo: build
 	@$(TEST_ENV) $(LUA) examples/demo.lua
