@@ -71,7 +71,7 @@ demo: build
 	@$(TEST_ENV) $(LUA) examples/demo.lua
 
 bench: build
-	@$(TEST_ENV) $(LUA) bench/run.lua
+	@$(TEST_ENV) $(LUA) bench/run.lua $(BENCH)
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)/coreplus

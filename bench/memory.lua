@@ -84,10 +84,4 @@ local function run()
   return rows
 end
 
-if ... == nil then
-  for _, r in ipairs(run()) do
-    print(("%-62s %10.3f %-10s %s %s"):format(r.name, r.value, r.unit or "", r.goal or "",
-      r.pass == nil and "" or (r.pass and "ok" or "MISSED")))
-  end
-end
 return run

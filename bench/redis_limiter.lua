@@ -139,10 +139,4 @@ local function run()
   return rows
 end
 
-if ... == nil then
-  for _, r in ipairs(run()) do
-    print(("%-62s %10s %-4s %s %s"):format(r.name, tostring(r.value), r.unit or "", r.goal or "",
-      r.pass == nil and "" or (r.pass and "ok" or "MISSED")))
-  end
-end
 return run
