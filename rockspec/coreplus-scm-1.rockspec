@@ -62,6 +62,7 @@ build = {
     ["coreplus.transport.curl"] = "lua/coreplus/transport/curl.lua",
     ["coreplus.transport"] = "lua/coreplus/transport/init.lua",
     ["coreplus.transport.ngx"] = "lua/coreplus/transport/ngx.lua",
+    ["coreplus.transport.ngx_limiter"] = "lua/coreplus/transport/ngx_limiter.lua",
     ["coreplus.transport.ngx_redis"] = "lua/coreplus/transport/ngx_redis.lua",
     ["coreplus.url"] = "lua/coreplus/url.lua",
   },
