@@ -128,6 +128,20 @@ describe("core.request", function()
       assert.is_true(took >= 0.45 and took < 2.0, "took " .. took)
     end)
 
+    it("times out a connect that never completes, as not sent", function()
+      local f = assert(io.popen("/usr/bin/python3 spec/support/blackhole.py 3"))
+      local port = assert(tonumber(f:read("l")), "blackhole port")
+      finally(function() f:close() end)
+      local t0 = core.now()
+      local res, err = req{ url = ("https://127.0.0.1:%d/API/Core/v2.1/Client/"):format(port),
+        connect_timeout = 1, timeout = 5 }
+      local took = core.now() - t0
+      assert.is_nil(res)
+      assert.equals("timeout", err.kind)
+      assert.is_false(err.sent)
+      assert.is_true(took >= 0.9 and took < 3, "took " .. took)
+    end)
+
     it("aborts a body over max_body with kind too_large", function()
       local res, err = req{ url = mock:url("Client/?pageSize=50"), max_body = 1000 }
       assert.is_nil(res)
