@@ -8,7 +8,8 @@
  * each string decoding back to the exact input bytes, each number the exact
  * input integer. The parser refuses raw control characters and invalid UTF-8
  * in strings; the builder passes bytes >= 0x80 through unchanged, so the
- * output is required to be valid UTF-8 only when every input string was. */
+ * output is required to be valid UTF-8 only when every input string was.
+ * It also checks jwt_utf8_valid against this file's own UTF-8 reader. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *out, *scratch;
     int all_utf8 = 1;
     fz_in in;
+
+    /* jwt_utf8_valid (with its eight-bytes-at-a-time ASCII path) must agree
+     * with the byte-at-a-time reader above on every input, at every offset. */
+    for (size_t off = 0; off < 8 && off <= size; off++)
+        if (jwt_utf8_valid((const char *)data + off, size - off)
+            != fz_utf8_ok(data + off, size - off))
+            abort();
 
     /* Layout: 16 bytes of integers, 6 length bytes, then the strings. */
     if (size >= 16) {
