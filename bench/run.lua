@@ -64,5 +64,8 @@ for _, r in ipairs(rows) do
 end
 local text = table.concat(lines, "\n") .. "\n"
 io.write(text)
-local f = io.open(script_dir() .. "/RESULTS.md", "w")
-if f then f:write(text); f:close() end
+-- Only a full run replaces the committed figures; a partial one just prints.
+if #arg == 0 then
+  local f = io.open(script_dir() .. "/RESULTS.md", "w")
+  if f then f:write(text); f:close() end
+end
