@@ -176,6 +176,36 @@ describe("core.limiter misuse", function()
     assert.matches("not a coreplus limiter file", msg, 1, true)
   end)
 
+  it("reads on_redis_error before a later __index can collect it", function()
+    -- Option strings are popped as they are read: a computed one is garbage
+    -- at once, and the "key" lookup collects it and reuses its memory. In a
+    -- fresh Lua, where the test framework does not also intern "fail".
+    local script = tmpfile()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local core = require "coreplus.core"
+      local opts = setmetatable({}, { __index = function(_, k)
+        if k == "on_redis_error" then return ("fa") .. ("il") end
+        if k == "key" then
+          collectgarbage()
+          collectgarbage()
+          local t = {}
+          for i = 1, 20000 do t[i] = ("%04x"):format(i) end
+          return "limiter_spec computed options"
+        end
+      end })
+      local ok, err = pcall(core.limiter, opts)
+      io.write(ok and "ok" or tostring(err))
+    ]])
+    f:close()
+    local env = ("LUA_CPATH='%s' LUA_PATH='%s' "):format(package.cpath, package.path)
+    local proc = assert(io.popen(env .. "lua5.4 " .. script .. " 2>&1"))
+    local out = proc:read("a")
+    proc:close()
+    os.remove(script)
+    assert.equals("ok", out)
+  end)
+
   it("close is idempotent and later use raises", function()
     local l = core.limiter{}
     l:close()

@@ -114,6 +114,7 @@ static int thr_lua_new(lua_State *L)
     const char *key, *path;
     lua_Number rate, per, margin, redis_timeout;
     const char *policy;
+    int fail = 0;            /* on_redis_error: 1 "fail", 0 "local", -1 neither */
     char err[512];
 
     if (lua_isnoneornil(L, 1))
@@ -131,6 +132,8 @@ static int thr_lua_new(lua_State *L)
     /* Strings are copied at once: a field computed by __index is not kept. */
     redis_timeout = compat_optnumfield(L, 1, "redis_timeout", THR_REDIS_DEFAULT_TIMEOUT);
     policy = compat_optstrfield(L, 1, "on_redis_error", NULL);
+    if (policy != NULL)
+        fail = strcmp(policy, "fail") == 0 ? 1 : strcmp(policy, "local") == 0 ? 0 : -1;
     key = compat_optstrfield(L, 1, "key", &keylen);
     if (key != NULL && (t->key = thr_strdup(key, keylen)) == NULL)
         return luaL_error(L, "out of memory");
@@ -148,7 +151,7 @@ static int thr_lua_new(lua_State *L)
     if (path != NULL && (plen == 0 || strlen(t->path) != plen))
         return luaL_error(L, "bad field 'shared' (a file path expected)");
     t->redis = path != NULL && strncmp(t->path, "redis:", 6) == 0;
-    if (policy != NULL && strcmp(policy, "local") != 0 && strcmp(policy, "fail") != 0)
+    if (fail < 0)
         return luaL_error(L, "bad field 'on_redis_error' (\"local\" or \"fail\" expected)");
     if (!(redis_timeout > 0 && redis_timeout <= 60))
         return luaL_error(L, "bad field 'redis_timeout' (seconds > 0 and <= 60 expected)");
@@ -156,8 +159,7 @@ static int thr_lua_new(lua_State *L)
     t->cfg.per = per;
     t->cfg.margin = margin;
     if (t->redis)
-        t->lim = thr_open_redis(t->key, keylen, t->path, redis_timeout,
-                                policy != NULL && strcmp(policy, "fail") == 0, err, sizeof err);
+        t->lim = thr_open_redis(t->key, keylen, t->path, redis_timeout, fail, err, sizeof err);
     else
         t->lim = thr_open(t->key, keylen, t->path, err, sizeof err);
     if (t->lim == NULL)
