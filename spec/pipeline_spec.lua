@@ -99,6 +99,27 @@ describe("core.pipeline", function()
     assert.error_matches(function() core.pipeline{ concurrency = 0 } end, "concurrency")
   end)
 
+  it("keeps the core's state alive while a pipeline lives", function()
+    -- A second, private copy of the core: once its functions are garbage,
+    -- only the pipeline still needs its state (share handle, handle pool).
+    local path = assert(package.searchpath("coreplus.core", package.cpath))
+    local open = assert(package.loadlib(path, "luaopen_coreplus_core"))
+    local p = open().pipeline{ concurrency = 2 }
+    open = nil
+    collectgarbage()
+    collectgarbage()
+    local junk = {}
+    for i = 1, 2000 do junk[i] = ("x"):rep(400) .. i end
+    for i = 1, 2 do p:add(req(i)) end
+    for _ = 1, 2 do
+      local id, res, err = p:next()
+      assert.truthy(id)
+      assert.is_nil(err)
+      assert.equal(200, res.status)
+    end
+    p:close()
+  end)
+
   it("lets the pager stop fetching when a Lua 5.4 loop breaks", function()
     local cp = mock:client{ concurrency = 4 }
     local n = 0

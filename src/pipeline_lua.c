@@ -28,6 +28,7 @@
 
 typedef struct pipe_t {
     http_state *st;
+    int st_ref;                 /* keeps st's userdata alive (registry ref) */
     CURLM *multi;
     http_req *reqs;
     lua_Integer *ids;
@@ -66,6 +67,8 @@ static int pipe_close(lua_State *L)
     }
     free(p->ids);
     p->ids = NULL;
+    luaL_unref(L, LUA_REGISTRYINDEX, p->st_ref);
+    p->st_ref = LUA_NOREF;
     if (p->multi != NULL)
         curl_multi_cleanup(p->multi);
     p->multi = NULL;
@@ -89,9 +92,15 @@ static int pipe_new(lua_State *L)
         return luaL_error(L, "bad field 'concurrency' (an integer from 1 to %d expected)", PIPE_MAX);
     p = lua_newuserdata(L, sizeof *p);
     memset(p, 0, sizeof *p);
+    p->st_ref = LUA_NOREF;
     luaL_getmetatable(L, PIPE_MT);
     lua_setmetatable(L, -2);
     /* stack: [opts] pipe -- from here __gc owns whatever is allocated */
+    /* p->st is a raw pointer into the state's userdata: without a reference
+     * the core's functions could be collected, and the state with them,
+     * while this pipeline still uses it. */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    p->st_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     p->st = st;
     p->cap = (int)conc;
     p->reqs = calloc((size_t)p->cap, sizeof *p->reqs);
