@@ -109,6 +109,10 @@ function _M.new(opts)
     positive(o, name)
   end
   positive(o, "retries", true)
+  -- floored below; the C core's pipeline holds at most 256 requests
+  if floor(o.concurrency) < 1 or o.concurrency > 256 then
+    error("coreplus.new: option 'concurrency' must be a number from 1 to 256", 2)
+  end
   if o.version:find("[^%w._-]") then
     error("coreplus.new: option 'version' must look like v2.1", 2)
   end

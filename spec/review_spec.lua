@@ -1,0 +1,56 @@
+-- Defects found in review of the Lua layer, each pinned by a spec (stub
+-- transport, no network).
+local coreplus = require "coreplus"
+local stub_mod = require "coreplus.testing.stub"
+local jwt = require "coreplus.jwt"
+
+local CREDS = { consumer_id = "cid-1", consumer_secret = "secret-1", access_token = "tok-1" }
+
+local function new_stub()
+  return stub_mod.new{ consumer_id = CREDS.consumer_id, consumer_secret = CREDS.consumer_secret,
+    access_token = CREDS.access_token }
+end
+
+local function client(stub, extra)
+  local o = { base_url = "https://coreplus.test", transport = stub, random = function() return 0.5 end }
+  for k, v in pairs(CREDS) do o[k] = v end
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return coreplus.new(o)
+end
+
+local function fixture(n)
+  local rows = {}
+  for i = 1, n do rows[i] = { clientId = ("c-%05d"):format(i) } end
+  return rows
+end
+
+local function paged(key, rows, total)
+  return function(req)
+    local size = tonumber(req.query.pageSize) or 50
+    local number = tonumber(req.query.pageNumber) or 1
+    local items = {}
+    for i = (number - 1) * size + 1, math.min(number * size, #rows) do items[#items + 1] = rows[i] end
+    return { body = { [key] = items, paging = { totalRows = total or #rows, pageNumber = number,
+      pageSize = size }, statusMessages = {} } }
+  end
+end
+
+local function count_page(stub, number)
+  local n = 0
+  for _, r in ipairs(stub.requests) do
+    if r.query.pageNumber == tostring(number) then n = n + 1 end
+  end
+  return n
+end
+
+describe("review: option 'concurrency'", function()
+  it("refuses a concurrency that floors to 0 instead of failing inside the pager", function()
+    assert.error_matches(function() client(new_stub(), { concurrency = 0.5 }) end,
+      "option 'concurrency'")
+  end)
+  it("refuses a concurrency the C core's pipeline cannot hold", function()
+    assert.error_matches(function() client(new_stub(), { concurrency = 1000 }) end,
+      "option 'concurrency'")
+  end)
+end)
+
