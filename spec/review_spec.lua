@@ -54,3 +54,56 @@ describe("review: option 'concurrency'", function()
   end)
 end)
 
+describe("review: pages fetched ahead", function()
+  local rows = fixture(500)
+
+  it("a fetched-ahead page refused with 404 is sent once, not repeated", function()
+    local stub = new_stub()
+    stub:on("GET", "Client/", function(req)
+      if req.query.pageNumber == "3" then
+        return { status = 404, body = { result = { { severity = 2, reason = "gone" } } } }
+      end
+      return paged("clients", rows)(req)
+    end)
+    local cp = client(stub)
+    local failure
+    for page, err in cp.clients:pages{} do
+      if not page then failure = err break end
+    end
+    assert.equal("not_found", failure.kind)
+    assert.equal(1, count_page(stub, 3))
+  end)
+
+  it("with retries = 0 a fetched-ahead page that got a 503 is not sent again", function()
+    local stub = new_stub()
+    stub:on("GET", "Client/", function(req)
+      if req.query.pageNumber == "2" then return { status = 503 } end
+      return paged("clients", rows)(req)
+    end)
+    local cp = client(stub, { retries = 0 })
+    local failure
+    for page, err in cp.clients:pages{} do
+      if not page then failure = err break end
+    end
+    assert.equal("server", failure.kind)
+    assert.equal(1, count_page(stub, 2))
+  end)
+
+  it("a fetched-ahead page that got a 429 is retried after Retry-After, not at once", function()
+    local stub = new_stub()
+    local refused = false
+    stub:on("GET", "Client/", function(req)
+      if req.query.pageNumber == "2" and not refused then
+        refused = true
+        return { status = 429, headers = { ["Retry-After"] = "3" } }
+      end
+      return paged("clients", rows)(req)
+    end)
+    local cp = client(stub)
+    assert.equal(500, #assert(cp.clients:all{}))
+    assert.equal(2, count_page(stub, 2))
+    assert.equal(1, #stub.sleeps)
+    assert.is_true(stub.sleeps[1] >= 3)
+  end)
+end)
+

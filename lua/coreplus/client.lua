@@ -353,14 +353,27 @@ end
 --- Finishes a GET that was sent outside _call (fetched ahead): decoded on
 -- success; otherwise the request goes through _call's retry policy alone.
 function _M:_finish_get(opts, res, terr, path, query)
+  local err
   if res then
     self:_learn_clock(res, self.now())
-    local decoded, err = self:_interpret("GET", opts.url, res)
+    local decoded
+    decoded, err = self:_interpret("GET", opts.url, res)
     self:_notify{ method = "GET", url = opts.url, status = res.status, attempt = 1,
       elapsed = res.elapsed, error = err and err.kind }
     if decoded then return decoded end
   else
+    err = errors.from_transport(terr, "GET", opts.url)
     self:_notify{ method = "GET", url = opts.url, attempt = 1, error = terr and terr.kind }
+  end
+  -- A failure _call would not repeat (4xx, retries = 0) is final; a refused
+  -- token gets one more try with the clock learnt meanwhile.
+  local reason = self:_retry_reason("GET", res, terr or {}, 1, err)
+  if not reason and not (err.kind == "invalid_token" and self.retries > 0) then
+    err.attempts = 1
+    return nil, err
+  end
+  if reason then
+    self.sleep(max(0, self:_backoff(1, res and tonumber(header(res, "retry-after")))))
   end
   return self:_call("GET", path, query)
 end
