@@ -107,3 +107,26 @@ describe("review: pages fetched ahead", function()
   end)
 end)
 
+describe("review: a totalRows far beyond the rows", function()
+  for _, total in ipairs({ "1e18", "1e999" }) do
+    it(("stops at the first empty page when totalRows is %s"):format(total), function()
+      local stub = new_stub()
+      local rows = fixture(150)
+      stub:on("GET", "Client/", function(req)
+        if #stub.requests > 50 then return { status = 500, body = "runaway pager" } end
+        local size = tonumber(req.query.pageSize)
+        local number = tonumber(req.query.pageNumber)
+        local items = {}
+        for i = (number - 1) * size + 1, math.min(number * size, #rows) do items[#items + 1] = rows[i] end
+        return { body = ('{"clients":%s,"paging":{"totalRows":%s,"pageNumber":%d,"pageSize":%d}}'):format(
+          #items > 0 and require("cjson").encode(items) or "[]", total, number, size) }
+      end)
+      local cp = client(stub)
+      local items, err = cp.clients:all{}
+      assert.is_nil(err)
+      assert.equal(150, #items)
+      assert.is_true(#stub.requests < 10)
+    end)
+  end
+end)
+

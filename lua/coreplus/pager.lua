@@ -148,6 +148,8 @@ function _M.pages(resource, params)
       page = take_batch(next_yield)
     end
     if page.error then finish(); return false, page.error end
+    -- an empty page past the first ends the list, whatever totalRows claimed
+    if #page.items == 0 and next_yield ~= first_number then finish(); return nil end
     next_yield = next_yield + 1
     return page
   end
