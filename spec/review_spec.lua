@@ -130,3 +130,34 @@ describe("review: a totalRows far beyond the rows", function()
   end
 end)
 
+describe("review: pageNumber given by the caller", function()
+  local rows = fixture(500)
+  it("each/pages with a string pageNumber fail with a clear message, not a comparison error", function()
+    local stub = new_stub()
+    stub:on("GET", "Client/", paged("clients", rows))
+    local cp = client(stub)
+    local ok, err = pcall(function() for _ in cp.clients:each{ pageNumber = "2" } do end end)
+    assert.is_false(ok)
+    assert.matches("pageNumber", tostring(err))
+    assert.not_matches("attempt to compare", tostring(err))
+  end)
+  it("refuses pageNumber 0 (pages are 1-based) before any request", function()
+    local stub = new_stub()
+    stub:on("GET", "Client/", paged("clients", rows))
+    local cp = client(stub)
+    assert.error_matches(function() cp.clients:list{ pageNumber = 0 } end, "pageNumber")
+    assert.equal(0, #stub.requests)
+  end)
+  it("each from pageNumber 4 yields the rows from there on", function()
+    local stub = new_stub()
+    stub:on("GET", "Client/", paged("clients", rows))
+    local cp = client(stub)
+    local n = 0
+    for c in cp.clients:each{ pageNumber = 4 } do
+      n = n + 1
+      assert.equal(rows[300 + n].clientId, c.clientId)
+    end
+    assert.equal(200, n)
+  end)
+end)
+

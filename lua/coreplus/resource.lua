@@ -24,6 +24,10 @@ local function check_params(self, op, params, spec)
       error(("%s:%s: missing required parameter '%s'"):format(self.name, op, name), 3)
     end
   end
+  local number = params.pageNumber
+  if number ~= nil and (type(number) ~= "number" or number < 1 or number % 1 ~= 0) then
+    error(("%s:%s: parameter 'pageNumber' must be a positive integer"):format(self.name, op), 3)
+  end
   local size = params.pageSize
   if size ~= nil then
     if type(size) ~= "number" or size < 1 or size % 1 ~= 0 then
