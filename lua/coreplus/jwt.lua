@@ -75,10 +75,10 @@ function _M.decode(token, secret, opts)
     return invalid("claim 'nbf' is not a number", "malformed")
   end
   if exp and now >= exp + leeway then
-    return invalid(("token expired %d s ago"):format(floor(now - exp)), "expired")
+    return invalid(("token expired %.0f s ago"):format(floor(now - exp)), "expired")
   end
   if nbf and now + leeway < nbf then
-    return invalid(("token not valid for another %d s"):format(floor(nbf - now + 0.5)), "not_yet_valid")
+    return invalid(("token not valid for another %.0f s"):format(floor(nbf - now + 0.5)), "not_yet_valid")
   end
   return claims
 end
