@@ -177,3 +177,17 @@ describe("review: jwt.decode with huge exp/nbf", function()
     assert.equal("not_yet_valid", err.reason)
   end)
 end)
+
+describe("review: a JSON null reason in result[]", function()
+  it("is skipped for the next text field, not shown as 'userdata' nor mapped from nothing", function()
+    local stub = new_stub()
+    stub:on("GET", "Client/", { status = 401, body =
+      '{"result":[{"severity":2,"reason":null,"message":"Not authorized for viewing client list"}]}' })
+    local cp = client(stub)
+    local page, err = cp.clients:list{}
+    assert.is_nil(page)
+    assert.equal("forbidden", err.kind)
+    assert.not_matches("userdata", tostring(err))
+    assert.matches("VIEW_CLIENTLIST", err.hint)
+  end)
+end)

@@ -86,7 +86,11 @@ function _M.reasons(body)
     if type(list) == "table" then
       for _, r in ipairs(list) do
         if type(r) == "table" then
-          local text = r.reason or r.message or r.description
+          local text   -- the first that is text: JSON null decodes to a userdata
+          for _, field in ipairs({ "reason", "message", "description" }) do
+            local v = r[field]
+            if type(v) == "string" or type(v) == "number" then text = v; break end
+          end
           if text ~= nil then out[#out + 1] = tostring(text) end
           local sev = tonumber(r.severity)
           if sev and sev > severity then severity = sev end
