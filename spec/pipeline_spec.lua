@@ -105,11 +105,11 @@ describe("core.pipeline", function()
     local path = assert(package.searchpath("coreplus.core", package.cpath))
     local open = assert(package.loadlib(path, "luaopen_coreplus_core"))
     local p = open().pipeline{ concurrency = 2 }
-    open = nil
     collectgarbage()
     collectgarbage()
-    local junk = {}
+    local junk = {}   -- reuses freed memory, so that a use of it shows
     for i = 1, 2000 do junk[i] = ("x"):rep(400) .. i end
+    assert.equal(2000, #junk)
     for i = 1, 2 do p:add(req(i)) end
     for _ = 1, 2 do
       local id, res, err = p:next()
