@@ -110,6 +110,23 @@ static int jwt_method(const char *m, size_t n, char *out)
     return 0;
 }
 
+/* A string field of the table at 1, left on the stack: a string computed by
+ * __index has no other reference, and a later field's __index could collect
+ * it. NULL when absent (raises when required). */
+static const char *jwt_strfield(lua_State *L, const char *k, size_t *len, int required)
+{
+    lua_getfield(L, 1, k);
+    if (lua_isnil(L, -1)) {
+        if (required)
+            luaL_error(L, "missing required field '%s'", k);
+        *len = 0;
+        return NULL;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "bad field '%s' (string expected, got %s)", k, luaL_typename(L, -1));
+    return lua_tolstring(L, -1, len);
+}
+
 /* core.sign{ consumer_id, consumer_secret, access_token, url, method,
  *            issuer, audience, now, ttl } -> token */
 static int jwt_lua_sign(lua_State *L)
@@ -124,14 +141,16 @@ static int jwt_lua_sign(lua_State *L)
     int pushed;
 
     luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
     memset(&c, 0, sizeof c);
-    c.consumer_id = compat_reqstrfield(L, 1, "consumer_id", &c.consumer_id_len);
-    secret = compat_reqstrfield(L, 1, "consumer_secret", &slen);
-    c.access_token = compat_reqstrfield(L, 1, "access_token", &c.access_token_len);
-    c.url = compat_reqstrfield(L, 1, "url", &c.url_len);
-    c.method = compat_optstrfield(L, 1, "method", &c.method_len);
-    c.iss = compat_optstrfield(L, 1, "issuer", &c.iss_len);
-    c.aud = compat_optstrfield(L, 1, "audience", &c.aud_len);
+    c.consumer_id = jwt_strfield(L, "consumer_id", &c.consumer_id_len, 1);
+    secret = jwt_strfield(L, "consumer_secret", &slen, 1);
+    c.access_token = jwt_strfield(L, "access_token", &c.access_token_len, 1);
+    c.url = jwt_strfield(L, "url", &c.url_len, 1);
+    c.method = jwt_strfield(L, "method", &c.method_len, 0);
+    c.iss = jwt_strfield(L, "issuer", &c.iss_len, 0);
+    c.aud = jwt_strfield(L, "audience", &c.aud_len, 0);
+    /* stack: opts consumer_id secret access_token url method issuer audience */
     now = compat_optnumfield(L, 1, "now", (lua_Number)time(NULL));
     ttl = compat_optnumfield(L, 1, "ttl", JWT_DEFAULT_TTL);
 
