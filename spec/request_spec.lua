@@ -164,6 +164,16 @@ describe("core.request", function()
       assert.is_string(res.body)
     end)
 
+    it("sends a header given an empty value, with the value empty", function()
+      local res = assert(req{ url = mock.base_url .. "/__mock/echo-headers",
+        headers = { ["X-Empty"] = "", ["X-Full"] = "1" } })
+      local seen = require("cjson").decode(res.body).headers
+      local h = {}
+      for k, v in pairs(seen) do h[k:lower()] = type(v) == "table" and v[1] or v end
+      assert.equals("1", h["x-full"])
+      assert.equals("", h["x-empty"])
+    end)
+
     it("refuses CR or LF in header values, url, method and user_agent before sending", function()
       local before = mock:stats().requests
       local bad = {

@@ -239,8 +239,12 @@ static void http_read_headers(lua_State *L, int t, http_req *r)
         memcpy(line + nlen, ": ", 2);
         memcpy(line + nlen + 2, value, vlen);
         line[nlen + 2 + vlen] = '\0';
-        if (vlen == 0)
-            line[nlen] = ';';        /* libcurl's way to send an empty value */
+        if (vlen == 0) {
+            /* libcurl's way to send an empty value: "Name;" exactly (with
+             * anything after the semicolon, even a space, it sends nothing) */
+            line[nlen] = ';';
+            line[nlen + 1] = '\0';
+        }
         nl = curl_slist_append(r->headers, line);
         free(line);
         if (nl == NULL)
