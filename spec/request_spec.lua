@@ -164,6 +164,25 @@ describe("core.request", function()
       assert.is_string(res.body)
     end)
 
+    it("reads the headers of a status line without a reason phrase", function()
+      -- "HTTP/1.1 204" then CRLF: libcurl takes the status, so must we the headers.
+      local py = [[
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept(); d = b""
+while b"\r\n\r\n" not in d: d += c.recv(4096)
+c.sendall(b"HTTP/1.1 204\r\nX-Seen: yes\r\nContent-Length: 0\r\n\r\n"); c.close()
+]]
+      local f = assert(io.popen("/usr/bin/python3 -c '" .. py .. "'"))
+      local port = assert(tonumber(f:read("l")), "server port")
+      local res, err = core.request{ url = ("http://127.0.0.1:%d/"):format(port), timeout = 5 }
+      f:close()
+      assert.is_nil(err)
+      assert.equals(204, res.status)
+      assert.equals("yes", res.headers["x-seen"])
+    end)
+
     it("sends a header given an empty value, with the value empty", function()
       local res = assert(req{ url = mock.base_url .. "/__mock/echo-headers",
         headers = { ["X-Empty"] = "", ["X-Full"] = "1" } })

@@ -50,7 +50,8 @@ static int http_status_line(const char *s, size_t n)
             return 0;
         code = code * 10 + (s[i] - '0');
     }
-    if (i < n && s[i] != ' ')
+    /* "HTTP/1.1 204" with no space and no reason phrase: libcurl takes it */
+    if (i < n && s[i] != ' ' && s[i] != '\r')
         return 0;
     return code >= 100 ? code : 0;
 }
