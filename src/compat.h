@@ -52,8 +52,10 @@ static inline lua_Number compat_optnumfield(lua_State *L, int t, const char *k,
     return v;
 }
 
-/* Reads an optional string field; returns NULL when absent. The string stays
- * valid while the table holds it (the caller keeps the table on the stack). */
+/* Reads an optional string field; returns NULL when absent. The value is
+ * popped: it stays valid only while something else holds it, and a field
+ * computed by __index is held by nothing. Copy it (or check it) before the
+ * next call that can run Lua or allocate. */
 static inline const char *compat_optstrfield(lua_State *L, int t, const char *k,
                                              size_t *len)
 {

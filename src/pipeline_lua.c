@@ -202,6 +202,8 @@ static int pipe_next(lua_State *L)
     int slot;
     http_req *r;
 
+    lua_settop(L, 1);   /* results are counted from the stack: no stray args */
+
     if (p->used == 0) {
         lua_pushnil(L);
         return 1;
