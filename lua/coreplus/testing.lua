@@ -216,7 +216,9 @@ local function ports_in_use()
   return used
 end
 
-local function random_port()
+--- A free TCP port on this machine for a test server of your own (the mock
+-- picks its ports the same way): below Linux's ephemeral range, not in use.
+function _M.free_port()
   local used = ports_in_use()
   local port
   repeat
@@ -268,7 +270,7 @@ function _M.server(opts)
     local cjson = require "cjson"
     local tries = o.port and 1 or 20
     for attempt = 1, tries do
-      local port = o.port or random_port()
+      local port = o.port or _M.free_port()
       write_file(config_path, cjson.encode{ port = port, tls = o.tls, skew = o.skew, latency = o.latency,
         seed = o.seed, clients = o.clients, month = o.month or nil, rate_limit = o.rate_limit,
         leeway = o.leeway, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
