@@ -1,6 +1,8 @@
 --- Paging: one page, a page iterator that fetches ahead, an item iterator, and
 -- all items. Memory stays bounded by the pages in flight: pages are handed
 -- out and forgotten, never accumulated (except by `all`, which is asked to).
+local errors = require "coreplus.errors"
+
 local type = type
 local error = error
 local ceil = math.ceil
@@ -58,6 +60,7 @@ function _M.pages(resource, params)
   local last                        -- last page number, once known
   local done = false
   local ahead = {}                  -- page number -> page (or {error=}) fetched early
+  local held = 0                    -- how many pages `ahead` holds
   local stream, next_add            -- the transport's pipeline, when it has one
   local in_flight = {}              -- pipeline id -> {number, opts, query}
 
@@ -78,8 +81,10 @@ function _M.pages(resource, params)
     return make_page(resource, decoded, number, size)
   end
 
+  -- Pages in flight plus pages fetched early never exceed `concurrency`: one
+  -- slow page cannot make the others pile up in memory behind it.
   local function fill_stream()
-    while stream:pending() < stream:capacity() and next_add <= last do
+    while stream:pending() + held < stream:capacity() and next_add <= last do
       local q = query(next_add)
       local opts = client:_get_opts(path, q)
       in_flight[stream:add(opts)] = { number = next_add, opts = opts, query = q }
@@ -91,15 +96,19 @@ function _M.pages(resource, params)
     while ahead[number] == nil do
       fill_stream()
       local id, res, err = stream:next()
-      if id == nil then return { error = "pipeline ran dry" } end
+      if id == nil then
+        return { error = errors.new{ kind = "network", message = "page " .. number .. " was never requested" } }
+      end
       local f = in_flight[id]
       in_flight[id] = nil
       local decoded, failure = client:_finish_get(f.opts, res, err, path, f.query)
       ahead[f.number] = decoded and make_page(resource, decoded, f.number, size) or { error = failure }
+      held = held + 1
     end
-    fill_stream()   -- keep fetching while the caller works on this page
     local page = ahead[number]
     ahead[number] = nil
+    held = held - 1
+    fill_stream()   -- keep fetching while the caller works on this page
     return page
   end
 
