@@ -27,7 +27,17 @@ local function sh(cmd)
   return ok == true or ok == 0
 end
 
-local free_port = testing.free_port
+local function free_port()
+  local used = {}
+  for _, f in ipairs{ "/proc/net/tcp", "/proc/net/tcp6" } do
+    for hex in (read_file(f) or ""):gmatch("\n%s*%d+: %x+:(%x%x%x%x) ") do
+      used[tonumber(hex, 16)] = true
+    end
+  end
+  local port
+  repeat port = math.random(20000, 32000) until not used[port]
+  return port
+end
 
 -- A private redis-server, started in the background and stopped by pid.
 local redis = {}
