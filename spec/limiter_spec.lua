@@ -176,6 +176,19 @@ describe("core.limiter misuse", function()
     assert.matches("not a coreplus limiter file", msg, 1, true)
   end)
 
+  it("refuses a shared path that is a symlink, or not a regular file", function()
+    local target, link = tmpfile(), tmpfile()
+    assert(os.execute(("ln -s '%s' '%s'"):format(target, link)))
+    local ok, msg = pcall(core.limiter, { shared = link })
+    os.remove(link)
+    os.remove(target)
+    assert.is_false(ok)
+    assert.matches("'shared'", msg, 1, true)
+    ok, msg = pcall(core.limiter, { shared = "/dev/null" })
+    assert.is_false(ok)
+    assert.matches("not a regular file", msg, 1, true)
+  end)
+
   it("reads on_redis_error before a later __index can collect it", function()
     -- Option strings are popped as they are read: a computed one is garbage
     -- at once, and the "key" lookup collects it and reuses its memory. In a

@@ -201,7 +201,9 @@ static thr_file *thr_file_map(const char *path, char *err, size_t errlen)
     char boot[48];
     void *m;
 
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* No symlinks: a limit file under a shared directory such as /tmp must
+     * not let another user point our writes at a file of theirs choosing. */
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
         return NULL;
@@ -213,6 +215,10 @@ static thr_file *thr_file_map(const char *path, char *err, size_t errlen)
     }
     if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "cannot stat '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "'%s' is not a regular file", path);
         goto out;
     }
     if (st.st_size == 0 && ftruncate(fd, (off_t)sizeof(thr_file)) != 0) {
