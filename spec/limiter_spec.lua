@@ -176,6 +176,17 @@ describe("core.limiter misuse", function()
     assert.matches("not a coreplus limiter file", msg, 1, true)
   end)
 
+  it("refuses a NaN or infinite injected time, and a booking number out of range", function()
+    local lim = core.limiter{ rate = 2, per = 1, key = "nan-" .. os.time() .. math.random() }
+    assert.error_matches(function() lim:reserve(0 / 0) end, "finite time")
+    assert.error_matches(function() lim:reserve(math.huge) end, "finite time")
+    local _, n = lim:reserve()
+    assert.error_matches(function() lim:sent(n, -math.huge) end, "finite time")
+    assert.error_matches(function() lim:sent(2 ^ 60) end, "booking number")
+    assert.is_number(lim:sent(n))
+    lim:close()
+  end)
+
   it("refuses a shared path that is a symlink, or not a regular file", function()
     local target, link = tmpfile(), tmpfile()
     assert(os.execute(("ln -s '%s' '%s'"):format(target, link)))

@@ -207,10 +207,23 @@ static int thr_lua_acquire(lua_State *L)
 }
 
 /* limiter:reserve([now]) -> delay_seconds, booking | nil, err */
+/* An optional injected time (monotonic seconds): a NaN or infinity would
+ * poison a window that other processes share. */
+static double thr_lua_time(lua_State *L, int arg)
+{
+    double now;
+    if (lua_isnoneornil(L, arg))
+        return clock_monotonic();
+    now = luaL_checknumber(L, arg);
+    if (!(now > -1e12 && now < 1e12))
+        luaL_argerror(L, arg, "a finite time in seconds expected");
+    return now;
+}
+
 static int thr_lua_reserve(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
-    double now = luaL_optnumber(L, 2, clock_monotonic());
+    double now = thr_lua_time(L, 2);
     thr_ticket tk;
     double at = thr_reserve(t->lim, &t->cfg, now, 0, &tk);
     if (tk.failed)
@@ -227,7 +240,7 @@ static int thr_lua_sent(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
     lua_Number n = luaL_checknumber(L, 2);
-    double now = luaL_optnumber(L, 3, clock_monotonic());
+    double now = thr_lua_time(L, 3);
     thr_ticket tk;
     memset(&tk, 0, sizeof tk);
     if (t->redis && n <= -1) {
@@ -235,7 +248,7 @@ static int thr_lua_sent(lua_State *L)
     } else if (t->redis) {
         tk.remote = 1;
     }
-    if (!(n >= 1) || n != floor(n))
+    if (!(n >= 1 && n < 9007199254740992.0) || n != floor(n))
         return luaL_argerror(L, 2, "a booking number from reserve expected");
     tk.lim = t->lim;
     tk.n = (uint64_t)n;
