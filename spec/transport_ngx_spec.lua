@@ -38,36 +38,15 @@ local RAW = [[
         } }
 ]]
 
-local CONF = [[
-load_module /usr/lib/nginx/modules/ndk_http_module.so;
-load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
-@USER@
-worker_processes 2;
-pid @PREFIX@/nginx.pid;
-error_log @PREFIX@/logs/error.log warn;
+local CONF = nginx.MAIN .. [[
 worker_shutdown_timeout 2s;
 events { worker_connections 256; }
 http {
-    access_log off;
-    lua_socket_log_errors off;
-    client_body_temp_path @PREFIX@/tmp/body;
-    proxy_temp_path @PREFIX@/tmp/proxy;
-    fastcgi_temp_path @PREFIX@/tmp/fastcgi;
-    uwsgi_temp_path @PREFIX@/tmp/uwsgi;
-    scgi_temp_path @PREFIX@/tmp/scgi;
-    lua_package_path "@TOP@/lua/?.lua;@TOP@/lua/?/init.lua;;";
-    lua_package_cpath "@TOP@/build/luajit/?.so;;";
-    include @TOP@/nginx/coreplus.conf;
+]] .. nginx.HTTP .. [[
     lua_ssl_trusted_certificate @PREFIX@/trusted.pem;
     server {
         listen 127.0.0.1:@P1@;
-        location = /eval { content_by_lua_block {
-            ngx.req.read_body()
-            local f, err = loadstring(ngx.req.get_body_data() or "", "=eval")
-            if not f then ngx.status = 500; ngx.say(err); return end
-            local ok, res = pcall(f)
-            ngx.say(require("cjson").encode{ ok = ok, result = res })
-        } }
+]] .. nginx.EVAL .. [[
 @RAW@
     }
     server {

@@ -37,6 +37,44 @@ function _M.write_file(path, text)
 end
 
 function _M.sleep(s) os.execute(("sleep %.3f"):format(s)) end
+
+-- Pieces of a spec's nginx.conf, with the @VAR@ placeholders render() fills:
+-- the main context (Debian's modules by absolute path, pid, error log) ...
+_M.MAIN = [[
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+@USER@
+worker_processes 2;
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/logs/error.log warn;
+]]
+
+-- ... the http{} lines every spec server needs (temp paths inside the
+-- prefix, the checkout's Lua and LuaJIT build, the project's snippet) ...
+_M.HTTP = [[
+    access_log off;
+    lua_socket_log_errors off;
+    client_body_temp_path @PREFIX@/tmp/body;
+    proxy_temp_path @PREFIX@/tmp/proxy;
+    fastcgi_temp_path @PREFIX@/tmp/fastcgi;
+    uwsgi_temp_path @PREFIX@/tmp/uwsgi;
+    scgi_temp_path @PREFIX@/tmp/scgi;
+    lua_package_path "@TOP@/lua/?.lua;@TOP@/lua/?/init.lua;;";
+    lua_package_cpath "@TOP@/build/luajit/?.so;;";
+    include @TOP@/nginx/coreplus.conf;
+]]
+
+-- ... and a location that runs the posted Lua chunk and returns its result
+-- as JSON ({ok=, result=}), for specs that drive code inside a worker.
+_M.EVAL = [[
+        location = /eval { content_by_lua_block {
+            ngx.req.read_body()
+            local f, err = loadstring(ngx.req.get_body_data() or "", "=eval")
+            if not f then ngx.status = 500; ngx.say(err); return end
+            local ok, res = pcall(f)
+            ngx.say(require("cjson").encode{ ok = ok, result = res })
+        } }
+]]
 local sleep = _M.sleep
 
 local function alive(pid)
