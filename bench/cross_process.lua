@@ -11,6 +11,7 @@
 --   lua5.4 bench/cross_process.lua        (or through bench/run.lua)
 local core = require "coreplus.core"
 local testing = require "coreplus.testing"
+local children = require "children"
 
 local PROCS, TOTAL, RATE = 4, 100, 10
 
@@ -28,25 +29,11 @@ end
 print(failed)
 ]]
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
 
 local function round(mock, script, shared)
-  core.sleep(1.1)
-  mock:reset()
-  local start = core.now() + 0.5
-  local env = ("LUA_CPATH=%s LUA_PATH=%s "):format(q(package.cpath), q(package.path))
-  local args = table.concat({ q(mock.base_url), q(shared or "-"), q(mock.consumer_id),
-    q(mock.consumer_secret), q(mock.access_token), q(("%.3f"):format(start)), q(TOTAL // PROCS),
-    q(mock.cafile) }, " ")
-  local procs = {}
-  for i = 1, PROCS do procs[i] = assert(io.popen(env .. "lua5.4 " .. q(script) .. " " .. args)) end
-  local failed = 0
-  for i = 1, PROCS do
-    failed = failed + (tonumber(procs[i]:read("a")) or TOTAL // PROCS)
-    procs[i]:close()
-  end
-  local wall = core.now() - start
-  return mock:stats(), wall, failed
+  core.sleep(1.1)   -- an empty window at the mock before each round
+  return children.run(mock, script, shared, PROCS, TOTAL)
 end
 
 local function run()

@@ -8,6 +8,7 @@
 --   lua5.4 bench/redis_limiter.lua        (or through bench/run.lua)
 local core = require "coreplus.core"
 local testing = require "coreplus.testing"
+local children = require "children"
 
 local N = 5000
 local PROCS, TOTAL = 4, 100
@@ -75,19 +76,7 @@ local function machines(url)
     local f = assert(io.open(script, "w"))
     f:write(CHILD)
     f:close()
-    mock:reset()
-    local start = core.now() + 0.5
-    local env = ("LUA_CPATH=%s LUA_PATH=%s "):format(q(package.cpath), q(package.path))
-    local args = table.concat({ q(mock.base_url), q(url), q(mock.consumer_id),
-      q(mock.consumer_secret), q(mock.access_token), q(("%.3f"):format(start)), q(TOTAL // PROCS),
-      q(mock.cafile) }, " ")
-    local procs, nfailed = {}, 0
-    for i = 1, PROCS do procs[i] = assert(io.popen(env .. "lua5.4 " .. q(script) .. " " .. args)) end
-    for i = 1, PROCS do
-      nfailed = nfailed + (tonumber(procs[i]:read("a")) or TOTAL // PROCS)
-      procs[i]:close()
-    end
-    return mock:stats(), core.now() - start, nfailed
+    return children.run(mock, script, url, PROCS, TOTAL)
   end)
   os.remove(script)
   mock:stop()
