@@ -1,26 +1,16 @@
 -- core.pipeline: requests in flight as a stream (the pager's fetch-ahead).
 local core = require "coreplus.core"
-local testing = require "coreplus.testing"
 
 describe("core.pipeline", function()
-  local mock, cred, limiter
-
-  local function req(i, extra)
-    local o = { url = mock:url(("Client/?pageNumber=%d&pageSize=1"):format(i)), cafile = mock.cafile,
-      credentials = cred, limiter = limiter }
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return o
-  end
+  local ctx, mock, cred, req
 
   setup(function()
-    mock = testing.server{ tls = true }
-    cred = { consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
-      access_token = mock.access_token }
-    limiter = core.limiter{ rate = 10, per = 1, key = mock.base_url .. " pipeline_spec" }
+    ctx = dofile("spec/support/core_mock.lua").start("pipeline_spec")
+    mock, cred, req = ctx.mock, ctx.cred, ctx.page_req
   end)
+
   teardown(function()
-    if mock then mock:stop() end
-    if limiter then limiter:close() end
+    if ctx then ctx.stop() end
   end)
   before_each(function() mock:reset() end)
 

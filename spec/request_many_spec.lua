@@ -1,29 +1,18 @@
 -- core.request_many: concurrent requests over one multi handle, results in
 -- input order, each request still throttled by its limiter.
 local core = require "coreplus.core"
-local testing = require "coreplus.testing"
 local cjson = require "cjson"
 
 describe("core.request_many", function()
-  local mock, cred, limiter
-
-  local function page_req(i, extra)
-    local o = { url = mock:url(("Client/?pageNumber=%d&pageSize=1"):format(i)), cafile = mock.cafile,
-      credentials = cred, limiter = limiter }
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return o
-  end
+  local ctx, mock, page_req
 
   setup(function()
-    mock = testing.server{ tls = true }
-    cred = { consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
-      access_token = mock.access_token }
-    limiter = core.limiter{ rate = 10, per = 1, key = mock.base_url .. " request_many_spec" }
+    ctx = dofile("spec/support/core_mock.lua").start("request_many_spec")
+    mock, page_req = ctx.mock, ctx.page_req
   end)
 
   teardown(function()
-    if mock then mock:stop() end
-    if limiter then limiter:close() end
+    if ctx then ctx.stop() end
   end)
 
   it("returns results in input order", function()
