@@ -5,7 +5,7 @@ local core = require "coreplus.core"
 local errors = require "coreplus.errors"
 local url = require "coreplus.url"
 local dates = require "coreplus.dates"
-local resources = require "coreplus.resources"
+local resources = require "coreplus.catalogue"
 local resource = require "coreplus.resource"
 local transports = require "coreplus.transport"
 

@@ -14,7 +14,7 @@ local _M = {
   dates = require "coreplus.dates",
 }
 
--- The C core's functions are reachable as coreplus.<name> too (design §2).
+-- The C core's functions are reachable as coreplus.<name> too (docs/decisions.md #15 lists what design.md §2 does not).
 for name, fn in pairs(core) do
   if _M[name] == nil then _M[name] = fn end
 end

@@ -1,4 +1,4 @@
---- One resource of the catalogue (a row of resources.lua) bound to a client:
+--- One resource of the catalogue (a row of catalogue.lua) bound to a client:
 -- list, each, pages, all, get, create, book, update, cancel — whichever the
 -- row has. Calling an operation the row lacks raises, naming it.
 local pager = require "coreplus.pager"

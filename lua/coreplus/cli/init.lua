@@ -9,7 +9,7 @@ local errors = require "coreplus.errors"
 local args = require "coreplus.cli.args"
 local output = require "coreplus.cli.output"
 local progress = require "coreplus.cli.progress"
-local catalogue = require "coreplus.resources"
+local catalogue = require "coreplus.catalogue"
 local dates = require "coreplus.dates"
 
 local type = type

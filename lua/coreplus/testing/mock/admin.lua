@@ -12,10 +12,10 @@
 --   ANY  /__mock/echo-headers  the request's method, uri and headers (and
 --                              remembered for GET /__mock/last-echo): the
 --                              target of the redirect fault
-local json = require "coreplus.mock.json"
-local faults = require "coreplus.mock.faults"
-local resources = require "coreplus.mock.resources"
-local store = require "coreplus.mock.store"
+local json = require "coreplus.testing.mock.json"
+local faults = require "coreplus.testing.mock.faults"
+local resources = require "coreplus.testing.mock.resources"
+local store = require "coreplus.testing.mock.store"
 
 local ngx = ngx
 local ipairs, type = ipairs, type

@@ -5,7 +5,7 @@
 -- are generated on demand from (seed, i), so 100,000 of them cost nothing
 -- until a page of them is asked for.
 local bit = require "bit"
-local clock = require "coreplus.mock.clock"
+local clock = require "coreplus.testing.mock.clock"
 
 local band, bxor, rshift, lshift, tobit = bit.band, bit.bxor, bit.rshift, bit.lshift, bit.tobit
 local format, tonumber, floor = string.format, tonumber, math.floor

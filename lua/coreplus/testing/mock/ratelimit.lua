@@ -10,7 +10,7 @@
 -- goes into a second log that measures `max_in_window`, the largest number
 -- of requests that arrived within one window, which is what a client's
 -- throttle must keep at or below the limit.
-local lock = require "coreplus.mock.lock"
+local lock = require "coreplus.testing.mock.lock"
 
 local ngx = ngx
 local tonumber, format, concat = tonumber, string.format, table.concat

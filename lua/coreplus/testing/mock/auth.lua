@@ -3,7 +3,7 @@
 -- project's C core: the mock is meant to be an independent check of the
 -- client's signing, so it must not share the code under test.
 local ffi = require "ffi"
-local json = require "coreplus.mock.json"
+local json = require "coreplus.testing.mock.json"
 
 local ngx = ngx
 local type, ipairs, tostring = type, ipairs, tostring

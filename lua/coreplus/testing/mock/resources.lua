@@ -1,12 +1,12 @@
 --- The API's resources: routing, envelopes, paging, validation and the
 -- booking rules. Handlers return (status, value) where value is encoded by
--- coreplus.mock.json; they never touch ngx.say themselves so that faults
+-- coreplus.testing.mock.json; they never touch ngx.say themselves so that faults
 -- can rewrite any response.
-local json = require "coreplus.mock.json"
-local clock = require "coreplus.mock.clock"
-local fixtures = require "coreplus.mock.fixtures"
-local store = require "coreplus.mock.store"
-local lock = require "coreplus.mock.lock"
+local json = require "coreplus.testing.mock.json"
+local clock = require "coreplus.testing.mock.clock"
+local fixtures = require "coreplus.testing.mock.fixtures"
+local store = require "coreplus.testing.mock.store"
+local lock = require "coreplus.testing.mock.lock"
 
 local ngx = ngx
 local obj, arr, raw = json.obj, json.arr, json.raw

@@ -1,5 +1,4 @@
---- Helpers for test suites: the mock coreplus server launcher (design §6)
--- and, lazily, the stub transport of coreplus.testing.stub.
+--- The mock coreplus server's launcher (reached as coreplus.testing.server).
 --
 --   local mock = require("coreplus.testing").server{ tls = true, seed = 1 }
 --   mock.base_url, mock.cafile, mock.consumer_id, mock.consumer_secret,
@@ -10,7 +9,7 @@
 -- config in a temporary prefix under /tmp and stopped by pid. Admin calls
 -- go through the curl CLI so that this module works before (and
 -- independently of) the project's own HTTP code.
-local conf = require "coreplus.mock.conf"
+local conf = require "coreplus.testing.mock.conf"
 
 local io, os, type, pairs, tostring, tonumber, error, setmetatable =
   io, os, type, pairs, tostring, tonumber, error, setmetatable
@@ -111,8 +110,8 @@ end
 -- installed: nginx loads the mock's handlers from there.
 local function lua_dir()
   local src = debug.getinfo(1, "S").source
-  local path = src:sub(1, 1) == "@" and src:sub(2) or "lua/coreplus/testing.lua"
-  local dir = path:match("^(.*)/coreplus/testing%.lua$") or "."
+  local path = src:sub(1, 1) == "@" and src:sub(2) or "lua/coreplus/testing/launcher.lua"
+  local dir = path:match("^(.*)/coreplus/testing/launcher%.lua$") or "."
   if dir:sub(1, 1) ~= "/" then
     dir = (os.getenv("PWD") or capture("pwd"):gsub("%s+$", "")) .. "/" .. dir
   end
@@ -415,11 +414,6 @@ end
 
 function mt.__tostring(self)
   return format("coreplus mock %s (pid %s)", tostring(self.base_url), tostring(self.pid))
-end
-
---- The stub transport (coreplus.testing.stub), loaded only when used.
-function _M.stub(...)
-  return require("coreplus.testing.stub").new(...)
 end
 
 _M.make_certs = make_certs

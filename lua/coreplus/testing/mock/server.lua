@@ -2,17 +2,17 @@
 -- request: count it, delay it, refuse generic user agents (a WAF), check
 -- the token (401), apply the rate limit (429), inject a fault, answer.
 --
--- nginx.conf (see coreplus.mock.conf) calls init(path) in init_by_lua,
+-- nginx.conf (see coreplus.testing.mock.conf) calls init(path) in init_by_lua,
 -- init_worker() per worker, handle() as the content handler and log() in
 -- the log phase.
-local json = require "coreplus.mock.json"
-local auth = require "coreplus.mock.auth"
-local ratelimit = require "coreplus.mock.ratelimit"
-local faults = require "coreplus.mock.faults"
-local fixtures = require "coreplus.mock.fixtures"
-local clock = require "coreplus.mock.clock"
-local resources = require "coreplus.mock.resources"
-local admin = require "coreplus.mock.admin"
+local json = require "coreplus.testing.mock.json"
+local auth = require "coreplus.testing.mock.auth"
+local ratelimit = require "coreplus.testing.mock.ratelimit"
+local faults = require "coreplus.testing.mock.faults"
+local fixtures = require "coreplus.testing.mock.fixtures"
+local clock = require "coreplus.testing.mock.clock"
+local resources = require "coreplus.testing.mock.resources"
+local admin = require "coreplus.testing.mock.admin"
 
 local ngx = ngx
 local type, tonumber, tostring, pairs, ipairs = type, tonumber, tostring, pairs, ipairs

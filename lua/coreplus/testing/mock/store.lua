@@ -2,7 +2,7 @@
 -- clients, appointment types, family members, payments), kept in a shared
 -- dict so every worker sees the same state. Values are JSON; ids created
 -- through the API are numbered keys (new:<kind>:<n>) in creation order.
-local json = require "coreplus.mock.json"
+local json = require "coreplus.testing.mock.json"
 
 local ngx = ngx
 local type, tostring = type, tostring

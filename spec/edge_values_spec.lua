@@ -1,5 +1,6 @@
--- Defects found in review of the Lua layer, each pinned by a spec (stub
--- transport, no network).
+-- Edge values from callers and from the server, each pinned where it once broke:
+-- concurrency and pageNumber options, pages fetched ahead that fail, totalRows
+-- beyond the rows, huge exp/nbf, a JSON null reason (stub transport, no network).
 local coreplus = require "coreplus"
 local stub_mod = require "coreplus.testing.stub"
 local jwt = require "coreplus.jwt"
@@ -43,7 +44,7 @@ local function count_page(stub, number)
   return n
 end
 
-describe("review: option 'concurrency'", function()
+describe("edge values: option 'concurrency'", function()
   it("refuses a concurrency that floors to 0 instead of failing inside the pager", function()
     assert.error_matches(function() client(new_stub(), { concurrency = 0.5 }) end,
       "option 'concurrency'")
@@ -54,7 +55,7 @@ describe("review: option 'concurrency'", function()
   end)
 end)
 
-describe("review: pages fetched ahead", function()
+describe("edge values: pages fetched ahead", function()
   local rows = fixture(500)
 
   it("a fetched-ahead page refused with 404 is sent once, not repeated", function()
@@ -107,7 +108,7 @@ describe("review: pages fetched ahead", function()
   end)
 end)
 
-describe("review: a totalRows far beyond the rows", function()
+describe("edge values: a totalRows far beyond the rows", function()
   for _, total in ipairs({ "1e18", "1e999" }) do
     it(("stops at the first empty page when totalRows is %s"):format(total), function()
       local stub = new_stub()
@@ -130,7 +131,7 @@ describe("review: a totalRows far beyond the rows", function()
   end
 end)
 
-describe("review: pageNumber given by the caller", function()
+describe("edge values: pageNumber given by the caller", function()
   local rows = fixture(500)
   it("each/pages with a string pageNumber fail with a clear message, not a comparison error", function()
     local stub = new_stub()
@@ -161,7 +162,7 @@ describe("review: pageNumber given by the caller", function()
   end)
 end)
 
-describe("review: jwt.decode with huge exp/nbf", function()
+describe("edge values: jwt.decode with huge exp/nbf", function()
   it("returns nil, err for an exp far in the past instead of raising", function()
     local token = jwt.encode({ exp = -1e300 }, "s")
     local ok, claims, err = pcall(jwt.decode, token, "s")
@@ -178,7 +179,7 @@ describe("review: jwt.decode with huge exp/nbf", function()
   end)
 end)
 
-describe("review: a JSON null reason in result[]", function()
+describe("edge values: a JSON null reason in result[]", function()
   it("is skipped for the next text field, not shown as 'userdata' nor mapped from nothing", function()
     local stub = new_stub()
     stub:on("GET", "Client/", { status = 401, body =

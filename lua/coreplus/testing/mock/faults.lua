@@ -9,7 +9,7 @@
 --
 -- "before" faults replace the response; "after" faults let the request be
 -- processed (a booking is stored) and then damage or drop the answer.
-local json = require "coreplus.mock.json"
+local json = require "coreplus.testing.mock.json"
 
 local ngx = ngx
 local tonumber, tostring, type, pairs, ipairs = tonumber, tostring, type, pairs, ipairs
