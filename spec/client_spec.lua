@@ -56,6 +56,35 @@ describe("coreplus.new", function()
     assert.error_matches(function() client(new_stub(), { timeout = -1 }) end, "option 'timeout'")
     assert.error_matches(function() client(new_stub(), { user_agent = "a\r\nX: y" }) end, "user_agent")
   end)
+  -- Each of these was accepted and then failed later, far from its cause, or
+  -- never (a NaN backoff, a base_url with a password shown in every error).
+  local BAD = {
+    { { backoff = 0 / 0 }, "option 'backoff'" }, { { backoff = -1 }, "option 'backoff'" },
+    { { backoff_max = math.huge }, "option 'backoff_max'" }, { { retries = 1e300 }, "option 'retries'" },
+    { { retries = 2.5 }, "option 'retries'" }, { { timeout = 1e7 }, "option 'timeout'" },
+    { { per = 1e-9 }, "option 'per'" }, { { rate = 0 }, "option 'rate'" },
+    { { issuer = "caf\xe9" }, "option 'issuer' is not valid UTF-8" },
+    { { base_url = "https://user:pw@coreplus.test" }, "must not hold a user name or password" },
+    { { base_url = "https://coreplus.test/#x" }, "option 'base_url' must not contain" },
+    { { base_url = "https://coreplus.test/?a=1" }, "option 'base_url' must not contain" },
+    { { base_url = "https://core plus.test" }, "option 'base_url' must not contain" },
+    { { base_url = "https:///x" }, "option 'base_url' has no host" },
+    { { limit_key = "practice" }, "option 'limit_key'" },
+    { { backoff = 2, backoff_max = 1 }, "option 'backoff_max'" },
+  }
+  for _, case in ipairs(BAD) do
+    local opts, message = case[1], case[2]
+    local name = next(opts)
+    it("refuses " .. name .. " = " .. tostring(opts[name]) .. " by name", function()
+      local ok, err = pcall(client, new_stub(), opts)
+      assert.is_false(ok)
+      assert.matches(message, tostring(err), 1, true)
+      assert.is_nil(tostring(err):find("pw@", 1, true))
+    end)
+  end
+  it("accepts shared_limit = false (no sharing) and limit_key = consumer", function()
+    assert.truthy(client(new_stub(), { shared_limit = false, limit_key = "consumer" }))
+  end)
   it("never shows credentials in tostring", function()
     local text = tostring(client(new_stub()))
     assert.matches("coreplus.test/API/Core/v2.1/", text, 1, true)
@@ -297,11 +326,23 @@ describe("retries", function()
     assert.is_true(stub.sleeps[2] < 2)
   end)
 
-  it("gives up after `retries` and says rate_limited", function()
+  it("keeps trying a 429 until the call's timeout, then says rate_limited and what ran out", function()
     stub:on("GET", "Location/", { status = 429 })
     local page, err = cp.locations:list{}
     assert.is_nil(page)
     assert.equal("rate_limited", err.kind)
+    assert.equal("timeout", err.gave_up)
+    assert.matches("the call's timeout (45 s) ran out", err.message, 1, true)
+    local slept = 0
+    for _, s in ipairs(stub.sleeps) do slept = slept + s end
+    assert.is_true(slept <= 45 and #stub.requests > 4, #stub.requests .. " requests, " .. slept .. " s")
+  end)
+
+  it("gives up on 503 after `retries`", function()
+    stub:on("GET", "Location/", { status = 503 })
+    local page, err = cp.locations:list{}
+    assert.is_nil(page)
+    assert.equal("server", err.kind)
     assert.equal(4, #stub.requests)
   end)
 

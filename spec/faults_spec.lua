@@ -131,7 +131,8 @@ describe("fault matrix (client against the mock)", function()
 
   it("a 429 storm: backs off, succeeds, never over 10 requests a second at the server", function()
     mock:fault{ fault = "429", count = 8 }
-    local cp = client{ retries = 10, concurrency = 4 }
+    -- each 429 waits at least a whole window: 8 of them need more than the 5 s default here
+    local cp = client{ retries = 10, concurrency = 4, timeout = 30 }
     local items, err = cp.clients:all{ pageSize = 10 }
     assert.is_table(items, exposed(err))
     assert.equals(120, #items)

@@ -31,21 +31,30 @@ function mt.__index(self, key)
   return nil
 end
 
--- A key that tells customers apart in the limiter without carrying the
--- access token itself (limiter stats are printable).
-local function limiter_key(base_url, consumer_id, access_token)
-  local digest = core.jwt_encode(access_token, "lua-coreplus limiter key"):match("([^.]+)$")
-  return base_url .. " " .. consumer_id .. " " .. digest:sub(1, 16)
+-- What one rate budget covers (option limit_key): one practice's access
+-- token (the default), or every practice of the consumer. The key never
+-- carries the access token itself (limiter stats are printable).
+local function limiter_key(o)
+  local key = o.base_url .. " " .. o.consumer_id
+  if o.limit_key == "consumer" then return key end
+  local digest = core.jwt_encode(o.access_token, "lua-coreplus limiter key"):match("([^.]+)$")
+  return key .. " " .. digest:sub(1, 16)
+end
+
+-- A Redis URL's password never appears in a message (it runs to the last @).
+local function without_password(text)
+  return (text:gsub("(redis://[^%s'\"]*):[^%s'\"]*@", "%1:***@"))
 end
 
 local function make_limiter(transport, o)
   if not transport.limiter then return nil end
-  local ok, lim = pcall(transport.limiter, { rate = o.rate, per = o.per, shared = o.shared_limit,
+  local ok, lim = pcall(transport.limiter, { rate = o.rate, per = o.per,
+    shared = o.shared_limit or nil,
     on_redis_error = o.on_redis_error, redis_timeout = o.redis_timeout,
-    key = limiter_key(o.base_url, o.consumer_id, o.access_token) })
+    key = limiter_key(o) })
   if not ok then
     -- the limiter names its own fields; say the client's option instead
-    local msg = tostring(lim):gsub("^.-bad field '([%w_]+)'", function(f)
+    local msg = without_password(tostring(lim)):gsub("^.-bad field '([%w_]+)'", function(f)
       return "coreplus.new: option '" .. (f == "shared" and "shared_limit" or f) .. "'"
     end)
     misuse.raise("%s", msg)

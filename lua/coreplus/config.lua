@@ -32,6 +32,7 @@ local DEFAULTS = {
   concurrency = C.concurrency,
   max_body = C.max_body,
   backoff = L.backoff, backoff_max = L.backoff_max,
+  limit_key = L.limit_key,
 }
 _M.DEFAULTS = DEFAULTS
 
@@ -41,20 +42,64 @@ local OPTIONS = {
   base_url = "string", version = "string",
   consumer_id = "string", consumer_secret = "string", access_token = "string",
   issuer = "string", audience = "string",
-  rate = "number", per = "number", shared_limit = "string",
+  rate = "number", per = "number", shared_limit = "limit", limit_key = "string",
   on_redis_error = "string", redis_timeout = "number",   -- shared_limit = "redis://..."
   retries = "number", timeout = "number", connect_timeout = "number",
   cafile = "string", capath = "string", insecure = "boolean", user_agent = "string",
   concurrency = "number", transport = "any", on_request = "callable",
   allow_http = "boolean", max_body = "number",
   backoff = "number", backoff_max = "number",
-  sleep = "callable", random = "callable", now = "callable",
+  sleep = "callable", random = "callable", now = "callable", log = "callable",
+  max_upload = "number",
 }
+
+-- Numbers: the range each may take (finite; a few must be whole). Far
+-- beyond any real use at both ends, so that a typo or a NaN is caught here,
+-- by name, instead of deep in the C core or never.
+local RANGES = {
+  rate = { 1, 1000, whole = true }, per = { 0.01, 3600 },
+  retries = { 0, 100, whole = true },
+  timeout = { 0.001, 86400 }, connect_timeout = { 0.001, 3600 },
+  concurrency = { 1, 256 }, max_body = { 1, 2 ^ 40 }, max_upload = { 1, 2 ^ 40 },
+  backoff = { 0, 3600 }, backoff_max = { 0, 3600 }, redis_timeout = { 0.001, 60 },
+}
+
+local LIMIT_KEYS = { access_token = true, consumer = true }
 
 local REQUIRED = { "base_url", "consumer_id", "consumer_secret", "access_token" }
 _M.REQUIRED = REQUIRED
 
 local MAX_OPTION_LEN = 64 * 1024
+
+-- Well-formed UTF-8 (no overlongs, surrogates or code points over U+10FFFF).
+local utf8_valid
+if utf8 and utf8.len then
+  utf8_valid = function(s) return utf8.len(s) ~= nil end   -- strict: no surrogates either
+else
+  local byte = string.byte
+  utf8_valid = function(s)   -- LuaJIT has no utf8 library
+    local i, n = 1, #s
+    while i <= n do
+      local c = byte(s, i)
+      local len
+      local lo, hi = 0x80, 0xBF
+      if c < 0x80 then len = 1
+      elseif c >= 0xC2 and c <= 0xDF then len = 2
+      elseif c >= 0xE0 and c <= 0xEF then len = 3
+        if c == 0xE0 then lo = 0xA0 elseif c == 0xED then hi = 0x9F end
+      elseif c >= 0xF0 and c <= 0xF4 then len = 4
+        if c == 0xF0 then lo = 0x90 elseif c == 0xF4 then hi = 0x8F end
+      else return false end
+      for k = 1, len - 1 do
+        local b = byte(s, i + k)
+        if not b or b < (k == 1 and lo or 0x80) or b > (k == 1 and hi or 0xBF) then return false end
+      end
+      i = i + len
+    end
+    return true
+  end
+end
+_M.utf8_valid = utf8_valid
 
 local function callable(v)
   if type(v) == "function" then return true end
@@ -72,6 +117,11 @@ local function check_option(name, value)
     if not callable(value) then
       misuse.raise("coreplus.new: option '%s' must be a function (got %s)", name, type(value))
     end
+  elseif want == "limit" then
+    if value ~= false and type(value) ~= "string" then
+      misuse.raise("coreplus.new: option '%s' must be a path, a redis:// URL or false (got %s)",
+        name, type(value))
+    end
   elseif want ~= "any" and type(value) ~= want then
     misuse.raise("coreplus.new: option '%s' must be a %s (got %s)", name, want, type(value))
   end
@@ -83,12 +133,37 @@ local function check_option(name, value)
   if type(value) == "string" and #value > MAX_OPTION_LEN then
     misuse.raise("coreplus.new: option '%s' is longer than %d bytes", name, MAX_OPTION_LEN)
   end
+  -- Claims and headers are UTF-8 text: a string that is not would be refused
+  -- by the C core at every call, long after `new` accepted it.
+  if type(value) == "string" and not utf8_valid(value) then
+    misuse.raise("coreplus.new: option '%s' is not valid UTF-8", name)
+  end
 end
 
-local function positive(opts, name, allow_zero)
-  local v = opts[name]
-  if v ~= v or v < 0 or (v == 0 and not allow_zero) or v == huge then
-    misuse.raise("coreplus.new: option '%s' must be a positive number", name)
+local function in_range(o, name)
+  local v, r = o[name], RANGES[name]
+  if v == nil then return end
+  if v ~= v or v < r[1] or v > r[2] or v == huge or (r.whole and v % 1 ~= 0) then
+    misuse.raise("coreplus.new: option '%s' must be a %snumber from %g to %g", name,
+      r.whole and "whole " or "", r[1], r[2])
+  end
+end
+
+-- https://host[:port][/path], nothing that would be sent, signed or shown
+-- other than that: credentials in the URL (they would appear in every error
+-- message), a query or fragment (the path is appended to it), white space.
+local function check_base_url(u, allow_http)
+  local scheme, rest = u:match("^(%a[%w+.-]*)://(.*)$")
+  if scheme ~= "https" and not (scheme == "http" and allow_http) then
+    misuse.raise("coreplus.new: option 'base_url' must be an https:// URL (http only with allow_http = true)")
+  end
+  local authority = rest:match("^([^/]*)")
+  if authority == "" then misuse.raise("coreplus.new: option 'base_url' has no host") end
+  if authority:find("@", 1, true) then
+    misuse.raise("coreplus.new: option 'base_url' must not hold a user name or password")
+  end
+  if u:find("[%s?#]") then
+    misuse.raise("coreplus.new: option 'base_url' must not contain white space, a query or a fragment")
   end
 end
 
@@ -108,17 +183,17 @@ function _M.check(opts)
       misuse.raise("coreplus.new: option '%s' is required", name)
     end
   end
-  local scheme = o.base_url:match("^(%a[%w+.-]*)://[^/]")
-  if scheme ~= "https" and not (scheme == "http" and o.allow_http) then
-    misuse.raise("coreplus.new: option 'base_url' must be an https:// URL (http only with allow_http = true)")
-  end
-  for _, name in ipairs({ "rate", "per", "timeout", "connect_timeout", "concurrency", "max_body" }) do
-    positive(o, name)
-  end
-  positive(o, "retries", true)
+  check_base_url(o.base_url, o.allow_http)
+  for name in pairs(RANGES) do in_range(o, name) end
   -- floored below; the C core's pipeline holds at most 256 requests
-  if floor(o.concurrency) < 1 or o.concurrency > 256 then
+  if floor(o.concurrency) < 1 then
     misuse.raise("coreplus.new: option 'concurrency' must be a number from 1 to 256")
+  end
+  if o.backoff_max < o.backoff then
+    misuse.raise("coreplus.new: option 'backoff_max' must not be below 'backoff'")
+  end
+  if not LIMIT_KEYS[o.limit_key] then
+    misuse.raise("coreplus.new: option 'limit_key' must be \"access_token\" or \"consumer\"")
   end
   if o.version:find("[^%w._-]") then
     misuse.raise("coreplus.new: option 'version' must look like v2.1")

@@ -99,8 +99,9 @@ function _M.http_date(s)
   if type(s) ~= "string" then return nil end
   local d, mon, y, h, mi, sec = s:match("^%a+, (%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
   if not d or not MONTHS[mon] then return nil end
-  return days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
-    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+  d, h, mi, sec = tonumber(d), tonumber(h), tonumber(mi), tonumber(sec)
+  if d < 1 or d > 31 or h > 23 or mi > 59 or sec > 60 then return nil end
+  return days_from_civil(tonumber(y), MONTHS[mon], d) * 86400 + h * 3600 + mi * 60 + sec
 end
 
 return _M

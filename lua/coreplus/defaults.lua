@@ -11,4 +11,5 @@ return {
   backoff = 0.5,           -- seconds, doubled per attempt, jittered
   backoff_max = 8,
   page_size = MAX_PAGE_SIZE,  -- iterators: the maximum, fewest requests per row
+  limit_key = "access_token", -- what one rate budget covers (docs/decisions.md)
 }

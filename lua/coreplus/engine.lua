@@ -1,43 +1,61 @@
 --- The request engine: every request of a client goes through here. It owns
--- the attempt loop and the rule for repeating an attempt, which methods are
--- idempotent, mapping responses to errors, and learning the server's clock.
--- The rest of the package (client, resources, pager) uses only this
--- interface:
+-- the attempt loop and the rule for repeating an attempt (coreplus.retry),
+-- which methods are idempotent, mapping responses to errors, the call's
+-- deadline, and learning the server's clock. The rest of the package
+-- (client, resources, pager) uses only this interface:
 --
 --   engine.new(o, credentials, transport, limiter) -> eng
 --   eng:call(method, path, {query=, body=, headers=, version=}) -> decoded, res | nil, err
 --   eng:stream() -> s       GETs in flight, fetched ahead (up to `concurrency`)
 --     s:add(path, query) -> id     s:next() -> id, decoded | id, nil, err | nil
 --     s:pending()  s:capacity()  s:close()
+--   eng:warn(key, message)  a warning, said once per engine (log option + on_request)
 --   eng.concurrency, eng.clock_offset (seconds, server minus local; nil until learnt)
 --   engine.IDEMPOTENT       the methods that may be repeated after a failure
 local cjson = require "cjson.safe"
 local config = require "coreplus.config"
 local errors = require "coreplus.errors"
+local retry = require "coreplus.retry"
 local url = require "coreplus.url"
 local dates = require "coreplus.dates"
 
 local type = type
 local tostring = tostring
-local tonumber = tonumber
 local setmetatable = setmetatable
 local pairs = pairs
 local min = math.min
 local max = math.max
+local abs = math.abs
 local tointeger = math.tointeger
+local format = string.format
 
 local _M = {}
 local mt = { __index = _M }
-
--- Credentials live here, not in fields of the engine, so that walking a
--- client (inspect, a debugger, tostring) can never reach them.
-local secrets = setmetatable({}, { __mode = "k" })
 
 --- Methods whose repetition cannot do twice what was asked. The C core (which
 -- opens a fresh connection for the others) and the ngx transport read this
 -- same set.
 local IDEMPOTENT = config.core.idempotent
 _M.IDEMPOTENT = IDEMPOTENT
+
+-- A Date header further than this from the local clock is not believed: a
+-- machine's clock can be wrong by minutes or hours, not by days.
+local MAX_CLOCK_OFFSET = 86400
+
+-- Credentials live here, not in fields of the engine, so that walking a
+-- client (inspect, a debugger, tostring) can never reach them.
+local secrets = setmetatable({}, { __mode = "k" })
+
+-- Where warnings go without a `log` option: nginx's error log inside
+-- OpenResty, else standard error.
+local function default_log(message)
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and type(ngx.log) == "function" and ngx.WARN then
+    ngx.log(ngx.WARN, "coreplus: ", message)
+  elseif io and io.stderr then
+    io.stderr:write("coreplus: warning: ", message, "\n")
+  end
+end
 
 --- eng = engine.new(o, credentials, transport, limiter): `o` is the checked
 -- client options (config.check).
@@ -49,11 +67,11 @@ function _M.new(o, credentials, transport, limiter)
     cafile = o.cafile, capath = o.capath, insecure = o.insecure,
     user_agent = o.user_agent, max_body = o.max_body,
     concurrency = o.concurrency,
-    backoff = o.backoff, backoff_max = o.backoff_max,
-    on_request = o.on_request,
+    policy = retry.new(o),
+    on_request = o.on_request, log = o.log or default_log,
+    warned = {},
     transport = transport, limiter = limiter,
     sleep = o.sleep or transport.sleep,
-    random = o.random or math.random,
     now = o.now or transport.now,
     clock_offset = nil,
   }, mt)
@@ -61,29 +79,40 @@ function _M.new(o, credentials, transport, limiter)
   return self
 end
 
+--- eng:warn(key, message): says message once per engine, to the `log`
+-- option (or standard error / nginx's log) and to the on_request hook.
+function _M:warn(key, message)
+  if self.warned[key] then return end
+  self.warned[key] = true
+  pcall(self.log, message)
+  self:notify{ warning = key, message = message }
+end
+
 -- ===== one attempt =====
 
 local function encode_body(body)
   if body == nil or type(body) == "string" then return body end
+  local misuse = require "coreplus.misuse"
   if type(body) ~= "table" then
-    require("coreplus.misuse").raise("bad argument 'body' (table or string expected, got %s)", type(body))
+    misuse.raise("bad argument 'body' (table or string expected, got %s)", type(body))
   end
   local json, err = cjson.encode(body)
-  if not json then
-    require("coreplus.misuse").raise("bad argument 'body' (%s)", tostring(err))
-  end
+  if not json then misuse.raise("bad argument 'body' (%s)", tostring(err)) end
   return json
 end
 
 --- What the transport is given for one attempt: exactly core.request's
--- options, built anew for every attempt so each carries a fresh token.
-function _M:request_opts(req)
+-- options, built anew for every attempt so each carries a fresh token. The
+-- attempt may use what is left of the call's deadline, no more.
+function _M:request_opts(req, deadline)
+  local left = deadline and deadline - self.now() or self.timeout
   return {
     method = req.method, url = req.url, body = req.payload, headers = req.headers,
     credentials = secrets[self],
     issuer = self.issuer, audience = self.audience,
     now_offset = self.clock_offset or 0,
-    timeout = self.timeout, connect_timeout = self.connect_timeout,
+    timeout = max(0.001, min(self.timeout, left)), deadline = deadline,
+    connect_timeout = max(0.001, min(self.connect_timeout, left)),
     cafile = self.cafile, capath = self.capath, insecure = self.insecure,
     user_agent = self.user_agent, limiter = self.limiter, max_body = self.max_body,
   }
@@ -91,11 +120,19 @@ end
 
 -- The Date header says the server's time to the second, truncated, so the
 -- estimate is never ahead of the server: nbf is never in the server's future.
+-- A Date that cannot be read, or that is days away from the local clock, is
+-- not believed (said once), so it can never poison signing.
 function _M:learn_clock(res, received_at)
-  local headers = res.headers
-  local server = headers and dates.http_date(headers.date)
-  if not server then return end
-  local estimate = server - received_at
+  local text = res.headers and res.headers.date
+  if text == nil then return end
+  local server = dates.http_date(text)
+  local estimate = server and server - received_at
+  if not estimate or abs(estimate) > MAX_CLOCK_OFFSET then
+    self:warn("bad_date", format("ignored a Date header that is %s (%q); signing keeps the clock"
+      .. " it had", server and "more than a day from this machine's clock" or "not an HTTP date",
+      tostring(text):sub(1, 64)))
+    return
+  end
   local current = self.clock_offset
   if current == nil or estimate > current or current - estimate > 2 then
     self.clock_offset = estimate
@@ -152,35 +189,6 @@ function _M:interpret(method, full_url, res)
   return decoded
 end
 
--- ===== the rule for repeating =====
-
---- Whether a failed attempt may be repeated, and why (the reason goes to the
--- on_request hook). nil: the failure is final.
-function _M:retry_reason(method, res, terr, attempt, err)
-  if attempt > self.retries then return nil end
-  if res then
-    if res.status == 429 then return "rate_limited" end
-    if res.status == 503 and IDEMPOTENT[method] then return "unavailable" end
-    -- A refused token was not processed; one more try with the clock just
-    -- learnt from this response fixes a skewed local clock.
-    if err and err.kind == "invalid_token" and attempt == 1 and err.clock_changed then
-      return "clock_skew"
-    end
-    return nil
-  end
-  if terr.kind == "tls" or terr.kind == "too_large" or terr.kind == "limiter" then return nil end
-  if IDEMPOTENT[method] then return "transport" end
-  if terr.sent == false then return "not_sent" end
-  return nil
-end
-
-function _M:backoff_delay(attempt, retry_after)
-  if retry_after then
-    return min(retry_after, self.backoff_max * 4) + self.random() * 0.1
-  end
-  return self.random() * min(self.backoff_max, self.backoff * 2 ^ (attempt - 1))
-end
-
 -- The outcome of one attempt: decoded | nil, err (with err.clock_changed when
 -- a refused token met a clock that moved meanwhile).
 function _M:outcome(req, res, terr, finished, offset_before)
@@ -194,22 +202,14 @@ function _M:outcome(req, res, terr, finished, offset_before)
   return decoded, err
 end
 
-local function final(err, req, res, terr, attempt)
-  err.clock_changed = nil
-  err.attempts = attempt
-  if not res and not IDEMPOTENT[req.method] and terr and terr.sent ~= false then
-    err.outcome = "unknown"
-    err.hint = "the request may have reached coreplus, so it was not repeated: check whether it"
-      .. " took effect (for a booking, list the appointments of that slot) before trying again"
-  end
-  return nil, err
-end
-
---- Runs req to its end: sends, and repeats while the rule allows. `first` is
--- an attempt already made elsewhere (a page fetched ahead):
+--- Runs req to its end: sends, and repeats while the rule allows and the
+-- call's deadline (`timeout`, counted from the first attempt) leaves time.
+-- `first` is an attempt already made elsewhere (a page fetched ahead):
 -- {res=, terr=, started=, finished=, offset=}.
 function _M:run(req, first)
-  local transport = self.transport
+  local transport, policy = self.transport, self.policy
+  local began = first and first.started or self.now()
+  local deadline = began + self.timeout
   local attempt = 0
   while true do
     attempt = attempt + 1
@@ -221,17 +221,23 @@ function _M:run(req, first)
     else
       offset_before = self.clock_offset
       started = self.now()
-      res, terr = transport.request(self:request_opts(req))
+      res, terr = transport.request(self:request_opts(req, deadline))
       finished = self.now()
     end
     local decoded, err = self:outcome(req, res, terr, finished, offset_before)
-    local reason = err and self:retry_reason(req.method, res, terr or {}, attempt, err)
+    local reason, delay
+    if err then
+      reason, delay = policy:decide{ idempotent = IDEMPOTENT[req.method], res = res, terr = terr or {},
+        err = err, attempt = attempt, left = deadline - finished }
+    end
     self:notify{ method = req.method, url = req.url, status = res and res.status, attempt = attempt,
       elapsed = finished - started, error = err and err.kind, retry = reason }
     if not err then return decoded, res end
-    if not reason then return final(err, req, res, terr, attempt) end
-    local retry_after = res and res.headers and tonumber(res.headers["retry-after"])
-    self.sleep(max(0, self:backoff_delay(attempt, retry_after)))
+    if not reason then
+      return nil, retry.final(err, { idempotent = IDEMPOTENT[req.method], res = res, terr = terr,
+        attempt = attempt, timeout = self.timeout, began = began, now = finished })
+    end
+    self.sleep(delay)
   end
 end
 
@@ -262,8 +268,9 @@ end
 function stream:add(path, query)
   local eng = self.engine
   local req = request(eng, "GET", path, { query = query })
-  local id = self.pipe:add(eng:request_opts(req))
-  self.reqs[id] = { req = req, started = eng.now(), offset = eng.clock_offset }
+  local started = eng.now()
+  local id = self.pipe:add(eng:request_opts(req, started + eng.timeout))
+  self.reqs[id] = { req = req, started = started, offset = eng.clock_offset }
   return id
 end
 

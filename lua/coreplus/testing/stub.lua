@@ -70,8 +70,14 @@ function _M.new(opts)
   -- Pages fetched ahead go through a pipeline, as with the C core; the
   -- stub's answers them one at a time, in order.
   self.pipeline = require("coreplus.transport").sequential_pipeline(self.request)
-  self.sleep = function(s) self.sleeps[#self.sleeps + 1] = s end
-  self.now = function() return core.now() end
+  -- Sleeping is recorded, not done; the stub's clock moves on by what was
+  -- slept, so deadlines and waits behave as they would in real time.
+  self.slept = 0
+  self.sleep = function(s)
+    self.sleeps[#self.sleeps + 1] = s
+    self.slept = self.slept + s
+  end
+  self.now = function() return core.now() + self.slept end
   return self
 end
 
