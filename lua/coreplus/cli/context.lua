@@ -1,0 +1,192 @@
+--- One run of the `coreplus` tool: the outside world (`sys`), the parsed
+-- command line, the settings (COREPLUS_* variables, then flags), the client
+-- built from them, and the output conventions every command shares.
+--
+-- `sys` carries the outside world so the spec can drive it: stdout(s),
+-- stderr(s), getenv(name), isatty(fd), now(), read_stdin().
+local coreplus = require "coreplus"
+local args = require "coreplus.cli.args"
+
+local type = type
+local pairs = pairs
+local ipairs = ipairs
+local tostring = tostring
+local format = string.format
+local setmetatable = setmetatable
+local usage = args.usage
+
+local _M = {}
+local mt = { __index = _M }
+
+-- The library's defaults, read rather than repeated.
+-- TODO(lead): drop the fallback once core.defaults lands on main (issue 18).
+_M.defaults = coreplus.core.defaults or {
+  issuer = "lua-coreplus", audience = "https://coreplus.com.au", version = "v2.1", token_ttl = 60,
+}
+
+--- Settings a command that talks to coreplus cannot do without.
+_M.REQUIRED = {
+  { "base_url", "COREPLUS_BASE_URL", "--base-url" },
+  { "consumer_id", "COREPLUS_CONSUMER_ID", "--consumer-id" },
+  { "consumer_secret", "COREPLUS_CONSUMER_SECRET", "--consumer-secret" },
+  { "access_token", "COREPLUS_ACCESS_TOKEN", "--access-token" },
+}
+
+local CELL_WIDTH = 40
+local RECORD_WIDTH = 72
+
+function _M.default_sys()
+  return {
+    stdout = function(s) io.stdout:write(s) end,
+    stderr = function(s) io.stderr:write(s) end,
+    getenv = os.getenv,
+    isatty = function(fd)
+      local ok = os.execute("test -t " .. fd)
+      return ok == true or ok == 0
+    end,
+    now = coreplus.now,
+    read_stdin = function() return io.stdin:read("a") end,
+  }
+end
+
+function _M.new(sys)
+  return setmetatable({ sys = sys, flags = {}, positional = {} }, mt)
+end
+
+--- "3e5c...53a3": enough to recognise a credential, not to use it.
+function _M.mask(s)
+  if type(s) ~= "string" then return "" end
+  if #s <= 10 then return ("*"):rep(#s) end
+  return s:sub(1, 4) .. "..." .. s:sub(-4)
+end
+
+--- Library argument errors arrive as "file:line: message"; keep the message.
+function _M.strip_position(msg)
+  msg = tostring(msg)
+  return (msg:gsub("^[^%s:]+%.lua:%d+: ", ""))
+end
+
+-- ===== settings =====
+
+--- The client options from COREPLUS_* variables, then flags.
+function _M:options()
+  if self.opts then return self.opts end
+  local o = {}
+  for var, name in pairs(coreplus.ENV) do
+    local v = self.sys.getenv(var)
+    if v ~= nil and v ~= "" then o[name] = v end
+  end
+  for flag, f in pairs(args.GLOBAL) do
+    if f.option and self.flags[flag] ~= nil then o[f.option] = self.flags[flag] end
+  end
+  local host = o.base_url and o.base_url:match("^http://([^/:]+)")
+  if host == "127.0.0.1" or host == "localhost" then o.allow_http = true end
+  self.opts = o
+  return o
+end
+
+--- Raises a usage error naming the first of the wanted settings that is
+-- missing (`only`: a set of option names; nil = all of REQUIRED).
+function _M:require_settings(only)
+  local o = self:options()
+  for _, r in ipairs(_M.REQUIRED) do
+    if (not only or only[r[1]]) and (o[r[1]] == nil or o[r[1]] == "") then
+      usage(format("%s is not set (or give %s); `eval \"$(coreplus-mock start)\"` configures the bundled mock",
+        r[2], r[3]))
+    end
+  end
+  return o
+end
+
+--- The file that shares the rate limit between successive and parallel
+-- runs of the tool (a script calling `coreplus` in a loop would otherwise
+-- start each process with a fresh budget and meet 429s).
+-- COREPLUS_SHARED_LIMIT names another file; "off" disables it.
+function _M:shared_limit_path()
+  local v = self.flags["shared-limit"] or self.sys.getenv("COREPLUS_SHARED_LIMIT")
+  if v == "off" or v == "" then return nil end
+  if v then return v end
+  local dir = self.sys.getenv("XDG_RUNTIME_DIR")
+  if dir and dir ~= "" then return dir .. "/coreplus-cli.limit" end
+  local user = (self.sys.getenv("USER") or self.sys.getenv("LOGNAME") or "user"):gsub("[^%w_.-]", "_")
+  return "/tmp/coreplus-cli-" .. user .. ".limit"
+end
+
+--- The client for this run (built once); `extra` options win.
+function _M:client(extra)
+  if self.cp then return self.cp end
+  local o = {}
+  for k, v in pairs(self:require_settings()) do o[k] = v end
+  for k, v in pairs(extra or {}) do o[k] = v end
+  o.shared_limit = self:shared_limit_path()
+  local ok, cp = pcall(coreplus.new, o)
+  if not ok and o.shared_limit and tostring(cp):find(o.shared_limit, 1, true) then
+    -- An unusable limit file costs the sharing, not the command.
+    o.shared_limit = nil
+    ok, cp = pcall(coreplus.new, o)
+  end
+  if not ok then usage(_M.strip_position(cp)) end
+  self.cp = cp
+  return cp
+end
+
+--- The absolute URL of a path under /API/Core/<version>/.
+function _M:api_url(path)
+  local o = self:require_settings{ base_url = true }
+  return o.base_url:gsub("/+$", "") .. "/API/Core/" .. (o.version or _M.defaults.version) .. "/"
+    .. path:gsub("^/+", "")
+end
+
+-- ===== output =====
+
+--- One line on stderr for a failed request; returns the exit status (1).
+function _M:fail(err)
+  -- tostring(err) already starts "coreplus <kind>"; keep one prefix.
+  local text = tostring(err):gsub("%c+", " "):gsub("^coreplus ", "")
+  self.sys.stderr("coreplus: " .. text .. "\n")
+  return 1
+end
+
+function _M:format()
+  local f = self.flags
+  if f.json then return "json" end
+  if f.jsonl then return "jsonl" end
+  if f.table then return "table" end
+  return self.sys.isatty(1) and "table" or "jsonl"
+end
+
+--- The table columns: --columns, else the command's default.
+function _M:columns(default)
+  local c = self.flags.columns
+  if c then
+    local list = {}
+    for name in c:gmatch("[^,%s]+") do list[#list + 1] = name end
+    return list
+  end
+  return default
+end
+
+function _M:want_progress()
+  if self.flags["no-progress"] then return false end
+  if self.flags.progress then return true end
+  return self.sys.isatty(2)
+end
+
+function _M:cell_width()
+  return not self.flags.wide and CELL_WIDTH or nil
+end
+
+function _M:record_width()
+  return not self.flags.wide and RECORD_WIDTH or nil
+end
+
+function _M:print(text)
+  self.sys.stdout(text .. "\n")
+end
+
+function _M:lines(list)
+  for _, l in ipairs(list) do self.sys.stdout(l .. "\n") end
+end
+
+
+return _M
