@@ -16,7 +16,7 @@ local KINDS = {
   network = true, timeout = true, tls = true, too_large = true, invalid_token = true,
   forbidden = true, not_found = true, conflict = true, validation = true,
   rate_limited = true, server = true, bad_response = true, unknown_outcome = true,
-  limiter = true,
+  limiter = true, blocked_user_agent = true,
 }
 _M.kinds = KINDS
 
@@ -103,6 +103,19 @@ function _M.reasons(body)
   return out, severity
 end
 
+-- coreplus may block missing or generic User-Agents (the FAQ: a CMS's
+-- default) with a 403 before reading the request; the body or reason then
+-- speaks of the user agent. A permission is a 401, so this is not one.
+local UA_HINT = "coreplus blocks missing or generic User-Agents (a CMS's, a tool's or a library's default):"
+  .. " set `user_agent` to your app's own name, e.g. \"my-practice-sync/1.2\" (coreplus CLI: --user-agent,"
+  .. " COREPLUS_USER_AGENT or the profile's user_agent)"
+
+local function user_agent_block(status, reasons, raw)
+  if status ~= 403 then return false end
+  local text = (concat(reasons, " ") .. " " .. (type(raw) == "string" and raw:sub(1, 2000) or "")):lower()
+  return text:find("user[%- ]agent") ~= nil
+end
+
 local function status_kind(status)
   if status == 400 or status == 422 then return "validation" end
   if status == 403 then return "forbidden" end
@@ -161,7 +174,11 @@ function _M.from_response(ctx)
   end
 
   e.kind = status_kind(status)
-  if e.kind == "rate_limited" then
+  if user_agent_block(status, reasons, ctx.raw) then
+    e.kind = "blocked_user_agent"
+    e.message = "coreplus refused the request's User-Agent"
+    e.hint = UA_HINT
+  elseif e.kind == "rate_limited" then
     e.message = "over coreplus's limit of 10 requests per second"
     e.hint = "retries were used up; lower `rate` or share one limit between processes (`shared_limit`)"
   elseif e.kind == "not_found" then
