@@ -8,7 +8,7 @@ local concat = table.concat
 local type = type
 local tostring = tostring
 local tonumber = tonumber
-local floor = math.floor
+local ceil = math.ceil
 
 local _M = {}
 
@@ -165,9 +165,12 @@ function _M.from_response(ctx)
     else
       e.kind = "invalid_token"
       e.message = "coreplus refused the token"
+      -- The learnt offset is up to 1 s low (Date truncates to whole seconds):
+      -- the true one lies in [offset, offset + 1), whose whole second is the
+      -- ceiling; clocks in step (offset in (-1, 0]) say 0 s, not -1 s.
       local offset = ctx.clock_offset
       local seen = offset
-        and (" The clock offset seen (server minus this machine) is %d s."):format(floor(offset + 0.5)) or ""
+        and (" The clock offset seen (server minus this machine) is %d s."):format(ceil(offset)) or ""
       e.hint = TOKEN_CAUSES .. "." .. seen
     end
     return _M.new(e)
