@@ -6,12 +6,14 @@
 -- stderr(s), getenv(name), isatty(fd), now(), read_stdin().
 local coreplus = require "coreplus"
 local args = require "coreplus.cli.args"
+local profile = require "coreplus.profile"
 
 local type = type
 local pairs = pairs
 local ipairs = ipairs
 local tostring = tostring
 local format = string.format
+local concat = table.concat
 local setmetatable = setmetatable
 local usage = args.usage
 
@@ -68,42 +70,75 @@ end
 
 -- ===== settings =====
 
---- The client options from COREPLUS_* variables, then flags.
+--- The profile in use: its section and name, or nil (none selected and no
+-- [default]). A broken or unsafe config file is a usage error.
+function _M:profile()
+  if self.profile_done then return self.profile_section, self.profile_name end
+  local section, name = profile.select(self.flags.profile, self.sys.getenv)
+  if not section and name then usage(name) end
+  self.profile_done, self.profile_section, self.profile_name = true, section, section and name
+  return self.profile_section, self.profile_name
+end
+
+--- The settings: the profile, then COREPLUS_* variables, then flags (each
+-- wins over the one before). `self.from[name]` says where each came from.
 function _M:options()
   if self.opts then return self.opts end
-  local o = {}
-  for var, name in pairs(coreplus.ENV) do
+  local o, from = {}, {}
+  local section, name = self:profile()
+  for k, v in pairs(section or {}) do
+    if not profile.CLI_KEYS[k] then o[k], from[k] = v, "profile " .. name end
+  end
+  for var, key in pairs(profile.env_names()) do
     local v = self.sys.getenv(var)
-    if v ~= nil and v ~= "" then o[name] = v end
+    if v ~= nil and v ~= "" then o[key], from[key] = v, var end
   end
   for flag, f in pairs(args.GLOBAL) do
-    if f.option and self.flags[flag] ~= nil then o[f.option] = self.flags[flag] end
+    if f.option and self.flags[flag] ~= nil then o[f.option], from[f.option] = self.flags[flag], "--" .. flag end
   end
-  local host = o.base_url and o.base_url:match("^http://([^/:]+)")
-  if host == "127.0.0.1" or host == "localhost" then o.allow_http = true end
-  self.opts = o
+  o.allow_http = profile.allow_http(o.base_url) or nil
+  self.opts, self.from = o, from
   return o
 end
 
---- Raises a usage error naming the first of the wanted settings that is
--- missing (`only`: a set of option names; nil = all of REQUIRED).
+--- A setting only the tool reads (`need`): the flag, else the profile's key.
+function _M:setting(key)
+  local v = self.flags[key]
+  if v == nil then
+    local section = self:profile()
+    v = section and section[key]
+  end
+  return v
+end
+
+local function missing_text(missing)
+  local vars, flags = {}, {}
+  for i, r in ipairs(missing) do vars[i], flags[i] = r[2], r[3] end
+  local list = #vars == 1 and vars[1] or (concat(vars, ", ", 1, #vars - 1) .. " and " .. vars[#vars])
+  return format("%s %s not set (or give %s, or the keys in a profile: coreplus help profiles);"
+    .. " `eval \"$(coreplus-mock start)\"` configures the bundled mock",
+    list, #vars == 1 and "is" or "are", concat(flags, ", "))
+end
+
+--- Raises one usage error naming every wanted setting that is missing
+-- (`only`: a set of option names; nil = all of REQUIRED).
 function _M:require_settings(only)
   local o = self:options()
+  local missing = {}
   for _, r in ipairs(_M.REQUIRED) do
-    if (not only or only[r[1]]) and (o[r[1]] == nil or o[r[1]] == "") then
-      usage(format("%s is not set (or give %s); `eval \"$(coreplus-mock start)\"` configures the bundled mock",
-        r[2], r[3]))
-    end
+    if (not only or only[r[1]]) and (o[r[1]] == nil or o[r[1]] == "") then missing[#missing + 1] = r end
   end
+  if #missing > 0 then usage(missing_text(missing)) end
   return o
 end
 
 --- The file that shares the rate limit between successive and parallel
 -- runs of the tool (a script calling `coreplus` in a loop would otherwise
 -- start each process with a fresh budget and meet 429s).
--- COREPLUS_SHARED_LIMIT names another file; "off" disables it.
+-- COREPLUS_SHARED_LIMIT (or the flag, or the profile) names another file;
+-- "off" disables it.
 function _M:shared_limit_path()
-  local v = self.flags["shared-limit"] or self.sys.getenv("COREPLUS_SHARED_LIMIT")
+  local v = self:options().shared_limit
   if v == "off" or v == "" then return nil end
   if v then return v end
   local dir = self.sys.getenv("XDG_RUNTIME_DIR")
@@ -119,6 +154,10 @@ function _M:client(extra)
   for k, v in pairs(self:require_settings()) do o[k] = v end
   for k, v in pairs(extra or {}) do o[k] = v end
   o.shared_limit = self:shared_limit_path()
+  if self.flags["dry-run"] then
+    self.dry_seen = {}
+    o.transport = require("coreplus.cli.dryrun").transport(self.dry_seen)
+  end
   local ok, cp = pcall(coreplus.new, o)
   if not ok and o.shared_limit and tostring(cp):find(o.shared_limit, 1, true) then
     -- An unusable limit file costs the sharing, not the command.

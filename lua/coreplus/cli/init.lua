@@ -2,98 +2,89 @@
 -- returns the exit status: 0 ok, 1 an API (or verification) failure, 2 a
 -- usage or configuration error. Errors go to stderr as one line.
 --
--- The commands live in families (lists, writes, tokens, doctor); this file
--- gathers them, parses the command line and turns failures into statuses.
+-- The commands live in families (doctor, lists, writes, tokens, profiles);
+-- this file gathers them, finds the one asked for and turns failures into
+-- exit statuses.
 local coreplus = require "coreplus"
 local errors = require "coreplus.errors"
 local args = require "coreplus.cli.args"
 local context = require "coreplus.cli.context"
+local help = require "coreplus.cli.help"
 
 local type = type
-local next = next
-local pairs = pairs
 local ipairs = ipairs
 local tostring = tostring
-local format = string.format
 local concat = table.concat
 local sort = table.sort
 local usage = args.usage
 
 local _M = {}
 
-local FAMILIES = { "coreplus.cli.doctor", "coreplus.cli.lists", "coreplus.cli.writes", "coreplus.cli.tokens" }
+local FAMILIES = { "coreplus.cli.doctor", "coreplus.cli.lists", "coreplus.cli.writes", "coreplus.cli.tokens",
+  "coreplus.cli.profiles" }
 
 local COMMANDS, ORDER = {}, {}
-for _, family in ipairs(FAMILIES) do
+local function register(list, keep_order)
   local names = {}
-  for _, cmd in ipairs(require(family).commands()) do
+  for _, cmd in ipairs(list) do
     COMMANDS[cmd.name] = cmd
     names[#names + 1] = cmd.name
   end
-  if family ~= "coreplus.cli.doctor" then sort(names) end
+  if not keep_order then sort(names) end
   for _, n in ipairs(names) do ORDER[#ORDER + 1] = n end
 end
+for i, family in ipairs(FAMILIES) do register(require(family).commands(), i == 1) end
+register({ help.completion_command(COMMANDS) })
 _M.COMMANDS = COMMANDS
 
-local function flag_lines(lines, flags)
-  local names = {}
-  for n in pairs(flags) do names[#names + 1] = n end
-  sort(names)
-  for _, n in ipairs(names) do
-    local f = flags[n]
-    local value = f.kind == "bool" and "" or (f.kind == "number" and " N" or " VALUE")
-    lines[#lines + 1] = format("  %-26s %s", (f.short and ("-" .. f.short .. ", ") or "") .. "--" .. n .. value,
-      f.help or "")
+--- A first word that is not a command: argparse's suggestion, or the
+-- subcommands of a word that has only those (`files` -> upload).
+local function unknown(name, rest)
+  local words = { name }
+  for _, a in ipairs(rest) do
+    if a:sub(1, 1) ~= "-" then words[2] = a; break end
   end
+  local subs = {}
+  for _, n in ipairs(ORDER) do
+    local sub = n:match("^" .. name:gsub("%p", "%%%0") .. " (%S+)$")
+    if sub then subs[#subs + 1] = sub end
+  end
+  if #subs > 0 and not words[2] then
+    usage(name .. " needs one of: " .. concat(subs, ", ") .. " (coreplus help " .. name .. " " .. subs[1] .. ")")
+  end
+  args.unknown_command(words, COMMANDS)
 end
 
-local function help_text(name)
-  local lines = {}
-  if not name then
-    lines[#lines + 1] = "usage: coreplus <command> [arguments] [flags]"
-    lines[#lines + 1] = ""
-    lines[#lines + 1] = "commands:"
-    for _, n in ipairs(ORDER) do
-      lines[#lines + 1] = format("  %-18s %s", n, COMMANDS[n].summary)
-    end
-    lines[#lines + 1] = ""
-    lines[#lines + 1] = "Settings come from COREPLUS_BASE_URL, COREPLUS_CONSUMER_ID, COREPLUS_CONSUMER_SECRET,"
-    lines[#lines + 1] = "COREPLUS_ACCESS_TOKEN (and COREPLUS_ISSUER, _AUDIENCE, _VERSION, _CAFILE) or flags."
-    lines[#lines + 1] = "Output: a table on a terminal, JSON lines when piped; --table, --json, --jsonl choose."
-    lines[#lines + 1] = "Exit status: 0 ok, 1 API error, 2 usage error.  `coreplus help COMMAND` for its flags."
-  else
-    local def = COMMANDS[name]
-    lines[#lines + 1] = "coreplus " .. name .. ": " .. def.summary
-    if next(def.flags or {}) then lines[#lines + 1] = "flags:" end
-    flag_lines(lines, def.flags or {})
-    lines[#lines + 1] = "global flags:"
-    flag_lines(lines, args.GLOBAL)
-  end
-  return concat(lines, "\n") .. "\n"
+local function show_help(ctx, topic_words)
+  local topic = #topic_words > 0 and concat(topic_words, " ") or nil
+  if topic and not COMMANDS[topic] then unknown(topic_words[1], { topic_words[2] }) end
+  ctx.sys.stdout(topic and help.command(COMMANDS[topic]) or help.top(COMMANDS, ORDER))
+  return 0
+end
+
+local function bare_words(list)
+  local out = {}
+  for _, a in ipairs(list) do if a:sub(1, 1) ~= "-" then out[#out + 1] = a end end
+  return out
 end
 
 local function run(ctx, argv)
-  local sys = ctx.sys
-  local name = argv[1]
-  if name == nil or name == "help" or name == "-h" or name == "--help" then
-    local topic = name == "help" and argv[2] or nil
-    if topic and not COMMANDS[topic] then usage("no command '" .. topic .. "'") end
-    sys.stdout(help_text(topic))
+  local name, rest = args.command_words(argv, COMMANDS)
+  if name == "help" then return show_help(ctx, bare_words(rest)) end
+  if name == "version" or (not name and rest[1] == "--version") then
+    ctx.sys.stdout("coreplus " .. coreplus.version .. "\n")
     return 0
   end
-  if name == "version" or name == "--version" then
-    sys.stdout("coreplus " .. coreplus.version .. "\n")
-    return 0
+  if not name then
+    if #rest == 0 or rest[1] == "-h" or rest[1] == "--help" then return show_help(ctx, {}) end
+    usage("a command is required (coreplus help lists them)")
   end
-  local def = COMMANDS[name]
-  if not def then usage("no command '" .. name .. "' (coreplus help lists them)") end
-  local parsed = args.parse(argv, def, 2)
-  if parsed.flags.help then
-    sys.stdout(help_text(name))
-    return 0
-  end
-  ctx.name, ctx.flags, ctx.positional = name, parsed.flags, parsed.positional
-  return def.run(ctx)
+  local cmd = COMMANDS[name]
+  if not cmd then unknown(name, rest) end
+  ctx.name = name
+  ctx.flags, ctx.positional = args.parse(cmd, rest)
+  if ctx.flags.help then return show_help(ctx, { name }) end
+  return cmd.run(ctx)
 end
 
 --- main(argv, sys) -> exit status

@@ -166,9 +166,12 @@ local function list_command(resource, row)
   local name = _M.command_name(resource)
   local window = _M.needs_window(row)
   local cmd = { name = name, resource = resource, columns = view.columns, window = window,
-    positional = row.get and 1 or 0,
+    args = row.get and { { name = "id", help = "show this one record" } } or nil,
     summary = view.summary .. (row.get and (", or show one: " .. name .. " [ID]") or ""),
-    flags = merge(COMMON_FLAGS, window and WINDOW_FLAGS or {}, view.flags or {}) }
+    flags = merge(COMMON_FLAGS, window and WINDOW_FLAGS or {}, view.flags or {}),
+    examples = view.examples or { "coreplus " .. name .. (window and " --location L --from 2025-05-20" or "")
+      .. " --page-size 5", "coreplus " .. name .. " --all --json" .. (view.columns and (" --fields "
+      .. view.columns[1] .. "," .. view.columns[2]) or "") } }
   cmd.run = function(ctx) return run_list(ctx, cmd) end
   return cmd
 end
@@ -246,7 +249,7 @@ end
 --- Prints a decoded body: its list as a page, else the record.
 function _M.show_decoded(ctx, decoded, row)
   local fmt = ctx:format()
-  if fmt == "json" then
+  if fmt == "json" and not ctx:columns(nil) then
     ctx.sys.stdout(require("coreplus.cli.output").json(decoded) .. "\n")
     return 0
   end
@@ -287,8 +290,11 @@ end
 --- The commands of this family.
 function _M.commands()
   local out = {
-    { name = "get", run = run_get, positional = 1, flags = COMMON_FLAGS,
-      summary = "GET any path under /API/Core/<version>/: get PATH [-q key=value]... [--all]" },
+    { name = "get", run = run_get, flags = COMMON_FLAGS,
+      args = { { name = "path", required = true, help = "a path under /API/Core/<version>/, query allowed" } },
+      summary = "GET any path under /API/Core/<version>/: get PATH [-q key=value]... [--all]",
+      examples = { "coreplus get Client/ -q pageSize=5", "coreplus get 'Appointment/ID?getPractitionerProfiles=true'",
+        "coreplus get Location/ --all --jsonl" } },
   }
   for resource, row in pairs(catalogue) do
     if row.list then out[#out + 1] = list_command(resource, row) end

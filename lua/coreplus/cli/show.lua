@@ -14,7 +14,8 @@ local function rows(n)
 end
 
 local function sink(ctx, cols)
-  return output.sink(ctx:format(), ctx.sys.stdout, { columns = cols, width = ctx:cell_width() })
+  return output.sink(ctx:format(), ctx.sys.stdout, { columns = cols, width = ctx:cell_width(),
+    fields = ctx:columns(nil) })
 end
 
 --- Streams every page of `iterator` (yielding page | false, err), with the
@@ -55,7 +56,10 @@ function _M.page(ctx, page, cols)
 end
 
 function _M.record(ctx, record)
-  output.record(ctx:format(), ctx.sys.stdout, record, { width = ctx:record_width() })
+  -- For people a record is every field; --fields picks some, in JSON too.
+  local fields = ctx:columns(nil)
+  if fields and ctx:format() == "table" then record = output.pick(record, fields) end
+  output.record(ctx:format(), ctx.sys.stdout, record, { width = ctx:record_width(), fields = fields })
   return 0
 end
 

@@ -140,10 +140,16 @@ end
 function _M.commands()
   return {
     { name = "token", run = run_token, summary = "print a signed token: token --url U [--method M]",
+      required = { "url" },
+      examples = { "coreplus token --url 'Client/?pageSize=5'",
+        "curl -H \"Authorization: JwToken $(coreplus token --url Location/)\" -H 'Content-Type: application/json'"
+          .. " -A my-app/1.0 \"$COREPLUS_BASE_URL/API/Core/v2.1/Location/\"" },
       flags = { url = { kind = "string", help = "the URL the token is for (absolute, or a path)" },
         method = { kind = "string", help = "HTTP method (GET)" },
         now = { kind = "number", help = "issue time, unix seconds (default: now)" } } },
-    { name = "decode", run = run_decode, positional = 1,
+    { name = "decode", run = run_decode,
+      args = { { name = "token", required = true, help = "the token (a JwToken prefix is fine), or - for stdin" } },
+      examples = { "coreplus decode eyJhbGciOi...", "coreplus token --url Location/ | coreplus decode -" },
       summary = "verify a token with the secret, show its claims and seconds left: decode TOKEN|-",
       flags = { secret = { kind = "string", help = "the secret (default COREPLUS_CONSUMER_SECRET)" } } },
   }
