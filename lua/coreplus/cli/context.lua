@@ -3,7 +3,8 @@
 -- built from them, and the output conventions every command shares.
 --
 -- `sys` carries the outside world so the spec can drive it: stdout(s),
--- stderr(s), getenv(name), isatty(fd), now(), read_stdin().
+-- stderr(s), getenv(name), isatty(fd), now(), read_stdin(), and
+-- client_options (merged into every client's options: a spec's transport).
 local coreplus = require "coreplus"
 local args = require "coreplus.cli.args"
 local profile = require "coreplus.profile"
@@ -66,6 +67,22 @@ end
 function _M.strip_position(msg)
   msg = tostring(msg)
   return (msg:gsub("^[^%s:]+%.lua:%d+: ", ""))
+end
+
+--- The client's learnt clock offset (server minus local, seconds; up to
+-- 1 s low because Date has whole seconds), or nil before any response.
+-- TODO(lead): only cp:clock_offset() once the method lands.
+function _M.clock_offset(cp)
+  local v = cp.clock_offset
+  if type(v) == "function" then return v(cp) end
+  return v
+end
+
+--- A learnt offset as a person would say it: the true offset lies in
+-- [learnt, learnt + 1), so its whole second is the ceiling (0 s, not -1 s,
+-- for clocks in step).
+function _M.whole_seconds(learnt)
+  return math.ceil(learnt)
 end
 
 -- ===== settings =====
@@ -153,6 +170,8 @@ function _M:client(extra)
   local o = {}
   for k, v in pairs(self:require_settings()) do o[k] = v end
   for k, v in pairs(extra or {}) do o[k] = v end
+  -- The spec's hook: options for every client of the run (a transport).
+  for k, v in pairs(self.sys.client_options or {}) do o[k] = v end
   o.shared_limit = self:shared_limit_path()
   if self.flags["dry-run"] then
     self.dry_seen = {}

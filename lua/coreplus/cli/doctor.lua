@@ -13,6 +13,7 @@ local catalogue = require "coreplus.catalogue"
 local context = require "coreplus.cli.context"
 local lists = require "coreplus.cli.lists"
 local output = require "coreplus.cli.output"
+local args = require "coreplus.cli.args"
 
 local type = type
 local pairs = pairs
@@ -128,6 +129,56 @@ local function check_optional(d)
   end
 end
 
+local function check_user_agent(d)
+  local ua = d.o.user_agent
+  if ua then return d:add("user_agent", "ok", ua .. " (from " .. tostring(d.ctx.from.user_agent) .. ")") end
+  d:add("user_agent", "ok", "the library's own (coreplus may block generic agents: name your app with"
+    .. " --user-agent, COREPLUS_USER_AGENT or the profile's user_agent)")
+end
+
+-- The environment a profile's name suggests, if any.
+local function named_kind(name)
+  local n = name:lower()
+  if n:find("sandbox", 1, true) or n:find("test", 1, true) or n:find("staging", 1, true) then return "sandbox" end
+  if n:find("prod", 1, true) or n:find("live", 1, true) then return "production" end
+  return nil
+end
+
+local function family(source)
+  if not source then return nil end
+  if source:match("^profile ") then return source end
+  if source:match("^%-%-") then return "flags" end
+  return "environment variables"
+end
+
+--- Sandbox/production mix-ups that the settings themselves show: a profile
+-- named for one environment pointing at the other, and a base URL from one
+-- place with credentials from another.
+local function check_profile(d)
+  local _, name = d.ctx:profile()
+  local kind = d.o.base_url and host_kind(d.o.base_url)
+  if name then
+    local want = named_kind(name)
+    if want and (kind == "sandbox" or kind == "production") and want ~= kind then
+      d:add("profile", "warn", format("profile '%s' points at %s (%s)", name, kind, d.o.base_url),
+        "a profile named for " .. want .. " holds a " .. kind .. " base_url: check that the URL and the"
+          .. " credentials belong to the same environment (sandbox credentials do not work on production)")
+    else
+      d:add("profile", "ok", name)
+    end
+  end
+  local from = d.ctx.from
+  local base = family(from.base_url)
+  for _, key in ipairs({ "consumer_id", "consumer_secret", "access_token" }) do
+    local other = family(from[key])
+    if base and other and other ~= base then
+      return d:add("sources", "warn", format("base_url comes from %s but %s from %s", base, key, other),
+        "settings from two places may belong to two environments or practices: unset the stale ones"
+          .. " (env | grep COREPLUS_) or keep them all in one profile")
+    end
+  end
+end
+
 -- ===== the token, made and checked here =====
 
 --- A token made with these credentials verifies with the same secret (the
@@ -171,13 +222,18 @@ local function check_clock(d)
   if offset == nil then
     return d:add("clock", "warn", "the server sent no Date header: the clock offset is unknown")
   end
-  local s = round(offset)
+  local s = context.whole_seconds(offset - 0.5)
   if abs(offset) < CLOCK_WARN then
     return d:add("clock", "ok", format("this machine agrees with the server's Date header (offset %+d s)", s))
   end
+  local hours = round(s / 3600)
+  local whole_hours = hours ~= 0 and abs(s - hours * 3600) <= 60
   d:add("clock", "warn", format("the server's clock is %d s %s this machine's (clock offset %+d s)",
     abs(s), s > 0 and "ahead of" or "behind", s),
-    "tokens carry nbf/exp in UTC unix seconds, so coreplus refuses tokens from a skewed clock"
+    (whole_hours and format("a whole number of hours (%+d h): local time is being sent as UTC (the"
+      .. " system clock is set to local time, or a token's nbf/exp are built from local time); nbf/exp must"
+      .. " be UTC unix seconds. ", -hours) or "")
+    .. "tokens carry nbf/exp in UTC unix seconds, so coreplus refuses tokens from a skewed clock"
       .. " ('Invalid token'). This library signs with the server's time, so its calls work"
       .. (d.skew_retry and " (after one refused request taught it the offset)" or "")
       .. "; other tools on this machine will fail: sync the clock (NTP)")
@@ -192,7 +248,7 @@ local function probe_params(d, e)
   end
   for _, p in ipairs(e.row.list.required or {}) do
     if params[p] == nil then
-      if d.seen[p] == nil then return nil, "needs a " .. p .. " from another list, which gave none" end
+      if d.seen[p] == nil then return nil, "needs " .. p .. " from another list, which gave none" end
       params[p] = d.seen[p]
     end
   end
@@ -208,18 +264,35 @@ local function remember(d, page)
   end
 end
 
+-- Lists that are empty for a reason a practice can fix.
+local EMPTY = {
+  practitioners = "coreplus shows the API only published practitioners: each one's Setup > Settings >"
+    .. " User Profile > Publish must be on (bookings need a practitioner)",
+}
+
+local function check_readable(d, e, page)
+  local name = "GET " .. e.path
+  remember(d, page)
+  local rows = page.total or #page.items
+  if rows == 0 and EMPTY[e.resource] then
+    return d:add(name, "warn", "readable, but 0 rows", EMPTY[e.resource])
+  end
+  d:add(name, "ok", page.total and format("readable (%d rows)", page.total) or "readable")
+end
+
 local function check_endpoint(d, e, page, err)
   local name = "GET " .. e.path
-  if page then
-    remember(d, page)
-    return d:add(name, "ok", page.total and format("readable (%d rows)", page.total) or "readable")
-  end
-  d.failures.total = d.failures.total + 1
-  if err.kind == "invalid_token" then d.failures.invalid_token = d.failures.invalid_token + 1 end
+  if page then return check_readable(d, e, page) end
   local reason = err.reasons and err.reasons[1]
   local detail = format("%s (HTTP %s)%s", err.kind, tostring(err.status or "-"), reason and (": " .. reason) or "")
-  -- 'Invalid token' is explained once, by the diagnosis.
-  d:add(name, "fail", detail, err.kind ~= "invalid_token" and err.hint or nil)
+  if err.kind == "forbidden" and d.need and not d.need[e.resource] then
+    -- An add-on that does not use this endpoint can live without it.
+    return d:add(name, "warn", detail, (err.hint or "") .. " (not needed: it is not in --need)")
+  end
+  d.failures[err.kind] = (d.failures[err.kind] or 0) + 1
+  -- 'Invalid token' and a blocked User-Agent are explained once, by the diagnosis.
+  local once = err.kind == "invalid_token" or err.kind == "blocked_user_agent"
+  d:add(name, "fail", detail, not once and err.hint or nil)
 end
 
 local function check_endpoints(d, first, first_err)
@@ -239,10 +312,20 @@ local function check_endpoints(d, first, first_err)
   end
 end
 
+--- coreplus refused the User-Agent: nothing else could be seen.
+local function diagnose_user_agent(d)
+  local n = d.failures.blocked_user_agent
+  if not n then return end
+  d:add("diagnosis", "fail", format("coreplus blocked the User-Agent on %d of %d endpoints", n, #d.endpoints),
+    "likely cause: a missing or generic User-Agent" .. (d.o.user_agent and (" ('" .. d.o.user_agent .. "')") or "")
+      .. ": set your app's own name with --user-agent, COREPLUS_USER_AGENT or user_agent in the profile,"
+      .. " e.g. my-practice-sync/1.2")
+end
+
 --- The likely cause when coreplus refused the token itself.
 local function diagnose_invalid_token(d)
   local failures = d.failures
-  if failures.invalid_token == 0 then return end
+  if not failures.invalid_token then return end
   local kind = host_kind(d.o.base_url)
   local offset = d.offset
   local clock_bad = offset and abs(offset) >= CLOCK_WARN
@@ -275,7 +358,8 @@ local function check_server(d)
   -- The client's estimate (Date minus local receive time) is up to a second
   -- low because Date truncates to whole seconds; the middle of that range is
   -- the best figure to show a person.
-  d.offset = d.cp.clock_offset and d.cp.clock_offset + 0.5
+  local learnt = context.clock_offset(d.cp)
+  d.offset = learnt and learnt + 0.5
   if not check_connection(d, first_err) then return end
   for _, r in ipairs(retries) do if r == "clock_skew" then d.skew_retry = true end end
   check_clock(d)
@@ -283,14 +367,39 @@ local function check_server(d)
   d.zone = type(loc) == "table" and type(loc.timeZone) == "table" and loc.timeZone.timezoneId or nil
   d.today = os.date("!%Y-%m-%d", floor(d.ctx.sys.now() + (d.offset or 0)))
   check_endpoints(d, first, first_err)
+  diagnose_user_agent(d)
   diagnose_invalid_token(d)
 end
 
+--- --need (or the profile's need): catalogue names, command names or paths.
+local function needed(ctx, endpoints)
+  local text = ctx:setting("need")
+  if not text then return nil end
+  local by = {}
+  for _, e in ipairs(endpoints) do
+    by[e.resource] = e.resource
+    by[lists.command_name(e.resource)] = e.resource
+    by[e.path:lower():gsub("/$", "")] = e.resource
+  end
+  local need = {}
+  for word in text:gmatch("[^,%s]+") do
+    local r = by[word:lower():gsub("/$", "")] or by[word:gsub("-", "_")]
+    if not r then
+      args.usage("--need: no endpoint '" .. word .. "' (known: " .. table.concat(args.sorted(by), ", ") .. ")")
+    end
+    need[r] = true
+  end
+  return need
+end
+
 function _M.run(ctx)
+  local endpoints = _M.endpoints()
   local d = setmetatable({ ctx = ctx, o = ctx:options(), checks = {}, failed = false, seen = {},
-    failures = { invalid_token = 0, total = 0 }, endpoints = _M.endpoints() }, run_mt)
+    failures = {}, endpoints = endpoints, need = needed(ctx, endpoints) }, run_mt)
   check_required(d)
   check_optional(d)
+  check_user_agent(d)
+  check_profile(d)
   check_token(d)
   if d.failed then
     d:add("server", "skip", "not contacted until the settings above are fixed")
@@ -338,7 +447,14 @@ end
 function _M.commands()
   return {
     { name = "doctor", run = _M.run,
-      summary = "check the configuration, the clock, the token and what the access token may read" },
+      summary = "check the configuration, the clock, the token and what the access token may read",
+      description = "Exit status 1 when a check FAILs; WARNs (an endpoint the add-on does not --need,"
+        .. " 0 practitioners, a skewed clock) keep 0.",
+      flags = { need = { kind = "string",
+        help = "the endpoints the add-on uses, e.g. clients,appointments (default all; profile key need):"
+          .. " a forbidden one that is not needed only WARNs" } },
+      examples = { "coreplus doctor", "coreplus --profile production doctor --need appointments,slots,locations",
+        "coreplus doctor --json | jq '.[] | select(.status != \"ok\")'" } },
   }
 end
 

@@ -18,19 +18,44 @@ local defaults = context.defaults
 
 local _M = {}
 
+--- The server's time now: this machine's clock plus the offset learnt from
+-- one cheap request (any answer carries Date). Returns the time, the
+-- offset (nil when unknown) and why it is unknown.
+local function server_now(ctx)
+  local o = ctx:options()
+  local now = ctx.sys.now()
+  for _, r in ipairs(context.REQUIRED) do
+    if not o[r[1]] then return now, nil, r[2] .. " is not set" end
+  end
+  local cp = ctx:client{ retries = 0 }
+  local _, err = cp.locations:list{ pageSize = 1 }
+  local offset = context.clock_offset(cp)
+  if offset == nil then return now, nil, err and tostring(err) or "the server sent no Date header" end
+  -- The learnt offset is never ahead of the server, so nbf is never in its future.
+  return now + offset, offset
+end
+
 local function run_token(ctx)
   local f = ctx.flags
   local u = f.url
-  if not u then usage("token needs --url (absolute, or a path such as Client/?pageSize=5)") end
   if not u:match("^%a[%w+.-]*://") then u = ctx:api_url(u) end
   local o = ctx:require_settings{ consumer_id = true, consumer_secret = true, access_token = true }
   local method = (f.method or "GET"):upper()
+  local now, offset = f.now, nil
+  if not now then
+    local why
+    now, offset, why = server_now(ctx)
+    if not offset then
+      ctx.sys.stderr("coreplus: token: signed with this machine's clock: the server's is unknown (" .. why .. ")\n")
+    end
+  end
+  now = floor(now)
   local token = coreplus.core.sign{ consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
     access_token = o.access_token, url = u, method = method,
-    issuer = o.issuer or defaults.issuer, audience = o.audience or defaults.audience,
-    now = f.now or floor(ctx.sys.now()) }
+    issuer = o.issuer or defaults.issuer, audience = o.audience or defaults.audience, now = now }
   if ctx:format() == "json" then
-    ctx:print(output.json{ token = token, url = u, method = method })
+    ctx:print(output.json{ token = token, url = u, method = method, nbf = now, exp = now + defaults.token_ttl,
+      clock_offset = offset and context.whole_seconds(offset) or nil })
   else
     ctx:print(token)
   end
@@ -65,8 +90,8 @@ local function problems_of(t, o, now)
     problems[#problems + 1] = format("expired %d s ago", now - claims.exp)
   end
   if type(claims.nbf) == "number" and claims.nbf > now then
-    problems[#problems + 1] = format("not valid for another %d s (nbf is in this machine's future:"
-      .. " are nbf/exp UTC unix seconds, and is the clock right?)", claims.nbf - now)
+    problems[#problems + 1] = format("not valid for another %d s (nbf is in the future:"
+      .. " are nbf/exp UTC unix seconds, and is the clock that made it right?)", claims.nbf - now)
   end
   local missing = {}
   for _, c in ipairs(CLAIMS) do if claims[c] == nil then missing[#missing + 1] = c end end
@@ -94,8 +119,12 @@ local function print_report(ctx, report)
   end
   ctx:lines(output.table_lines(lines, { "field", "value" }))
   ctx:print("signature: " .. report.signature)
+  local by = report.clock == "server" and format("by the server's clock, %+d s from this machine's",
+    report.clock_offset) or ("by " .. report.clock .. "'s clock")
   if report.seconds_left and report.seconds_left > 0 then
-    ctx:print(format("time: valid for another %d s", report.seconds_left))
+    ctx:print(format("time: valid for another %d s (%s)", report.seconds_left, by))
+  else
+    ctx:print("time: " .. by)
   end
   for _, pr in ipairs(report.problems) do
     if pr ~= "signature" then ctx:print("problem: " .. pr) end
@@ -112,9 +141,13 @@ local function run_decode(ctx)
   if not secret then usage("decode needs the secret: COREPLUS_CONSUMER_SECRET or --secret") end
   local t, bad = open_token(token, secret)
   if not t then return ctx:fail(bad) end
-  local now = floor(ctx.sys.now())
+  local now, offset = ctx.flags.now, nil
+  if not now then now, offset = server_now(ctx) end
+  now = floor(now)
   local claims = t.claims
-  local report = { algorithm = t.algorithm, problems = problems_of(t, o, now),
+  local report = { algorithm = t.algorithm, problems = problems_of(t, o, now), now = now,
+    clock = ctx.flags.now and "--now" or offset and "server" or "this machine",
+    clock_offset = offset and context.whole_seconds(offset) or nil,
     signature = t.verified and "verified with the consumer secret" or
       ("does NOT verify with the given secret (" .. tostring(t.why) .. "): the token was made"
         .. " with another secret or algorithm; check COREPLUS_CONSUMER_SECRET, and sandbox vs production"
@@ -144,14 +177,19 @@ function _M.commands()
       examples = { "coreplus token --url 'Client/?pageSize=5'",
         "curl -H \"Authorization: JwToken $(coreplus token --url Location/)\" -H 'Content-Type: application/json'"
           .. " -A my-app/1.0 \"$COREPLUS_BASE_URL/API/Core/v2.1/Location/\"" },
+      description = "The token is signed with the server's clock, learnt from one cheap request"
+        .. " (GET Location/?pageSize=1), unless --now is given.",
       flags = { url = { kind = "string", help = "the URL the token is for (absolute, or a path)" },
         method = { kind = "string", help = "HTTP method (GET)" },
-        now = { kind = "number", help = "issue time, unix seconds (default: now)" } } },
+        now = { kind = "number", help = "issue time, unix seconds (default: the server's now)" } } },
     { name = "decode", run = run_decode,
       args = { { name = "token", required = true, help = "the token (a JwToken prefix is fine), or - for stdin" } },
       examples = { "coreplus decode eyJhbGciOi...", "coreplus token --url Location/ | coreplus decode -" },
       summary = "verify a token with the secret, show its claims and seconds left: decode TOKEN|-",
-      flags = { secret = { kind = "string", help = "the secret (default COREPLUS_CONSUMER_SECRET)" } } },
+      description = "nbf and exp are checked against the server's clock (one cheap request) when the"
+        .. " settings allow it, else against this machine's; --now checks at a given time, offline.",
+      flags = { secret = { kind = "string", help = "the secret (default COREPLUS_CONSUMER_SECRET)" },
+        now = { kind = "number", help = "check at this time, unix seconds (no request)" } } },
   }
 end
 
