@@ -193,12 +193,14 @@ local function required_flags(resource, op, flags, extra)
   local spec = catalogue[resource] and catalogue[resource][op]
   local out = {}
   for _, field in ipairs(spec and spec.required or {}) do
-    local names = {}
+    local names, alternatives = {}, {}
     for _, n in ipairs(args.sorted(flags)) do
       local f = flags[n]
       local top = f.field and f.field:match("^[^.]+")
-      if top == field or (f.alternative_of == field) then names[#names + 1] = n end
+      if top == field then names[#names + 1] = n end
+      if f.alternative_of == field then alternatives[#alternatives + 1] = n end
     end
+    for _, n in ipairs(alternatives) do names[#names + 1] = n end
     if #names == 1 then out[#out + 1] = names[1] elseif #names > 1 then out[#out + 1] = names end
   end
   for _, e in ipairs(extra or {}) do out[#out + 1] = e end
