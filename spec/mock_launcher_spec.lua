@@ -126,6 +126,32 @@ describe("mock server launcher", function()
     assert.are.equal(before, after)
   end)
 
+  -- nginx creates its pid file before it writes the pid: a launcher that read
+  -- it then took the mock for broken, removed the prefix and waited forever
+  -- for the nginx it had not stopped.
+  it("starts when the pid file exists but is still empty", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+    local wrapper = dir .. "/slow-pid-nginx"
+    local f = assert(io.open(wrapper, "w"))
+    f:write('#!/bin/sh\n: > "${2}nginx.pid"\nsleep 0.5\nexec ' .. testing.nginx .. ' "$@"\n')
+    f:close()
+    assert(os.execute("chmod 755 " .. wrapper))
+    local code = ([[
+      local testing = require "coreplus.testing"
+      testing.nginx = %q
+      local mock = testing.server{ tls = false }
+      local ok = mock:stats() ~= nil
+      mock:stop()
+      print(ok and "started" or "no stats")]]):format(wrapper)
+    local p = io.popen("timeout 30 lua5.4 -e " .. ("%q"):format(code):gsub("\\\n", "\n"):gsub("%$", "\\$") .. " 2>&1")
+    local out = p:read("a")
+    p:close()
+    os.execute("rm -rf " .. dir)
+    assert.equal("started\n", out)
+  end)
+
   it("refuses unknown options by name", function()
     assert.has_error(function() testing.server{ colour = "blue" } end,
       "coreplus.testing.server: unknown option 'colour'")

@@ -29,6 +29,13 @@ local RAW = [[
         }
         location = /raw/slow { content_by_lua_block { ngx.sleep(tonumber(ngx.var.arg_s) or 2); ngx.say("late") } }
         location = /raw/empty { return 204; }
+        location = /raw/drop_reused { content_by_lua_block {
+            -- answers the first request of a connection; closes the connection
+            -- on any later one without a byte of answer (a server's idle close)
+            ngx.shared.spec_counts:incr(ngx.req.get_method(), 1, 0)
+            if tonumber(ngx.var.connection_requests) > 1 then return ngx.exit(444) end
+            ngx.say("first")
+        } }
         location = /raw/echo { content_by_lua_block {
             ngx.req.read_body()
             ngx.header["X-Multi"] = { "a", "b" }
@@ -44,6 +51,7 @@ events { worker_connections 256; }
 http {
 ]] .. nginx.HTTP .. [[
     lua_ssl_trusted_certificate @PREFIX@/trusted.pem;
+    lua_shared_dict spec_counts 1m;
     server {
         listen 127.0.0.1:@P1@;
 ]] .. nginx.EVAL .. [[
@@ -241,6 +249,28 @@ describe("coreplus.transport.ngx", function()
         assert.are.equal(r[3], r[4])
       end)
     end
+
+    -- Decision #17: only idempotent methods may be sent again, and PUT is not
+    -- one of them (the C core never repeats it either).
+    it("re-sends a GET once on a fresh connection when the pooled one was dropped, never a PUT", function()
+      local r = run(fmt([[
+        local d = ngx.shared.spec_counts
+        d:flush_all()
+        assert(t.request{ url = $1 })                         -- pools a connection
+        local get = t.request{ url = $1 }                     -- dropped, sent again
+        local gets = d:get("GET")
+        assert(t.request{ url = $1 })                         -- pools a fresh one
+        local put, err = t.request{ method = "PUT", url = $1, body = "{}" }
+        return { get = get and get.status, gets = gets, put = put and put.status,
+          puts = d:get("PUT"), kind = err and err.kind, sent = err and err.sent }]],
+        h.plain .. "/raw/drop_reused"))
+      assert.are.equal(200, r.get)
+      assert.is_true(r.gets >= 3)   -- earlier specs may have left pooled connections too
+      assert.is_nil(r.put)
+      assert.are.equal(1, r.puts)
+      assert.are.equal("network", r.kind)
+      assert.is_true(r.sent)
+    end)
 
     it("does not pool a connection the server closes", function()
       local r = run(fmt([[

@@ -15,7 +15,7 @@ local _M = {}
 local KINDS = {
   network = true, timeout = true, tls = true, too_large = true, invalid_token = true,
   forbidden = true, not_found = true, conflict = true, validation = true,
-  rate_limited = true, server = true, bad_response = true, unknown_outcome = true,
+  rate_limited = true, server = true, bad_response = true,
   limiter = true, blocked_user_agent = true,
 }
 _M.kinds = KINDS

@@ -2,6 +2,7 @@
 -- `require "coreplus"` gives this table: the client constructors, the JWT
 -- helpers and the C core's functions re-exported.
 local core = require "coreplus.core"
+local misuse = require "coreplus.misuse"
 
 local os_getenv = os.getenv
 
@@ -14,9 +15,12 @@ local _M = {
   dates = require "coreplus.dates",
 }
 
--- The C core's functions are reachable as coreplus.<name> too (docs/decisions.md #15 lists what design.md §2 does not).
-for name, fn in pairs(core) do
-  if _M[name] == nil then _M[name] = fn end
+-- The C core's public functions are reachable as coreplus.<name> too; the
+-- rest of the core is the package's own business (coreplus.core is there for
+-- those who need it).
+for _, name in ipairs{ "request", "request_many", "pipeline", "sign", "jwt_encode", "jwt_decode",
+  "base64url_encode", "base64url_decode", "limiter", "now", "monotonic", "sleep", "defaults" } do
+  _M[name] = core[name]
 end
 
 --- coreplus.new{...}: a client. See README "Configuration".
@@ -47,11 +51,11 @@ function _M.from_env(overrides, getenv)
     if host == "127.0.0.1" or host == "localhost" then opts.allow_http = true end
   end
   for k, v in pairs(overrides or {}) do opts[k] = v end
-  for _, name in ipairs({ "base_url", "consumer_id", "consumer_secret", "access_token" }) do
+  for _, name in ipairs(require("coreplus.config").REQUIRED) do
     if opts[name] == nil then
       local var
       for k, n in pairs(ENV) do if n == name then var = k end end
-      error(("coreplus.from_env: %s is not set (option '%s')"):format(var, name), 2)
+      misuse.raise("coreplus.from_env: %s is not set (option '%s')", var, name)
     end
   end
   return _M.new(opts)

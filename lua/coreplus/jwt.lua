@@ -1,5 +1,6 @@
 --- JSON Web Tokens on Lua tables: HS256 from the C core, plus the time checks.
 -- `encode(claims, secret)` and `decode(token, secret, {now=, leeway=})`.
+local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
 local cjson = require "cjson.safe"
 local errors = require "coreplus.errors"
@@ -26,14 +27,14 @@ end
 
 function _M.encode(claims, secret)
   if type(claims) ~= "table" then
-    error("bad argument #1 to 'encode' (table of claims expected, got " .. type(claims) .. ")", 2)
+    raise("%s", "bad argument #1 to 'encode' (table of claims expected, got " .. type(claims) .. ")")
   end
   if type(secret) ~= "string" then
-    error("bad argument #2 to 'encode' (secret string expected, got " .. type(secret) .. ")", 2)
+    raise("%s", "bad argument #2 to 'encode' (secret string expected, got " .. type(secret) .. ")")
   end
   local json, err = cjson.encode(claims)
   if not json then
-    error("bad argument #1 to 'encode' (" .. tostring(err) .. ")", 2)
+    raise("%s", "bad argument #1 to 'encode' (" .. tostring(err) .. ")")
   end
   return core.jwt_encode(json, secret)
 end
@@ -44,19 +45,19 @@ end
 
 function _M.decode(token, secret, opts)
   if type(token) ~= "string" then
-    error("bad argument #1 to 'decode' (token string expected, got " .. type(token) .. ")", 2)
+    raise("%s", "bad argument #1 to 'decode' (token string expected, got " .. type(token) .. ")")
   end
   if type(secret) ~= "string" then
-    error("bad argument #2 to 'decode' (secret string expected, got " .. type(secret) .. ")", 2)
+    raise("%s", "bad argument #2 to 'decode' (secret string expected, got " .. type(secret) .. ")")
   end
   if opts ~= nil and type(opts) ~= "table" then
-    error("bad argument #3 to 'decode' (options table expected, got " .. type(opts) .. ")", 2)
+    raise("%s", "bad argument #3 to 'decode' (options table expected, got " .. type(opts) .. ")")
   end
   opts = opts or {}
   local now = opts.now or core.now()
   local leeway = opts.leeway or 0
-  if type(now) ~= "number" then error("bad option 'now' (number expected)", 2) end
-  if type(leeway) ~= "number" then error("bad option 'leeway' (number expected)", 2) end
+  if type(now) ~= "number" then raise("%s", "bad option 'now' (number expected)") end
+  if type(leeway) ~= "number" then raise("%s", "bad option 'leeway' (number expected)") end
 
   local json, msg, name = core.jwt_decode(token, secret)
   if not json then

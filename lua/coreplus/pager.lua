@@ -1,12 +1,12 @@
 --- Paging: one page, a page iterator that fetches ahead, an item iterator, and
 -- all items. Memory stays bounded by the pages in flight: pages are handed
 -- out and forgotten, never accumulated (except by `all`, which is asked to).
+-- Requests go through the resource's engine only (coreplus.engine).
 local errors = require "coreplus.errors"
 
 local type = type
 local error = error
 local ceil = math.ceil
-local min = math.min
 local tonumber = tonumber
 local pairs = pairs
 local ipairs = ipairs
@@ -14,7 +14,7 @@ local setmetatable = setmetatable
 
 local _M = {}
 
-local ITERATOR_PAGE_SIZE = 100   -- the API's maximum: fewest requests per row
+local ITERATOR_PAGE_SIZE = require("coreplus.defaults").page_size
 
 local function copy(t)
   local c = {}
@@ -38,139 +38,136 @@ end
 
 --- One page: r:list(params).
 function _M.page(resource, params)
-  local decoded, err = resource.client:_call("GET", resource.row.path, params)
+  local decoded, err = resource.engine:call("GET", resource.row.path, { query = params })
   if not decoded then return nil, err end
   return make_page(resource, decoded, params.pageNumber or 1, params.pageSize)
 end
 
---- for page, err in r:pages(params): pages in order; a failure is handed to
--- the loop as (false, err) and ends the iteration. Once the first page tells
--- the total, up to `concurrency` further pages are fetched ahead: as a stream
--- when the transport has pipelines (the C core), else in batches. Under Lua
--- 5.4 the fourth value closes the stream when the loop is left early.
-function _M.pages(resource, params)
-  local client = resource.client
-  local path = resource.row.path
+-- ===== pages: the page iterator =====
+
+-- One walk through the pages of a list. The first page comes alone; once it
+-- tells the total, up to `concurrency` further pages are in flight on the
+-- engine's stream and handed out in order.
+local Pages = {}
+Pages.__index = Pages
+
+local function new_pages(resource, params)
   local paged = resource.row.paged ~= false
   local base = copy(params)
   if paged and base.pageSize == nil then base.pageSize = ITERATOR_PAGE_SIZE end
-  local size = base.pageSize
-  local first_number = base.pageNumber or 1
-  local next_yield = first_number   -- the page number the loop gets next
-  local last                        -- last page number, once known
-  local done = false
-  local ahead = {}                  -- page number -> page (or {error=}) fetched early
-  local held = 0                    -- how many pages `ahead` holds
-  local stream, next_add            -- the transport's pipeline, when it has one
-  local in_flight = {}              -- pipeline id -> {number, opts, query}
+  return setmetatable({
+    resource = resource, engine = resource.engine, path = resource.row.path,
+    paged = paged, base = base, size = base.pageSize,
+    first = base.pageNumber or 1,
+    next_yield = base.pageNumber or 1,   -- the page number the loop gets next
+    last = nil,                          -- last page number, once known
+    done = false,
+    ahead = {},                          -- page number -> page (or {error=}) fetched early
+    held = 0,                            -- how many pages `ahead` holds
+    stream = nil, next_add = nil,
+    numbers = {},                        -- stream id -> page number
+  }, Pages)
+end
 
-  local function query(number)
-    local q = copy(base)
-    if paged then q.pageNumber = number end
-    return q
+function Pages:query(number)
+  local q = copy(self.base)
+  if self.paged then q.pageNumber = number end
+  return q
+end
+
+function Pages:close()
+  self.done = true
+  if self.stream then self.stream:close(); self.stream = nil end
+end
+Pages.__close = Pages.close
+
+function Pages:fetch_one(number)
+  local decoded, err = self.engine:call("GET", self.path, { query = self:query(number) })
+  if not decoded then return { error = err } end
+  return make_page(self.resource, decoded, number, self.size)
+end
+
+-- Pages in flight plus pages fetched early never exceed `concurrency`: one
+-- slow page cannot make the others pile up in memory behind it.
+function Pages:fill()
+  local s = self.stream
+  while s:pending() + self.held < s:capacity() and self.next_add <= self.last do
+    self.numbers[s:add(self.path, self:query(self.next_add))] = self.next_add
+    self.next_add = self.next_add + 1
   end
+end
 
-  local function finish()
-    done = true
-    if stream then stream:close(); stream = nil end
-  end
-
-  local function fetch_one(number)
-    local decoded, err = client:_call("GET", path, query(number))
-    if not decoded then return { error = err } end
-    return make_page(resource, decoded, number, size)
-  end
-
-  -- Pages in flight plus pages fetched early never exceed `concurrency`: one
-  -- slow page cannot make the others pile up in memory behind it.
-  local function fill_stream()
-    while stream:pending() + held < stream:capacity() and next_add <= last do
-      local q = query(next_add)
-      local opts = client:_get_opts(path, q)
-      in_flight[stream:add(opts)] = { number = next_add, opts = opts, query = q }
-      next_add = next_add + 1
+function Pages:take(number)
+  while self.ahead[number] == nil do
+    self:fill()
+    local id, decoded, err = self.stream:next()
+    if id == nil then
+      return { error = errors.new{ kind = "network", message = "page " .. number .. " was never requested" } }
     end
+    local n = self.numbers[id]
+    self.numbers[id] = nil
+    self.ahead[n] = decoded and make_page(self.resource, decoded, n, self.size) or { error = err }
+    self.held = self.held + 1
   end
+  local page = self.ahead[number]
+  self.ahead[number] = nil
+  self.held = self.held - 1
+  self:fill()   -- keep fetching while the caller works on this page
+  return page
+end
 
-  local function take_stream(number)
-    while ahead[number] == nil do
-      fill_stream()
-      local id, res, err = stream:next()
-      if id == nil then
-        return { error = errors.new{ kind = "network", message = "page " .. number .. " was never requested" } }
-      end
-      local f = in_flight[id]
-      in_flight[id] = nil
-      local decoded, failure = client:_finish_get(f.opts, res, err, path, f.query)
-      ahead[f.number] = decoded and make_page(resource, decoded, f.number, size) or { error = failure }
-      held = held + 1
-    end
-    local page = ahead[number]
-    ahead[number] = nil
-    held = held - 1
-    fill_stream()   -- keep fetching while the caller works on this page
-    return page
+-- Until the total is known, pages come one at a time; the first one says
+-- where the list ends.
+function Pages:learn_last(page)
+  local number = self.next_yield
+  if #page.items == 0 and number ~= self.first then return end
+  if not self.paged then
+    self.last = number
+  elseif page.total then
+    self.last = ceil(page.total / self.size)
+  elseif #page.items < self.size then
+    self.last = number   -- a short page ends a list that gives no total
   end
-
-  local function take_batch(number)
-    if ahead[number] == nil then
-      local list = {}
-      for i = 1, min(client.concurrency, last - number + 1) do
-        list[i] = { path = path, query = query(number + i - 1) }
-      end
-      for i, r in ipairs(client:_get_many(list)) do
-        ahead[number + i - 1] = r[1] and make_page(resource, r[1], number + i - 1, size) or { error = r[2] }
-      end
-    end
-    local page = ahead[number]
-    ahead[number] = nil
-    return page
+  if self.last and self.last > number then
+    self.stream = self.engine:stream()
+    self.next_add = number + 1
+    self:fill()
   end
+end
 
-  local function iterate()
-    if done then return nil end
-    local page
-    if last == nil then
-      -- Until the total is known, pages come one at a time.
-      page = fetch_one(next_yield)
-      if not page.error then
-        if #page.items == 0 and next_yield ~= first_number then finish(); return nil end
-        if not paged then
-          last = next_yield
-        elseif page.total then
-          last = ceil(page.total / size)
-        elseif #page.items < size then
-          last = next_yield   -- a short page ends a list that gives no total
-        end
-        if last and last > next_yield and client.transport.pipeline then
-          stream = client.transport.pipeline{ concurrency = client.concurrency }
-          next_add = next_yield + 1
-          fill_stream()
-        end
-      end
-    elseif next_yield > last then
-      finish()
-      return nil
-    elseif stream then
-      page = take_stream(next_yield)
-    else
-      page = take_batch(next_yield)
-    end
-    if page.error then finish(); return false, page.error end
-    -- an empty page past the first ends the list, whatever totalRows claimed
-    if #page.items == 0 and next_yield ~= first_number then finish(); return nil end
-    next_yield = next_yield + 1
-    return page
+--- pages:next() -> page | false, err (then the end) | nil at the end.
+function Pages:next()
+  if self.done then return nil end
+  local page
+  if self.last == nil then
+    page = self:fetch_one(self.next_yield)
+    if not page.error then self:learn_last(page) end
+  elseif self.next_yield > self.last then
+    self:close()
+    return nil
+  else
+    page = self:take(self.next_yield)
   end
+  if page.error then self:close(); return false, page.error end
+  -- an empty page past the first ends the list, whatever totalRows claimed
+  if #page.items == 0 and self.next_yield ~= self.first then self:close(); return nil end
+  self.next_yield = self.next_yield + 1
+  return page
+end
 
-  local closer = setmetatable({}, { __close = function() if stream then stream:close(); stream = nil end end })
-  return iterate, nil, nil, closer
+--- for page, err in r:pages(params): pages in order; a failure is handed to
+-- the loop as (false, err) and ends the iteration. Under Lua 5.4 the fourth
+-- value closes the stream when the loop is left early. The iterator also
+-- works on its own (`local next_page = r:pages{}; next_page()`).
+function _M.pages(resource, params)
+  local p = new_pages(resource, params)
+  return function() return p:next() end, nil, nil, p
 end
 
 --- for item in r:each(params): every item across pages; raises the error
 -- object on failure (iterators cannot return nil, err).
 function _M.each(resource, params)
-  local next_page, _, _, closer = _M.pages(resource, params)
+  local p = new_pages(resource, params)
   local items, i = nil, 0
   return function()
     while true do
@@ -180,12 +177,12 @@ function _M.each(resource, params)
         if item ~= nil then return item end
         items = nil
       end
-      local page, err = next_page()
+      local page, err = p:next()
       if page == nil then return nil end
       if page == false then error(err, 0) end
       items, i = page.items, 0
     end
-  end, nil, nil, closer
+  end, nil, nil, p
 end
 
 --- Every item in one table: r:all(params) -> items | nil, err.

@@ -20,7 +20,6 @@ local type = type
 local pairs = pairs
 local ipairs = ipairs
 local tostring = tostring
-local error = error
 local format = string.format
 local concat = table.concat
 local sort = table.sort
@@ -205,23 +204,22 @@ end
 -- config file's section `name` (default COREPLUS_PROFILE, else [default]);
 -- `overrides` win. Environment variables are not read: use from_env for that.
 function _M.from_profile(name, overrides, getenv)
+  local misuse = require "coreplus.misuse"
   if name ~= nil and type(name) ~= "string" then
-    error("bad argument #1 to 'from_profile' (string expected, got " .. type(name) .. ")", 2)
+    misuse.raise("bad argument #1 to 'from_profile' (string expected, got %s)", type(name))
   end
   if overrides ~= nil and type(overrides) ~= "table" then
-    error("bad argument #2 to 'from_profile' (table expected, got " .. type(overrides) .. ")", 2)
+    misuse.raise("bad argument #2 to 'from_profile' (table expected, got %s)", type(overrides))
   end
   local section, err = _M.select(name, getenv)
   if not section then
-    error("coreplus.from_profile: " .. (err or "no profile given, no COREPLUS_PROFILE and no [default]"
-      .. " section in " .. tostring(_M.path(getenv))), 2)
+    misuse.raise("coreplus.from_profile: %s", err or ("no profile given, no COREPLUS_PROFILE and no [default]"
+      .. " section in " .. tostring(_M.path(getenv))))
   end
   local o = _M.options(section)
   for k, v in pairs(overrides or {}) do o[k] = v end
-  for _, key in ipairs({ "base_url", "consumer_id", "consumer_secret", "access_token" }) do
-    if o[key] == nil then
-      error(("coreplus.from_profile: the profile has no %s"):format(key), 2)
-    end
+  for _, key in ipairs(require("coreplus.config").REQUIRED) do
+    if o[key] == nil then misuse.raise("coreplus.from_profile: the profile has no %s", key) end
   end
   return require("coreplus").new(o)
 end

@@ -1,41 +1,43 @@
---- One resource of the catalogue (a row of catalogue.lua) bound to a client:
--- list, each, pages, all, get, create, book, update, cancel — whichever the
--- row has. Calling an operation the row lacks raises, naming it.
+--- One resource of the catalogue (a row of catalogue.lua) bound to a
+-- client's request engine: list, each, pages, all, get, create, book,
+-- update, cancel — whichever the row has. Calling an operation the row lacks
+-- raises, naming it. Misuse raises at the caller's line (coreplus.misuse).
 local pager = require "coreplus.pager"
 local url = require "coreplus.url"
+local misuse = require "coreplus.misuse"
 
 local type = type
 local pairs = pairs
-local error = error
 local setmetatable = setmetatable
+local raise = misuse.raise
 
 local _M = {}
 
-local MAX_PAGE_SIZE = 100
+local MAX_PAGE_SIZE = require("coreplus.defaults").max_page_size
 
 local function check_params(self, op, params, spec)
   if params ~= nil and type(params) ~= "table" then
-    error(("bad argument to '%s:%s' (table of parameters expected, got %s)"):format(self.name, op, type(params)), 3)
+    raise("bad argument to '%s:%s' (table of parameters expected, got %s)", self.name, op, type(params))
   end
   params = params or {}
   for _, name in ipairs(spec and spec.required or {}) do
     local v = params[name]
     if v == nil or v == "" then
-      error(("%s:%s: missing required parameter '%s'"):format(self.name, op, name), 3)
+      raise("%s:%s: missing required parameter '%s'", self.name, op, name)
     end
   end
   local number = params.pageNumber
   if number ~= nil and (type(number) ~= "number" or number < 1 or number % 1 ~= 0) then
-    error(("%s:%s: parameter 'pageNumber' must be a positive integer"):format(self.name, op), 3)
+    raise("%s:%s: parameter 'pageNumber' must be a positive integer", self.name, op)
   end
   local size = params.pageSize
   if size ~= nil then
     if type(size) ~= "number" or size < 1 or size % 1 ~= 0 then
-      error(("%s:%s: parameter 'pageSize' must be a positive integer"):format(self.name, op), 3)
+      raise("%s:%s: parameter 'pageSize' must be a positive integer", self.name, op)
     end
     if size > MAX_PAGE_SIZE then
-      error(("%s:%s: parameter 'pageSize' is %d, coreplus allows at most %d"):format(
-        self.name, op, size, MAX_PAGE_SIZE), 3)
+      raise("%s:%s: parameter 'pageSize' is %d, coreplus allows at most %d",
+        self.name, op, size, MAX_PAGE_SIZE)
     end
   end
   return params
@@ -74,21 +76,21 @@ end
 function ops.get(self, id, params)
   local segment = url.segment(id, "id")
   params = check_params(self, "get", params, self.row.get)
-  local decoded, err = self.client:_call("GET", self.row.path .. segment, params)
+  local decoded, err = self.engine:call("GET", self.row.path .. segment, { query = params })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end
 
 local function post(self, op, path, fields)
   if type(fields) ~= "table" then
-    error(("bad argument to '%s:%s' (table of fields expected, got %s)"):format(self.name, op, type(fields)), 3)
+    raise("bad argument to '%s:%s' (table of fields expected, got %s)", self.name, op, type(fields))
   end
   for _, name in ipairs(self.row[op] and self.row[op].required or {}) do
     if fields[name] == nil or fields[name] == "" then
-      error(("%s:%s: missing required field '%s'"):format(self.name, op, name), 3)
+      raise("%s:%s: missing required field '%s'", self.name, op, name)
     end
   end
-  local decoded, err = self.client:_call("POST", path, nil, fields)
+  local decoded, err = self.engine:call("POST", path, { body = fields })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end
@@ -111,7 +113,7 @@ end
 function ops.cancel(self, id, fields)
   url.segment(id, "id")
   if fields ~= nil and type(fields) ~= "table" then
-    error(("bad argument to '%s:cancel' (table of fields expected, got %s)"):format(self.name, type(fields)), 2)
+    raise("bad argument to '%s:cancel' (table of fields expected, got %s)", self.name, type(fields))
   end
   local body = { appointmentId = id, deleted = true }
   for k, v in pairs(fields or {}) do body[k] = v end
@@ -128,7 +130,7 @@ function mt.__index(self, key)
     if (LIST_OPS[key] and row.list) or row[key] then
       return op
     end
-    error(("coreplus: %s has no operation '%s'"):format(self.name, key), 2)
+    raise("coreplus: %s has no operation '%s'", self.name, key)
   end
   return nil
 end
@@ -137,8 +139,8 @@ function mt.__tostring(self)
   return "coreplus resource " .. self.name .. " (" .. self.row.path .. ")"
 end
 
-function _M.new(client, name, row)
-  return setmetatable({ client = client, name = name, row = row }, mt)
+function _M.new(engine, name, row)
+  return setmetatable({ engine = engine, name = name, row = row }, mt)
 end
 
 return _M

@@ -1,5 +1,7 @@
 --- URL building: one deterministic string per request, because the same bytes
 -- are signed (the `url` claim) and sent.
+local raise = require("coreplus.misuse").raise
+
 local type = type
 local tostring = tostring
 local pairs = pairs
@@ -37,11 +39,11 @@ local function value_text(key, v)
   if t == "string" then return v end
   if t == "number" then
     local s, err = number_text(v)
-    if not s then error(("bad query parameter '%s' (%s)"):format(key, err), 4) end
+    if not s then raise("bad query parameter '%s' (%s)", key, err) end
     return s
   end
   if t == "boolean" then return tostring(v) end
-  error(("bad query parameter '%s' (string, number or boolean expected, got %s)"):format(key, t), 4)
+  raise("bad query parameter '%s' (string, number or boolean expected, got %s)", key, t)
 end
 
 --- Encodes a query table: keys sorted, list values as repeated keys in list
@@ -49,12 +51,12 @@ end
 function _M.query(params)
   if params == nil then return "" end
   if type(params) ~= "table" then
-    error("bad argument 'query' (table expected, got " .. type(params) .. ")", 3)
+    raise("%s", "bad argument 'query' (table expected, got " .. type(params) .. ")")
   end
   local keys = {}
   for k in pairs(params) do
     if type(k) ~= "string" then
-      error("bad query parameter name (string expected, got " .. type(k) .. ")", 3)
+      raise("%s", "bad query parameter name (string expected, got " .. type(k) .. ")")
     end
     keys[#keys + 1] = k
   end
@@ -80,17 +82,23 @@ function _M.segment(id, name)
   if t == "number" then
     local err
     id, err = number_text(id)
-    if not id then error(("bad argument '%s' (%s)"):format(name or "id", err), 3) end
+    if not id then raise("bad argument '%s' (%s)", name or "id", err) end
   elseif t ~= "string" then
-    error(("bad argument '%s' (string id expected, got %s)"):format(name or "id", t), 3)
+    raise("bad argument '%s' (string id expected, got %s)", name or "id", t)
   end
   if id == "" or id == "." or id == ".." then
-    error(("bad argument '%s' (a non-empty id other than '.' or '..' expected)"):format(name or "id"), 3)
+    raise("bad argument '%s' (a non-empty id other than '.' or '..' expected)", name or "id")
   end
   if #id > 200 then
-    error(("bad argument '%s' (id longer than 200 bytes)"):format(name or "id"), 3)
+    raise("bad argument '%s' (id longer than 200 bytes)", name or "id")
   end
   return escape(id)
+end
+
+--- The API's base for a version: <base_url>/API/Core/<version>/ (the one
+-- spelling, see docs/decisions.md #5). base_url has no trailing slash.
+function _M.api_base(base_url, version)
+  return base_url .. "/API/Core/" .. version .. "/"
 end
 
 --- base .. path .. "?" .. query, where base ends with "/".

@@ -6,6 +6,7 @@
 -- stderr(s), getenv(name), isatty(fd), now(), read_stdin(), and
 -- client_options (merged into every client's options: a spec's transport).
 local coreplus = require "coreplus"
+local config = require "coreplus.config"
 local args = require "coreplus.cli.args"
 local profile = require "coreplus.profile"
 
@@ -21,11 +22,9 @@ local usage = args.usage
 local _M = {}
 local mt = { __index = _M }
 
--- The library's defaults, read rather than repeated.
--- TODO(lead): drop the fallback once core.defaults lands on main (issue 18).
-_M.defaults = coreplus.core.defaults or {
-  issuer = "lua-coreplus", audience = "https://coreplus.com.au", version = "v2.1", token_ttl = 60,
-}
+-- The library's defaults (issuer, audience, version, ...), read rather than
+-- repeated; the token's lifetime is the C core's.
+_M.defaults = setmetatable({ token_ttl = config.core.token_ttl }, { __index = config.DEFAULTS })
 
 --- Settings a command that talks to coreplus cannot do without.
 _M.REQUIRED = {
@@ -66,7 +65,7 @@ end
 --- Library argument errors arrive as "file:line: message"; keep the message.
 function _M.strip_position(msg)
   msg = tostring(msg)
-  return (msg:gsub("^[^%s:]+%.lua:%d+: ", ""))
+  return (msg:gsub("^[^%s:]+:%d+: ", ""))
 end
 
 --- The client's learnt clock offset (server minus local, seconds; up to

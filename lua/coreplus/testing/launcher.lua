@@ -10,6 +10,8 @@
 -- go through the curl CLI so that this module works before (and
 -- independently of) the project's own HTTP code.
 local conf = require "coreplus.testing.mock.conf"
+local defaults = require "coreplus.defaults"
+local url = require "coreplus.url"
 
 local io, os, type, pairs, tostring, tonumber, error, setmetatable =
   io, os, type, pairs, tostring, tonumber, error, setmetatable
@@ -305,6 +307,7 @@ function _M.server(opts)
         until t > START_TIMEOUT
         if started then
           self._proc = h
+          self._child = child
         else
           -- Never pclose a live nginx: that would wait for it forever.
           if child then _M.stop_instance{ pid = child } end
@@ -320,10 +323,12 @@ function _M.server(opts)
         error("nginx did not start: " .. text, 0)
       end
     end
-    self.pid = tonumber(read_file(prefix .. "/nginx.pid") or "")
+    -- The pid file can exist before nginx has written it: the foreground
+    -- master's pid is known anyway (the shell became nginx).
+    self.pid = tonumber(read_file(prefix .. "/nginx.pid") or "") or self._child
     if not self.pid then error("nginx wrote no pid file", 0) end
     self.base_url = format("%s://127.0.0.1:%d", o.tls and "https" or "http", self.port)
-    self.api_url = self.base_url .. "/API/Core/v2.1/"
+    self.api_url = url.api_base(self.base_url, defaults.version)
     local health
     local t = 0
     repeat
@@ -333,7 +338,8 @@ function _M.server(opts)
     if not health then error("the mock does not answer: " .. (read_file(prefix .. "/logs/error.log") or ""), 0) end
   end)
   if not ok then
-    _M.stop_instance{ pid = self.pid, prefix = prefix }
+    -- Never pclose a live nginx: stop it by the pid known for sure first.
+    _M.stop_instance{ pid = self.pid or self._child, prefix = prefix }
     if self._proc then self._proc:close() end
     error("coreplus.testing.server: " .. tostring(err), 2)
   end

@@ -7,6 +7,7 @@
 --   local stub = require("coreplus.testing").stub{ consumer_secret = "s" }
 --   stub:on("GET", "Client/", { body = { clients = {...}, paging = {...} } })
 --   local cp = coreplus.new{ ..., transport = stub }
+local raise = require("coreplus.misuse").raise
 local cjson = require "cjson.safe"
 local core = require "coreplus.core"
 local jwt = require "coreplus.jwt"
@@ -53,7 +54,7 @@ end
 -- credentials left out are not checked (any value passes).
 function _M.new(opts)
   opts = opts or {}
-  if type(opts) ~= "table" then error("bad argument #1 to 'stub' (table expected)", 2) end
+  if type(opts) ~= "table" then raise("%s", "bad argument #1 to 'stub' (table expected)") end
   local self = setmetatable({ routes = {}, requests = {}, sleeps = {}, opts = opts,
     skew = opts.skew or 0 }, mt)
   -- The client calls transport.request(opts): bind the stub into closures.
@@ -66,6 +67,9 @@ function _M.new(opts)
     end
     return out
   end
+  -- Pages fetched ahead go through a pipeline, as with the C core; the
+  -- stub's answers them one at a time, in order.
+  self.pipeline = require("coreplus.transport").sequential_pipeline(self.request)
   self.sleep = function(s) self.sleeps[#self.sleeps + 1] = s end
   self.now = function() return core.now() end
   return self
@@ -80,11 +84,11 @@ end
 -- response: {status=, body= (table or string), headers=} or a function(req)
 -- returning one. Later registrations win.
 function _M:on(method, path, response)
-  if type(method) ~= "string" then error("bad argument #1 to 'on' (method expected)", 2) end
-  if type(path) ~= "string" then error("bad argument #2 to 'on' (path expected)", 2) end
+  if type(method) ~= "string" then raise("%s", "bad argument #1 to 'on' (method expected)") end
+  if type(path) ~= "string" then raise("%s", "bad argument #2 to 'on' (path expected)") end
   local t = type(response)
   if t ~= "table" and t ~= "function" then
-    error("bad argument #3 to 'on' (response table or function expected)", 2)
+    raise("%s", "bad argument #3 to 'on' (response table or function expected)")
   end
   local pattern = "^" .. norm_path(path):gsub("[%^%$%(%)%%%.%[%]%+%-%?]", "%%%0"):gsub("%*", "[^/]+") .. "$"
   table.insert(self.routes, 1, { method = method:upper(), pattern = pattern, response = response })
@@ -143,10 +147,10 @@ end
 
 function _M:_handle(req)
   if type(req) ~= "table" or type(req.url) ~= "string" or type(req.method) ~= "string" then
-    error("stub transport: request table with url and method expected", 2)
+    raise("%s", "stub transport: request table with url and method expected")
   end
   local scheme, rest = req.url:match("^(%a+)://[^/]+(/.*)$")
-  if not scheme then error("stub transport: absolute URL expected, got " .. req.url, 2) end
+  if not scheme then raise("%s", "stub transport: absolute URL expected, got " .. req.url) end
   local path, query = rest:match("^([^?]*)%??(.*)$")
   local rel = path:match("^/[Aa][Pp][Ii]/[Cc][Oo][Rr][Ee]/[^/]+/(.*)$") or path
   local record = { method = req.method, url = req.url, path = rel, query = parse_query(query),

@@ -1,7 +1,17 @@
 --- Picks the transport: the C core (libcurl) by default, the non-blocking
 -- nginx one inside OpenResty, or any table that has `request` (a stub).
+--
+-- What the engine needs of a transport: request(opts) -> res | nil, err,
+-- pipeline{concurrency=} (requests in flight as a stream), sleep(s), now(),
+-- and optionally limiter{...}. A table that brings only `request` gets the
+-- rest here: a pipeline that sends one request at a time when asked for a
+-- result, and the C core's clock.
+local core = require "coreplus.core"
+local config = require "coreplus.config"
+local misuse = require "coreplus.misuse"
+
 local type = type
-local error = error
+local setmetatable = setmetatable
 
 local _M = {}
 
@@ -14,14 +24,66 @@ local function ngx_usable()
     or phase == "ssl_cert" or phase == "ssl_session_fetch"
 end
 
+-- ===== a pipeline over request() =====
+
+local sequential = {}
+sequential.__index = sequential
+
+--- sequential_pipeline(request) -> a function making pipelines with
+-- core.pipeline's interface (add, next, pending, capacity, close) that send
+-- each request, in order, when next() is called.
+function _M.sequential_pipeline(request)
+  return function(o)
+    local cap = o and o.concurrency or config.DEFAULTS.concurrency
+    return setmetatable({ request = request, cap = cap, queue = {}, first = 1, last = 0,
+      last_id = 0 }, sequential)
+  end
+end
+
+function sequential:add(opts)
+  if self.closed then misuse.raise("pipeline is closed") end
+  if self.last - self.first + 1 >= self.cap then
+    misuse.raise("pipeline full (%d in flight): take a result with next() first", self.cap)
+  end
+  self.last_id = self.last_id + 1
+  self.last = self.last + 1
+  self.queue[self.last] = { id = self.last_id, opts = opts }
+  return self.last_id
+end
+
+function sequential:next()
+  if self.closed then misuse.raise("pipeline is closed") end
+  local item = self.queue[self.first]
+  if item == nil then return nil end
+  self.queue[self.first] = nil
+  self.first = self.first + 1
+  local res, err = self.request(item.opts)
+  return item.id, res, err
+end
+
+function sequential:pending() return self.last - self.first + 1 end
+function sequential:capacity() return self.cap end
+function sequential:close() self.closed = true; self.queue = {} end
+
+-- ===== choosing =====
+
+local function complete(t)
+  if t.pipeline and t.sleep and t.now then return t end
+  return setmetatable({
+    pipeline = t.pipeline or _M.sequential_pipeline(function(opts) return t.request(opts) end),
+    sleep = t.sleep or core.sleep,
+    now = t.now or core.now,
+  }, { __index = t })
+end
+
 function _M.resolve(choice)
   if choice == nil then
     choice = ngx_usable() and "ngx" or "curl"
   end
   if choice == "curl" then return require "coreplus.transport.curl" end
   if choice == "ngx" then return require "coreplus.transport.ngx" end
-  if type(choice) == "table" and type(choice.request) == "function" then return choice end
-  error("coreplus.new: option 'transport' must be \"curl\", \"ngx\" or a table with a request function", 4)
+  if type(choice) == "table" and type(choice.request) == "function" then return complete(choice) end
+  misuse.raise("coreplus.new: option 'transport' must be \"curl\", \"ngx\" or a table with a request function")
 end
 
 return _M

@@ -22,8 +22,10 @@
 -- request line, headers and a body out; a status line, headers and a
 -- Content-Length, chunked or close-delimited body in. Connections are kept
 -- alive in a per-worker pool and TLS sessions are resumed.
+local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
 local ngx_limiter = require "coreplus.transport.ngx_limiter"
+local DEFAULTS = require("coreplus.config").core
 
 local ngx = ngx
 local type, pairs, ipairs, tostring, tonumber, error, pcall, setmetatable =
@@ -68,7 +70,8 @@ end
 -- HTTP/1.1 on a cosocket
 ------------------------------------------------------------------------
 
-local IDEMPOTENT = { GET = true, HEAD = true, DELETE = true, OPTIONS = true, PUT = true }
+-- The engine's set (decision #17): a PUT is never sent twice either.
+local IDEMPOTENT = require("coreplus.engine").IDEMPOTENT
 local tls_sessions = {}   -- pool name -> the last TLS session (resumption)
 
 -- url -> scheme, host (as written), connect host, port, target
@@ -96,10 +99,10 @@ end
 
 local function check_field(name, v)
   if type(v) ~= "string" then
-    error(format("bad field '%s' (string expected, got %s)", name, type(v)), 4)
+    raise("%s", format("bad field '%s' (string expected, got %s)", name, type(v)))
   end
   if find(v, "[\r\n%z]") then
-    error(format("bad field '%s' (contains CR, LF or NUL)", name), 4)
+    raise("%s", format("bad field '%s' (contains CR, LF or NUL)", name))
   end
 end
 
@@ -107,11 +110,11 @@ end
 local function check_headers(headers)
   if headers == nil then return end
   if type(headers) ~= "table" then
-    error("bad field 'headers' (table expected, got " .. type(headers) .. ")", 3)
+    raise("%s", "bad field 'headers' (table expected, got " .. type(headers) .. ")")
   end
   for k, v in pairs(headers) do
     if type(k) ~= "string" or not match(k, "^[!#$%%&'*+%-.^_`|~%w]+$") then
-      error("bad field 'headers' (invalid header name)", 3)
+      raise("%s", "bad field 'headers' (invalid header name)")
     end
     check_field("headers", v)
   end
@@ -259,84 +262,67 @@ local function read_response(sock, method, max_body)
   until false
 end
 
--- One attempt on one connection. Returns res | nil, err, retry_on_fresh.
-local function attempt(opts, method, u, limiter, deadline_from)
-  local scheme, authority, host, port, target = u[1], u[2], u[3], u[4], u[5]
-  local tls = scheme == "https"
+local ms = function(s) return max(1, floor(s * 1000)) end
+
+-- Waits for the limiter's slot, yielding; returns the booking (nil without a
+-- limiter) | nil, err (Redis limit, on_redis_error = "fail").
+local function wait_for_slot(limiter, connect_timeout)
+  if not limiter then return nil end
+  local d, booking = limiter:reserve()
+  if d == nil then return nil, booking end
+  while d > 0 do
+    limiter:hold(booking, d + 1)
+    ngx.sleep(d)
+    d = limiter:ready(booking)
+  end
+  -- Connect and handshake are each bounded by connect_timeout.
+  limiter:hold(booking, 2 * connect_timeout + 1)
+  return booking
+end
+
+-- Connects (or takes a pooled connection) and shakes hands for TLS.
+-- Returns sock, reused | nil, err (never sent).
+local function connect(opts, u, connect_timeout)
+  local scheme, host, port = u[1], u[3], u[4]
   local verify = not opts.insecure
   local pool = format("coreplus|%s|%s|%d|%s", scheme, host, port, verify and "v" or "nv")
-
-  local connect_timeout = opts.connect_timeout or 10
-  local timeout = opts.timeout or 45
-  local booking
-  if limiter then
-    local d
-    d, booking = limiter:reserve()
-    if d == nil then return nil, booking end   -- Redis limit, on_redis_error = "fail"
-    while d > 0 do
-      limiter:hold(booking, d + 1)
-      ngx.sleep(d)
-      d = limiter:ready(booking)
-    end
-    -- Connect and handshake are each bounded by connect_timeout.
-    limiter:hold(booking, 2 * connect_timeout + 1)
-  end
-
-  local started = now()
   local sock = ngx.socket.tcp()
-  local ms = function(s) return max(1, floor(s * 1000)) end
   sock:settimeouts(ms(connect_timeout), ms(connect_timeout), ms(connect_timeout))
   local ok, err = sock:connect(host, port, { pool = pool, pool_size = _M.pool_size })
   if not ok then
-    if booking then limiter:cancel(booking) end
     return nil, { kind = io_kind(err), message = format("connect to %s:%d failed: %s", host, port, err),
       sent = false }
   end
   local reused = (sock:getreusedtimes() or 0) > 0
-  if tls and not reused then
-    local called, session
-    called, session, err = pcall(sock.sslhandshake, sock, tls_sessions[pool],
-      (not is_ip(host)) and host or nil, verify)
-    if not called then
-      -- resty.core 0.1.25 asserts instead of returning the error when a
-      -- handshake completes at once and verification then fails.
-      session, err = nil, "certificate verification failed (" .. tostring(session) .. ")"
-    end
-    if not session then
-      if booking then limiter:cancel(booking) end
-      sock:close()
-      return nil, { kind = err == "timeout" and "timeout" or "tls",
-        message = format("TLS handshake with %s:%d failed: %s", host, port, tostring(err)), sent = false }
-    end
-    if type(session) ~= "boolean" then tls_sessions[pool] = session end
+  if scheme ~= "https" or reused then return sock, reused end
+  local called, session
+  called, session, err = pcall(sock.sslhandshake, sock, tls_sessions[pool],
+    (not is_ip(host)) and host or nil, verify)
+  if not called then
+    -- resty.core 0.1.25 asserts instead of returning the error when a
+    -- handshake completes at once and verification then fails.
+    session, err = nil, "certificate verification failed (" .. tostring(session) .. ")"
   end
+  if not session then
+    sock:close()
+    return nil, { kind = err == "timeout" and "timeout" or "tls",
+      message = format("TLS handshake with %s:%d failed: %s", host, port, tostring(err)), sent = false }
+  end
+  if type(session) ~= "boolean" then tls_sessions[pool] = session end
+  return sock, false
+end
 
-  local built, head = pcall(build_head, opts, method, authority, target)
-  if not built then   -- core.sign refused the credentials: nothing leaves
-    if booking then limiter:cancel(booking) end
-    sock:close()
-    error(head, 0)
-  end
-  -- The request leaves now: this is when the limiter's slot starts.
-  if booking then
-    local owed = limiter:sent(booking)
-    if owed > 0 then ngx.sleep(owed) end
-  end
-  local left = now()
-  local remaining = timeout - (left - started)
-  if remaining <= 0 then
-    sock:close()
-    return nil, { kind = "timeout", message = "timed out before sending", sent = false }
-  end
-  sock:settimeouts(ms(connect_timeout), ms(remaining), ms(remaining))
-  local bytes
-  bytes, err = sock:send(opts.body and { head, opts.body } or head)
+-- Sends head (+ body) and reads the answer. Returns res | nil, err,
+-- retry_on_fresh (a pooled connection the server had closed: no byte came back).
+local function exchange(sock, opts, method, head, remaining, reused)
+  sock:settimeouts(ms(opts.connect_timeout or DEFAULTS.connect_timeout), ms(remaining), ms(remaining))
+  local bytes, err = sock:send(opts.body and { head, opts.body } or head)
   if not bytes then
     sock:close()
     return nil, { kind = io_kind(err), message = "sending the request: " .. tostring(err) },
       reused and err ~= "timeout"
   end
-  local res, reusable_or_kind, msg, got_any = read_response(sock, method, opts.max_body or 16 * 1024 * 1024)
+  local res, reusable_or_kind, msg, got_any = read_response(sock, method, opts.max_body or DEFAULTS.max_body)
   if not res then
     sock:close()
     return nil, { kind = reusable_or_kind, message = msg },
@@ -347,6 +333,40 @@ local function attempt(opts, method, u, limiter, deadline_from)
   else
     sock:close()
   end
+  return res
+end
+
+-- One attempt on one connection. Returns res | nil, err, retry_on_fresh.
+local function attempt(opts, method, u, limiter, deadline_from)
+  local connect_timeout = opts.connect_timeout or DEFAULTS.connect_timeout
+  local timeout = opts.timeout or DEFAULTS.timeout
+  local booking, lerr = wait_for_slot(limiter, connect_timeout)
+  if lerr then return nil, lerr end
+
+  local started = now()
+  local sock, reused = connect(opts, u, connect_timeout)
+  if not sock then
+    if booking then limiter:cancel(booking) end
+    return nil, reused
+  end
+  local built, head = pcall(build_head, opts, method, u[2], u[5])
+  if not built then   -- core.sign refused the credentials: nothing leaves
+    if booking then limiter:cancel(booking) end
+    sock:close()
+    error(head, 0)
+  end
+  -- The request leaves now: this is when the limiter's slot starts.
+  if booking then
+    local owed = limiter:sent(booking)
+    if owed > 0 then ngx.sleep(owed) end
+  end
+  local remaining = timeout - (now() - started)
+  if remaining <= 0 then
+    sock:close()
+    return nil, { kind = "timeout", message = "timed out before sending", sent = false }
+  end
+  local res, err, retry = exchange(sock, opts, method, head, remaining, reused)
+  if not res then return nil, err, retry end
   res.new_connection = not reused
   res.sent = true
   res.elapsed = now() - deadline_from
@@ -356,23 +376,23 @@ end
 
 local warned_cafile = false
 
--- Checks opts (raising at the caller of the public function, `level`) and
+-- Checks opts (raising at the caller's line, coreplus.misuse) and
 -- returns what perform() needs.
-local function prepare(opts, level)
-  if type(opts) ~= "table" then error("bad argument #1 (request options table expected)", level) end
+local function prepare(opts)
+  if type(opts) ~= "table" then raise("%s", "bad argument #1 (request options table expected)") end
   local method = upper(opts.method or "GET")
-  if not match(method, "^%u+$") then error("bad field 'method' (an HTTP method expected)", level) end
+  if not match(method, "^%u+$") then raise("%s", "bad field 'method' (an HTTP method expected)") end
   check_field("url", opts.url)
   if opts.user_agent ~= nil then check_field("user_agent", opts.user_agent) end
   check_headers(opts.headers)
   local scheme, authority, host, port, target = parse_url(opts.url)
-  if not scheme then error("bad field 'url' (an absolute http(s) URL expected)", level) end
+  if not scheme then raise("%s", "bad field 'url' (an absolute http(s) URL expected)") end
   if opts.body ~= nil and type(opts.body) ~= "string" then
-    error("bad field 'body' (string expected, got " .. type(opts.body) .. ")", level)
+    raise("%s", "bad field 'body' (string expected, got " .. type(opts.body) .. ")")
   end
   local limiter = opts.limiter
   if limiter ~= nil and (type(limiter) ~= "table" or type(limiter.reserve) ~= "function") then
-    error("bad field 'limiter' (a limiter from transport.limiter expected)", level)
+    raise("%s", "bad field 'limiter' (a limiter from transport.limiter expected)")
   end
   if (opts.cafile or opts.capath) and not warned_cafile then
     warned_cafile = true
@@ -403,17 +423,17 @@ end
 
 --- request(opts) -> res | nil, err   (see core.request for opts and res)
 function _M.request(opts)
-  return perform(opts, prepare(opts, 3))
+  return perform(opts, prepare(opts))
 end
 
 --- request_many(list, {concurrency=N}) -> results (res or {error=err}),
 -- in input order, with up to N requests in flight (light threads).
 function _M.request_many(list, o)
-  if type(list) ~= "table" then error("bad argument #1 to 'request_many' (table expected)", 2) end
+  if type(list) ~= "table" then raise("%s", "bad argument #1 to 'request_many' (table expected)") end
   local n = #list
   local concurrency = o and o.concurrency or 4
   if type(concurrency) ~= "number" or concurrency < 1 then
-    error("bad field 'concurrency' (a positive number expected)", 2)
+    raise("%s", "bad field 'concurrency' (a positive number expected)")
   end
   concurrency = min(floor(concurrency), n)
   local results, raised = {}, nil
@@ -464,16 +484,16 @@ pipeline.__index = pipeline
 -- order of add().
 function _M.pipeline(o)
   local cap = o and o.concurrency or 4
-  if type(cap) ~= "number" or cap < 1 then error("bad field 'concurrency' (a positive number expected)", 2) end
+  if type(cap) ~= "number" or cap < 1 then raise("%s", "bad field 'concurrency' (a positive number expected)") end
   return setmetatable({ cap = floor(cap), threads = {}, ids = {}, last_id = 0 }, pipeline)
 end
 
 function pipeline:add(opts)
-  if self.closed then error("pipeline is closed", 2) end
+  if self.closed then raise("%s", "pipeline is closed") end
   if #self.threads >= self.cap then
-    error(format("pipeline full (%d in flight): take a result with next() first", self.cap), 2)
+    raise("%s", format("pipeline full (%d in flight): take a result with next() first", self.cap))
   end
-  local method, u = prepare(opts, 3)
+  local method, u = prepare(opts)
   self.last_id = self.last_id + 1
   local id = self.last_id
   local th = ngx.thread.spawn(function()
@@ -487,7 +507,7 @@ function pipeline:add(opts)
 end
 
 function pipeline:next()
-  if self.closed then error("pipeline is closed", 2) end
+  if self.closed then raise("%s", "pipeline is closed") end
   local threads = self.threads
   if #threads == 0 then return nil end
   local ok, id, res, err = ngx.thread.wait(unpack(threads))

@@ -3,6 +3,7 @@
 -- request really leaves. It also wraps the C core's limiter (shared file)
 -- and the Redis one (ngx_redis.lua) behind the same methods: reserve, hold,
 -- ready, sent, cancel, acquire, stats, close.
+local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
 
 local ngx = ngx
@@ -26,7 +27,7 @@ end
 -- departure is the moment the request bytes are written, after the TCP and
 -- TLS set-up: a request whose connection is slow to open arrives late, and
 -- counting from before the connect would let a later request overtake it
--- inside the server's window (design.md §2, "What the limit means").
+-- inside the server's window (docs/decisions.md #21).
 --
 -- How: bookings are numbered (an atomic counter). Booking n may leave no
 -- earlier than per + margin after every booking numbered n - rate or lower
@@ -199,10 +200,10 @@ function _M.new(o, config)
   o = o or {}
   local rate, per = o.rate or 10, o.per or 1.0
   if type(rate) ~= "number" or rate < 1 or rate ~= floor(rate) then
-    error("bad field 'rate' (a positive integer expected)", 2)
+    raise("%s", "bad field 'rate' (a positive integer expected)")
   end
   if type(per) ~= "number" or per ~= per or per <= 0 then
-    error("bad field 'per' (seconds > 0 expected)", 2)
+    raise("%s", "bad field 'per' (seconds > 0 expected)")
   end
   local margin = o.margin or config.margin
   if type(o.shared) == "string" and find(o.shared, "^redis:") then
@@ -221,9 +222,9 @@ function _M.new(o, config)
   if not dict then
     local workers = ngx.worker and ngx.worker.count and ngx.worker.count() or 1
     if workers > 1 then
-      error(format("coreplus: the ngx transport shares its rate limit between workers through " ..
+      raise("%s", format("coreplus: the ngx transport shares its rate limit between workers through " ..
         "`lua_shared_dict %s 1m;` (include nginx/coreplus.conf in the http{} block), or pass " ..
-        "shared_limit = <file path>", config.dict_name), 2)
+        "shared_limit = <file path>", config.dict_name))
     end
     if not warned_single then
       warned_single = true

@@ -11,6 +11,7 @@
 -- `fallback()`, the transport's own limiter, and log once with ngx.log) or
 -- "fail" (reserve returns nil, {kind = "limiter"}); redis_timeout (0.5 s).
 -- luacheck: std luajit+ngx_lua
+local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
 
 local ngx = ngx
@@ -215,14 +216,14 @@ end
 -- returns the limiter used while Redis is down (policy "local").
 function _M.limiter(o, make_fallback)
   local u, why = parse(o.shared)
-  if not u then error("bad field 'shared' (" .. why .. ")", 3) end
+  if not u then raise("%s", "bad field 'shared' (" .. why .. ")") end
   local policy = o.on_redis_error or "local"
   if policy ~= "local" and policy ~= "fail" then
-    error("bad field 'on_redis_error' (\"local\" or \"fail\" expected)", 3)
+    raise("%s", "bad field 'on_redis_error' (\"local\" or \"fail\" expected)")
   end
   local timeout = o.redis_timeout or 0.5
   if type(timeout) ~= "number" or not (timeout > 0 and timeout <= 60) then
-    error("bad field 'redis_timeout' (seconds > 0 and <= 60 expected)", 3)
+    raise("%s", "bad field 'redis_timeout' (seconds > 0 and <= 60 expected)")
   end
   return setmetatable({ u = u, rate = o.rate, per = o.per, margin = o.margin, key = o.key,
     wkey = core._redis_limiter_key(o.key), fail = policy == "fail",
