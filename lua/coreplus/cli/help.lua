@@ -19,7 +19,7 @@ local function flag_lines(lines, flags)
     for _, a in ipairs(f.aliases or {}) do names = names .. ", --" .. a end
     local text = f.help or ""
     if f.choices then text = text .. " (" .. concat(f.choices, ", ") .. ")" end
-    lines[#lines + 1] = format("  %-26s %s", names .. value, text)
+    lines[#lines + 1] = format("  %-30s %s", names .. value, text)
   end
 end
 
@@ -77,7 +77,7 @@ local TOP_EXAMPLES = {
 function _M.top(commands, order)
   local lines = { "usage: coreplus [global flags] <command> [arguments] [flags]", "", "commands:" }
   for _, n in ipairs(order) do
-    lines[#lines + 1] = format("  %-24s %s", n, commands[n].summary)
+    lines[#lines + 1] = format("  %-26s %s", n, commands[n].summary)
   end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Settings come from a profile (--profile NAME or COREPLUS_PROFILE: a [NAME] section of"

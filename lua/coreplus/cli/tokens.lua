@@ -131,16 +131,17 @@ local function print_report(ctx, report)
   end
 end
 
-local function run_decode(ctx)
+--- The token's text: an argument, or stdin for "-"; spaces and a JwToken
+-- prefix (as copied from a header) dropped.
+local function token_text(ctx)
   local token = ctx.positional[1]
-  if not token then usage("decode needs a token (or - to read it from stdin)") end
   if token == "-" then token = (ctx.sys.read_stdin() or "") end
-  token = token:gsub("^%s+", ""):gsub("%s+$", ""):gsub("^JwToken%s+", "")
-  local o = ctx:options()
-  local secret = ctx.flags.secret or o.consumer_secret
-  if not secret then usage("decode needs the secret: COREPLUS_CONSUMER_SECRET or --secret") end
-  local t, bad = open_token(token, secret)
-  if not t then return ctx:fail(bad) end
+  return (token:gsub("^%s+", ""):gsub("%s+$", ""):gsub("^JwToken%s+", ""))
+end
+
+--- What decode reports about an opened token, judged at the server's time
+-- (or --now, or this machine's when the server is unknown).
+local function report_of(ctx, t, o)
   local now, offset = ctx.flags.now, nil
   if not now then now, offset = server_now(ctx) end
   now = floor(now)
@@ -157,6 +158,16 @@ local function run_decode(ctx)
   if claims.accessToken then claims.accessToken = context.mask(claims.accessToken) end
   report.claims = claims
   report.valid = #report.problems == 0
+  return report
+end
+
+local function run_decode(ctx)
+  local o = ctx:options()
+  local secret = ctx.flags.secret or o.consumer_secret
+  if not secret then usage("decode needs the secret: COREPLUS_CONSUMER_SECRET or --secret") end
+  local t, bad = open_token(token_text(ctx), secret)
+  if not t then return ctx:fail(bad) end
+  local report = report_of(ctx, t, o)
   -- A report for people unless JSON is asked for, as with doctor.
   if ctx.flags.json or ctx.flags.jsonl then
     ctx:print(output.json(report))
