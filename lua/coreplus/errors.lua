@@ -8,7 +8,7 @@ local concat = table.concat
 local type = type
 local tostring = tostring
 local tonumber = tonumber
-local floor = math.floor
+local ceil = math.ceil
 
 local _M = {}
 
@@ -16,7 +16,7 @@ local KINDS = {
   network = true, timeout = true, tls = true, too_large = true, invalid_token = true,
   forbidden = true, not_found = true, conflict = true, validation = true,
   rate_limited = true, server = true, bad_response = true,
-  limiter = true,
+  limiter = true, blocked_user_agent = true,
 }
 _M.kinds = KINDS
 
@@ -103,6 +103,19 @@ function _M.reasons(body)
   return out, severity
 end
 
+-- coreplus may block missing or generic User-Agents (the FAQ: a CMS's
+-- default) with a 403 before reading the request; the body or reason then
+-- speaks of the user agent. A permission is a 401, so this is not one.
+local UA_HINT = "coreplus blocks missing or generic User-Agents (a CMS's, a tool's or a library's default):"
+  .. " set `user_agent` to your app's own name, e.g. \"my-practice-sync/1.2\" (coreplus CLI: --user-agent,"
+  .. " COREPLUS_USER_AGENT or the profile's user_agent)"
+
+local function user_agent_block(status, reasons, raw)
+  if status ~= 403 then return false end
+  local text = (concat(reasons, " ") .. " " .. (type(raw) == "string" and raw:sub(1, 2000) or "")):lower()
+  return text:find("user[%- ]agent") ~= nil
+end
+
 local function status_kind(status)
   if status == 400 or status == 422 then return "validation" end
   if status == 403 then return "forbidden" end
@@ -152,16 +165,23 @@ function _M.from_response(ctx)
     else
       e.kind = "invalid_token"
       e.message = "coreplus refused the token"
+      -- The learnt offset is up to 1 s low (Date truncates to whole seconds):
+      -- the true one lies in [offset, offset + 1), whose whole second is the
+      -- ceiling; clocks in step (offset in (-1, 0]) say 0 s, not -1 s.
       local offset = ctx.clock_offset
       local seen = offset
-        and (" The clock offset seen (server minus this machine) is %d s."):format(floor(offset + 0.5)) or ""
+        and (" The clock offset seen (server minus this machine) is %d s."):format(ceil(offset)) or ""
       e.hint = TOKEN_CAUSES .. "." .. seen
     end
     return _M.new(e)
   end
 
   e.kind = status_kind(status)
-  if e.kind == "rate_limited" then
+  if user_agent_block(status, reasons, ctx.raw) then
+    e.kind = "blocked_user_agent"
+    e.message = "coreplus refused the request's User-Agent"
+    e.hint = UA_HINT
+  elseif e.kind == "rate_limited" then
     e.message = "over coreplus's limit of 10 requests per second"
     e.hint = "retries were used up; lower `rate` or share one limit between processes (`shared_limit`)"
   elseif e.kind == "not_found" then

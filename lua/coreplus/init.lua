@@ -61,4 +61,6 @@ function _M.from_env(overrides, getenv)
   return _M.new(opts)
 end
 
+_M.from_profile = require("coreplus.profile").from_profile  -- a client from a config-file section
+
 return _M

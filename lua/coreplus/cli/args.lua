@@ -1,12 +1,21 @@
---- Command-line parsing: `coreplus <command> [positional...] [--flag value]...`.
--- Each command declares its flags; anything undeclared is a usage error
--- (exit status 2) that names the flag.
+--- The command-line grammar: `coreplus [global flags] <command> [sub]
+-- [arguments] [flags]`, global flags before or after the command.
+--
+-- Parsing is Debian's lua-argparse (typo suggestions, `--flag=value`, `--`);
+-- this module adds what it does not do: the command's words are found first
+-- (so `clients ID` and `clients create` can both exist), every missing
+-- required flag is reported at once, and a usage error is one line.
+local argparse = require "argparse"
+
 local type = type
 local pairs = pairs
 local ipairs = ipairs
 local tonumber = tonumber
 local error = error
 local setmetatable = setmetatable
+local getmetatable = getmetatable
+local concat = table.concat
+local sort = table.sort
 
 local _M = {}
 
@@ -22,103 +31,218 @@ function _M.is_usage(e)
 end
 
 -- Flags every command accepts: output, connection settings (each overrides
--- its COREPLUS_* variable) and help.
+-- its COREPLUS_* variable and the profile's key) and help.
 _M.GLOBAL = {
   json = { kind = "bool", help = "print JSON (an array for lists)" },
   jsonl = { kind = "bool", help = "print JSON lines: one object per line (the default when piped)" },
   table = { kind = "bool", help = "print an aligned table (the default on a terminal)" },
   wide = { kind = "bool", help = "do not shorten long table cells" },
-  columns = { kind = "string", short = "c", help = "table columns, comma-separated (dotted paths reach inside)" },
+  columns = { kind = "string", short = "c", aliases = { "fields" },
+    help = "columns (table) or fields (JSON), comma-separated; dotted paths reach inside" },
   progress = { kind = "bool", help = "show the --all progress bar even when stderr is not a terminal" },
   ["no-progress"] = { kind = "bool", help = "never show the progress bar" },
+  profile = { kind = "string",
+    help = "the config file's [section] to use (default: COREPLUS_PROFILE, else [default])" },
   ["base-url"] = { kind = "string", option = "base_url", help = "overrides COREPLUS_BASE_URL" },
   ["consumer-id"] = { kind = "string", option = "consumer_id", help = "overrides COREPLUS_CONSUMER_ID" },
   ["consumer-secret"] = { kind = "string", option = "consumer_secret",
-    help = "overrides COREPLUS_CONSUMER_SECRET (prefer the variable: flags show in `ps`)" },
+    help = "overrides COREPLUS_CONSUMER_SECRET (prefer the variable or a profile: flags show in `ps`)" },
   ["access-token"] = { kind = "string", option = "access_token", help = "overrides COREPLUS_ACCESS_TOKEN" },
   issuer = { kind = "string", option = "issuer", help = "overrides COREPLUS_ISSUER" },
   audience = { kind = "string", option = "audience", help = "overrides COREPLUS_AUDIENCE" },
   ["api-version"] = { kind = "string", option = "version", help = "overrides COREPLUS_VERSION (v2.1)" },
   cafile = { kind = "string", option = "cafile", help = "overrides COREPLUS_CAFILE" },
-  ["shared-limit"] = { kind = "string", help = "file sharing the 10/s limit between runs"
-    .. " (default: COREPLUS_SHARED_LIMIT, else a per-user file; off disables)" },
+  ["user-agent"] = { kind = "string", option = "user_agent",
+    help = "your app's name, sent before the library's User-Agent (overrides COREPLUS_USER_AGENT)" },
+  ["shared-limit"] = { kind = "string", option = "shared_limit", help = "file sharing the 10/s limit between"
+    .. " runs (default: COREPLUS_SHARED_LIMIT, else a per-user file; off disables)" },
   help = { kind = "bool", short = "h", help = "this help" },
 }
 
---- parse(argv, spec) -> {flags = {name = value}, positional = {...}}
--- spec: {flags = {name = {kind = "string"|"number"|"bool"|"list", short = "x"}},
---        positional = max count}
--- "--name value", "--name=value", "-x value"; "list" flags repeat; "--"
--- ends the flags.
-function _M.parse(argv, spec, first)
-  local flags, positional = {}, {}
-  local short = {}
-  local function lookup(name)
-    return (spec.flags and spec.flags[name]) or _M.GLOBAL[name]
+local function number_of(name)
+  return function(v)
+    local n = tonumber(v)
+    if not n then return nil, "option --" .. name .. " needs a number, got '" .. v .. "'" end
+    return n
   end
-  for _, set in ipairs({ _M.GLOBAL, spec.flags or {} }) do
-    for name, f in pairs(set) do
-      if f.short then short[f.short] = name end
+end
+
+local function add_flag(p, name, f)
+  local names = (f.short and ("-" .. f.short .. " ") or "") .. "--" .. name
+  for _, a in ipairs(f.aliases or {}) do names = names .. " --" .. a end
+  local el
+  if f.kind == "bool" then
+    el = p:flag(names)
+  else
+    el = p:option(names):args(1)
+    if f.kind == "list" then el:count("*") end
+    if f.kind == "number" then el:convert(number_of(name)) end
+    if f.choices then el:choices(f.choices) end
+  end
+  el:target(name):description(f.help)
+end
+
+-- In a fixed order, so that the parser (and the completion script) does not
+-- depend on table order.
+local function sorted(t)
+  local names = {}
+  for n in pairs(t or {}) do names[#names + 1] = n end
+  sort(names)
+  return names
+end
+_M.sorted = sorted
+
+local function add_flags(p, flags)
+  for _, n in ipairs(sorted(flags)) do add_flag(p, n, flags[n]) end
+end
+
+local function leaf_parser(cmd)
+  local p = argparse("coreplus " .. cmd.name):add_help(false)
+  add_flags(p, _M.GLOBAL)
+  add_flags(p, cmd.flags)
+  for _, a in ipairs(cmd.args or {}) do p:argument(a.name):args(a.many and "*" or "?") end
+  return p
+end
+
+--- argparse's message ("unknown option '--x'\nDid you mean '--y'?") on one line.
+local function one_line(msg)
+  return (msg:gsub("\nDid you mean", "; did you mean"):gsub("%c+", " "))
+end
+
+--- The parser of the whole tree: for completion scripts and for the "did
+-- you mean" of an unknown command. `commands`: name -> command.
+function _M.tree(commands)
+  local top = argparse("coreplus"):add_help(false)
+  add_flags(top, _M.GLOBAL)
+  local nodes = {}
+  for _, name in ipairs(sorted(commands)) do
+    local first, second = name:match("^(%S+)%s*(%S*)$")
+    local node = nodes[first]
+    if not node then
+      node = top:command(first):add_help(false):require_command(false)
+      nodes[first] = node
+    end
+    local target = node
+    if second ~= "" then target = node:command(second):add_help(false) end
+    target:summary(commands[name].summary)
+    add_flags(target, commands[name].flags)
+    for _, a in ipairs(commands[name].args or {}) do
+      if a.choices then target:argument(a.name):args("?"):choices(a.choices) end
     end
   end
-  local i = first or 1
-  local only_positional = false
-  while argv[i] ~= nil do
+  return top
+end
+
+-- Global flags that take a value (their value is not a command word).
+local function takes_value(a)
+  local name = a:match("^%-%-([^=]+)$")
+  if not name and a:match("^%-%a$") then
+    for n, f in pairs(_M.GLOBAL) do if f.short == a:sub(2) then name = n end end
+  end
+  local f = name and _M.GLOBAL[name]
+  if not f then
+    for _, g in pairs(_M.GLOBAL) do
+      for _, alias in ipairs(g.aliases or {}) do if alias == name then f = g end end
+    end
+  end
+  return f ~= nil and f.kind ~= "bool"
+end
+
+--- Finds the command's words in argv: the first bare word, and the next
+-- one when it names a subcommand and only global flags stand between.
+-- Returns the command name (or nil) and argv without those words.
+function _M.command_words(argv, commands)
+  local rest, name, sub_possible = {}, nil, false
+  local i, n = 1, #argv
+  while i <= n do
     local a = argv[i]
-    local name, inline
-    if not only_positional and a == "--" then
-      only_positional = true
-    elseif not only_positional and a:sub(1, 2) == "--" and #a > 2 then
-      name, inline = a:match("^%-%-([^=]+)=(.*)$")
-      name = name or a:sub(3)
-    elseif not only_positional and a:match("^%-%a$") then
-      name = short[a:sub(2)]
-      if not name then _M.usage("unknown option " .. a) end
-    else
-      positional[#positional + 1] = a
-    end
-    if name then
-      local f = lookup(name)
-      if not f then _M.usage("unknown option --" .. name) end
-      if f.kind == "bool" then
-        if inline ~= nil then _M.usage("option --" .. name .. " takes no value") end
-        flags[name] = true
-      else
-        local v = inline
-        if v == nil then
-          i = i + 1
-          v = argv[i]
-          if v == nil then _M.usage("option --" .. name .. " needs a value") end
-        end
-        if f.kind == "number" then
-          local n = tonumber(v)
-          if not n then _M.usage("option --" .. name .. " needs a number, got '" .. v .. "'") end
-          v = n
-        end
-        if f.kind == "list" then
-          local list = flags[name] or {}
-          list[#list + 1] = v
-          flags[name] = list
-        else
-          flags[name] = v
-        end
+    if a == "--" then
+      for j = i, n do rest[#rest + 1] = argv[j] end
+      break
+    elseif a:sub(1, 1) == "-" and #a > 1 then
+      rest[#rest + 1] = a
+      if takes_value(a) and argv[i + 1] then
+        i = i + 1
+        rest[#rest + 1] = argv[i]
+      elseif not (_M.GLOBAL[a:match("^%-%-([^=]+)") or ""] or a == "-h") then
+        sub_possible = false   -- a command's flag: no subcommand after it
       end
+    elseif not name then
+      name, sub_possible = a, true
+    elseif sub_possible and commands[name .. " " .. a] then
+      name, sub_possible = name .. " " .. a, false
+    else
+      rest[#rest + 1] = a
+      sub_possible = false
     end
     i = i + 1
   end
-  local limit = spec.positional or 0
-  if #positional > limit then
-    _M.usage(("unexpected argument '%s'"):format(positional[limit + 1]))
+  return name, rest
+end
+
+local function missing_list(cmd, flags, positional)
+  local missing = {}
+  -- With cmd.unless given (--data), the body comes from it: the library
+  -- checks its fields.
+  local flags_needed = not (cmd.unless and flags[cmd.unless] ~= nil)
+  for _, r in ipairs(flags_needed and cmd.required or {}) do
+    local alternatives, any = type(r) == "table" and r or { r }, false
+    local names = {}
+    for _, flag in ipairs(alternatives) do
+      if flags[flag] ~= nil then any = true end
+      names[#names + 1] = "--" .. flag
+    end
+    if not any then missing[#missing + 1] = concat(names, " or ") end
   end
-  return { flags = flags, positional = positional }
+  for i, a in ipairs(cmd.args or {}) do
+    if a.required and positional[i] == nil then missing[#missing + 1] = a.name:upper() end
+  end
+  return missing
+end
+
+--- Every missing required flag and argument, in one usage error.
+local function check_required(cmd, flags, positional)
+  local missing = missing_list(cmd, flags, positional)
+  if #missing == 0 then return end
+  local text = missing[1]
+  if #missing > 1 then text = concat(missing, ", ", 1, #missing - 1) .. " and " .. missing[#missing] end
+  _M.usage(cmd.name .. " needs " .. text .. " (coreplus help " .. cmd.name .. ")")
+end
+
+--- parse(cmd, argv) -> flags (by flag name), positional (in order).
+function _M.parse(cmd, argv)
+  local ok, result = leaf_parser(cmd):pparse(argv)
+  if not ok then _M.usage(one_line(result) .. " (coreplus help " .. cmd.name .. ")") end
+  local flags, positional = {}, {}
+  for name in pairs(_M.GLOBAL) do flags[name] = result[name] end
+  for name, f in pairs(cmd.flags or {}) do
+    local v = result[name]
+    if f.kind == "list" and type(v) == "table" and #v == 0 then v = nil end
+    flags[name] = v
+  end
+  for i, a in ipairs(cmd.args or {}) do
+    local v = result[a.name]
+    if a.many and type(v) == "table" and #v == 0 then v = nil end
+    positional[i] = v
+  end
+  if not flags.help then check_required(cmd, flags, positional) end
+  return flags, positional
+end
+
+--- The "unknown command" error for `words` (one or two), with argparse's
+-- suggestion.
+function _M.unknown_command(words, commands)
+  local ok, msg = _M.tree(commands):pparse(words)
+  if ok then msg = "unknown command '" .. concat(words, " ") .. "'" end
+  _M.usage(one_line(msg) .. " (coreplus help lists them)")
 end
 
 --- key=value pairs (-q) into a query table; a key given twice becomes a list.
-function _M.query_pairs(list, into)
+function _M.query_pairs(list, into, flag)
   local q = into or {}
   for _, kv in ipairs(list or {}) do
     local k, v = kv:match("^([^=]+)=(.*)$")
-    if not k then _M.usage("-q expects key=value, got '" .. kv .. "'") end
+    if not k then _M.usage((flag or "-q") .. " expects key=value, got '" .. kv .. "'") end
     local prev = q[k]
     if prev == nil then
       q[k] = v

@@ -5,16 +5,25 @@
 --
 -- Each check is {check=, status="ok"|"warn"|"fail"|"skip", detail=, cause=}.
 -- The exit status is 1 when any check failed, else 0 (warnings included).
+-- The checks run in groups (settings, token, connection, clock, endpoints,
+-- diagnosis); a group's function adds its checks to the run `d`.
 local coreplus = require "coreplus"
 local jwt = require "coreplus.jwt"
+local catalogue = require "coreplus.catalogue"
+local context = require "coreplus.cli.context"
+local lists = require "coreplus.cli.lists"
 local output = require "coreplus.cli.output"
+local args = require "coreplus.cli.args"
 
 local type = type
+local pairs = pairs
 local ipairs = ipairs
 local tostring = tostring
 local format = string.format
 local floor = math.floor
 local abs = math.abs
+local sort = table.sort
+local defaults = context.defaults
 
 local _M = {}
 
@@ -22,16 +31,6 @@ local _M = {}
 -- header, other tools on this machine would sign tokens coreplus refuses
 -- (Date has whole seconds, so a second of noise is normal).
 local CLOCK_WARN = 5
-
-local ENDPOINTS = {
-  { resource = "clients", path = "Client/" },
-  { resource = "practitioners", path = "Practitioner/" },
-  { resource = "locations", path = "Location/" },
-  { resource = "appointment_types", path = "AppointmentType/" },
-  { resource = "availability_slots", path = "AvailabilitySlot/", window = true },
-  { resource = "appointments", path = "Appointment/", window = true },
-  { resource = "invoices", path = "Invoice/" },
-}
 
 local function host_kind(base_url)
   local host = (base_url or ""):match("^%a+://([^/:]+)") or ""
@@ -45,226 +44,418 @@ _M.host_kind = host_kind
 
 local function round(x) return floor(x + 0.5) end
 
-function _M.run(ctx)
-  local cli = require "coreplus.cli"
-  local o = cli.options(ctx)
-  local checks = {}
-  local function add(check, status, detail, cause)
-    checks[#checks + 1] = { check = check, status = status, detail = detail, cause = cause }
-  end
-
-  -- 1. Settings present and plausible.
-  local settings_ok = true
-  for _, r in ipairs(cli.REQUIRED) do
-    local name, var, flag = r[1], r[2], r[3]
-    local v = o[name]
-    if v == nil or v == "" then
-      settings_ok = false
-      add(name, "fail", var .. " is not set", "set " .. var .. " (or " .. flag .. ") to the value shown on"
-        .. " the add-on's page in coreplus")
-    elseif v:match("^%s") or v:match("%s$") or v:match("^[\"']") or v:match("[\"']$") then
-      settings_ok = false
-      add(name, "fail", var .. " has surrounding spaces or quotes",
-        "a copy-paste error: credentials are used exactly as displayed")
-    elseif name == "base_url" then
-      local kind, host = host_kind(v)
-      local scheme = v:match("^(%a+)://")
-      if scheme ~= "https" and not (scheme == "http" and kind == "local") then
-        settings_ok = false
-        add(name, "fail", v, "coreplus is HTTPS only: the base URL must start with https://")
-      else
-        local note = ({ ["local"] = "this machine (the bundled mock?)",
-          sandbox = "the sandbox server: use the sandbox credentials",
-          production = "production: use the production credentials, not the sandbox ones" })[kind]
-          or "not a coreplus host name: check the API URL shown with the add-on"
-        add(name, "ok", v .. " (" .. host .. ": " .. note .. ")")
-      end
-    elseif name == "consumer_secret" then
-      add(name, "ok", format("set (%d characters, used as-is as the HMAC key)", #v))
-    else
-      add(name, "ok", cli.mask(v))
+--- The endpoints probed: every catalogue resource that can be listed.
+-- Location/ comes first (its answer gives the clock and a timezoneId), the
+-- rest by path.
+function _M.endpoints()
+  local out = {}
+  for name, row in pairs(catalogue) do
+    if row.list then
+      out[#out + 1] = { resource = name, path = row.path, row = row, window = lists.needs_window(row) }
     end
   end
-  if o.issuer then
-    add("issuer", "ok", o.issuer)
-  else
-    add("issuer", "ok", "lua-coreplus (default; coreplus documents iss as your company's URL: set COREPLUS_ISSUER)")
+  sort(out, function(a, b)
+    if (a.resource == "locations") ~= (b.resource == "locations") then return a.resource == "locations" end
+    return a.path < b.path
+  end)
+  return out
+end
+
+local run_mt = {}
+run_mt.__index = run_mt
+
+function run_mt:add(check, status, detail, cause)
+  self.checks[#self.checks + 1] = { check = check, status = status, detail = detail, cause = cause }
+  if status == "fail" then self.failed = true end
+end
+
+-- ===== settings =====
+
+local function plausible(v)
+  return not (v:match("^%s") or v:match("%s$") or v:match("^[\"']") or v:match("[\"']$"))
+end
+
+local function check_base_url(d, v)
+  local kind, host = host_kind(v)
+  local scheme = v:match("^(%a+)://")
+  if scheme ~= "https" and not (scheme == "http" and kind == "local") then
+    return d:add("base_url", "fail", v, "coreplus is HTTPS only: the base URL must start with https://")
   end
-  add("audience", "ok", o.audience or "https://coreplus.com.au (default)")
-  add("version", "ok", o.version or "v2.1 (default)")
+  local note = ({ ["local"] = "this machine (the bundled mock?)",
+    sandbox = "the sandbox server: use the sandbox credentials",
+    production = "production: use the production credentials, not the sandbox ones" })[kind]
+    or "not a coreplus host name: check the API URL shown with the add-on"
+  d:add("base_url", "ok", v .. " (" .. host .. ": " .. note .. ")")
+end
+
+local function check_required(d)
+  for _, r in ipairs(context.REQUIRED) do
+    local name, var, flag = r[1], r[2], r[3]
+    local v = d.o[name]
+    if v == nil or v == "" then
+      d:add(name, "fail", var .. " is not set", "set " .. var .. " (or " .. flag .. ") to the value shown on"
+        .. " the add-on's page in coreplus")
+    elseif not plausible(v) then
+      d:add(name, "fail", var .. " has surrounding spaces or quotes",
+        "a copy-paste error: credentials are used exactly as displayed")
+    elseif name == "base_url" then
+      check_base_url(d, v)
+    elseif name == "consumer_secret" then
+      d:add(name, "ok", format("set (%d characters, used as-is as the HMAC key)", #v))
+    else
+      d:add(name, "ok", context.mask(v))
+    end
+  end
+end
+
+local function check_optional(d)
+  local o = d.o
+  if o.issuer then
+    d:add("issuer", "ok", o.issuer)
+  else
+    d:add("issuer", "ok", defaults.issuer .. " (default; coreplus documents iss as your company's URL:"
+      .. " set COREPLUS_ISSUER)")
+  end
+  d:add("audience", "ok", o.audience or (defaults.audience .. " (default)"))
+  d:add("version", "ok", o.version or (defaults.version .. " (default)"))
   if o.cafile then
     local f = io.open(o.cafile, "r")
     if f then
       f:close()
-      add("cafile", "ok", o.cafile)
+      d:add("cafile", "ok", o.cafile)
     else
-      settings_ok = false
-      add("cafile", "fail", o.cafile .. " cannot be read", "COREPLUS_CAFILE must name a PEM file of CA certificates")
+      d:add("cafile", "fail", o.cafile .. " cannot be read", "COREPLUS_CAFILE must name a PEM file of CA certificates")
     end
   end
+end
 
-  -- 2. A token made with these credentials verifies with the same secret
-  -- (the FAQ's own suggestion), with UTC times.
-  if o.consumer_id and o.consumer_secret and o.access_token and o.base_url then
-    local now = floor(ctx.sys.now())
-    local u = o.base_url:gsub("/+$", "") .. "/API/Core/" .. (o.version or "v2.1") .. "/Location/"
-    local token = coreplus.core.sign{ consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
-      access_token = o.access_token, url = u, method = "GET", issuer = o.issuer or "lua-coreplus",
-      audience = o.audience or "https://coreplus.com.au", now = now }
-    local claims, err = jwt.decode(token, o.consumer_secret, { now = now })
-    if claims and claims.nbf == now and claims.exp == now + 60 then
-      add("token", "ok", "HS256 token signs and verifies with the consumer secret; nbf/exp are UTC unix"
-        .. " seconds (nbf " .. claims.nbf .. ", exp nbf+60)")
+local function check_user_agent(d)
+  local ua = d.o.user_agent
+  if ua then return d:add("user_agent", "ok", ua .. " (from " .. tostring(d.ctx.from.user_agent) .. ")") end
+  d:add("user_agent", "ok", "the library's own (coreplus may block generic agents: name your app with"
+    .. " --user-agent, COREPLUS_USER_AGENT or the profile's user_agent)")
+end
+
+-- The environment a profile's name suggests, if any.
+local function named_kind(name)
+  local n = name:lower()
+  if n:find("sandbox", 1, true) or n:find("test", 1, true) or n:find("staging", 1, true) then return "sandbox" end
+  if n:find("prod", 1, true) or n:find("live", 1, true) then return "production" end
+  return nil
+end
+
+local function family(source)
+  if not source then return nil end
+  if source:match("^profile ") then return source end
+  if source:match("^%-%-") then return "flags" end
+  return "environment variables"
+end
+
+--- Sandbox/production mix-ups that the settings themselves show: a profile
+-- named for one environment pointing at the other, and a base URL from one
+-- place with credentials from another.
+local function check_profile(d)
+  local _, name = d.ctx:profile()
+  local kind = d.o.base_url and host_kind(d.o.base_url)
+  if name then
+    local want = named_kind(name)
+    if want and (kind == "sandbox" or kind == "production") and want ~= kind then
+      d:add("profile", "warn", format("profile '%s' points at %s (%s)", name, kind, d.o.base_url),
+        "a profile named for " .. want .. " holds a " .. kind .. " base_url: check that the URL and the"
+          .. " credentials belong to the same environment (sandbox credentials do not work on production)")
     else
-      settings_ok = false
-      add("token", "fail", "a freshly signed token does not verify: " .. tostring(err), "a broken build of"
-        .. " coreplus.core (run make test)")
+      d:add("profile", "ok", name)
     end
   end
-
-  if not settings_ok then
-    add("server", "skip", "not contacted until the settings above are fixed")
-    return _M.report(ctx, checks)
+  local from = d.ctx.from
+  local base = family(from.base_url)
+  for _, key in ipairs({ "consumer_id", "consumer_secret", "access_token" }) do
+    local other = family(from[key])
+    if base and other and other ~= base then
+      return d:add("sources", "warn", format("base_url comes from %s but %s from %s", base, key, other),
+        "settings from two places may belong to two environments or practices: unset the stale ones"
+          .. " (env | grep COREPLUS_) or keep them all in one profile")
+    end
   end
+end
 
-  -- 3. The server: connection, clock, and each list endpoint.
-  local retries = {}
-  local cp = cli.client(ctx, { on_request = function(info)
-    if info.retry then retries[#retries + 1] = info.retry end
-  end, retries = 1 })
-  local results = {}
-  local first, first_err = cp.locations:list{ pageSize = 1 }
-  results.locations = { first, first_err }
-  -- The client's estimate (Date minus local receive time) is up to a second
-  -- low because Date truncates to whole seconds; the middle of that range is
-  -- the best figure to show a person.
-  local offset = cp.clock_offset and cp.clock_offset + 0.5
+-- ===== the token, made and checked here =====
+
+--- A token made with these credentials verifies with the same secret (the
+-- FAQ's own suggestion), with UTC times.
+local function check_token(d)
+  local o = d.o
+  if not (o.consumer_id and o.consumer_secret and o.access_token and o.base_url) then return end
+  local now = floor(d.ctx.sys.now())
+  local token = coreplus.core.sign{ consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
+    access_token = o.access_token, url = d.ctx:api_url("Location/"), method = "GET",
+    issuer = o.issuer or defaults.issuer, audience = o.audience or defaults.audience, now = now }
+  local claims, err = jwt.decode(token, o.consumer_secret, { now = now })
+  if claims and claims.nbf == now and claims.exp == now + defaults.token_ttl then
+    d:add("token", "ok", "HS256 token signs and verifies with the consumer secret; nbf/exp are UTC unix"
+      .. " seconds (nbf " .. claims.nbf .. ", exp nbf+" .. defaults.token_ttl .. ")")
+  else
+    d:add("token", "fail", "a freshly signed token does not verify: " .. tostring(err), "a broken build of"
+      .. " coreplus.core (run make test)")
+  end
+end
+
+-- ===== the server =====
+
+--- The first request: does the server answer at all? Returns false when
+-- it does not (nothing else can be checked then).
+local function check_connection(d, first_err)
   if first_err and (first_err.kind == "network" or first_err.kind == "timeout" or first_err.kind == "tls") then
     local cause = first_err.hint or "check the base URL, DNS and the network path to it"
     if first_err.kind == "network" then
       cause = "the server cannot be reached: check COREPLUS_BASE_URL (host and port) and the network"
     end
-    add("connection", "fail", tostring(first_err), cause)
-    return _M.report(ctx, checks)
+    d:add("connection", "fail", tostring(first_err), cause)
+    return false
   end
-  add("connection", "ok", "the server answers at " .. cp.base)
+  d:add("connection", "ok", "the server answers at " .. d.cp.base)
+  return true
+end
 
-  local skew_retry = false
-  for _, r in ipairs(retries) do if r == "clock_skew" then skew_retry = true end end
+local function check_clock(d)
+  local offset = d.offset
   if offset == nil then
-    add("clock", "warn", "the server sent no Date header: the clock offset is unknown")
-  else
-    local s = round(offset)
-    local direction = s > 0 and "ahead of" or "behind"
-    if abs(offset) < CLOCK_WARN then
-      add("clock", "ok", format("this machine agrees with the server's Date header (offset %+d s)", s))
-    else
-      add("clock", "warn", format("the server's clock is %d s %s this machine's (clock offset %+d s)",
-        abs(s), direction, s),
-        "tokens carry nbf/exp in UTC unix seconds, so coreplus refuses tokens from a skewed clock"
-          .. " ('Invalid token'). This library signs with the server's time, so its calls work"
-          .. (skew_retry and " (after one refused request taught it the offset)" or "")
-          .. "; other tools on this machine will fail: sync the clock (NTP)")
+    return d:add("clock", "warn", "the server sent no Date header: the clock offset is unknown")
+  end
+  local s = context.whole_seconds(offset - 0.5)
+  if abs(offset) < CLOCK_WARN then
+    return d:add("clock", "ok", format("this machine agrees with the server's Date header (offset %+d s)", s))
+  end
+  local hours = round(s / 3600)
+  local whole_hours = hours ~= 0 and abs(s - hours * 3600) <= 60
+  d:add("clock", "warn", format("the server's clock is %d s %s this machine's (clock offset %+d s)",
+    abs(s), s > 0 and "ahead of" or "behind", s),
+    (whole_hours and format("a whole number of hours (%+d h): local time is being sent as UTC (the"
+      .. " system clock is set to local time, or a token's nbf/exp are built from local time); nbf/exp must"
+      .. " be UTC unix seconds. ", -hours) or "")
+    .. "tokens carry nbf/exp in UTC unix seconds, so coreplus refuses tokens from a skewed clock"
+      .. " ('Invalid token'). This library signs with the server's time, so its calls work"
+      .. (d.skew_retry and " (after one refused request taught it the offset)" or "")
+      .. "; other tools on this machine will fail: sync the clock (NTP)")
+end
+
+--- The parameters for a one-row probe of `e`, or nil and why not.
+local function probe_params(d, e)
+  local params = e.row.paged ~= false and { pageSize = 1 } or {}
+  if e.window then
+    if not d.zone then return nil, "needs a timezoneId from Location/, which gave none" end
+    params.startDate, params.endDate, params.timezoneId = d.today, d.today, d.zone
+  end
+  for _, p in ipairs(e.row.list.required or {}) do
+    if params[p] == nil then
+      if d.seen[p] == nil then return nil, "needs " .. p .. " from another list, which gave none" end
+      params[p] = d.seen[p]
     end
   end
+  return params
+end
 
-  local zone
-  if first and first.items[1] and type(first.items[1].timeZone) == "table" then
-    zone = first.items[1].timeZone.timezoneId
+--- Remembers the first row's fields: ids that later probes need (invoiceId).
+local function remember(d, page)
+  local item = page and page.items and page.items[1]
+  if type(item) ~= "table" then return end
+  for k, v in pairs(item) do
+    if d.seen[k] == nil and type(v) ~= "table" then d.seen[k] = v end
   end
-  local today = os.date("!%Y-%m-%d", floor(ctx.sys.now() + (offset or 0)))
-  local failures = { invalid_token = 0, total = 0 }
-  for _, e in ipairs(ENDPOINTS) do
+end
+
+-- Lists that are empty for a reason a practice can fix.
+local EMPTY = {
+  practitioners = "coreplus shows the API only published practitioners: each one's Setup > Settings >"
+    .. " User Profile > Publish must be on (bookings need a practitioner)",
+}
+
+local function check_readable(d, e, page)
+  local name = "GET " .. e.path
+  remember(d, page)
+  local rows = page.total or #page.items
+  if rows == 0 and EMPTY[e.resource] then
+    return d:add(name, "warn", "readable, but 0 rows", EMPTY[e.resource])
+  end
+  d:add(name, "ok", page.total and format("readable (%d rows)", page.total) or "readable")
+end
+
+local function check_endpoint(d, e, page, err)
+  local name = "GET " .. e.path
+  if page then return check_readable(d, e, page) end
+  local reason = err.reasons and err.reasons[1]
+  local detail = format("%s (HTTP %s)%s", err.kind, tostring(err.status or "-"), reason and (": " .. reason) or "")
+  if err.kind == "forbidden" and d.need and not d.need[e.resource] then
+    -- An add-on that does not use this endpoint can live without it.
+    return d:add(name, "warn", detail, (err.hint or "") .. " (not needed: it is not in --need)")
+  end
+  d.failures[err.kind] = (d.failures[err.kind] or 0) + 1
+  -- 'Invalid token' and a blocked User-Agent are explained once, by the diagnosis.
+  local once = err.kind == "invalid_token" or err.kind == "blocked_user_agent"
+  d:add(name, "fail", detail, not once and err.hint or nil)
+end
+
+local function check_endpoints(d, first, first_err)
+  for _, e in ipairs(d.endpoints) do
     local page, err
-    if results[e.resource] then
-      page, err = results[e.resource][1], results[e.resource][2]
-    elseif e.window and not zone then
-      page, err = nil, nil
+    if e.resource == "locations" then
+      page, err = first, first_err
     else
-      local params = { pageSize = 1 }
-      if e.window then
-        params.startDate, params.endDate, params.timezoneId = today, today, zone
+      local params, why = probe_params(d, e)
+      if not params then
+        d:add("GET " .. e.path, "skip", why)
+      else
+        page, err = d.cp[e.resource]:list(params)
       end
-      page, err = cp[e.resource]:list(params)
     end
-    local name = "GET " .. e.path
-    if page then
-      add(name, "ok", page.total and format("readable (%d rows)", page.total) or "readable")
-    elseif not err then
-      add(name, "skip", "needs a timezoneId from Location/, which gave none")
-    else
-      failures.total = failures.total + 1
-      if err.kind == "invalid_token" then failures.invalid_token = failures.invalid_token + 1 end
-      local reason = err.reasons and err.reasons[1]
-      local detail = format("%s (HTTP %s)%s", err.kind, tostring(err.status or "-"),
-        reason and (": " .. reason) or "")
-      local cause = err.hint
-      if err.kind == "forbidden" then
-        cause = err.hint
-      elseif err.kind == "invalid_token" then
-        cause = nil   -- explained once, below
-      end
-      add(name, "fail", detail, cause)
-    end
+    if page or err then check_endpoint(d, e, page, err) end
   end
+end
 
-  -- 4. The likely cause when coreplus refused the token itself.
-  if failures.invalid_token > 0 then
-    local kind = host_kind(o.base_url)
-    local clock_bad = offset and abs(offset) >= CLOCK_WARN
-    local cause
-    if clock_bad and skew_retry then
-      cause = format("the clocks disagree by %d s and the token was still refused after signing with the"
-        .. " server's time: the clock is not the (only) cause; check the credentials", round(abs(offset)))
-    elseif clock_bad then
-      cause = format("nbf/exp: the clocks disagree by %d s; sync this machine's clock (NTP)", round(abs(offset)))
-    else
-      cause = "the credentials: the consumer secret (most likely), consumer id or access token is not the"
-        .. " one this server knows. Check COREPLUS_CONSUMER_SECRET, COREPLUS_CONSUMER_ID and"
-        .. " COREPLUS_ACCESS_TOKEN against the add-on's page"
-        .. (kind == "production" and "; sandbox credentials do not work on production (the FAQ's most"
-          .. " common cause)" or kind == "sandbox" and "; production credentials do not work on the sandbox"
-          or "")
-        .. ". Ruled out: UTC nbf/exp (the clock agrees), the 'JwToken <token>' header format and"
-        .. " 'Content-Type: application/json' (this library sends both)"
-    end
-    add("diagnosis", "fail", format("coreplus answered 'Invalid token' on %d of %d endpoints",
-      failures.invalid_token, #ENDPOINTS), "likely cause: " .. cause)
+--- coreplus refused the User-Agent: nothing else could be seen.
+local function diagnose_user_agent(d)
+  local n = d.failures.blocked_user_agent
+  if not n then return end
+  d:add("diagnosis", "fail", format("coreplus blocked the User-Agent on %d of %d endpoints", n, #d.endpoints),
+    "likely cause: a missing or generic User-Agent" .. (d.o.user_agent and (" ('" .. d.o.user_agent .. "')") or "")
+      .. ": set your app's own name with --user-agent, COREPLUS_USER_AGENT or user_agent in the profile,"
+      .. " e.g. my-practice-sync/1.2")
+end
+
+--- The likely cause when coreplus refused the token itself.
+local function diagnose_invalid_token(d)
+  local failures = d.failures
+  if not failures.invalid_token then return end
+  local kind = host_kind(d.o.base_url)
+  local offset = d.offset
+  local clock_bad = offset and abs(offset) >= CLOCK_WARN
+  local cause
+  if clock_bad and d.skew_retry then
+    cause = format("the clocks disagree by %d s and the token was still refused after signing with the"
+      .. " server's time: the clock is not the (only) cause; check the credentials", round(abs(offset)))
+  elseif clock_bad then
+    cause = format("nbf/exp: the clocks disagree by %d s; sync this machine's clock (NTP)", round(abs(offset)))
+  else
+    cause = "the credentials: the consumer secret (most likely), consumer id or access token is not the"
+      .. " one this server knows. Check COREPLUS_CONSUMER_SECRET, COREPLUS_CONSUMER_ID and"
+      .. " COREPLUS_ACCESS_TOKEN against the add-on's page"
+      .. (kind == "production" and "; sandbox credentials do not work on production (the FAQ's most"
+        .. " common cause)" or kind == "sandbox" and "; production credentials do not work on the sandbox"
+        or "")
+      .. ". Ruled out: UTC nbf/exp (the clock agrees), the 'JwToken <token>' header format and"
+      .. " 'Content-Type: application/json' (this library sends both)"
   end
-  return _M.report(ctx, checks)
+  d:add("diagnosis", "fail", format("coreplus answered 'Invalid token' on %d of %d endpoints",
+    failures.invalid_token, #d.endpoints), "likely cause: " .. cause)
+end
+
+local function check_server(d)
+  local retries = {}
+  d.cp = d.ctx:client{ on_request = function(info)
+    if info.retry then retries[#retries + 1] = info.retry end
+  end, retries = 1 }
+  local first, first_err = d.cp.locations:list{ pageSize = 1 }
+  -- The client's estimate (Date minus local receive time) is up to a second
+  -- low because Date truncates to whole seconds; the middle of that range is
+  -- the best figure to show a person.
+  local learnt = context.clock_offset(d.cp)
+  d.offset = learnt and learnt + 0.5
+  if not check_connection(d, first_err) then return end
+  for _, r in ipairs(retries) do if r == "clock_skew" then d.skew_retry = true end end
+  check_clock(d)
+  local loc = first and first.items[1]
+  d.zone = type(loc) == "table" and type(loc.timeZone) == "table" and loc.timeZone.timezoneId or nil
+  d.today = os.date("!%Y-%m-%d", floor(d.ctx.sys.now() + (d.offset or 0)))
+  check_endpoints(d, first, first_err)
+  diagnose_user_agent(d)
+  diagnose_invalid_token(d)
+end
+
+--- --need (or the profile's need): catalogue names, command names or paths.
+local function needed(ctx, endpoints)
+  local text = ctx:setting("need")
+  if not text then return nil end
+  local by = {}
+  for _, e in ipairs(endpoints) do
+    by[e.resource] = e.resource
+    by[lists.command_name(e.resource)] = e.resource
+    by[e.path:lower():gsub("/$", "")] = e.resource
+  end
+  local need = {}
+  for word in text:gmatch("[^,%s]+") do
+    local r = by[word:lower():gsub("/$", "")] or by[word:gsub("-", "_")]
+    if not r then
+      args.usage("--need: no endpoint '" .. word .. "' (known: " .. table.concat(args.sorted(by), ", ") .. ")")
+    end
+    need[r] = true
+  end
+  return need
+end
+
+function _M.run(ctx)
+  local endpoints = _M.endpoints()
+  local d = setmetatable({ ctx = ctx, o = ctx:options(), checks = {}, failed = false, seen = {},
+    failures = {}, endpoints = endpoints, need = needed(ctx, endpoints) }, run_mt)
+  check_required(d)
+  check_optional(d)
+  check_user_agent(d)
+  check_profile(d)
+  check_token(d)
+  if d.failed then
+    d:add("server", "skip", "not contacted until the settings above are fixed")
+  else
+    check_server(d)
+  end
+  return _M.report(ctx, d.checks)
 end
 
 local MARK = { ok = "ok", warn = "WARN", fail = "FAIL", skip = "skip" }
 
+local function print_checks(ctx, checks)
+  local width = 0
+  for _, c in ipairs(checks) do if #c.check > width then width = #c.check end end
+  for _, c in ipairs(checks) do
+    ctx:print(format("%-4s  %-" .. width .. "s  %s", MARK[c.status], c.check, (tostring(c.detail):gsub("%c", " "))))
+    if c.cause then
+      ctx:print(format("      %s  -> %s", (" "):rep(width), (tostring(c.cause):gsub("%c", " "))))
+    end
+  end
+end
+
 function _M.report(ctx, checks)
   local f = ctx.flags
-  local failed = 0
-  for _, c in ipairs(checks) do if c.status == "fail" then failed = failed + 1 end end
   if f.json then
-    ctx.sys.stdout(output.json(checks) .. "\n")
+    ctx:print(output.json(checks))
   elseif f.jsonl then
-    for _, c in ipairs(checks) do ctx.sys.stdout(output.json(c) .. "\n") end
+    for _, c in ipairs(checks) do ctx:print(output.json(c)) end
   else
-    local width = 0
-    for _, c in ipairs(checks) do if #c.check > width then width = #c.check end end
-    for _, c in ipairs(checks) do
-      ctx.sys.stdout(format("%-4s  %-" .. width .. "s  %s\n", MARK[c.status], c.check,
-        (tostring(c.detail):gsub("%c", " "))))
-      if c.cause then
-        ctx.sys.stdout(format("      %s  -> %s\n", (" "):rep(width), (tostring(c.cause):gsub("%c", " "))))
-      end
+    print_checks(ctx, checks)
+  end
+  local failed, first = 0, nil
+  for _, c in ipairs(checks) do
+    if c.status == "fail" then
+      failed = failed + 1
+      if not first or c.check == "diagnosis" then first = c end
     end
   end
-  if failed > 0 then
-    local first
-    for _, c in ipairs(checks) do
-      if c.status == "fail" and (not first or c.check == "diagnosis") then first = c end
-    end
-    ctx.sys.stderr(format("coreplus: doctor: %d check(s) failed; first: %s: %s\n", failed, first.check,
-      (tostring(first.cause or first.detail):gsub("%c", " "))))
-    return 1
-  end
-  return 0
+  if failed == 0 then return 0 end
+  ctx.sys.stderr(format("coreplus: doctor: %d check(s) failed; first: %s: %s\n", failed, first.check,
+    (tostring(first.cause or first.detail):gsub("%c", " "))))
+  return 1
+end
+
+function _M.commands()
+  return {
+    { name = "doctor", run = _M.run,
+      summary = "check the configuration, the clock, the token and what the access token may read",
+      description = "Exit status 1 when a check FAILs; WARNs (an endpoint the add-on does not --need,"
+        .. " 0 practitioners, a skewed clock) keep 0.",
+      flags = { need = { kind = "string",
+        help = "the endpoints the add-on uses, e.g. clients,appointments (default all; profile key need):"
+          .. " a forbidden one that is not needed only WARNs" } },
+      examples = { "coreplus doctor", "coreplus --profile production doctor --need appointments,slots,locations",
+        "coreplus doctor --json | jq '.[] | select(.status != \"ok\")'" } },
+  }
 end
 
 return _M

@@ -100,6 +100,27 @@ function _M.get(record, path)
   return v
 end
 
+--- pick(record, {"a", "b.c"}): only those fields, nested as in the record
+-- ({"a": 1, "b": {"c": 2}}); a field the record lacks is left out.
+function _M.pick(record, paths)
+  if type(record) ~= "table" then return record end
+  local out = {}
+  for _, path in ipairs(paths) do
+    local v = _M.get(record, path)
+    if v ~= nil then
+      local t = out
+      local parts = {}
+      for part in path:gmatch("[^.]+") do parts[#parts + 1] = part end
+      for i = 1, #parts - 1 do
+        if type(t[parts[i]]) ~= "table" then t[parts[i]] = {} end
+        t = t[parts[i]]
+      end
+      t[parts[#parts]] = v
+    end
+  end
+  return out
+end
+
 --- The text of one cell: control characters (a terminal escape in a
 -- client's name, say) never reach the terminal.
 function _M.cell(v, width)
@@ -215,8 +236,10 @@ function _M.sink(format_name, write, opts)
   opts = opts or {}
   local count = 0
   local sink = {}
+  local fields = opts.fields
   if format_name == "json" then
     function sink.item(v)
+      if fields then v = _M.pick(v, fields) end
       count = count + 1
       write(count == 1 and "[\n" or ",\n")
       write(_M.json(v))
@@ -226,6 +249,7 @@ function _M.sink(format_name, write, opts)
     end
   elseif format_name == "jsonl" then
     function sink.item(v)
+      if fields then v = _M.pick(v, fields) end
       count = count + 1
       write(_M.json(v) .. "\n")
     end
@@ -254,10 +278,9 @@ end
 
 --- One record in the chosen format.
 function _M.record(format_name, write, record, opts)
-  if format_name == "json" then
-    write(_M.json(record) .. "\n")
-  elseif format_name == "jsonl" then
-    write(_M.json(record) .. "\n")
+  opts = opts or {}
+  if format_name == "json" or format_name == "jsonl" then
+    write(_M.json(opts.fields and _M.pick(record, opts.fields) or record) .. "\n")
   else
     for _, l in ipairs(_M.record_lines(record, opts)) do write(l .. "\n") end
   end

@@ -1,0 +1,86 @@
+-- Running bin/coreplus in specs: as a subprocess (run) or in this process
+-- (main, with an injected sys).
+local _M = {}
+
+local top = debug.getinfo(1, "S").source:sub(2):match("^(.*)/spec/support/[^/]*$") or "."
+_M.BIN = top .. "/bin/coreplus"
+_M.top = top
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+_M.q = q
+
+function _M.slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function _M.write(path, text, mode)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  if mode then assert(os.execute("chmod " .. mode .. " " .. q(path))) end
+end
+
+--- The COREPLUS_* variables for a mock; `overrides` win (false unsets).
+function _M.env_of(mock, overrides)
+  local e = {
+    COREPLUS_BASE_URL = mock.base_url, COREPLUS_CONSUMER_ID = mock.consumer_id,
+    COREPLUS_CONSUMER_SECRET = mock.consumer_secret, COREPLUS_ACCESS_TOKEN = mock.access_token,
+    COREPLUS_CAFILE = mock.cafile, COREPLUS_SHARED_LIMIT = mock.prefix .. "/cli.limit",
+    COREPLUS_PROFILE = false, XDG_CONFIG_HOME = mock.prefix .. "/no-config",
+  }
+  for k, v in pairs(overrides or {}) do e[k] = v end
+  return e
+end
+
+--- run(env, args...) -> {out=, err=, code=}; env values false are unset.
+function _M.run(env, ...)
+  local parts = { "env" }
+  for k, v in pairs(env) do
+    if v == false then table.insert(parts, 2, "-u " .. k) else parts[#parts + 1] = k .. "=" .. q(v) end
+  end
+  parts[#parts + 1] = q(_M.BIN)
+  for _, a in ipairs({ ... }) do parts[#parts + 1] = q(a) end
+  local errfile = os.tmpname()
+  local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null", "r"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local err = _M.slurp(errfile)
+  os.remove(errfile)
+  return { out = out, err = err, code = code }
+end
+
+--- main(env, argv, client_options) -> {out=, err=, code=}: the CLI in this
+-- process, so that a spec can give its clients a transport.
+function _M.main(env, argv, client_options)
+  local out, err = {}, {}
+  local sys = {
+    stdout = function(s) out[#out + 1] = s end,
+    stderr = function(s) err[#err + 1] = s end,
+    getenv = function(name) local v = env[name]; if v == false then return nil end; return v end,
+    isatty = function() return false end,
+    now = require("coreplus.core").now,
+    read_stdin = function() return "" end,
+    client_options = client_options,
+  }
+  local code = require("coreplus.cli").main(argv, sys)
+  return { out = table.concat(out), err = table.concat(err), code = code }
+end
+
+function _M.lines(s)
+  local t = {}
+  for l in s:gmatch("[^\n]+") do t[#t + 1] = l end
+  return t
+end
+
+--- stderr is one line starting "coreplus: ".
+function _M.one_line_error(r)
+  assert(r.err:match("^coreplus: [^\n]+\n$"), "stderr is not one line: " .. r.err)
+end
+
+return _M
