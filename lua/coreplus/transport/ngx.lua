@@ -24,6 +24,7 @@
 -- alive in a per-worker pool and TLS sessions are resumed.
 local core = require "coreplus.core"
 local ngx_limiter = require "coreplus.transport.ngx_limiter"
+local sleep = require "coreplus.transport.ngx_sleep"
 
 local ngx = ngx
 local type, pairs, ipairs, tostring, tonumber, error, pcall, setmetatable =
@@ -50,9 +51,7 @@ local function now()
   return ngx.now()
 end
 _M.now = now
-_M.sleep = function(seconds)
-  if seconds and seconds > 0 then ngx.sleep(seconds) end
-end
+_M.sleep = sleep
 
 --- limiter{rate=10, per=1.0, key=, shared=nil|path|redis://, margin=0.05}
 -- (transport/ngx_limiter.lua): the lua_shared_dict limiter of all workers
@@ -275,7 +274,7 @@ local function attempt(opts, method, u, limiter, deadline_from)
     if d == nil then return nil, booking end   -- Redis limit, on_redis_error = "fail"
     while d > 0 do
       limiter:hold(booking, d + 1)
-      ngx.sleep(d)
+      sleep(d)
       d = limiter:ready(booking)
     end
     -- Connect and handshake are each bounded by connect_timeout.
@@ -320,7 +319,7 @@ local function attempt(opts, method, u, limiter, deadline_from)
   -- The request leaves now: this is when the limiter's slot starts.
   if booking then
     local owed = limiter:sent(booking)
-    if owed > 0 then ngx.sleep(owed) end
+    sleep(owed)
   end
   local left = now()
   local remaining = timeout - (left - started)
