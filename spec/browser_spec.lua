@@ -29,7 +29,7 @@ describe("the booking page in headless Chromium", function()
     mock = testing.server{ tls = true, latency = 0.3 }
     service = openresty.start{ mock = mock, workers = 2, name = "browser-spec" }
     cp = mock:client()
-    os.execute("mkdir -p " .. q(SHOTS))
+    os.execute("mkdir -p " .. q(SHOTS) .. " && rm -f " .. q(SHOTS) .. "/*.png")
   end)
 
   teardown(function()

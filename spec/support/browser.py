@@ -12,10 +12,13 @@ The robot keeps the booking page's contract for robots: at every step it
 picks the first offered choice, fills in what is required, and submits.
 """
 import argparse
+import atexit
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 
 from selenium import webdriver
@@ -39,7 +42,9 @@ def browser(width, height, js, eager=False):
     for f in FLAGS:
         opts.add_argument(f)
     opts.add_argument("--window-size=%d,%d" % (width, height))
-    opts.add_argument("--user-data-dir=" + os.path.join(ARGS.shots, ".profile-%d-%d" % (os.getpid(), time.time_ns())))
+    profile = tempfile.mkdtemp(prefix="coreplus-chromium.")  # a new, empty profile
+    atexit.register(shutil.rmtree, profile, True)
+    opts.add_argument("--user-data-dir=" + profile)
     if not js:
         opts.add_argument("--blink-settings=scriptEnabled=false")
     d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
@@ -65,7 +70,8 @@ class Visit:
         h1 = d.find_elements(By.TAG_NAME, "h1")
         info = {"url": d.current_url, "title": d.title, "h1": h1[0].text if h1 else "",
                 "text": d.find_element(By.TAG_NAME, "body").text}
-        slug = re.sub(r"[^a-z0-9]+", "-", info["h1"].lower()).strip("-")[:40] or "page"
+        title = info["title"].split(" - ")[0]
+        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "page"
         info["shot"] = os.path.join(ARGS.shots, "%s-%02d-%s.png" % (self.name, len(self.pages) + 1, slug))
         self.shot(info["shot"])
         self.pages.append(info)
