@@ -22,9 +22,10 @@ local function get(url)
   return tonumber(code), body
 end
 
--- A weekday of the mock's month: practitioners work then, so there are slots.
+-- A weekday from tomorrow on: practitioners work then, so there are free
+-- slots (today's may all have passed).
 local function a_weekday()
-  local t = os.time()
+  local t = os.time() + 86400
   while os.date("!%w", t) == "0" or os.date("!%w", t) == "6" do t = t + 86400 end
   return os.date("!%Y-%m-%d", t)
 end
