@@ -1,6 +1,6 @@
---- Booking from a web form's fields: find the client (or create them), check
--- the time is still free, book, and turn every failure into a sentence the
--- person filling in the form can act on.
+--- Booking from a web form's fields: find the client (or create them, never a
+-- second copy), book, and turn every failure into a sentence the person
+-- filling in the form can act on.
 --
 -- As a script (fields as key=value; settings from COREPLUS_* variables):
 --   lua5.4 examples/book_from_form.lua firstName=Ada lastName=Lovelace dateOfBirth=1985-12-10 \
@@ -8,6 +8,7 @@
 -- As a module: local book = dofile("examples/book_from_form.lua").book_from_form
 --   local result, message = book(cp, form)
 local coreplus = require "coreplus"
+local client_match = require "coreplus.client_match"
 local dates = coreplus.dates
 
 local _M = {}
@@ -39,22 +40,6 @@ function _M.validate(form)
   return f
 end
 
---- The client with this name and date of birth, created when there is none.
-local function find_or_create_client(cp, f)
-  local page, err = cp.clients:list{ name = f.firstName .. " " .. f.lastName, pageSize = 100 }
-  if not page then return nil, err end
-  for _, c in ipairs(page.items) do
-    if type(c.dateOfBirth) == "string" and c.dateOfBirth:sub(1, 10) == f.dateOfBirth
-        and c.firstName:lower() == f.firstName:lower() and c.lastName:lower() == f.lastName:lower() then
-      return c.clientId
-    end
-  end
-  local created, cerr = cp.clients:create{ firstName = f.firstName, lastName = f.lastName,
-    dateOfBirth = f.dateOfBirth, email = f.email, phoneNumberMobile = f.mobile }
-  if not created then return nil, cerr end
-  return created.clientId
-end
-
 --- Sentences for people, by error kind; the technical line goes to the log.
 local MESSAGES = {
   conflict = "sorry, that time has just been taken: please pick another",
@@ -68,12 +53,14 @@ local MESSAGES = {
 function _M.book_from_form(cp, form)
   local f, why = _M.validate(form)
   if not f then return nil, why end
-  local client_id, err = find_or_create_client(cp, f)
-  if not client_id then return nil, MESSAGES[err.kind] or "sorry, something went wrong", err end
+  -- Never a duplicate: the name filter is only a hint (coreplus.client_match).
+  local client, err = client_match.find_or_create(cp, { firstName = f.firstName, lastName = f.lastName,
+    dateOfBirth = f.dateOfBirth, email = f.email, phone = f.mobile })
+  if not client then return nil, MESSAGES[err.kind] or "sorry, something went wrong", err end
   local appointment, berr = cp.appointments:book{
     startDateTime = f.startDateTime, endDateTime = f.endDateTime,
     practitioner = { practitionerId = f.practitionerId }, locationId = f.locationId,
-    clients = { { clientId = client_id } }, appointmentTypeId = f.appointmentTypeId,
+    clients = { { clientId = client.clientId } }, appointmentTypeId = f.appointmentTypeId,
     subject = "Online booking", notes = f.notes,
   }
   if not appointment then

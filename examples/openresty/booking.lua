@@ -1,6 +1,7 @@
---- A small booking service on OpenResty / nginx + Lua: the pages a practice's
--- web site needs to show free slots and book one, calling coreplus without
--- blocking the worker (transport "ngx").
+--- A small booking service on OpenResty / nginx + Lua, calling coreplus
+-- without blocking the worker (transport "ngx"): the JSON endpoints below,
+-- for a site's own front end, and the coreplus client the HTML booking page
+-- (booking_page.lua) shares.
 --
 --   GET  /slots?date=2024-05-06[&days=1][&practitionerId=..][&timezoneId=..]
 --        -> {"slots": [...], "total": n}
@@ -8,6 +9,7 @@
 --                "locationId":..., "clientId":..., "appointmentTypeId":...}
 --        -> {"appointment": {...}}  (409 when the slot was just taken)
 --   GET  /health -> {"ok": true}   (never calls coreplus)
+-- Another method gets a JSON 405 with an Allow header (allow()).
 --
 -- Configuration comes from the COREPLUS_* variables (`env` lines in
 -- nginx.conf); see examples/openresty/nginx.conf.in.
@@ -32,6 +34,7 @@ local function cp()
   end
   return client
 end
+_M.client = cp
 
 local STATUS = { validation = 400, not_found = 404, conflict = 409, rate_limited = 503,
   timeout = 504, network = 502, tls = 502 }
@@ -64,6 +67,7 @@ local function add_days(date, n)
 end
 
 function _M.slots()
+  if not _M.allow("GET", "HEAD") then return end
   local args = ngx.req.get_uri_args()
   local date = type(args.date) == "string" and args.date or ngx.today()
   if not date:match("^%d%d%d%d%-%d%d%-%d%d$") then
@@ -88,6 +92,7 @@ function _M.slots()
 end
 
 function _M.book()
+  if not _M.allow("POST") then return end
   ngx.req.read_body()
   local b = cjson.decode(ngx.req.get_body_data() or "")
   if type(b) ~= "table" then
@@ -110,7 +115,21 @@ function _M.book()
   return reply(201, { appointment = appt })
 end
 
+--- allow("GET", "HEAD") at the top of a handler: another method is answered
+-- 405 in JSON (nginx's own limit_except answers an HTML 403).
+function _M.allow(...)
+  local method = ngx.req.get_method()
+  for i = 1, select("#", ...) do
+    if method == select(i, ...) then return true end
+  end
+  ngx.header["Allow"] = table.concat({ ... }, ", ")
+  reply(405, { error = "method_not_allowed", message = method .. " is not allowed here",
+    allow = { ... } })
+  return false
+end
+
 function _M.health()
+  if not _M.allow("GET", "HEAD") then return end
   return reply(200, { ok = true, worker = ngx.worker.pid() })
 end
 

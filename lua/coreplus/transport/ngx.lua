@@ -26,6 +26,7 @@ local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
 local ngx_limiter = require "coreplus.transport.ngx_limiter"
 local DEFAULTS = require("coreplus.config").core
+local sleep = require "coreplus.transport.ngx_sleep"
 
 local ngx = ngx
 local type, pairs, ipairs, tostring, tonumber, error, pcall, setmetatable =
@@ -52,9 +53,7 @@ local function now()
   return ngx.now()
 end
 _M.now = now
-_M.sleep = function(seconds)
-  if seconds and seconds > 0 then ngx.sleep(seconds) end
-end
+_M.sleep = sleep
 
 --- limiter{rate=10, per=1.0, key=, shared=nil|path|redis://, margin=0.05}
 -- (transport/ngx_limiter.lua): the lua_shared_dict limiter of all workers
@@ -272,7 +271,7 @@ local function wait_for_slot(limiter, connect_timeout)
   if d == nil then return nil, booking end
   while d > 0 do
     limiter:hold(booking, d + 1)
-    ngx.sleep(d)
+    sleep(d)
     d = limiter:ready(booking)
   end
   -- Connect and handshake are each bounded by connect_timeout.
@@ -358,7 +357,7 @@ local function attempt(opts, method, u, limiter, deadline_from)
   -- The request leaves now: this is when the limiter's slot starts.
   if booking then
     local owed = limiter:sent(booking)
-    if owed > 0 then ngx.sleep(owed) end
+    sleep(owed)
   end
   local remaining = timeout - (now() - started)
   if remaining <= 0 then

@@ -5,6 +5,7 @@
 -- ready, sent, cancel, acquire, stats, close.
 local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
+local sleep = require "coreplus.transport.ngx_sleep"
 
 local ngx = ngx
 local type, tostring, error, pcall, setmetatable = type, tostring, error, pcall, setmetatable
@@ -145,11 +146,11 @@ function dict_limiter:acquire()
   local _, n = self:reserve()
   local d = self:ready(n)
   while d > 0 do
-    ngx.sleep(d)
+    sleep(d)
     d = self:ready(n)
   end
   local owed = self:sent(n)
-  if owed > 0 then ngx.sleep(owed) end
+  sleep(owed)
   return now() - start
 end
 
@@ -182,9 +183,9 @@ function core_limiter:close() self.lim:close() end
 function core_limiter:acquire()
   local start = now()
   local d, n = self.lim:reserve()
-  if d > 0 then ngx.sleep(d) end
+  sleep(d)
   local owed = self.lim:sent(n)
-  if owed > 0 then ngx.sleep(owed) end
+  sleep(owed)
   return now() - start
 end
 function core_limiter.__tostring(self) return tostring(self.lim) end

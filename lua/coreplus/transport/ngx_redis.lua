@@ -13,6 +13,7 @@
 -- luacheck: std luajit+ngx_lua
 local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
+local sleep = require "coreplus.transport.ngx_sleep"
 
 local ngx = ngx
 local type, tostring, tonumber, setmetatable, pcall, require =
@@ -190,11 +191,11 @@ function limiter:acquire()
   if d == nil then return nil, n end
   while d > 0 do
     self:hold(n, d + 1)
-    ngx.sleep(d)
+    sleep(d)
     d = self:ready(n)
   end
   local owed = self:sent(n)
-  if owed > 0 then ngx.sleep(owed) end
+  sleep(owed)
   ngx.update_time()
   return ngx.now() - start
 end
