@@ -70,7 +70,7 @@ describe("coreplus writes", function()
     local args = { "clients", "family", "--client", client.clientId, "--first-name", "Grace", "--surname", "Hopper",
       "--relationship", "Mother" }
     local req = dry(plus(args, "--dry-run", "--jsonl"))
-    assert.equal(mock.base_url .. "/API/Core/v2.1/ClientFamily/", req.url)
+    assert.equal(mock.base_url .. "/API/Core/v2/ClientFamily/", req.url)
     assert.equal("Mother", req.body.relationship)
     local made = real(plus(args, "--json"))
     assert.is_string(made.familyId)

@@ -207,7 +207,8 @@ describe("operations", function()
   it("a 2xx with result[] severity 2 is a conflict", function()
     stub:on("POST", "Appointment/", { body = { result = { { severity = 2,
       reason = "The selected time is not available for booking an appointment" } } } })
-    local rec, err = cp.appointments:book{ startDateTime = "a", endDateTime = "b",
+    local rec, err = cp.appointments:book{
+      startDateTime = "2030-01-01T09:00:00+10:00", endDateTime = "2030-01-01T09:30:00+10:00",
       practitioner = { practitionerId = "p" }, locationId = "l", clients = { { clientId = "c" } } }
     assert.is_nil(rec)
     assert.equal("conflict", err.kind)
@@ -360,7 +361,8 @@ describe("retries", function()
 
   it("never repeats a POST whose connection failed after sending", function()
     stub:on("POST", "Appointment/", { error = { kind = "network", message = "connection reset", sent = true } })
-    local rec, err = cp.appointments:book{ startDateTime = "a", endDateTime = "b",
+    local rec, err = cp.appointments:book{
+      startDateTime = "2030-01-01T09:00:00+10:00", endDateTime = "2030-01-01T09:30:00+10:00",
       practitioner = { practitionerId = "p" }, locationId = "l", clients = { { clientId = "c" } } }
     assert.is_nil(rec)
     assert.equal(1, #stub.requests)

@@ -40,7 +40,7 @@ local function show(v)
   return (tostring(v):gsub("%c", function(c) return "\\" .. c:byte() end))
 end
 
-local BOOKING = { startDateTime = "2026-01-01T10:00", endDateTime = "2026-01-01T10:30",
+local BOOKING = { startDateTime = "2026-01-01T10:00+10:00", endDateTime = "2026-01-01T10:30+10:00",
   practitioner = { id = "p" }, locationId = "l", clients = { { id = "c" } } }
 
 local function booking(extra)

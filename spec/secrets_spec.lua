@@ -155,7 +155,8 @@ describe("no secret or token in anything a client shows (stub)", function()
     run("clients:get", cp.clients.get, cp.clients, "x/y")
     run("clients:each", function() for _ in cp.clients:each{} do end end)
     run("clients:pages", function() for _, err in cp.clients:pages{} do walk("pages err", err) end end)
-    run("appointments:book", cp.appointments.book, cp.appointments, { startDateTime = "a", endDateTime = "b",
+    run("appointments:book", cp.appointments.book, cp.appointments, {
+      startDateTime = "2030-01-01T09:00:00+10:00", endDateTime = "2030-01-01T09:30:00+10:00",
       practitioner = { practitionerId = "p" }, locationId = "l", clients = { { clientId = "c" } } })
   end)
 

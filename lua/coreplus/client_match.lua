@@ -1,8 +1,8 @@
 --- Finding the client a person says they are, and creating one only when
 -- none matches: `find_or_create(cp, fields) -> client, created | nil, err`.
 -- It books web forms without duplicating clients (examples/book_from_form.lua,
--- the OpenResty booking page), and is meant to become
--- `cp.clients:find_or_create(fields)`.
+-- the OpenResty booking page); `cp.clients:find_or_create(fields)` is the
+-- same function with the clients resource in place of the client.
 --
 -- coreplus documents no search filter on Client/ (../shared/coreplus-api.md
 -- §4.2). Third-party code sends `name=`, which a server may honour as a
@@ -21,13 +21,13 @@
 -- The one thing taken on trust is an empty answer to the hint: it is read as
 -- "no such client" (a server that ignores the filter answers every client).
 local errors = require "coreplus.errors"
+local raise = require("coreplus.misuse").raise
 
-local type, error, ipairs, pairs = type, error, ipairs, pairs
-local format = string.format
+local type, ipairs, pairs = type, ipairs, pairs
 
 local _M = {}
 
-local PAGE_SIZE = 100   -- the API's largest page: fewest requests per row read
+local PAGE_SIZE = require("coreplus.defaults").max_page_size   -- fewest requests per row read
 
 local function squeeze(s)
   return (s:gsub("^%s+", ""):gsub("%s+$", ""):gsub("%s+", " "))
@@ -37,26 +37,26 @@ local function folded(s)
   return type(s) == "string" and squeeze(s):lower() or nil
 end
 
--- Raises at the caller of find_or_create: these are the caller's mistakes.
+-- Raises at the caller's line: these are the caller's mistakes.
 local function checked(cp, fields)
-  if type(cp) ~= "table" or type(cp.clients) ~= "table" then
-    error("bad argument #1 to 'find_or_create' (a coreplus client expected)", 3)
+  if type(cp) ~= "table" or (type(cp.clients) ~= "table" and type(cp.row) ~= "table") then
+    raise("bad argument #1 to 'find_or_create' (a coreplus client expected)")
   end
   if type(fields) ~= "table" then
-    error(format("bad argument #2 to 'find_or_create' (table of fields expected, got %s)", type(fields)), 3)
+    raise("bad argument #2 to 'find_or_create' (table of fields expected, got %s)", type(fields))
   end
   for _, name in ipairs{ "firstName", "lastName", "dateOfBirth" } do
     local v = fields[name]
     if type(v) ~= "string" or not v:find("%S") then
-      error(format("find_or_create: missing required field '%s'", name), 3)
+      raise("find_or_create: missing required field '%s'", name)
     end
   end
   if not squeeze(fields.dateOfBirth):match("^%d%d%d%d%-%d%d%-%d%d$") then
-    error("find_or_create: field 'dateOfBirth' must be yyyy-mm-dd", 3)
+    raise("find_or_create: field 'dateOfBirth' must be yyyy-mm-dd")
   end
   for _, name in ipairs{ "email", "phone" } do
     if fields[name] ~= nil and type(fields[name]) ~= "string" then
-      error(format("find_or_create: field '%s' must be a string", name), 3)
+      raise("find_or_create: field '%s' must be a string", name)
     end
   end
   return { first = folded(fields.firstName), last = folded(fields.lastName),
@@ -86,7 +86,7 @@ local function create(cp, fields)
     dateOfBirth = squeeze(fields.dateOfBirth) }
   if fields.email and fields.email:find("%S") then sent.email = squeeze(fields.email) end
   if fields.phone and fields.phone:find("%S") then sent.phoneNumberMobile = squeeze(fields.phone) end
-  local record, err = cp.clients:create(sent)
+  local record, err = (cp.clients or cp):create(sent)
   if not record then return nil, err end
   if type(record) ~= "table" or type(record.clientId) ~= "string" then
     return nil, errors.new{ kind = "bad_response", method = "POST",
@@ -109,13 +109,14 @@ end
 function _M.find_or_create(cp, fields)
   local want = checked(cp, fields)
   local hint = { name = squeeze(fields.lastName), pageSize = PAGE_SIZE }
-  local page, err = cp.clients:list(hint)
+  local clients = cp.clients or cp   -- a client, or its clients resource
+  local page, err = clients:list(hint)
   if not page then return nil, err end
   local found = first_match(page.items, want)
   if found then return found, false end
   if not whole_answer(page) then
     hint.pageNumber = 2
-    for more, perr in cp.clients:pages(hint) do
+    for more, perr in clients:pages(hint) do
       if not more then return nil, perr end
       found = first_match(more.items, want)
       if found then return found, false end

@@ -32,7 +32,7 @@ local DEFAULTS = {
   concurrency = C.concurrency,
   max_body = C.max_body,
   backoff = L.backoff, backoff_max = L.backoff_max,
-  limit_key = L.limit_key,
+  limit_key = L.limit_key, max_upload = L.max_upload,
 }
 _M.DEFAULTS = DEFAULTS
 

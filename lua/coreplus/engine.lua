@@ -5,9 +5,10 @@
 -- (client, resources, pager) uses only this interface:
 --
 --   engine.new(o, credentials, transport, limiter) -> eng
---   eng:call(method, path, {query=, body=, headers=, version=}) -> decoded, res | nil, err
+--   eng:call(method, path, {query=, body=, headers=, version=, multipart=}) -> decoded, res | nil, err
+--     multipart = { {name=, data= | path=, filename=, type=}, ... } (then no body)
 --   eng:stream() -> s       GETs in flight, fetched ahead (up to `concurrency`)
---     s:add(path, query) -> id     s:next() -> id, decoded | id, nil, err | nil
+--     s:add(path, query, version) -> id     s:next() -> id, decoded | id, nil, err | nil
 --     s:pending()  s:capacity()  s:close()
 --   eng:warn(key, message)  a warning, said once per engine (log option + on_request)
 --   eng.concurrency, eng.clock_offset (seconds, server minus local; nil until learnt)
@@ -57,6 +58,16 @@ local function default_log(message)
   end
 end
 
+-- The User-Agent: the app's name first, then the library's own (the
+-- transport's default), as "app/1.2 lua-coreplus/0.1.0 (libcurl/...)".
+-- coreplus may block generic and library-default agents (FAQ).
+local function user_agent(app, transport)
+  if app == nil then return nil end
+  local lib = transport.user_agent or ("lua-coreplus/" .. tostring(require("coreplus.core").version))
+  if app:find("lua-coreplus/", 1, true) then return app end
+  return app .. " " .. lib
+end
+
 --- eng = engine.new(o, credentials, transport, limiter): `o` is the checked
 -- client options (config.check).
 function _M.new(o, credentials, transport, limiter)
@@ -65,7 +76,7 @@ function _M.new(o, credentials, transport, limiter)
     issuer = o.issuer, audience = o.audience,
     retries = o.retries, timeout = o.timeout, connect_timeout = o.connect_timeout,
     cafile = o.cafile, capath = o.capath, insecure = o.insecure,
-    user_agent = o.user_agent, max_body = o.max_body,
+    user_agent = user_agent(o.user_agent, transport), max_body = o.max_body, max_upload = o.max_upload,
     concurrency = o.concurrency,
     policy = retry.new(o),
     on_request = o.on_request, log = o.log or default_log,
@@ -80,11 +91,12 @@ function _M.new(o, credentials, transport, limiter)
 end
 
 --- eng:warn(key, message): says message once per engine, to the `log`
--- option (or standard error / nginx's log) and to the on_request hook.
+-- option, log(message, key) (else standard error / nginx's log), and to the
+-- on_request hook as {warning = key, message = message}.
 function _M:warn(key, message)
   if self.warned[key] then return end
   self.warned[key] = true
-  pcall(self.log, message)
+  pcall(self.log, message, key)
   self:notify{ warning = key, message = message }
 end
 
@@ -108,6 +120,7 @@ function _M:request_opts(req, deadline)
   local left = deadline and deadline - self.now() or self.timeout
   return {
     method = req.method, url = req.url, body = req.payload, headers = req.headers,
+    multipart = req.multipart,
     credentials = secrets[self],
     issuer = self.issuer, audience = self.audience,
     now_offset = self.clock_offset or 0,
@@ -208,6 +221,10 @@ end
 -- {res=, terr=, started=, finished=, offset=}.
 function _M:run(req, first)
   local transport, policy = self.transport, self.policy
+  if self.user_agent == nil then
+    self:warn("default_user_agent", "no user_agent is set: coreplus may block library defaults;"
+      .. " name your app, e.g. user_agent = \"my-practice-sync/1.0\"")
+  end
   local began = first and first.started or self.now()
   local deadline = began + self.timeout
   local attempt = 0
@@ -246,7 +263,8 @@ end
 local function request(self, method, path, opts)
   local base = url.api_base(self.base_url, opts and opts.version or self.version)
   return { method = method, url = url.build(base, path, opts and opts.query),
-    payload = encode_body(opts and opts.body), headers = opts and opts.headers }
+    payload = encode_body(opts and opts.body), headers = opts and opts.headers,
+    multipart = opts and opts.multipart }
 end
 
 --- eng:call(method, path, {query=, body=, headers=, version=}) -> decoded, res | nil, err
@@ -265,9 +283,9 @@ function _M:stream()
     reqs = {} }, stream)
 end
 
-function stream:add(path, query)
+function stream:add(path, query, version)
   local eng = self.engine
-  local req = request(eng, "GET", path, { query = query })
+  local req = request(eng, "GET", path, { query = query, version = version })
   local started = eng.now()
   local id = self.pipe:add(eng:request_opts(req, started + eng.timeout))
   self.reqs[id] = { req = req, started = started, offset = eng.clock_offset }

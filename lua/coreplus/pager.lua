@@ -3,6 +3,7 @@
 -- out and forgotten, never accumulated (except by `all`, which is asked to).
 -- Requests go through the resource's engine only (coreplus.engine).
 local errors = require "coreplus.errors"
+local fields = require "coreplus.fields"
 
 local type = type
 local error = error
@@ -36,9 +37,15 @@ local function make_page(resource, decoded, number, size)
   }
 end
 
+-- The API version of the resource's list.
+local function list_version(resource)
+  return require("coreplus.resource").version(resource, "list")
+end
+
 --- One page: r:list(params).
 function _M.page(resource, params)
-  local decoded, err = resource.engine:call("GET", resource.row.path, { query = params })
+  local decoded, err = resource.engine:call("GET", resource.row.path,
+    { query = params, version = list_version(resource) })
   if not decoded then return nil, err end
   return make_page(resource, decoded, params.pageNumber or 1, params.pageSize)
 end
@@ -57,6 +64,7 @@ local function new_pages(resource, params)
   if paged and base.pageSize == nil then base.pageSize = ITERATOR_PAGE_SIZE end
   return setmetatable({
     resource = resource, engine = resource.engine, path = resource.row.path,
+    version = list_version(resource),
     paged = paged, base = base, size = base.pageSize,
     first = base.pageNumber or 1,
     next_yield = base.pageNumber or 1,   -- the page number the loop gets next
@@ -82,7 +90,7 @@ end
 Pages.__close = Pages.close
 
 function Pages:fetch_one(number)
-  local decoded, err = self.engine:call("GET", self.path, { query = self:query(number) })
+  local decoded, err = self.engine:call("GET", self.path, { query = self:query(number), version = self.version })
   if not decoded then return { error = err } end
   return make_page(self.resource, decoded, number, self.size)
 end
@@ -92,7 +100,7 @@ end
 function Pages:fill()
   local s = self.stream
   while s:pending() + self.held < s:capacity() and self.next_add <= self.last do
-    self.numbers[s:add(self.path, self:query(self.next_add))] = self.next_add
+    self.numbers[s:add(self.path, self:query(self.next_add), self.version)] = self.next_add
     self.next_add = self.next_add + 1
   end
 end
@@ -164,11 +172,10 @@ function _M.pages(resource, params)
   return function() return p:next() end, nil, nil, p
 end
 
---- for item in r:each(params): every item across pages; raises the error
--- object on failure (iterators cannot return nil, err).
-function _M.each(resource, params)
-  local p = new_pages(resource, params)
-  local items, i = nil, 0
+-- An iterator over the items of the pages p hands out (`first` is a page
+-- already taken from it); raises the error object on failure.
+local function items_of(p, first)
+  local items, i = first and first.items, 0
   return function()
     while true do
       if items then
@@ -182,7 +189,37 @@ function _M.each(resource, params)
       if page == false then error(err, 0) end
       items, i = page.items, 0
     end
-  end, nil, nil, p
+  end
+end
+
+--- for item in r:each(params): every item across pages; raises the error
+-- object on failure (iterators cannot return nil, err).
+function _M.each(resource, params)
+  local p = new_pages(resource, params)
+  return items_of(p), nil, nil, p
+end
+
+--- r:changed_since(since, params) -> iterator, checkpoint | nil, err: what
+-- changed after `since` (unix seconds or a datetime: updatedSince), every
+-- page of it, and the checkpoint to pass next time (unix seconds of the
+-- server's clock from before the first page was asked for, so that nothing
+-- that changes meanwhile falls between two runs; some items may come twice).
+-- The first page is fetched at once: its failure is the nil, err.
+function _M.changed_since(resource, params, since)
+  if since == nil then
+    require("coreplus.misuse").raise("bad argument #1 to 'changed_since' (unix seconds or a datetime expected)")
+  end
+  local q = copy(params)
+  q.updatedSince = fields.updated_since(since)
+  local eng = resource.engine
+  local before = eng.now()
+  local p = new_pages(resource, q)
+  local first, err = p:next()
+  if first == false then return nil, err end
+  -- One second back: Date truncates, and the offset learnt is never ahead.
+  local checkpoint = math.floor(before + (eng.clock_offset or 0)) - 1
+  if first == nil then return function() return nil end, checkpoint end
+  return items_of(p, first), checkpoint, nil, p
 end
 
 --- Every item in one table: r:all(params) -> items | nil, err.

@@ -1,10 +1,12 @@
 --- One resource of the catalogue (a row of catalogue.lua) bound to a
 -- client's request engine: list, each, pages, all, get, create, book,
--- update, cancel — whichever the row has. Calling an operation the row lacks
--- raises, naming it. Misuse raises at the caller's line (coreplus.misuse).
+-- update, cancel, upload, send, changed_since, next_free, find_or_create —
+-- whichever the row has. Calling an operation the row lacks raises, naming
+-- it. Misuse raises at the caller's line (coreplus.misuse).
 local pager = require "coreplus.pager"
 local url = require "coreplus.url"
 local misuse = require "coreplus.misuse"
+local fields_mod = require "coreplus.fields"
 
 local type = type
 local pairs = pairs
@@ -40,7 +42,14 @@ local function check_params(self, op, params, spec)
         self.name, op, size, MAX_PAGE_SIZE)
     end
   end
-  return params
+  return fields_mod.prepare(spec, params)
+end
+
+--- The API version of an operation: its own, else the row's, else nil (the
+-- client's `version`).
+function _M.version(self, op)
+  local spec = self.row[op]
+  return type(spec) == "table" and spec.version or self.row.version
 end
 
 local function unwrap(self, decoded)
@@ -76,7 +85,8 @@ end
 function ops.get(self, id, params)
   local segment = url.segment(id, "id")
   params = check_params(self, "get", params, self.row.get)
-  local decoded, err = self.engine:call("GET", self.row.path .. segment, { query = params })
+  local decoded, err = self.engine:call("GET", self.row.path .. segment,
+    { query = params, version = _M.version(self, "get") })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end
@@ -85,12 +95,14 @@ local function post(self, op, path, fields)
   if type(fields) ~= "table" then
     raise("bad argument to '%s:%s' (table of fields expected, got %s)", self.name, op, type(fields))
   end
-  for _, name in ipairs(self.row[op] and self.row[op].required or {}) do
+  local spec = self.row[op]
+  for _, name in ipairs(spec and spec.required or {}) do
     if fields[name] == nil or fields[name] == "" then
       raise("%s:%s: missing required field '%s'", self.name, op, name)
     end
   end
-  local decoded, err = self.engine:call("POST", path, { body = fields })
+  local body = fields_mod.prepare(spec, fields)
+  local decoded, err = self.engine:call("POST", path, { body = body, version = _M.version(self, op) })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end
@@ -119,6 +131,15 @@ function ops.cancel(self, id, fields)
   for k, v in pairs(fields or {}) do body[k] = v end
   return post(self, "cancel", self.row.path, body)
 end
+
+-- Operations with a home of their own, bound here by name.
+ops.upload = function(...) return require("coreplus.uploads").upload(...) end
+ops.send = function(...) return require("coreplus.uploads").send(...) end
+ops.changed_since = function(self, since, params)
+  return pager.changed_since(self, check_params(self, "changed_since", params, self.row.list), since)
+end
+ops.next_free = function(...) return require("coreplus.slots").next_free(...) end
+ops.find_or_create = function(self, f) return require("coreplus.client_match").find_or_create(self, f) end
 
 local LIST_OPS = { list = true, pages = true, each = true, all = true }
 

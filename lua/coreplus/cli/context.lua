@@ -172,6 +172,11 @@ function _M:client(extra)
   -- The spec's hook: options for every client of the run (a transport).
   for k, v in pairs(self.sys.client_options or {}) do o[k] = v end
   o.shared_limit = self:shared_limit_path()
+  -- The library's warnings, on stderr, but for the missing user agent: doctor
+  -- reports that one, and every other command would repeat it on each run.
+  o.log = o.log or function(message, key)
+    if key ~= "default_user_agent" then self.sys.stderr("coreplus: warning: " .. message .. "\n") end
+  end
   if self.flags["dry-run"] then
     self.dry_seen = {}
     o.transport = require("coreplus.cli.dryrun").transport(self.dry_seen)

@@ -10,4 +10,6 @@ return {
   limiter = core.limiter,
   sleep = core.sleep,
   now = core.now,
+  -- what a client's user_agent is followed by (the C core's default agent)
+  user_agent = core.defaults and core.defaults.user_agent or ("lua-coreplus/" .. core.version),
 }

@@ -47,6 +47,7 @@ _M.margin = 0.05                      -- seconds added to `per` between departur
 
 local USER_AGENT = format("lua-coreplus/%s (ngx_lua/%s; nginx/%s)", tostring(core.version),
   tostring(ngx.config and ngx.config.ngx_lua_version), tostring(ngx.config and ngx.config.nginx_version))
+_M.user_agent = USER_AGENT   -- what a client's user_agent is followed by
 
 local function now()
   ngx.update_time()
