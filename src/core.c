@@ -12,6 +12,7 @@ COREPLUS_EXPORT int luaopen_coreplus_core(lua_State *L);
 int luaopen_coreplus_core(lua_State *L)
 {
     lua_newtable(L);
+    defaults_lua_register(L);
     jwt_lua_register(L);
     clock_lua_register(L);
     throttle_lua_register(L);

@@ -11,6 +11,10 @@ void jwt_lua_register(lua_State *L);
 void clock_lua_register(lua_State *L);
 void http_lua_register(lua_State *L);
 void throttle_lua_register(lua_State *L);
+void defaults_lua_register(lua_State *L);
+
+/* defaults_lua.c: the default User-Agent (DEFAULT_USER_AGENT_FORMAT) */
+void defaults_user_agent(lua_State *L, char *out, size_t n);
 
 /* throttle_lua.c: the limiter object at idx for http_lua.c (raises naming
  * the field 'limiter' when it is anything else, or closed). */

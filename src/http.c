@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "clock.h"
+#include "defaults.h"
 #include "jwt.h"
 
 /* ===== buffers and callbacks ===== */
@@ -99,7 +100,7 @@ static char *http_auth_line(const http_req *r)
     c.aud = r->audience;
     c.aud_len = strlen(r->audience);
     c.nbf = (long long)floor(now);
-    c.exp = c.nbf + 60;
+    c.exp = c.nbf + DEFAULT_TOKEN_TTL;
     c.consumer_id = r->consumer_id;
     c.consumer_id_len = strlen(r->consumer_id);
     c.access_token = r->access_token;
@@ -172,9 +173,9 @@ CURLSH *http_share_new(void)
 void http_req_init(http_req *r)
 {
     memset(r, 0, sizeof *r);
-    r->timeout = HTTP_DEFAULT_TIMEOUT;
-    r->connect_timeout = HTTP_DEFAULT_CONNECT_TIMEOUT;
-    r->max_body = HTTP_DEFAULT_MAX_BODY;
+    r->timeout = DEFAULT_TIMEOUT;
+    r->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+    r->max_body = DEFAULT_MAX_BODY;
     r->retry_after = -1;
 }
 
@@ -269,13 +270,6 @@ static long http_ms(double s)
     return ms > 2147483647.0 ? 2147483647L : (ms < 1 ? 1L : (long)ms);
 }
 
-/* The methods the Lua layer may repeat (client.lua's IDEMPOTENT). */
-static int http_idempotent(const char *m)
-{
-    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "DELETE") == 0
-        || strcmp(m, "OPTIONS") == 0;
-}
-
 int http_prepare(http_req *r, CURL *e, CURLSH *share)
 {
     struct curl_slist *h;
@@ -321,7 +315,7 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share)
      * connect"), POST included. A booking the server stored before the
      * connection dropped would then be made twice; on a new connection
      * libcurl never repeats, so that is where non-idempotent requests go. */
-    if (!http_idempotent(r->method))
+    if (!defaults_idempotent(r->method))
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

@@ -15,9 +15,6 @@
 #include "http_parse.h"
 #include "throttle.h"
 
-#define HTTP_DEFAULT_TIMEOUT 45.0
-#define HTTP_DEFAULT_CONNECT_TIMEOUT 10.0
-#define HTTP_DEFAULT_MAX_BODY (16u << 20)
 #define HTTP_MAX_HEAD (256u << 10)    /* all response header lines together */
 
 /* ===== one request ===== */

@@ -16,16 +16,16 @@
  *   opts.headers          { name = value }: names are tokens; values without CR/LF/NUL.
  *                         Content-Type, Accept and User-Agent given here replace ours.
  *   opts.credentials      { consumer_id, consumer_secret, access_token }; nil: unsigned
- *   opts.issuer           iss claim (default "lua-coreplus")
- *   opts.audience         aud claim (default "https://coreplus.com.au")
+ *   opts.issuer           iss claim (default: core.defaults.issuer)
+ *   opts.audience         aud claim (default: core.defaults.audience)
  *   opts.now_offset       seconds added to the local clock for nbf/exp (the server's
  *                         clock counts; the Lua layer learns it from Date headers)
- *   opts.timeout          whole exchange, seconds (45); opts.connect_timeout (10)
+ *   opts.timeout          whole exchange, seconds; opts.connect_timeout (defaults.h)
  *   opts.cafile, opts.capath, opts.insecure (false; must be a boolean)
- *   opts.user_agent       default "lua-coreplus/<version> (libcurl/<v>; <Lua>)"
+ *   opts.user_agent       default: core.defaults.user_agent
  *   opts.limiter          a core.limiter: the slot is booked before, and counted
  *                         from the moment the request really leaves
- *   opts.max_body         bytes (16 MiB); more aborts with kind "too_large"
+ *   opts.max_body         bytes (DEFAULT_MAX_BODY); more aborts with kind "too_large"
  *   opts.resolve          { "host:port:address", ... } (libcurl CURLOPT_RESOLVE; tests)
  * Misuse (bad types, CR/LF in the url, method, header values, user_agent) raises
  * naming the field, before anything is sent. Redirects are not followed.
@@ -39,7 +39,7 @@
  *         curl_code, curl_error, sent (false: provably never reached the
  *         server), method, url, elapsed, waited }. Never the token or secret.
  *
- * core.request_many(list, { concurrency = 8 }) -> results: results[i] is res
+ * core.request_many(list, { concurrency = DEFAULT_CONCURRENCY }) -> results: results[i] is res
  * or { error = err }, in input order. At most `concurrency` requests are
  * booked or in flight; each joins the multi handle when its limiter allows. */
 #include <math.h>
@@ -49,6 +49,7 @@
 
 #include "clock.h"
 #include "coreplus.h"
+#include "defaults.h"
 #include "http.h"
 #include "jwt.h"
 #include "http_lua.h"
@@ -57,9 +58,6 @@
 #define HTTP_BATCH_MT "coreplus.http.batch"
 #define HTTP_MAX_URL (64u << 10)
 #define HTTP_MAX_CONCURRENCY 256
-#define HTTP_DEFAULT_CONCURRENCY 8
-#define HTTP_DEFAULT_ISSUER "lua-coreplus"
-#define HTTP_DEFAULT_AUDIENCE "https://coreplus.com.au"
 #define HTTP_POLL_MAX 0.1
 
 
@@ -346,10 +344,10 @@ void http_read_opts(lua_State *L, int t, http_req *r, const http_state *st)
     http_read_headers(L, t, r);
     r->issuer = http_strfield(L, t, "issuer", 0);
     if (r->issuer == NULL)
-        r->issuer = http_dup(L, HTTP_DEFAULT_ISSUER, strlen(HTTP_DEFAULT_ISSUER));
+        r->issuer = http_dup(L, DEFAULT_ISSUER, strlen(DEFAULT_ISSUER));
     r->audience = http_strfield(L, t, "audience", 0);
     if (r->audience == NULL)
-        r->audience = http_dup(L, HTTP_DEFAULT_AUDIENCE, strlen(HTTP_DEFAULT_AUDIENCE));
+        r->audience = http_dup(L, DEFAULT_AUDIENCE, strlen(DEFAULT_AUDIENCE));
     http_check_utf8(L, "url", r->url);
     http_check_utf8(L, "issuer", r->issuer);
     http_check_utf8(L, "audience", r->audience);
@@ -360,8 +358,8 @@ void http_read_opts(lua_State *L, int t, http_req *r, const http_state *st)
     if (!(v > -1e9 && v < 1e9))
         luaL_error(L, "bad field 'now_offset' (seconds expected)");
     r->now_offset = v;
-    r->timeout = http_secfield(L, t, "timeout", HTTP_DEFAULT_TIMEOUT);
-    r->connect_timeout = http_secfield(L, t, "connect_timeout", HTTP_DEFAULT_CONNECT_TIMEOUT);
+    r->timeout = http_secfield(L, t, "timeout", DEFAULT_TIMEOUT);
+    r->connect_timeout = http_secfield(L, t, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
     r->cafile = http_strfield(L, t, "cafile", 0);
     r->capath = http_strfield(L, t, "capath", 0);
 
@@ -375,7 +373,7 @@ void http_read_opts(lua_State *L, int t, http_req *r, const http_state *st)
     if (r->user_agent == NULL && !r->has_ua)
         r->user_agent = http_dup(L, st->ua, strlen(st->ua));
 
-    v = compat_optnumfield(L, t, "max_body", HTTP_DEFAULT_MAX_BODY);
+    v = compat_optnumfield(L, t, "max_body", DEFAULT_MAX_BODY);
     if (!(v >= 0 && v <= 1099511627776.0) || v != floor(v))
         luaL_error(L, "bad field 'max_body' (a byte count expected)");
     r->max_body = (size_t)v;
@@ -662,12 +660,12 @@ static int http_lua_request_many(lua_State *L)
     http_state *st = lua_touserdata(L, lua_upvalueindex(1));
     http_batch *b;
     size_t n, i;
-    lua_Number conc = HTTP_DEFAULT_CONCURRENCY;
+    lua_Number conc = DEFAULT_CONCURRENCY;
 
     luaL_checktype(L, 1, LUA_TTABLE);
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
-        conc = compat_optnumfield(L, 2, "concurrency", HTTP_DEFAULT_CONCURRENCY);
+        conc = compat_optnumfield(L, 2, "concurrency", DEFAULT_CONCURRENCY);
         if (!(conc >= 1 && conc <= HTTP_MAX_CONCURRENCY) || conc != floor(conc))
             return luaL_error(L, "bad field 'concurrency' (an integer from 1 to %d expected)",
                               HTTP_MAX_CONCURRENCY);
@@ -710,8 +708,6 @@ static const luaL_Reg http_funcs[] = {
 void http_lua_register(lua_State *L)
 {
     http_state *st;
-    const curl_version_info_data *cv;
-    const char *luaver = LUA_VERSION;
 
     /* stack: module */
     if (http_global_init() != 0)
@@ -733,17 +729,7 @@ void http_lua_register(lua_State *L)
     if (st->share == NULL)
         luaL_error(L, "curl_share_init failed");
 
-    lua_getglobal(L, "jit");
-    if (lua_type(L, -1) == LUA_TTABLE) {
-        lua_getfield(L, -1, "version");
-        if (lua_type(L, -1) == LUA_TSTRING)
-            luaver = lua_tostring(L, -1);   /* kept alive: jit.version */
-        lua_pop(L, 1);
-    }
-    cv = curl_version_info(CURLVERSION_NOW);
-    snprintf(st->ua, sizeof st->ua, "lua-coreplus/%s (libcurl/%s; %s)", COREPLUS_VERSION,
-             cv && cv->version ? cv->version : "?", luaver);
-    lua_pop(L, 1);   /* jit */
+    defaults_user_agent(L, st->ua, sizeof st->ua);
 
     pipeline_lua_register(L, lua_gettop(L));
     luaL_setfuncs(L, http_funcs, 1);   /* the state is the upvalue */

@@ -9,11 +9,9 @@
 #include "compat.h"
 #include "jwt.h"
 #include "coreplus.h"
+#include "defaults.h"
 
 #define JWT_TOKEN_MAX (1u << 20)    /* far above any real token; bounds scratch */
-#define JWT_DEFAULT_TTL 60
-#define JWT_DEFAULT_AUDIENCE "https://coreplus.com.au"
-#define JWT_DEFAULT_ISSUER "lua-coreplus"
 
 #define JWT_STACK_BUF 4096     /* a typical token fits; bigger ones use userdata */
 #define JWT_MAC_MT "coreplus.jwt_mac"
@@ -152,7 +150,7 @@ static int jwt_lua_sign(lua_State *L)
     c.aud = jwt_strfield(L, "audience", &c.aud_len, 0);
     /* stack: opts consumer_id secret access_token url method issuer audience */
     now = compat_optnumfield(L, 1, "now", (lua_Number)time(NULL));
-    ttl = compat_optnumfield(L, 1, "ttl", JWT_DEFAULT_TTL);
+    ttl = compat_optnumfield(L, 1, "ttl", DEFAULT_TOKEN_TTL);
 
     if (c.method == NULL) {
         c.method = "GET";
@@ -163,12 +161,12 @@ static int jwt_lua_sign(lua_State *L)
     method[c.method_len] = '\0';
     c.method = method;
     if (c.iss == NULL) {
-        c.iss = JWT_DEFAULT_ISSUER;
-        c.iss_len = strlen(JWT_DEFAULT_ISSUER);
+        c.iss = DEFAULT_ISSUER;
+        c.iss_len = strlen(DEFAULT_ISSUER);
     }
     if (c.aud == NULL) {
-        c.aud = JWT_DEFAULT_AUDIENCE;
-        c.aud_len = strlen(JWT_DEFAULT_AUDIENCE);
+        c.aud = DEFAULT_AUDIENCE;
+        c.aud_len = strlen(DEFAULT_AUDIENCE);
     }
     if (!(now >= 0 && now < 1e12))
         return luaL_error(L, "bad field 'now' (unix seconds expected)");

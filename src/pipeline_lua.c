@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "coreplus.h"
+#include "defaults.h"
 #include "http.h"
 #include "http_lua.h"
 
@@ -80,13 +81,13 @@ static int pipe_close(lua_State *L)
 static int pipe_new(lua_State *L)
 {
     http_state *st = lua_touserdata(L, lua_upvalueindex(1));
-    lua_Number conc = 4;
+    lua_Number conc = DEFAULT_CONCURRENCY;
     pipe_t *p;
     int i;
 
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
-        conc = compat_optnumfield(L, 1, "concurrency", 4);
+        conc = compat_optnumfield(L, 1, "concurrency", DEFAULT_CONCURRENCY);
     }
     if (!(conc >= 1 && conc <= PIPE_MAX) || conc != floor(conc))
         return luaL_error(L, "bad field 'concurrency' (an integer from 1 to %d expected)", PIPE_MAX);

@@ -1,6 +1,6 @@
 /* throttle_lua.c -- core.limiter and the limiter object (see throttle.h).
  *
- *   core.limiter{ rate = 10, per = 1.0, key = nil, shared = nil, margin = 0.025 }
+ *   core.limiter{ rate =, per =, key = nil, shared = nil, margin = }  (defaults.h)
  *   limiter:acquire() -> waited_seconds        blocks until a slot is free
  *   limiter:reserve([now]) -> delay, booking   books a slot, never blocks
  *   limiter:sent(booking [, now]) -> owed      the booked request left now
@@ -10,10 +10,9 @@
  * `now` arguments are core.monotonic() seconds; they exist so that specs can
  * drive the window arithmetic without sleeping.
  *
- * rate: integer 1..512; per: seconds > 0; margin (default 25 ms, measured:
- * 0 ms gave 429s against the mock, 5 ms none; 25 ms leaves room for network
- * jitter and still reaches ~97 % of the rate) is added to per between a
- * slot and the one rate places later. Limiters with the same key (and the same
+ * rate: integer 1..512; per: seconds > 0; margin (DEFAULT_MARGIN says why
+ * it is what it is) is added to per between a slot and the one rate places
+ * later. Limiters with the same key (and the same
  * shared path, or none) share one window in this process. shared = path: one
  * file holds up to 32 keys (stored as SHA-256, so the file never holds a
  * token), created 0600 and initialised under an fcntl lock; a robust,
@@ -29,7 +28,7 @@
  * Redis and is shared by every machine using it (throttle_redis.c; the key is
  * stored as a SHA-256 there too). Redis's clock counts, so machines with
  * skewed clocks agree; reserve's `now` is then only the base of the returned
- * delay. Options: redis_timeout (seconds, default 0.5: the connect and each
+ * delay. Options: redis_timeout (seconds, DEFAULT_REDIS_TIMEOUT: the connect and each
  * command), on_redis_error = "local" (default: book in this process's own
  * window while Redis is unreachable, logging once to stderr) or "fail"
  * (acquire and reserve return nil, err with err.kind "limiter"; core.request
@@ -43,11 +42,11 @@
 
 #include "clock.h"
 #include "coreplus.h"
+#include "defaults.h"
 #include "throttle.h"
 #include "throttle_redis.h"
 
 #define THR_MT "coreplus.limiter"
-#define THR_DEFAULT_MARGIN 0.025
 #define THR_POLL_MAX 0.05   /* re-check at least this often while waiting */
 
 typedef struct thr_lua {
@@ -126,11 +125,11 @@ static int thr_lua_new(lua_State *L)
     luaL_getmetatable(L, THR_MT);
     lua_setmetatable(L, -2);
     /* stack: opts limiter (collected, and its strings freed, on any error) */
-    rate = compat_optnumfield(L, 1, "rate", 10);
-    per = compat_optnumfield(L, 1, "per", 1.0);
-    margin = compat_optnumfield(L, 1, "margin", THR_DEFAULT_MARGIN);
+    rate = compat_optnumfield(L, 1, "rate", DEFAULT_RATE);
+    per = compat_optnumfield(L, 1, "per", DEFAULT_PER);
+    margin = compat_optnumfield(L, 1, "margin", DEFAULT_MARGIN);
     /* Strings are copied at once: a field computed by __index is not kept. */
-    redis_timeout = compat_optnumfield(L, 1, "redis_timeout", THR_REDIS_DEFAULT_TIMEOUT);
+    redis_timeout = compat_optnumfield(L, 1, "redis_timeout", DEFAULT_REDIS_TIMEOUT);
     policy = compat_optstrfield(L, 1, "on_redis_error", NULL);
     if (policy != NULL)
         fail = strcmp(policy, "fail") == 0 ? 1 : strcmp(policy, "local") == 0 ? 0 : -1;
