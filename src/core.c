@@ -12,10 +12,13 @@ COREPLUS_EXPORT int luaopen_coreplus_core(lua_State *L);
 int luaopen_coreplus_core(lua_State *L)
 {
     lua_newtable(L);
+    lua_newtable(L);
+    lua_setfield(L, -2, "_private");   /* internal helpers for the Lua layer */
     defaults_lua_register(L);
     jwt_lua_register(L);
     clock_lua_register(L);
     throttle_lua_register(L);
+    throttle_redis_lua_register(L);
     http_lua_register(L);
     lua_pushliteral(L, COREPLUS_VERSION);
     lua_setfield(L, -2, "version");

@@ -44,7 +44,6 @@
 #include "coreplus.h"
 #include "defaults.h"
 #include "throttle.h"
-#include "throttle_redis.h"
 
 #define THR_MT "coreplus.limiter"
 #define THR_POLL_MAX 0.05   /* re-check at least this often while waiting */
@@ -326,22 +325,8 @@ static const luaL_Reg thr_methods[] = {
     { NULL, NULL }
 };
 
-/* core._redis_limiter_key(key) -> the Redis key of key's window (for the
- * OpenResty transport, so that nginx and other processes share windows) */
-static int thr_lua_redis_key(lua_State *L)
-{
-    size_t n = 0;
-    const char *key = luaL_optlstring(L, 1, NULL, &n);
-    char name[64];
-    if (thr_redis_window_name(key, n, name) != 0)
-        return luaL_error(L, "SHA-256 failed in OpenSSL");
-    lua_pushstring(L, name);
-    return 1;
-}
-
 static const luaL_Reg thr_funcs[] = {
     { "limiter", thr_lua_new },
-    { "_redis_limiter_key", thr_lua_redis_key },
     { NULL, NULL }
 };
 
@@ -365,7 +350,4 @@ void throttle_lua_register(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_setfuncs(L, thr_funcs, 0);
-    /* for the OpenResty transport, which runs the same script over cosockets */
-    lua_pushstring(L, thr_redis_script);
-    lua_setfield(L, -2, "_redis_limiter_script");
 }
