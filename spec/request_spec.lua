@@ -89,6 +89,7 @@ describe("core.request", function()
       assert.equals("network", err.kind)
       assert.is_false(err.sent)
       assert.is_number(err.curl_code)
+      assert.equals(err.message, tostring(err))
     end)
   end)
 

@@ -16,6 +16,12 @@ void defaults_lua_register(lua_State *L);
 /* Adds to the module's _private table (helpers for the Lua layer only). */
 void throttle_redis_lua_register(lua_State *L);
 
+/* error_lua.c: every expected failure is nil, { kind =, message =, ... }.
+ * err_lua_push pushes the table (callers may add fields); err_lua_fail
+ * pushes nil and the table and returns 2. */
+void err_lua_push(lua_State *L, const char *kind, const char *message);
+int err_lua_fail(lua_State *L, const char *kind, const char *message);
+
 /* defaults_lua.c: the default User-Agent (DEFAULT_USER_AGENT_FORMAT) */
 void defaults_user_agent(lua_State *L, char *out, size_t n);
 

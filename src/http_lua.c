@@ -578,16 +578,11 @@ int http_push_outcome(lua_State *L, http_req *r)
 {
     const char *ver;
     if (r->kind != HTTP_OK) {
-        lua_createtable(L, 0, 8);
-        lua_pushstring(L, http_kind_name(r->kind));
-        lua_setfield(L, -2, "kind");
         if (r->kind == HTTP_TOO_LARGE)
-            lua_pushfstring(L, "response larger than max_body (%d bytes) or headers over %d bytes",
-                            (int)(r->max_body > 2147483647u ? 2147483647u : r->max_body),
-                            (int)HTTP_MAX_HEAD);
-        else
-            lua_pushstring(L, r->errbuf);
-        lua_setfield(L, -2, "message");
+            snprintf(r->errbuf, sizeof r->errbuf,
+                     "response larger than max_body (%zu bytes) or headers over %u bytes",
+                     r->max_body, (unsigned)HTTP_MAX_HEAD);
+        err_lua_push(L, http_kind_name(r->kind), r->errbuf);
         http_setint(L, "curl_code", (long)r->rc);
         lua_pushstring(L, curl_easy_strerror(r->rc));
         lua_setfield(L, -2, "curl_error");

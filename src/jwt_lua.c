@@ -221,15 +221,8 @@ static int jwt_json_decode(lua_State *L, const char *s, size_t n)
     return 1;
 }
 
-static int jwt_fail(lua_State *L, const char *name, const char *msg)
-{
-    lua_pushnil(L);
-    lua_pushstring(L, msg);
-    lua_pushstring(L, name);
-    return 3;
-}
-
-/* core.jwt_decode(token, secret) -> payload_json | nil, message, name
+/* core.jwt_decode(token, secret) -> payload_json | nil, { kind =, message = }
+ * (kind: "malformed", "bad_alg" or "bad_signature")
  * Checks structure, alg (HS256 only) and the signature; claims are the Lua
  * layer's business. */
 static int jwt_lua_decode(lua_State *L)
@@ -243,12 +236,12 @@ static int jwt_lua_decode(lua_State *L)
     int algok;
 
     if (tlen > JWT_TOKEN_MAX)
-        return jwt_fail(L, "malformed", "token too large");
+        return err_lua_fail(L, "malformed", "token too large");
     dot1 = memchr(tok, '.', tlen);
     dot2 = dot1 ? memchr(dot1 + 1, '.', tlen - (size_t)(dot1 + 1 - tok)) : NULL;
     if (dot1 == NULL || dot2 == NULL
         || memchr(dot2 + 1, '.', tlen - (size_t)(dot2 + 1 - tok)) != NULL)
-        return jwt_fail(L, "malformed", "token must have 3 dot-separated segments");
+        return err_lua_fail(L, "malformed", "token must have 3 dot-separated segments");
     hlen = (size_t)(dot1 - tok);
     plen = (size_t)(dot2 - dot1 - 1);
     siglen = tlen - (size_t)(dot2 + 1 - tok);
@@ -256,29 +249,29 @@ static int jwt_lua_decode(lua_State *L)
     buf = jwt_scratch(L, JWT_B64_DECODED_MAX(tlen));
     /* stack: ... scratch */
     if (jwt_b64url_decode(tok, hlen, buf, &outn) != 0)
-        return jwt_fail(L, "malformed", "header is not valid base64url");
+        return err_lua_fail(L, "malformed", "header is not valid base64url");
     if (!jwt_json_decode(L, (const char *)buf, outn))
-        return jwt_fail(L, "malformed", "header is not a JSON object");
+        return err_lua_fail(L, "malformed", "header is not a JSON object");
     /* stack: ... scratch header */
     lua_getfield(L, -1, "alg");
     alg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     algok = alg != NULL && strcmp(alg, "HS256") == 0 && compat_rawlen(L, -1) == 5;
     lua_pop(L, 2);
     if (!algok)
-        return jwt_fail(L, "bad_alg", "unsupported alg (only HS256 is accepted)");
+        return err_lua_fail(L, "bad_alg", "unsupported alg (only HS256 is accepted)");
 
     if (siglen != JWT_SIG_B64_LEN
         || jwt_b64url_decode(dot2 + 1, siglen, got, &outn) != 0 || outn != JWT_SIG_LEN)
-        return jwt_fail(L, "bad_signature", "signature is not 32 bytes of base64url");
+        return err_lua_fail(L, "bad_signature", "signature is not 32 bytes of base64url");
     if (jwt_sign_bytes(L, secret, slen, tok, (size_t)(dot2 - tok), want) != 0)
         return luaL_error(L, "HMAC-SHA256 failed in OpenSSL");
     if (!jwt_sig_equal(want, got, JWT_SIG_LEN))
-        return jwt_fail(L, "bad_signature", "signature does not match");
+        return err_lua_fail(L, "bad_signature", "signature does not match");
 
     if (jwt_b64url_decode(dot1 + 1, plen, buf, &outn) != 0)
-        return jwt_fail(L, "malformed", "payload is not valid base64url");
+        return err_lua_fail(L, "malformed", "payload is not valid base64url");
     if (!jwt_json_decode(L, (const char *)buf, outn))
-        return jwt_fail(L, "malformed", "payload is not a JSON object");
+        return err_lua_fail(L, "malformed", "payload is not a JSON object");
     lua_pop(L, 1);
     lua_pushlstring(L, (const char *)buf, outn);
     return 1;
@@ -297,7 +290,7 @@ static int jwt_lua_b64encode(lua_State *L)
     return 1;
 }
 
-/* core.base64url_decode(text) -> s | nil, message */
+/* core.base64url_decode(text) -> s | nil, { kind = "malformed", message = } */
 static int jwt_lua_b64decode(lua_State *L)
 {
     size_t n, outn;
@@ -307,7 +300,7 @@ static int jwt_lua_b64decode(lua_State *L)
         return luaL_argerror(L, 1, "string too large");
     out = jwt_scratch(L, JWT_B64_DECODED_MAX(n));
     if (jwt_b64url_decode(s, n, out, &outn) != 0)
-        return jwt_fail(L, "malformed", "not valid unpadded base64url");
+        return err_lua_fail(L, "malformed", "not valid unpadded base64url");
     lua_pushlstring(L, (const char *)out, outn);
     return 1;
 }

@@ -170,13 +170,7 @@ static int thr_lua_fail(lua_State *L, thr_lua *t)
 {
     char why[1024];
     thr_error(t->lim, why, sizeof why);
-    lua_pushnil(L);
-    lua_createtable(L, 0, 2);
-    lua_pushliteral(L, "limiter");
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, why[0] ? why : "the shared limit failed");
-    lua_setfield(L, -2, "message");
-    return 2;
+    return err_lua_fail(L, "limiter", why[0] ? why : "the shared limit failed");
 }
 
 /* limiter:acquire() -> waited_seconds | nil, err */

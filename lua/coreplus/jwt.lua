@@ -58,9 +58,9 @@ function _M.decode(token, secret, opts)
   if type(now) ~= "number" then error("bad option 'now' (number expected)", 2) end
   if type(leeway) ~= "number" then error("bad option 'leeway' (number expected)", 2) end
 
-  local json, msg, name = core.jwt_decode(token, secret)
+  local json, derr = core.jwt_decode(token, secret)
   if not json then
-    return invalid(msg, name)
+    return invalid(derr.message, derr.kind)
   end
   local claims = cjson.decode(json)
   if type(claims) ~= "table" then
