@@ -84,61 +84,52 @@ static int http_on_prereq(void *ud, char *ip, char *local_ip, int port, int loca
 
 /* ===== signing ===== */
 
+/* The claims of r at the server's time now (http_read_opts checked them). */
+const char *http_claims(const http_req *r, double now, jwt_claims *c,
+                        char method_buf[JWT_METHOD_MAX + 1])
+{
+    jwt_fields f;
+    memset(&f, 0, sizeof f);
+    f.consumer_id = r->consumer_id;
+    f.consumer_id_len = r->consumer_id ? strlen(r->consumer_id) : 0;
+    f.access_token = r->access_token;
+    f.access_token_len = r->access_token ? strlen(r->access_token) : 0;
+    f.url = r->url;
+    f.url_len = strlen(r->url);
+    f.method = r->method;
+    f.method_len = strlen(r->method);
+    f.issuer = r->issuer;
+    f.issuer_len = r->issuer ? strlen(r->issuer) : 0;
+    f.audience = r->audience;
+    f.audience_len = r->audience ? strlen(r->audience) : 0;
+    f.now = now;
+    f.ttl = DEFAULT_TOKEN_TTL;
+    return jwt_claims_make(c, &f, method_buf);
+}
+
 /* Returns a malloc'ed "Authorization: JwToken <token>" line, or NULL. */
-static char *http_auth_line(const http_req *r)
+static char *http_auth_line(const http_req *r, jwt_mac *mac)
 {
     static const char prefix[] = "Authorization: JwToken ";
     jwt_claims c;
-    size_t hlen = strlen(jwt_header_json), jlen, cap, o;
-    char *json, *line;
-    unsigned char sig[JWT_SIG_LEN];
-    double now = clock_wall() + r->now_offset;
+    char method[JWT_METHOD_MAX + 1];
+    size_t cap, n;
+    char *line;
 
-    memset(&c, 0, sizeof c);
-    c.iss = r->issuer;
-    c.iss_len = strlen(r->issuer);
-    c.aud = r->audience;
-    c.aud_len = strlen(r->audience);
-    c.nbf = (long long)floor(now);
-    c.exp = c.nbf + DEFAULT_TOKEN_TTL;
-    c.consumer_id = r->consumer_id;
-    c.consumer_id_len = strlen(r->consumer_id);
-    c.access_token = r->access_token;
-    c.access_token_len = strlen(r->access_token);
-    c.url = r->url;
-    c.url_len = strlen(r->url);
-    c.method = r->method;
-    c.method_len = strlen(r->method);
-
-    json = malloc(jwt_claims_json_max(&c) + 1);
-    if (json == NULL)
+    if (http_claims(r, clock_wall() + r->now_offset, &c, method) != NULL)
         return NULL;
-    jlen = jwt_claims_json(&c, json);
-    cap = sizeof prefix + JWT_B64_ENCODED_LEN(hlen) + 1 + JWT_B64_ENCODED_LEN(jlen) + 1
-          + JWT_SIG_B64_LEN + 1;
+    cap = sizeof prefix + jwt_token_size(&c);
     line = malloc(cap);
-    if (line == NULL) {
-        OPENSSL_cleanse(json, jlen);
-        free(json);
+    if (line == NULL)
         return NULL;
-    }
     memcpy(line, prefix, sizeof prefix - 1);
-    o = sizeof prefix - 1;
-    o += jwt_b64url_encode((const unsigned char *)jwt_header_json, hlen, line + o);
-    line[o++] = '.';
-    o += jwt_b64url_encode((const unsigned char *)json, jlen, line + o);
-    OPENSSL_cleanse(json, jlen);
-    free(json);
-    if (jwt_hs256(r->secret, strlen(r->secret), line + sizeof prefix - 1,
-                  o - (sizeof prefix - 1), sig) != 0) {
-        OPENSSL_cleanse(line, o);
+    n = jwt_token(mac, &c, r->secret, strlen(r->secret), line + sizeof prefix - 1);
+    if (n == 0) {
+        OPENSSL_cleanse(line, cap);
         free(line);
         return NULL;
     }
-    line[o++] = '.';
-    o += jwt_b64url_encode(sig, JWT_SIG_LEN, line + o);
-    line[o] = '\0';
-    OPENSSL_cleanse(sig, sizeof sig);
+    line[sizeof prefix - 1 + n] = '\0';
     return line;
 }
 
@@ -270,7 +261,7 @@ static long http_ms(double s)
     return ms > 2147483647.0 ? 2147483647L : (ms < 1 ? 1L : (long)ms);
 }
 
-int http_prepare(http_req *r, CURL *e, CURLSH *share)
+int http_prepare(http_req *r, CURL *e, CURLSH *share, jwt_mac *mac)
 {
     struct curl_slist *h;
     double now = clock_monotonic();
@@ -295,7 +286,7 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share)
             return http_fail_setup(r, "out of memory");
     }
     if (r->consumer_id != NULL) {
-        char *auth = http_auth_line(r);
+        char *auth = http_auth_line(r, mac);
         int rc;
         if (auth == NULL)
             return http_fail_setup(r, "could not sign the request (OpenSSL)");

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "http_parse.h"
+#include "jwt.h"
 #include "throttle.h"
 
 #define HTTP_MAX_HEAD (256u << 10)    /* all response header lines together */
@@ -80,9 +81,13 @@ CURLSH *http_share_new(void);
 void http_book(http_req *r, double now);
 /* Seconds still to wait before this request may start (0 = go). */
 double http_wait_left(http_req *r, double now);
-/* Builds headers, signs and sets every option on easy. Returns 0, or -1 with
- * r->kind/errbuf set (nothing was sent). */
-int http_prepare(http_req *r, CURL *easy, CURLSH *share);
+/* The claims r is signed with at server time now (jwt_claims_make: NULL, or
+ * the message naming the field that is wrong). */
+const char *http_claims(const http_req *r, double now, jwt_claims *c,
+                        char method_buf[JWT_METHOD_MAX + 1]);
+/* Builds headers, signs (with mac's cached key set-up) and sets every option
+ * on easy. Returns 0, or -1 with r->kind/errbuf set (nothing was sent). */
+int http_prepare(http_req *r, CURL *easy, CURLSH *share, jwt_mac *mac);
 /* Reads the outcome of a finished transfer into r and releases the booking. */
 void http_finish(http_req *r, CURLcode rc);
 

@@ -77,6 +77,8 @@ static int http_state_gc(lua_State *L)
         curl_multi_cleanup(st->multi);
     if (st->share != NULL)
         curl_share_cleanup(st->share);
+    jwt_mac_free(st->mac);
+    st->mac = NULL;
     st->multi = NULL;
     st->share = NULL;
     return 0;
@@ -154,14 +156,6 @@ static char *http_strfield(lua_State *L, int t, const char *k, int required)
     if (!http_value_ok(s, n))
         luaL_error(L, "bad field '%s' (contains CR, LF or NUL)", k);
     return http_dup(L, s, n);
-}
-
-/* Claims are JSON, and JSON text is UTF-8: refuse what would make the token
- * unreadable to the server (a strict JWT library rejects such payloads). */
-static void http_check_utf8(lua_State *L, const char *k, const char *s)
-{
-    if (s != NULL && !jwt_utf8_valid(s, strlen(s)))
-        luaL_error(L, "bad field '%s' (not valid UTF-8)", k);
 }
 
 static double http_secfield(lua_State *L, int t, const char *k, double def)
@@ -305,23 +299,14 @@ void http_read_opts(lua_State *L, int t, http_req *r, const http_state *st)
     const char *s;
     double v;
 
-    /* method: letters only, upper-cased */
+    char method[JWT_METHOD_MAX + 1];
+    jwt_claims c;
+    const char *bad;
+
     s = compat_optstrfield(L, t, "method", &n);
-    if (s == NULL) {
-        s = "GET";
-        n = 3;
-    }
-    if (n == 0 || n > 16)
+    if (jwt_method(s ? s : "GET", s ? n : 3, method) != 0)
         luaL_error(L, "bad field 'method' (an HTTP method such as GET expected)");
-    for (i = 0; i < n; i++) {
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-            luaL_error(L, "bad field 'method' (an HTTP method such as GET expected)");
-    }
-    r->method = http_dup(L, s, n);
-    for (i = 0; i < n; i++) {
-        if (r->method[i] >= 'a' && r->method[i] <= 'z')
-            r->method[i] = (char)(r->method[i] - 'a' + 'A');
-    }
+    r->method = http_dup(L, method, strlen(method));
 
     s = compat_reqstrfield(L, t, "url", &n);
     if (n > HTTP_MAX_URL)
@@ -342,22 +327,15 @@ void http_read_opts(lua_State *L, int t, http_req *r, const http_state *st)
 
     http_read_credentials(L, t, r);
     http_read_headers(L, t, r);
-    r->issuer = http_strfield(L, t, "issuer", 0);
-    if (r->issuer == NULL)
-        r->issuer = http_dup(L, DEFAULT_ISSUER, strlen(DEFAULT_ISSUER));
+    r->issuer = http_strfield(L, t, "issuer", 0);       /* NULL: the default */
     r->audience = http_strfield(L, t, "audience", 0);
-    if (r->audience == NULL)
-        r->audience = http_dup(L, DEFAULT_AUDIENCE, strlen(DEFAULT_AUDIENCE));
-    http_check_utf8(L, "url", r->url);
-    http_check_utf8(L, "issuer", r->issuer);
-    http_check_utf8(L, "audience", r->audience);
-    http_check_utf8(L, "consumer_id", r->consumer_id);
-    http_check_utf8(L, "access_token", r->access_token);
-
     v = compat_optnumfield(L, t, "now_offset", 0);
     if (!(v > -1e9 && v < 1e9))
         luaL_error(L, "bad field 'now_offset' (seconds expected)");
     r->now_offset = v;
+    /* the claims check of core.sign, before anything is sent */
+    if ((bad = http_claims(r, clock_wall() + r->now_offset, &c, method)) != NULL)
+        luaL_error(L, "%s", bad);
     r->timeout = http_secfield(L, t, "timeout", DEFAULT_TIMEOUT);
     r->connect_timeout = http_secfield(L, t, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
     r->cafile = http_strfield(L, t, "cafile", 0);
@@ -406,7 +384,7 @@ static void http_run_one(http_state *st, http_req *r)
         http_finish(r, CURLE_OUT_OF_MEMORY);
         return;
     }
-    if (http_prepare(r, e, st->share) != 0) {
+    if (http_prepare(r, e, st->share, st->mac) != 0) {
         http_finish(r, CURLE_FAILED_INIT);
     } else {
         rc = curl_easy_perform(e);
@@ -424,7 +402,7 @@ int http_start(http_state *st, CURLM *multi, http_req *r)
         http_finish(r, CURLE_OUT_OF_MEMORY);
         return -1;
     }
-    if (http_prepare(r, e, st->share) != 0) {
+    if (http_prepare(r, e, st->share, st->mac) != 0) {
         http_finish(r, CURLE_FAILED_INIT);
     } else {
         curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)r);
@@ -723,6 +701,7 @@ void http_lua_register(lua_State *L)
     st->share = http_share_new();
     if (st->share == NULL)
         luaL_error(L, "curl_share_init failed");
+    st->mac = jwt_mac_new();   /* NULL: requests are signed with one-shot HMAC */
 
     defaults_user_agent(L, st->ua, sizeof st->ua);
 

@@ -10,6 +10,7 @@
 
 typedef struct http_state {
     CURLSH *share;
+    jwt_mac *mac;            /* the HMAC key set-up, kept between requests */
     CURLM *multi;            /* request_many's; pipelines have their own */
     CURL *pool[HTTP_POOL];
     int npool;
