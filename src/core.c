@@ -1,5 +1,6 @@
 /* core.c -- luaopen_coreplus_core: registration only; each unit owns its part. */
 #include "coreplus.h"
+#include "req_lua.h"
 
 #if defined(__GNUC__)
 #define COREPLUS_EXPORT __attribute__((visibility("default")))
@@ -19,7 +20,10 @@ int luaopen_coreplus_core(lua_State *L)
     clock_lua_register(L);
     throttle_lua_register(L);
     throttle_redis_lua_register(L);
+    req_lua_push_state(L);     /* stack: module state, shared by the request functions */
     http_lua_register(L);
+    pipeline_lua_register(L);
+    lua_pop(L, 1);
     lua_pushliteral(L, COREPLUS_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -10,7 +10,6 @@
 /* Each unit adds its functions to the module table on top of the stack. */
 void jwt_lua_register(lua_State *L);
 void clock_lua_register(lua_State *L);
-void http_lua_register(lua_State *L);
 void throttle_lua_register(lua_State *L);
 void defaults_lua_register(lua_State *L);
 /* Adds to the module's _private table (helpers for the Lua layer only). */
@@ -25,7 +24,7 @@ int err_lua_fail(lua_State *L, const char *kind, const char *message);
 /* defaults_lua.c: the default User-Agent (DEFAULT_USER_AGENT_FORMAT) */
 void defaults_user_agent(lua_State *L, char *out, size_t n);
 
-/* throttle_lua.c: the limiter object at idx for http_lua.c (raises naming
+/* throttle_lua.c: the limiter object at idx for req_lua.c (raises naming
  * the field 'limiter' when it is anything else, or closed). */
 struct thr_limit;
 int thr_lua_tolimiter(lua_State *L, int idx, struct thr_limit **lim, thr_config *cfg);

@@ -1,9 +1,10 @@
 /* http.h -- one HTTP exchange over libcurl, without Lua.
  *
- * http_lua.c reads a Lua options table into an http_req (every string
- * copied), then http.c signs, throttles and runs it with libcurl, collecting
- * the body and headers into C buffers; only afterwards does http_lua.c push
- * anything to Lua. So a Lua error can never cross libcurl.
+ * req_lua.c reads a Lua options table into an http_req (every string
+ * copied), then http.c signs and throttles it and sched.c runs it with
+ * libcurl, collecting the body and headers into C buffers; only afterwards
+ * does req_lua.c push anything to Lua. So a Lua error can never cross
+ * libcurl.
  */
 #ifndef COREPLUS_HTTP_H
 #define COREPLUS_HTTP_H
@@ -49,7 +50,7 @@ typedef struct http_req {
     thr_config cfg;
 
     /* the transfer */
-    int phase;                    /* request_many: queued, waiting, active, done */
+    int phase;                    /* the scheduler's (sched.c) */
     CURL *easy;
     struct curl_slist *sent_headers;
     thr_ticket tk;
