@@ -261,20 +261,12 @@ static long http_ms(double s)
     return ms > 2147483647.0 ? 2147483647L : (ms < 1 ? 1L : (long)ms);
 }
 
-int http_prepare(http_req *r, CURL *e, CURLSH *share, jwt_mac *mac)
+/* The headers sent: ours (unless the caller gave the same one: libcurl sends
+ * the last of a name, so ours are only added when absent), the caller's,
+ * and the signed Authorization line. 0, or -1 (r->errbuf says why). */
+static int http_build_headers(http_req *r, jwt_mac *mac)
 {
     struct curl_slist *h;
-    double now = clock_monotonic();
-
-    r->easy = e;
-    r->waited = now - r->started;
-    if (r->waited < 0)
-        r->waited = 0;
-    if (r->tk.failed)    /* see http_book */
-        return -1;
-
-    /* Our defaults first: a caller's header with the same name replaces them,
-     * because libcurl sends the last one... so only add ours when absent. */
     if (!r->has_ctype && http_append(&r->sent_headers, "Content-Type: application/json"))
         return http_fail_setup(r, "out of memory");
     if (!r->has_accept && http_append(&r->sent_headers, "Accept: application/json"))
@@ -296,44 +288,12 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share, jwt_mac *mac)
         if (rc)
             return http_fail_setup(r, "out of memory");
     }
+    return 0;
+}
 
-    curl_easy_setopt(e, CURLOPT_SHARE, share);
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    /* libcurl silently sends a request again when a reused connection closes
-     * before any byte of the answer ("Connection died, retrying a fresh
-     * connect"), POST included. A booking the server stored before the
-     * connection dropped would then be made twice; on a new connection
-     * libcurl never repeats, so that is where non-idempotent requests go. */
-    if (!defaults_idempotent(r->method))
-        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, http_ms(r->timeout));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, http_ms(r->connect_timeout));
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, http_on_prereq);
-    curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->sent_headers);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
-    if (r->user_agent != NULL)
-        curl_easy_setopt(e, CURLOPT_USERAGENT, r->user_agent);
-    if (r->cafile != NULL)
-        curl_easy_setopt(e, CURLOPT_CAINFO, r->cafile);
-    if (r->capath != NULL)
-        curl_easy_setopt(e, CURLOPT_CAPATH, r->capath);
-    if (r->insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    if (r->resolve != NULL)
-        curl_easy_setopt(e, CURLOPT_RESOLVE, r->resolve);
-
+/* The method and body: libcurl picks the method from the body options. */
+static void http_set_method(http_req *r, CURL *e)
+{
     if (r->body != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
@@ -349,6 +309,68 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share, jwt_mac *mac)
     } else {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
     }
+}
+
+/* Where libcurl delivers the response, and when the request leaves. */
+static void http_set_callbacks(http_req *r, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, http_on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
+}
+
+static void http_set_tls(http_req *r, CURL *e)
+{
+    if (r->cafile != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, r->cafile);
+    if (r->capath != NULL)
+        curl_easy_setopt(e, CURLOPT_CAPATH, r->capath);
+    if (r->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+int http_prepare(http_req *r, CURL *e, CURLSH *share, jwt_mac *mac)
+{
+    double now = clock_monotonic();
+
+    r->easy = e;
+    r->waited = now - r->started;
+    if (r->waited < 0)
+        r->waited = 0;
+    if (r->tk.failed)    /* see http_book */
+        return -1;
+    if (http_build_headers(r, mac) != 0)
+        return -1;
+    curl_easy_setopt(e, CURLOPT_SHARE, share);
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* libcurl silently sends a request again when a reused connection closes
+     * before any byte of the answer ("Connection died, retrying a fresh
+     * connect"), POST included. A booking the server stored before the
+     * connection dropped would then be made twice; on a new connection
+     * libcurl never repeats, so that is where non-idempotent requests go. */
+    if (!defaults_idempotent(r->method))
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, http_ms(r->timeout));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, http_ms(r->connect_timeout));
+    http_set_callbacks(r, e);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->sent_headers);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+    if (r->user_agent != NULL)
+        curl_easy_setopt(e, CURLOPT_USERAGENT, r->user_agent);
+    http_set_tls(r, e);
+    if (r->resolve != NULL)
+        curl_easy_setopt(e, CURLOPT_RESOLVE, r->resolve);
+    http_set_method(r, e);
     return 0;
 }
 

@@ -95,6 +95,37 @@ static thr_limit *thr_new(const char *key, size_t keylen, const char *path,
     return l;
 }
 
+/* The registry's name of (where, key): where "\n" key, malloc'ed. */
+static char *thr_id(const char *where, const char *key, size_t keylen, size_t *idlen)
+{
+    size_t plen = where ? strlen(where) : 0;
+    char *id = malloc(plen + 1 + keylen);
+    if (id == NULL)
+        return NULL;
+    if (plen)
+        memcpy(id, where, plen);
+    id[plen] = '\n';
+    memcpy(id + plen + 1, key, keylen);
+    *idlen = plen + 1 + keylen;
+    return id;
+}
+
+/* A new window for (path | url, key); NULL with a message in err. */
+static thr_limit *thr_new_at(const char *key, size_t keylen, const char *path,
+                             const char *url, double timeout, int fail,
+                             char *err, size_t errlen)
+{
+    thr_limit *l = thr_new(key, keylen, url != NULL ? NULL : path, err, errlen);
+    if (l != NULL && url != NULL) {
+        l->redis = thr_redis_open(url, key, keylen, timeout, fail, err, errlen);
+        if (l->redis == NULL) {
+            thr_free(l);
+            l = NULL;
+        }
+    }
+    return l;
+}
+
 /* Finds or makes the window of (where, key). where: the shared file's path,
  * or for Redis its URL and options (url != NULL; path is then NULL). */
 static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
@@ -103,7 +134,7 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
 {
     thr_limit *l;
     char *id, where[1100];
-    size_t plen, idlen;
+    size_t idlen = 0;
 
     if (url != NULL) {
         /* limiters that differ in options must not share a connection */
@@ -114,48 +145,29 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
         }
         path = where;
     }
-    plen = path ? strlen(path) : 0;
     if (key == NULL && path == NULL)
         return thr_new(NULL, 0, NULL, err, errlen);   /* private */
-
     if (key == NULL) {
         key = "";
         keylen = 0;
     }
-    idlen = plen + 1 + keylen;
-    id = malloc(idlen);
-    if (id == NULL) {
+    if ((id = thr_id(path, key, keylen, &idlen)) == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (plen)
-        memcpy(id, path, plen);
-    id[plen] = '\n';
-    memcpy(id + plen + 1, key, keylen);
-
     pthread_mutex_lock(&thr_registry_mu);
     for (l = thr_registry; l != NULL; l = l->next) {
-        if (l->idlen == idlen && memcmp(l->id, id, idlen) == 0) {
-            l->refs++;
+        if (l->idlen == idlen && memcmp(l->id, id, idlen) == 0)
             break;
-        }
     }
-    if (l == NULL) {
-        l = thr_new(key, keylen, url != NULL ? NULL : path, err, errlen);
-        if (l != NULL && url != NULL) {
-            l->redis = thr_redis_open(url, key, keylen, timeout, fail, err, errlen);
-            if (l->redis == NULL) {
-                thr_free(l);
-                l = NULL;
-            }
-        }
-        if (l != NULL) {
-            l->id = id;
-            l->idlen = idlen;
-            id = NULL;
-            l->next = thr_registry;
-            thr_registry = l;
-        }
+    if (l != NULL) {
+        l->refs++;
+    } else if ((l = thr_new_at(key, keylen, path, url, timeout, fail, err, errlen)) != NULL) {
+        l->id = id;
+        l->idlen = idlen;
+        id = NULL;
+        l->next = thr_registry;
+        thr_registry = l;
     }
     pthread_mutex_unlock(&thr_registry_mu);
     free(id);

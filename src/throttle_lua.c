@@ -104,15 +104,63 @@ static void thr_release(thr_lua *t)
     t->key = t->path = NULL;
 }
 
+/* rate, per, margin of the options at 1 (raises naming the bad one) */
+static void thr_lua_read_config(lua_State *L, thr_config *cfg)
+{
+    lua_Number rate = compat_optnumfield(L, 1, "rate", DEFAULT_RATE);
+    lua_Number per = compat_optnumfield(L, 1, "per", DEFAULT_PER);
+    lua_Number margin = compat_optnumfield(L, 1, "margin", DEFAULT_MARGIN);
+    if (!(rate >= 1 && rate <= THR_MAX_RATE) || rate != floor(rate))
+        luaL_error(L, "bad field 'rate' (an integer from 1 to %d expected)", THR_MAX_RATE);
+    if (!(per > 0 && per <= 86400))
+        luaL_error(L, "bad field 'per' (seconds > 0 expected)");
+    if (!(margin >= 0 && margin < per))
+        luaL_error(L, "bad field 'margin' (seconds >= 0 and < per expected)");
+    cfg->rate = (int)rate;
+    cfg->per = per;
+    cfg->margin = margin;
+}
+
+/* key and shared, copied into t at once (a field computed by __index is
+ * not kept); returns the key's length */
+static size_t thr_lua_read_where(lua_State *L, thr_lua *t)
+{
+    size_t keylen = 0, plen = 0;
+    const char *key = compat_optstrfield(L, 1, "key", &keylen);
+    const char *path;
+    if (key != NULL && (t->key = thr_strdup(key, keylen)) == NULL)
+        luaL_error(L, "out of memory");
+    path = compat_optstrfield(L, 1, "shared", &plen);
+    if (path != NULL && (t->path = thr_strdup(path, plen)) == NULL)
+        luaL_error(L, "out of memory");
+    if (path != NULL && (plen == 0 || strlen(t->path) != plen))
+        luaL_error(L, "bad field 'shared' (a file path expected)");
+    t->redis = path != NULL && strncmp(t->path, "redis:", 6) == 0;
+    return keylen;
+}
+
+/* on_redis_error (returns 1 "fail", 0 "local") and redis_timeout */
+static int thr_lua_read_redis(lua_State *L, double *timeout)
+{
+    const char *policy = compat_optstrfield(L, 1, "on_redis_error", NULL);
+    int fail = 0;
+    if (policy != NULL)   /* compared before anything else can collect it */
+        fail = strcmp(policy, "fail") == 0 ? 1 : strcmp(policy, "local") == 0 ? 0 : -1;
+    *timeout = compat_optnumfield(L, 1, "redis_timeout", DEFAULT_REDIS_TIMEOUT);
+    if (fail < 0)
+        luaL_error(L, "bad field 'on_redis_error' (\"local\" or \"fail\" expected)");
+    if (!(*timeout > 0 && *timeout <= 60))
+        luaL_error(L, "bad field 'redis_timeout' (seconds > 0 and <= 60 expected)");
+    return fail;
+}
+
 /* core.limiter{ rate=, per=, key=, shared=, margin= } -> limiter */
 static int thr_lua_new(lua_State *L)
 {
     thr_lua *t;
-    size_t keylen = 0, plen = 0;
-    const char *key, *path;
-    lua_Number rate, per, margin, redis_timeout;
-    const char *policy;
-    int fail = 0;            /* on_redis_error: 1 "fail", 0 "local", -1 neither */
+    size_t keylen;
+    double redis_timeout;
+    int fail;
     char err[512];
 
     if (lua_isnoneornil(L, 1))
@@ -124,38 +172,9 @@ static int thr_lua_new(lua_State *L)
     luaL_getmetatable(L, THR_MT);
     lua_setmetatable(L, -2);
     /* stack: opts limiter (collected, and its strings freed, on any error) */
-    rate = compat_optnumfield(L, 1, "rate", DEFAULT_RATE);
-    per = compat_optnumfield(L, 1, "per", DEFAULT_PER);
-    margin = compat_optnumfield(L, 1, "margin", DEFAULT_MARGIN);
-    /* Strings are copied at once: a field computed by __index is not kept. */
-    redis_timeout = compat_optnumfield(L, 1, "redis_timeout", DEFAULT_REDIS_TIMEOUT);
-    policy = compat_optstrfield(L, 1, "on_redis_error", NULL);
-    if (policy != NULL)
-        fail = strcmp(policy, "fail") == 0 ? 1 : strcmp(policy, "local") == 0 ? 0 : -1;
-    key = compat_optstrfield(L, 1, "key", &keylen);
-    if (key != NULL && (t->key = thr_strdup(key, keylen)) == NULL)
-        return luaL_error(L, "out of memory");
-    path = compat_optstrfield(L, 1, "shared", &plen);
-    if (path != NULL && (t->path = thr_strdup(path, plen)) == NULL)
-        return luaL_error(L, "out of memory");
-
-    if (!(rate >= 1 && rate <= THR_MAX_RATE) || rate != floor(rate))
-        return luaL_error(L, "bad field 'rate' (an integer from 1 to %d expected)",
-                          THR_MAX_RATE);
-    if (!(per > 0 && per <= 86400))
-        return luaL_error(L, "bad field 'per' (seconds > 0 expected)");
-    if (!(margin >= 0 && margin < per))
-        return luaL_error(L, "bad field 'margin' (seconds >= 0 and < per expected)");
-    if (path != NULL && (plen == 0 || strlen(t->path) != plen))
-        return luaL_error(L, "bad field 'shared' (a file path expected)");
-    t->redis = path != NULL && strncmp(t->path, "redis:", 6) == 0;
-    if (fail < 0)
-        return luaL_error(L, "bad field 'on_redis_error' (\"local\" or \"fail\" expected)");
-    if (!(redis_timeout > 0 && redis_timeout <= 60))
-        return luaL_error(L, "bad field 'redis_timeout' (seconds > 0 and <= 60 expected)");
-    t->cfg.rate = (int)rate;
-    t->cfg.per = per;
-    t->cfg.margin = margin;
+    fail = thr_lua_read_redis(L, &redis_timeout);
+    keylen = thr_lua_read_where(L, t);
+    thr_lua_read_config(L, &t->cfg);
     if (t->redis)
         t->lim = thr_open_redis(t->key, keylen, t->path, redis_timeout, fail, err, sizeof err);
     else
