@@ -1,8 +1,8 @@
 -- fuzz target: core.jwt_decode (structure, base64url, header JSON via cjson,
 -- alg, signature) over arbitrary bytes, and the encode/decode round trip.
 -- The first byte picks the mode:
---   even: the rest is a token; decode must return a string or nil, err, name
---         with a known name, never raise, and a string result must be the
+--   even: the rest is a token; decode must return a string or nil, err with
+--         err.kind a known name, never raise, and a string result must be the
 --         payload of a token whose signature verifies.
 --   odd:  the rest is a payload; jwt_encode(payload) must decode back to it
 --         exactly when it is a JSON object, be refused otherwise, and fail
@@ -26,6 +26,13 @@ local function fail(fmt, ...)
   error("FUZZ: " .. fmt:format(...), 2)
 end
 
+-- core.jwt_decode as ok, message, kind (its refusal is nil, {kind=, message=}).
+local function decode(token, secret)
+  local ok, err = core.jwt_decode(token, secret)
+  if ok == nil and type(err) ~= "table" then fail("refused without an error table") end
+  return ok, err and err.message, err and err.kind
+end
+
 local function check_refusal(ok, msg, name, token)
   if ok ~= nil then fail("decode returned %s for a refused token", type(ok)) end
   if type(msg) ~= "string" or msg == "" then fail("no message") end
@@ -38,7 +45,7 @@ return function(data)
   local mode = data:byte(1) or 0
   local rest = data:sub(2)
   if mode % 2 == 0 then
-    local ok, msg, name = core.jwt_decode(rest, SECRET)
+    local ok, msg, name = decode(rest, SECRET)
     if ok == nil then
       check_refusal(ok, msg, name, rest)
     elseif type(ok) ~= "string" then
@@ -60,7 +67,7 @@ return function(data)
   else
     local token = core.jwt_encode(rest, SECRET)
     if token:find("[^%w%-_.]") then fail("token has a byte outside base64url and '.'") end
-    local ok, msg, name = core.jwt_decode(token, SECRET)
+    local ok, msg, name = decode(token, SECRET)
     local obj = cjson.decode(rest)
     if type(obj) == "table" then
       if ok ~= rest then fail("round trip lost the payload: %s %s", tostring(msg), tostring(name)) end

@@ -54,6 +54,20 @@ describe("core.request", function()
       assert.equals(401, res.status)
     end)
 
+    it("sends the token core.sign makes for the same claims (one token builder)", function()
+      local url = mock.base_url .. "/__mock/echo-headers?x=1"
+      local res = assert(req{ method = "put", url = url, issuer = "i", body = "{}" })
+      local seen = require("cjson").decode(res.body).headers
+      local auth
+      for k, v in pairs(seen) do
+        if k:lower() == "authorization" then auth = type(v) == "table" and v[1] or v end
+      end
+      local token = assert(auth):match("^JwToken (.+)$")
+      local claims = require("cjson").decode(core.base64url_decode(token:match("^[^.]+%.([^.]+)")))
+      assert.equal(token, core.sign{ consumer_id = cred.consumer_id, consumer_secret = cred.consumer_secret,
+        access_token = cred.access_token, url = url, method = "PUT", issuer = "i", now = claims.nbf })
+    end)
+
     it("sends the JSON headers and a User-Agent naming the library", function()
       local res = assert(req{ url = mock.base_url .. "/__mock/echo-headers" })
       local seen = require("cjson").decode(res.body).headers
@@ -89,6 +103,7 @@ describe("core.request", function()
       assert.equals("network", err.kind)
       assert.is_false(err.sent)
       assert.is_number(err.curl_code)
+      assert.equals(err.message, tostring(err))
     end)
   end)
 

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "clock.h"
+#include "defaults.h"
 #include "jwt.h"
 
 /* ===== buffers and callbacks ===== */
@@ -83,61 +84,52 @@ static int http_on_prereq(void *ud, char *ip, char *local_ip, int port, int loca
 
 /* ===== signing ===== */
 
+/* The claims of r at the server's time now (http_read_opts checked them). */
+const char *http_claims(const http_req *r, double now, jwt_claims *c,
+                        char method_buf[JWT_METHOD_MAX + 1])
+{
+    jwt_fields f;
+    memset(&f, 0, sizeof f);
+    f.consumer_id = r->consumer_id;
+    f.consumer_id_len = r->consumer_id ? strlen(r->consumer_id) : 0;
+    f.access_token = r->access_token;
+    f.access_token_len = r->access_token ? strlen(r->access_token) : 0;
+    f.url = r->url;
+    f.url_len = strlen(r->url);
+    f.method = r->method;
+    f.method_len = strlen(r->method);
+    f.issuer = r->issuer;
+    f.issuer_len = r->issuer ? strlen(r->issuer) : 0;
+    f.audience = r->audience;
+    f.audience_len = r->audience ? strlen(r->audience) : 0;
+    f.now = now;
+    f.ttl = DEFAULT_TOKEN_TTL;
+    return jwt_claims_make(c, &f, method_buf);
+}
+
 /* Returns a malloc'ed "Authorization: JwToken <token>" line, or NULL. */
-static char *http_auth_line(const http_req *r)
+static char *http_auth_line(const http_req *r, jwt_mac *mac)
 {
     static const char prefix[] = "Authorization: JwToken ";
     jwt_claims c;
-    size_t hlen = strlen(jwt_header_json), jlen, cap, o;
-    char *json, *line;
-    unsigned char sig[JWT_SIG_LEN];
-    double now = clock_wall() + r->now_offset;
+    char method[JWT_METHOD_MAX + 1];
+    size_t cap, n;
+    char *line;
 
-    memset(&c, 0, sizeof c);
-    c.iss = r->issuer;
-    c.iss_len = strlen(r->issuer);
-    c.aud = r->audience;
-    c.aud_len = strlen(r->audience);
-    c.nbf = (long long)floor(now);
-    c.exp = c.nbf + 60;
-    c.consumer_id = r->consumer_id;
-    c.consumer_id_len = strlen(r->consumer_id);
-    c.access_token = r->access_token;
-    c.access_token_len = strlen(r->access_token);
-    c.url = r->url;
-    c.url_len = strlen(r->url);
-    c.method = r->method;
-    c.method_len = strlen(r->method);
-
-    json = malloc(jwt_claims_json_max(&c) + 1);
-    if (json == NULL)
+    if (http_claims(r, clock_wall() + r->now_offset, &c, method) != NULL)
         return NULL;
-    jlen = jwt_claims_json(&c, json);
-    cap = sizeof prefix + JWT_B64_ENCODED_LEN(hlen) + 1 + JWT_B64_ENCODED_LEN(jlen) + 1
-          + JWT_SIG_B64_LEN + 1;
+    cap = sizeof prefix + jwt_token_size(&c);
     line = malloc(cap);
-    if (line == NULL) {
-        OPENSSL_cleanse(json, jlen);
-        free(json);
+    if (line == NULL)
         return NULL;
-    }
     memcpy(line, prefix, sizeof prefix - 1);
-    o = sizeof prefix - 1;
-    o += jwt_b64url_encode((const unsigned char *)jwt_header_json, hlen, line + o);
-    line[o++] = '.';
-    o += jwt_b64url_encode((const unsigned char *)json, jlen, line + o);
-    OPENSSL_cleanse(json, jlen);
-    free(json);
-    if (jwt_hs256(r->secret, strlen(r->secret), line + sizeof prefix - 1,
-                  o - (sizeof prefix - 1), sig) != 0) {
-        OPENSSL_cleanse(line, o);
+    n = jwt_token(mac, &c, r->secret, strlen(r->secret), line + sizeof prefix - 1);
+    if (n == 0) {
+        OPENSSL_cleanse(line, cap);
         free(line);
         return NULL;
     }
-    line[o++] = '.';
-    o += jwt_b64url_encode(sig, JWT_SIG_LEN, line + o);
-    line[o] = '\0';
-    OPENSSL_cleanse(sig, sizeof sig);
+    line[sizeof prefix - 1 + n] = '\0';
     return line;
 }
 
@@ -172,9 +164,9 @@ CURLSH *http_share_new(void)
 void http_req_init(http_req *r)
 {
     memset(r, 0, sizeof *r);
-    r->timeout = HTTP_DEFAULT_TIMEOUT;
-    r->connect_timeout = HTTP_DEFAULT_CONNECT_TIMEOUT;
-    r->max_body = HTTP_DEFAULT_MAX_BODY;
+    r->timeout = DEFAULT_TIMEOUT;
+    r->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+    r->max_body = DEFAULT_MAX_BODY;
     r->retry_after = -1;
 }
 
@@ -269,27 +261,12 @@ static long http_ms(double s)
     return ms > 2147483647.0 ? 2147483647L : (ms < 1 ? 1L : (long)ms);
 }
 
-/* The methods the Lua layer may repeat (client.lua's IDEMPOTENT). */
-static int http_idempotent(const char *m)
-{
-    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "DELETE") == 0
-        || strcmp(m, "OPTIONS") == 0;
-}
-
-int http_prepare(http_req *r, CURL *e, CURLSH *share)
+/* The headers sent: ours (unless the caller gave the same one: libcurl sends
+ * the last of a name, so ours are only added when absent), the caller's,
+ * and the signed Authorization line. 0, or -1 (r->errbuf says why). */
+static int http_build_headers(http_req *r, jwt_mac *mac)
 {
     struct curl_slist *h;
-    double now = clock_monotonic();
-
-    r->easy = e;
-    r->waited = now - r->started;
-    if (r->waited < 0)
-        r->waited = 0;
-    if (r->tk.failed)    /* see http_book */
-        return -1;
-
-    /* Our defaults first: a caller's header with the same name replaces them,
-     * because libcurl sends the last one... so only add ours when absent. */
     if (!r->has_ctype && http_append(&r->sent_headers, "Content-Type: application/json"))
         return http_fail_setup(r, "out of memory");
     if (!r->has_accept && http_append(&r->sent_headers, "Accept: application/json"))
@@ -301,7 +278,7 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share)
             return http_fail_setup(r, "out of memory");
     }
     if (r->consumer_id != NULL) {
-        char *auth = http_auth_line(r);
+        char *auth = http_auth_line(r, mac);
         int rc;
         if (auth == NULL)
             return http_fail_setup(r, "could not sign the request (OpenSSL)");
@@ -311,44 +288,12 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share)
         if (rc)
             return http_fail_setup(r, "out of memory");
     }
+    return 0;
+}
 
-    curl_easy_setopt(e, CURLOPT_SHARE, share);
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    /* libcurl silently sends a request again when a reused connection closes
-     * before any byte of the answer ("Connection died, retrying a fresh
-     * connect"), POST included. A booking the server stored before the
-     * connection dropped would then be made twice; on a new connection
-     * libcurl never repeats, so that is where non-idempotent requests go. */
-    if (!http_idempotent(r->method))
-        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, http_ms(r->timeout));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, http_ms(r->connect_timeout));
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, http_on_prereq);
-    curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->sent_headers);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
-    if (r->user_agent != NULL)
-        curl_easy_setopt(e, CURLOPT_USERAGENT, r->user_agent);
-    if (r->cafile != NULL)
-        curl_easy_setopt(e, CURLOPT_CAINFO, r->cafile);
-    if (r->capath != NULL)
-        curl_easy_setopt(e, CURLOPT_CAPATH, r->capath);
-    if (r->insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    if (r->resolve != NULL)
-        curl_easy_setopt(e, CURLOPT_RESOLVE, r->resolve);
-
+/* The method and body: libcurl picks the method from the body options. */
+static void http_set_method(http_req *r, CURL *e)
+{
     if (r->body != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
@@ -364,6 +309,68 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share)
     } else {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
     }
+}
+
+/* Where libcurl delivers the response, and when the request leaves. */
+static void http_set_callbacks(http_req *r, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, http_on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
+}
+
+static void http_set_tls(http_req *r, CURL *e)
+{
+    if (r->cafile != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, r->cafile);
+    if (r->capath != NULL)
+        curl_easy_setopt(e, CURLOPT_CAPATH, r->capath);
+    if (r->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+int http_prepare(http_req *r, CURL *e, CURLSH *share, jwt_mac *mac)
+{
+    double now = clock_monotonic();
+
+    r->easy = e;
+    r->waited = now - r->started;
+    if (r->waited < 0)
+        r->waited = 0;
+    if (r->tk.failed)    /* see http_book */
+        return -1;
+    if (http_build_headers(r, mac) != 0)
+        return -1;
+    curl_easy_setopt(e, CURLOPT_SHARE, share);
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* libcurl silently sends a request again when a reused connection closes
+     * before any byte of the answer ("Connection died, retrying a fresh
+     * connect"), POST included. A booking the server stored before the
+     * connection dropped would then be made twice; on a new connection
+     * libcurl never repeats, so that is where non-idempotent requests go. */
+    if (!defaults_idempotent(r->method))
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, http_ms(r->timeout));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, http_ms(r->connect_timeout));
+    http_set_callbacks(r, e);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->sent_headers);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+    if (r->user_agent != NULL)
+        curl_easy_setopt(e, CURLOPT_USERAGENT, r->user_agent);
+    http_set_tls(r, e);
+    if (r->resolve != NULL)
+        curl_easy_setopt(e, CURLOPT_RESOLVE, r->resolve);
+    http_set_method(r, e);
     return 0;
 }
 

@@ -1,9 +1,10 @@
 /* http.h -- one HTTP exchange over libcurl, without Lua.
  *
- * http_lua.c reads a Lua options table into an http_req (every string
- * copied), then http.c signs, throttles and runs it with libcurl, collecting
- * the body and headers into C buffers; only afterwards does http_lua.c push
- * anything to Lua. So a Lua error can never cross libcurl.
+ * req_lua.c reads a Lua options table into an http_req (every string
+ * copied), then http.c signs and throttles it and sched.c runs it with
+ * libcurl, collecting the body and headers into C buffers; only afterwards
+ * does req_lua.c push anything to Lua. So a Lua error can never cross
+ * libcurl.
  */
 #ifndef COREPLUS_HTTP_H
 #define COREPLUS_HTTP_H
@@ -13,11 +14,9 @@
 #include <curl/curl.h>
 
 #include "http_parse.h"
+#include "jwt.h"
 #include "throttle.h"
 
-#define HTTP_DEFAULT_TIMEOUT 45.0
-#define HTTP_DEFAULT_CONNECT_TIMEOUT 10.0
-#define HTTP_DEFAULT_MAX_BODY (16u << 20)
 #define HTTP_MAX_HEAD (256u << 10)    /* all response header lines together */
 
 /* ===== one request ===== */
@@ -51,7 +50,7 @@ typedef struct http_req {
     thr_config cfg;
 
     /* the transfer */
-    int phase;                    /* request_many: queued, waiting, active, done */
+    int phase;                    /* the scheduler's (sched.c) */
     CURL *easy;
     struct curl_slist *sent_headers;
     thr_ticket tk;
@@ -83,9 +82,13 @@ CURLSH *http_share_new(void);
 void http_book(http_req *r, double now);
 /* Seconds still to wait before this request may start (0 = go). */
 double http_wait_left(http_req *r, double now);
-/* Builds headers, signs and sets every option on easy. Returns 0, or -1 with
- * r->kind/errbuf set (nothing was sent). */
-int http_prepare(http_req *r, CURL *easy, CURLSH *share);
+/* The claims r is signed with at server time now (jwt_claims_make: NULL, or
+ * the message naming the field that is wrong). */
+const char *http_claims(const http_req *r, double now, jwt_claims *c,
+                        char method_buf[JWT_METHOD_MAX + 1]);
+/* Builds headers, signs (with mac's cached key set-up) and sets every option
+ * on easy. Returns 0, or -1 with r->kind/errbuf set (nothing was sent). */
+int http_prepare(http_req *r, CURL *easy, CURLSH *share, jwt_mac *mac);
 /* Reads the outcome of a finished transfer into r and releases the booking. */
 void http_finish(http_req *r, CURLcode rc);
 

@@ -1,6 +1,7 @@
 /* jwt.c -- HS256 JSON Web Tokens without Lua. See jwt.h. */
 #include "jwt.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include <openssl/hmac.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
+
+#include "defaults.h"
 
 const char jwt_header_json[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
@@ -227,6 +230,125 @@ size_t jwt_claims_json(const jwt_claims *c, char *out)
     o += jwt_json_quote(c->method, c->method_len, out + o);
     out[o++] = '}';
     return o;
+}
+
+/* ===== the claims check ===== */
+
+int jwt_method(const char *m, size_t n, char *out)
+{
+    size_t i;
+    if (n == 0 || n > JWT_METHOD_MAX)
+        return -1;
+    for (i = 0; i < n; i++) {
+        char ch = m[i];
+        if (ch >= 'a' && ch <= 'z')
+            ch = (char)(ch - 'a' + 'A');
+        else if (!(ch >= 'A' && ch <= 'Z'))
+            return -1;
+        out[i] = ch;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* Each claim string: at most JWT_CLAIM_MAX bytes, well-formed UTF-8 (JSON text
+ * is UTF-8, and a strict JWT library refuses a payload that is not). */
+static const char *jwt_check_string(const char *s, size_t n, const char *utf8_msg)
+{
+    if (n > JWT_CLAIM_MAX)
+        return "a claim is too large (over " JWT_CLAIM_MAX_TEXT " bytes)";
+    return jwt_utf8_valid(s, n) ? NULL : utf8_msg;
+}
+
+static const char *jwt_check_strings(const jwt_claims *c)
+{
+    const char *bad;
+    if ((bad = jwt_check_string(c->iss, c->iss_len, "bad field 'issuer' (not valid UTF-8)"))
+        || (bad = jwt_check_string(c->aud, c->aud_len, "bad field 'audience' (not valid UTF-8)"))
+        || (bad = jwt_check_string(c->url, c->url_len, "bad field 'url' (not valid UTF-8)"))
+        || (bad = jwt_check_string(c->consumer_id, c->consumer_id_len,
+                                   "bad field 'consumer_id' (not valid UTF-8)"))
+        || (bad = jwt_check_string(c->access_token, c->access_token_len,
+                                   "bad field 'access_token' (not valid UTF-8)")))
+        return bad;
+    return NULL;
+}
+
+const char *jwt_claims_make(jwt_claims *c, const jwt_fields *f,
+                            char method_buf[JWT_METHOD_MAX + 1])
+{
+    memset(c, 0, sizeof *c);
+    if (jwt_method(f->method ? f->method : "GET", f->method ? f->method_len : 3, method_buf))
+        return "bad field 'method' (an HTTP method such as GET expected)";
+    c->method = method_buf;
+    c->method_len = strlen(method_buf);
+    c->iss = f->issuer ? f->issuer : DEFAULT_ISSUER;
+    c->iss_len = f->issuer ? f->issuer_len : strlen(DEFAULT_ISSUER);
+    c->aud = f->audience ? f->audience : DEFAULT_AUDIENCE;
+    c->aud_len = f->audience ? f->audience_len : strlen(DEFAULT_AUDIENCE);
+    c->consumer_id = f->consumer_id ? f->consumer_id : "";
+    c->consumer_id_len = f->consumer_id ? f->consumer_id_len : 0;
+    c->access_token = f->access_token ? f->access_token : "";
+    c->access_token_len = f->access_token ? f->access_token_len : 0;
+    c->url = f->url ? f->url : "";
+    c->url_len = f->url ? f->url_len : 0;
+    if (!(f->now >= 0 && f->now < 1e12))
+        return "bad field 'now' (unix seconds expected)";
+    if (!(f->ttl >= 1 && f->ttl <= 86400))
+        return "bad field 'ttl' (1 to 86400 seconds expected)";
+    /* Claims are whole UTC seconds, as the API documents nbf/exp. */
+    c->nbf = (long long)floor(f->now);
+    c->exp = c->nbf + (long long)f->ttl;
+    return jwt_check_strings(c);
+}
+
+/* ===== tokens ===== */
+
+int jwt_hmac(jwt_mac *mac, const char *key, size_t klen, const char *msg,
+             size_t mlen, unsigned char sig[JWT_SIG_LEN])
+{
+    if (mac != NULL && jwt_mac_sign(mac, key, klen, msg, mlen, sig) == 0)
+        return 0;
+    return jwt_hs256(key, klen, msg, mlen, sig);
+}
+
+size_t jwt_encoded_len(size_t plen)
+{
+    return JWT_ENCODED_LEN(sizeof jwt_header_json - 1, plen);
+}
+
+size_t jwt_encode(jwt_mac *mac, const char *payload, size_t plen,
+                  const char *key, size_t klen, char *out)
+{
+    unsigned char sig[JWT_SIG_LEN];
+    size_t o = 0;
+    o += jwt_b64url_encode((const unsigned char *)jwt_header_json,
+                           sizeof jwt_header_json - 1, out + o);
+    out[o++] = '.';
+    o += jwt_b64url_encode((const unsigned char *)payload, plen, out + o);
+    if (jwt_hmac(mac, key, klen, out, o, sig) != 0)
+        return 0;
+    out[o++] = '.';
+    o += jwt_b64url_encode(sig, JWT_SIG_LEN, out + o);
+    OPENSSL_cleanse(sig, sizeof sig);
+    return o;
+}
+
+size_t jwt_token_size(const jwt_claims *c)
+{
+    size_t jmax = jwt_claims_json_max(c);
+    return jwt_encoded_len(jmax) + jmax;
+}
+
+size_t jwt_token(jwt_mac *mac, const jwt_claims *c, const char *key, size_t klen,
+                 char *out)
+{
+    size_t jmax = jwt_claims_json_max(c);
+    char *json = out + jwt_encoded_len(jmax);   /* past the longest token */
+    size_t jlen = jwt_claims_json(c, json);
+    size_t n = jwt_encode(mac, json, jlen, key, klen, out);
+    OPENSSL_cleanse(json, jlen);
+    return n;
 }
 
 /* ===== HMAC ===== */

@@ -1,93 +1,17 @@
 /* throttle.c -- the sliding-window rate limiter. See throttle.h.
  *
- * Sections: windows (the ring of bookings and its arithmetic), the in-process
- * registry, shared files, the public functions. */
+ * Sections: the in-process registry, the public functions. The window's
+ * arithmetic is in throttle_ring.c, shared files in throttle_file.c. */
 #include "throttle.h"
+#include "throttle_file.h"
 #include "throttle_redis.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
-
-/* ===== windows ===== */
-
-enum { THR_EMPTY = 0, THR_PENDING = 1, THR_SENT = 2, THR_CANCELLED = 3 };
-
-typedef struct thr_entry {
-    uint64_t n;        /* booking number; entry n lives at n % THR_RING */
-    double t;          /* booked, then actual, departure time */
-    uint32_t state;
-    uint32_t pid;      /* the process that booked it (pending bookings) */
-} thr_entry;
-
-typedef struct thr_ring {
-    uint64_t next;     /* the next booking number; numbers start at 1 */
-    uint64_t granted;
-    uint64_t cancelled;
-    double waited_total;
-    double last_sent;
-    thr_entry e[THR_RING];
-} thr_ring;
-
-/* A pending booking whose process is gone will never leave. (In another PID
- * namespace a live process looks gone too: the booking is then dropped,
- * which errs towards sending, only for the moments it spends connecting.) */
-static int thr_owner_dead(const thr_entry *e)
-{
-    return e->pid != 0 && (pid_t)e->pid != getpid() && kill((pid_t)e->pid, 0) != 0
-           && errno == ESRCH;
-}
-
-/* The earliest time booking n may leave: per + margin after the latest of
- * the bookings numbered n - rate or lower (any rate + 1 bookings then span at
- * least per, whatever order they really left in). When poll is set, a
- * pending booking counts as leaving no earlier than now: it has not left yet. */
-static double thr_bound(thr_ring *r, uint64_t n, const thr_config *cfg,
-                        double now, int poll)
-{
-    double latest = -1.0;
-    uint64_t k, lowest;
-    int any = 0;
-
-    if (n <= (uint64_t)cfg->rate)
-        return 0.0;
-    lowest = n > THR_RING ? n - THR_RING + 1 : 1;
-    for (k = n - (uint64_t)cfg->rate; k >= lowest; k--) {
-        thr_entry *e = &r->e[k % THR_RING];
-        double t;
-        if (e->n == k && e->state == THR_PENDING && thr_owner_dead(e)) {
-            e->state = THR_CANCELLED;
-            r->cancelled++;
-        }
-        if (e->n == k && e->state != THR_EMPTY && e->state != THR_CANCELLED) {
-            t = e->t;
-            if (poll && e->state == THR_PENDING && now - e->t < THR_PENDING_MAX
-                && now > t)
-                t = now;
-            if (!any || t > latest)
-                latest = t;
-            any = 1;
-        }
-        if (k == lowest)
-            break;
-    }
-    return any ? latest + cfg->per + cfg->margin : 0.0;
-}
-
-static thr_entry *thr_entry_of(thr_ring *r, uint64_t n)
-{
-    thr_entry *e = &r->e[n % THR_RING];
-    return e->n == n && e->state != THR_EMPTY ? e : NULL;
-}
 
 /* ===== the in-process registry ===== */
 
@@ -99,8 +23,7 @@ struct thr_limit {
     pthread_mutex_t *mu;        /* the window's lock */
     thr_ring *ring;
     pthread_mutex_t own_mu;     /* in-process windows */
-    void *map;                  /* shared files: the mapping */
-    size_t maplen;
+    thr_file *map;              /* shared files: the mapping */
     thr_redis *redis;           /* the window lives in Redis; ring is then the
                                    fall-back (policy "local") and the stats */
 };
@@ -122,180 +45,6 @@ static void thr_unlock(thr_limit *l)
     pthread_mutex_unlock(l->mu);
 }
 
-/* ===== shared files ===== */
-
-#define THR_MAGIC "coreplus-limit\n"
-#define THR_FILE_VERSION 1u
-
-typedef struct thr_slot {
-    unsigned char id[32];       /* SHA-256 of the key: no secret in the file */
-    uint32_t used;
-    uint32_t pad;
-    thr_ring ring;
-} thr_slot;
-
-typedef struct thr_file {
-    char magic[16];
-    uint32_t version;
-    uint32_t size;              /* sizeof(thr_file), a layout check */
-    uint32_t ready;
-    uint32_t pad;
-    char boot[48];              /* the boot the times belong to */
-    pthread_mutex_t mu;         /* process-shared, robust */
-    thr_slot slot[THR_FILE_KEYS];
-} thr_file;
-
-static void thr_boot_id(char out[48])
-{
-    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-    size_t n = 0;
-    memset(out, 0, 48);
-    if (f != NULL) {
-        n = fread(out, 1, 47, f);
-        fclose(f);
-    }
-    out[n] = '\0';
-}
-
-static int thr_file_lock(int fd, short type)
-{
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = type;
-    fl.l_whence = SEEK_SET;
-    while (fcntl(fd, F_SETLKW, &fl) != 0) {
-        if (errno != EINTR)
-            return -1;
-    }
-    return 0;
-}
-
-static int thr_file_init(thr_file *f, const char *boot)
-{
-    pthread_mutexattr_t a;
-    memset(f, 0, sizeof *f);
-    if (pthread_mutexattr_init(&a) != 0)
-        return -1;
-    if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) != 0
-        || pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) != 0
-        || pthread_mutex_init(&f->mu, &a) != 0) {
-        pthread_mutexattr_destroy(&a);
-        return -1;
-    }
-    pthread_mutexattr_destroy(&a);
-    memcpy(f->magic, THR_MAGIC, sizeof f->magic);
-    f->version = THR_FILE_VERSION;
-    f->size = (uint32_t)sizeof *f;
-    memcpy(f->boot, boot, sizeof f->boot);
-    f->ready = 1;      /* last: the file is usable from here on */
-    return 0;
-}
-
-/* Maps path, initialising it when new. The whole set-up runs under an fcntl
- * lock on the file, so two processes creating it at once cannot race. */
-static thr_file *thr_file_map(const char *path, char *err, size_t errlen)
-{
-    int fd;
-    struct stat st;
-    thr_file *f = NULL;
-    char boot[48];
-    void *m;
-
-    /* No symlinks: a limit file under a shared directory such as /tmp must
-     * not let another user point our writes at a file of theirs choosing. */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    if (thr_file_lock(fd, F_WRLCK) != 0) {
-        snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "cannot stat '%s': %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "'%s' is not a regular file", path);
-        goto out;
-    }
-    if (st.st_size == 0 && ftruncate(fd, (off_t)sizeof(thr_file)) != 0) {
-        snprintf(err, errlen, "cannot size '%s': %s", path, strerror(errno));
-        goto out;
-    }
-    if (st.st_size != 0 && st.st_size != (off_t)sizeof(thr_file)) {
-        snprintf(err, errlen, "'%s' is not a coreplus limiter file", path);
-        goto out;
-    }
-    m = mmap(NULL, sizeof(thr_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        snprintf(err, errlen, "cannot map '%s': %s", path, strerror(errno));
-        goto out;
-    }
-    f = m;
-    thr_boot_id(boot);
-    if (st.st_size == 0 || !f->ready) {
-        if (thr_file_init(f, boot) != 0) {
-            snprintf(err, errlen, "cannot initialise the lock in '%s'", path);
-            munmap(m, sizeof(thr_file));
-            f = NULL;
-        }
-    } else if (memcmp(f->magic, THR_MAGIC, sizeof f->magic) != 0
-               || f->version != THR_FILE_VERSION || f->size != sizeof(thr_file)) {
-        snprintf(err, errlen, "'%s' is not a coreplus limiter file (or another version)",
-                 path);
-        munmap(m, sizeof(thr_file));
-        f = NULL;
-    } else if (memcmp(f->boot, boot, sizeof f->boot) != 0) {
-        /* Monotonic times of an earlier boot mean nothing now. Every process
-         * of that boot is gone, so nobody holds the lock either. */
-        if (thr_file_init(f, boot) != 0) {
-            snprintf(err, errlen, "cannot initialise the lock in '%s'", path);
-            munmap(m, sizeof(thr_file));
-            f = NULL;
-        }
-    }
-out:
-    thr_file_lock(fd, F_UNLCK);
-    close(fd);
-    return f;
-}
-
-static thr_ring *thr_file_slot(thr_limit *l, const char *key, size_t keylen,
-                               const char *path, char *err, size_t errlen)
-{
-    thr_file *f = l->map;
-    unsigned char id[32];
-    unsigned int idn = 0;
-    thr_ring *r = NULL;
-    int i;
-
-    if (EVP_Digest(key, keylen, id, &idn, EVP_sha256(), NULL) != 1 || idn != 32) {
-        snprintf(err, errlen, "SHA-256 failed in OpenSSL");
-        return NULL;
-    }
-    thr_lock(l);
-    for (i = 0; i < THR_FILE_KEYS && r == NULL; i++) {
-        if (f->slot[i].used && memcmp(f->slot[i].id, id, 32) == 0)
-            r = &f->slot[i].ring;
-    }
-    for (i = 0; i < THR_FILE_KEYS && r == NULL; i++) {
-        if (!f->slot[i].used) {
-            memset(&f->slot[i].ring, 0, sizeof f->slot[i].ring);
-            memcpy(f->slot[i].id, id, 32);
-            f->slot[i].used = 1;
-            r = &f->slot[i].ring;
-        }
-    }
-    thr_unlock(l);
-    if (r == NULL)
-        snprintf(err, errlen, "'%s' already holds %d keys (delete it to start afresh)",
-                 path, THR_FILE_KEYS);
-    return r;
-}
-
 /* ===== public functions ===== */
 
 static void thr_free(thr_limit *l)
@@ -303,7 +52,7 @@ static void thr_free(thr_limit *l)
     /* l->refs is 0 here */
     thr_redis_free(l->redis);
     if (l->map != NULL)
-        munmap(l->map, l->maplen);
+        thr_file_unmap(l->map);
     else if (l->mu == &l->own_mu)
         pthread_mutex_destroy(&l->own_mu);
     if (l->map == NULL)
@@ -337,12 +86,42 @@ static thr_limit *thr_new(const char *key, size_t keylen, const char *path,
         free(l);
         return NULL;
     }
-    l->maplen = sizeof(thr_file);
-    l->mu = &((thr_file *)l->map)->mu;
-    l->ring = thr_file_slot(l, key ? key : "", key ? keylen : 0, path, err, errlen);
+    l->mu = thr_file_mutex(l->map);
+    l->ring = thr_file_slot(l->map, key ? key : "", key ? keylen : 0, path, err, errlen);
     if (l->ring == NULL) {
         thr_free(l);
         return NULL;
+    }
+    return l;
+}
+
+/* The registry's name of (where, key): where "\n" key, malloc'ed. */
+static char *thr_id(const char *where, const char *key, size_t keylen, size_t *idlen)
+{
+    size_t plen = where ? strlen(where) : 0;
+    char *id = malloc(plen + 1 + keylen);
+    if (id == NULL)
+        return NULL;
+    if (plen)
+        memcpy(id, where, plen);
+    id[plen] = '\n';
+    memcpy(id + plen + 1, key, keylen);
+    *idlen = plen + 1 + keylen;
+    return id;
+}
+
+/* A new window for (path | url, key); NULL with a message in err. */
+static thr_limit *thr_new_at(const char *key, size_t keylen, const char *path,
+                             const char *url, double timeout, int fail,
+                             char *err, size_t errlen)
+{
+    thr_limit *l = thr_new(key, keylen, url != NULL ? NULL : path, err, errlen);
+    if (l != NULL && url != NULL) {
+        l->redis = thr_redis_open(url, key, keylen, timeout, fail, err, errlen);
+        if (l->redis == NULL) {
+            thr_free(l);
+            l = NULL;
+        }
     }
     return l;
 }
@@ -355,7 +134,7 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
 {
     thr_limit *l;
     char *id, where[1100];
-    size_t plen, idlen;
+    size_t idlen = 0;
 
     if (url != NULL) {
         /* limiters that differ in options must not share a connection */
@@ -366,48 +145,29 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
         }
         path = where;
     }
-    plen = path ? strlen(path) : 0;
     if (key == NULL && path == NULL)
         return thr_new(NULL, 0, NULL, err, errlen);   /* private */
-
     if (key == NULL) {
         key = "";
         keylen = 0;
     }
-    idlen = plen + 1 + keylen;
-    id = malloc(idlen);
-    if (id == NULL) {
+    if ((id = thr_id(path, key, keylen, &idlen)) == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (plen)
-        memcpy(id, path, plen);
-    id[plen] = '\n';
-    memcpy(id + plen + 1, key, keylen);
-
     pthread_mutex_lock(&thr_registry_mu);
     for (l = thr_registry; l != NULL; l = l->next) {
-        if (l->idlen == idlen && memcmp(l->id, id, idlen) == 0) {
-            l->refs++;
+        if (l->idlen == idlen && memcmp(l->id, id, idlen) == 0)
             break;
-        }
     }
-    if (l == NULL) {
-        l = thr_new(key, keylen, url != NULL ? NULL : path, err, errlen);
-        if (l != NULL && url != NULL) {
-            l->redis = thr_redis_open(url, key, keylen, timeout, fail, err, errlen);
-            if (l->redis == NULL) {
-                thr_free(l);
-                l = NULL;
-            }
-        }
-        if (l != NULL) {
-            l->id = id;
-            l->idlen = idlen;
-            id = NULL;
-            l->next = thr_registry;
-            thr_registry = l;
-        }
+    if (l != NULL) {
+        l->refs++;
+    } else if ((l = thr_new_at(key, keylen, path, url, timeout, fail, err, errlen)) != NULL) {
+        l->id = id;
+        l->idlen = idlen;
+        id = NULL;
+        l->next = thr_registry;
+        thr_registry = l;
     }
     pthread_mutex_unlock(&thr_registry_mu);
     free(id);

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "throttle_config.h"
+
 #define THR_RING 1024                  /* bookings remembered per window */
 #define THR_MAX_RATE (THR_RING / 2)
 #define THR_FILE_KEYS 32               /* key slots in one shared file */
@@ -32,12 +34,6 @@
                                           taken as sent (its owner died) */
 
 typedef struct thr_limit thr_limit;    /* a counted reference to one window */
-
-typedef struct thr_config {
-    int rate;          /* 1 .. THR_MAX_RATE */
-    double per;        /* > 0 seconds */
-    double margin;     /* >= 0 seconds added to per between arrivals */
-} thr_config;
 
 typedef struct thr_ticket {
     thr_limit *lim;    /* NULL: no booking */

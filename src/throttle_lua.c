@@ -1,6 +1,6 @@
 /* throttle_lua.c -- core.limiter and the limiter object (see throttle.h).
  *
- *   core.limiter{ rate = 10, per = 1.0, key = nil, shared = nil, margin = 0.025 }
+ *   core.limiter{ rate =, per =, key = nil, shared = nil, margin = }  (defaults.h)
  *   limiter:acquire() -> waited_seconds        blocks until a slot is free
  *   limiter:reserve([now]) -> delay, booking   books a slot, never blocks
  *   limiter:sent(booking [, now]) -> owed      the booked request left now
@@ -10,10 +10,9 @@
  * `now` arguments are core.monotonic() seconds; they exist so that specs can
  * drive the window arithmetic without sleeping.
  *
- * rate: integer 1..512; per: seconds > 0; margin (default 25 ms, measured:
- * 0 ms gave 429s against the mock, 5 ms none; 25 ms leaves room for network
- * jitter and still reaches ~97 % of the rate) is added to per between a
- * slot and the one rate places later. Limiters with the same key (and the same
+ * rate: integer 1..512; per: seconds > 0; margin (DEFAULT_MARGIN says why
+ * it is what it is) is added to per between a slot and the one rate places
+ * later. Limiters with the same key (and the same
  * shared path, or none) share one window in this process. shared = path: one
  * file holds up to 32 keys (stored as SHA-256, so the file never holds a
  * token), created 0600 and initialised under an fcntl lock; a robust,
@@ -29,7 +28,7 @@
  * Redis and is shared by every machine using it (throttle_redis.c; the key is
  * stored as a SHA-256 there too). Redis's clock counts, so machines with
  * skewed clocks agree; reserve's `now` is then only the base of the returned
- * delay. Options: redis_timeout (seconds, default 0.5: the connect and each
+ * delay. Options: redis_timeout (seconds, DEFAULT_REDIS_TIMEOUT: the connect and each
  * command), on_redis_error = "local" (default: book in this process's own
  * window while Redis is unreachable, logging once to stderr) or "fail"
  * (acquire and reserve return nil, err with err.kind "limiter"; core.request
@@ -43,11 +42,10 @@
 
 #include "clock.h"
 #include "coreplus.h"
+#include "defaults.h"
 #include "throttle.h"
-#include "throttle_redis.h"
 
 #define THR_MT "coreplus.limiter"
-#define THR_DEFAULT_MARGIN 0.025
 #define THR_POLL_MAX 0.05   /* re-check at least this often while waiting */
 
 typedef struct thr_lua {
@@ -106,15 +104,63 @@ static void thr_release(thr_lua *t)
     t->key = t->path = NULL;
 }
 
+/* rate, per, margin of the options at 1 (raises naming the bad one) */
+static void thr_lua_read_config(lua_State *L, thr_config *cfg)
+{
+    lua_Number rate = compat_optnumfield(L, 1, "rate", DEFAULT_RATE);
+    lua_Number per = compat_optnumfield(L, 1, "per", DEFAULT_PER);
+    lua_Number margin = compat_optnumfield(L, 1, "margin", DEFAULT_MARGIN);
+    if (!(rate >= 1 && rate <= THR_MAX_RATE) || rate != floor(rate))
+        luaL_error(L, "bad field 'rate' (an integer from 1 to %d expected)", THR_MAX_RATE);
+    if (!(per > 0 && per <= 86400))
+        luaL_error(L, "bad field 'per' (seconds > 0 expected)");
+    if (!(margin >= 0 && margin < per))
+        luaL_error(L, "bad field 'margin' (seconds >= 0 and < per expected)");
+    cfg->rate = (int)rate;
+    cfg->per = per;
+    cfg->margin = margin;
+}
+
+/* key and shared, copied into t at once (a field computed by __index is
+ * not kept); returns the key's length */
+static size_t thr_lua_read_where(lua_State *L, thr_lua *t)
+{
+    size_t keylen = 0, plen = 0;
+    const char *key = compat_optstrfield(L, 1, "key", &keylen);
+    const char *path;
+    if (key != NULL && (t->key = thr_strdup(key, keylen)) == NULL)
+        luaL_error(L, "out of memory");
+    path = compat_optstrfield(L, 1, "shared", &plen);
+    if (path != NULL && (t->path = thr_strdup(path, plen)) == NULL)
+        luaL_error(L, "out of memory");
+    if (path != NULL && (plen == 0 || strlen(t->path) != plen))
+        luaL_error(L, "bad field 'shared' (a file path expected)");
+    t->redis = path != NULL && strncmp(t->path, "redis:", 6) == 0;
+    return keylen;
+}
+
+/* on_redis_error (returns 1 "fail", 0 "local") and redis_timeout */
+static int thr_lua_read_redis(lua_State *L, double *timeout)
+{
+    const char *policy = compat_optstrfield(L, 1, "on_redis_error", NULL);
+    int fail = 0;
+    if (policy != NULL)   /* compared before anything else can collect it */
+        fail = strcmp(policy, "fail") == 0 ? 1 : strcmp(policy, "local") == 0 ? 0 : -1;
+    *timeout = compat_optnumfield(L, 1, "redis_timeout", DEFAULT_REDIS_TIMEOUT);
+    if (fail < 0)
+        luaL_error(L, "bad field 'on_redis_error' (\"local\" or \"fail\" expected)");
+    if (!(*timeout > 0 && *timeout <= 60))
+        luaL_error(L, "bad field 'redis_timeout' (seconds > 0 and <= 60 expected)");
+    return fail;
+}
+
 /* core.limiter{ rate=, per=, key=, shared=, margin= } -> limiter */
 static int thr_lua_new(lua_State *L)
 {
     thr_lua *t;
-    size_t keylen = 0, plen = 0;
-    const char *key, *path;
-    lua_Number rate, per, margin, redis_timeout;
-    const char *policy;
-    int fail = 0;            /* on_redis_error: 1 "fail", 0 "local", -1 neither */
+    size_t keylen;
+    double redis_timeout;
+    int fail;
     char err[512];
 
     if (lua_isnoneornil(L, 1))
@@ -126,38 +172,9 @@ static int thr_lua_new(lua_State *L)
     luaL_getmetatable(L, THR_MT);
     lua_setmetatable(L, -2);
     /* stack: opts limiter (collected, and its strings freed, on any error) */
-    rate = compat_optnumfield(L, 1, "rate", 10);
-    per = compat_optnumfield(L, 1, "per", 1.0);
-    margin = compat_optnumfield(L, 1, "margin", THR_DEFAULT_MARGIN);
-    /* Strings are copied at once: a field computed by __index is not kept. */
-    redis_timeout = compat_optnumfield(L, 1, "redis_timeout", THR_REDIS_DEFAULT_TIMEOUT);
-    policy = compat_optstrfield(L, 1, "on_redis_error", NULL);
-    if (policy != NULL)
-        fail = strcmp(policy, "fail") == 0 ? 1 : strcmp(policy, "local") == 0 ? 0 : -1;
-    key = compat_optstrfield(L, 1, "key", &keylen);
-    if (key != NULL && (t->key = thr_strdup(key, keylen)) == NULL)
-        return luaL_error(L, "out of memory");
-    path = compat_optstrfield(L, 1, "shared", &plen);
-    if (path != NULL && (t->path = thr_strdup(path, plen)) == NULL)
-        return luaL_error(L, "out of memory");
-
-    if (!(rate >= 1 && rate <= THR_MAX_RATE) || rate != floor(rate))
-        return luaL_error(L, "bad field 'rate' (an integer from 1 to %d expected)",
-                          THR_MAX_RATE);
-    if (!(per > 0 && per <= 86400))
-        return luaL_error(L, "bad field 'per' (seconds > 0 expected)");
-    if (!(margin >= 0 && margin < per))
-        return luaL_error(L, "bad field 'margin' (seconds >= 0 and < per expected)");
-    if (path != NULL && (plen == 0 || strlen(t->path) != plen))
-        return luaL_error(L, "bad field 'shared' (a file path expected)");
-    t->redis = path != NULL && strncmp(t->path, "redis:", 6) == 0;
-    if (fail < 0)
-        return luaL_error(L, "bad field 'on_redis_error' (\"local\" or \"fail\" expected)");
-    if (!(redis_timeout > 0 && redis_timeout <= 60))
-        return luaL_error(L, "bad field 'redis_timeout' (seconds > 0 and <= 60 expected)");
-    t->cfg.rate = (int)rate;
-    t->cfg.per = per;
-    t->cfg.margin = margin;
+    fail = thr_lua_read_redis(L, &redis_timeout);
+    keylen = thr_lua_read_where(L, t);
+    thr_lua_read_config(L, &t->cfg);
     if (t->redis)
         t->lim = thr_open_redis(t->key, keylen, t->path, redis_timeout, fail, err, sizeof err);
     else
@@ -172,13 +189,7 @@ static int thr_lua_fail(lua_State *L, thr_lua *t)
 {
     char why[1024];
     thr_error(t->lim, why, sizeof why);
-    lua_pushnil(L);
-    lua_createtable(L, 0, 2);
-    lua_pushliteral(L, "limiter");
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, why[0] ? why : "the shared limit failed");
-    lua_setfield(L, -2, "message");
-    return 2;
+    return err_lua_fail(L, "limiter", why[0] ? why : "the shared limit failed");
 }
 
 /* limiter:acquire() -> waited_seconds | nil, err */
@@ -327,22 +338,8 @@ static const luaL_Reg thr_methods[] = {
     { NULL, NULL }
 };
 
-/* core._redis_limiter_key(key) -> the Redis key of key's window (for the
- * OpenResty transport, so that nginx and other processes share windows) */
-static int thr_lua_redis_key(lua_State *L)
-{
-    size_t n = 0;
-    const char *key = luaL_optlstring(L, 1, NULL, &n);
-    char name[64];
-    if (thr_redis_window_name(key, n, name) != 0)
-        return luaL_error(L, "SHA-256 failed in OpenSSL");
-    lua_pushstring(L, name);
-    return 1;
-}
-
 static const luaL_Reg thr_funcs[] = {
     { "limiter", thr_lua_new },
-    { "_redis_limiter_key", thr_lua_redis_key },
     { NULL, NULL }
 };
 
@@ -366,7 +363,4 @@ void throttle_lua_register(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_setfuncs(L, thr_funcs, 0);
-    /* for the OpenResty transport, which runs the same script over cosockets */
-    lua_pushstring(L, thr_redis_script);
-    lua_setfield(L, -2, "_redis_limiter_script");
 }

@@ -344,13 +344,33 @@ static redisReply *thr_redis_cmd(thr_redis *rd, const char *what, int argc,
     return rep;
 }
 
+/* A set-up command (AUTH, SELECT): 0, or -1 with rd->err set and the
+ * connection dropped. The server's message names no password. */
+static int thr_redis_setup(thr_redis *rd, const char *what, int argc, const char **argv)
+{
+    size_t lens[3];
+    redisReply *rep;
+    int i;
+    for (i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    if ((rep = thr_redis_cmd(rd, what, argc, argv, lens)) == NULL)
+        return -1;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(rd->err, sizeof rd->err, "%s: %s refused: %s", rd->shown, what, rep->str);
+        freeReplyObject(rep);
+        thr_redis_drop(rd);
+        return -1;
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
 static int thr_redis_connect(thr_redis *rd)
 {
     struct timeval tv = thr_redis_tv(rd->timeout);
-    redisReply *rep;
     char db[16];
     const char *argv[3];
-    size_t lens[3];
+    int argc = 0;
 
     rd->pid = getpid();
     rd->c = redisConnectWithTimeout(rd->host, rd->port, tv);
@@ -369,46 +389,47 @@ static int thr_redis_connect(thr_redis *rd)
         return -1;
     }
     if (rd->password != NULL) {
-        int argc = 0;
-        argv[argc] = "AUTH";
-        lens[argc++] = 4;
-        if (rd->user != NULL) {
-            argv[argc] = rd->user;
-            lens[argc++] = strlen(rd->user);
-        }
-        argv[argc] = rd->password;
-        lens[argc++] = strlen(rd->password);
-        if ((rep = thr_redis_cmd(rd, "AUTH", argc, argv, lens)) == NULL)
+        argv[argc++] = "AUTH";
+        if (rd->user != NULL)
+            argv[argc++] = rd->user;
+        argv[argc++] = rd->password;
+        if (thr_redis_setup(rd, "AUTH", argc, argv) != 0)
             return -1;
-        if (rep->type == REDIS_REPLY_ERROR) {
-            /* the server's message names no password */
-            snprintf(rd->err, sizeof rd->err, "%s: AUTH refused: %s", rd->shown, rep->str);
-            freeReplyObject(rep);
-            thr_redis_drop(rd);
-            return -1;
-        }
-        freeReplyObject(rep);
     }
     if (rd->db != 0) {
         snprintf(db, sizeof db, "%d", rd->db);
         argv[0] = "SELECT";
-        lens[0] = 6;
         argv[1] = db;
-        lens[1] = strlen(db);
-        if ((rep = thr_redis_cmd(rd, "SELECT", 2, argv, lens)) == NULL)
+        if (thr_redis_setup(rd, "SELECT", 2, argv) != 0)
             return -1;
-        if (rep->type == REDIS_REPLY_ERROR) {
-            snprintf(rd->err, sizeof rd->err, "%s: SELECT refused: %s", rd->shown, rep->str);
-            freeReplyObject(rep);
-            thr_redis_drop(rd);
-            return -1;
-        }
-        freeReplyObject(rep);
     }
     return 0;
 }
 
 /* ===== operations ===== */
+
+/* The script's reply { n, delay, pending }: 0, or -1 with rd->err set. */
+static int thr_redis_reply(thr_redis *rd, const redisReply *rep, uint64_t *n, double *delay,
+                           int *pending)
+{
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(rd->err, sizeof rd->err, "%s: the limiter script failed: %s", rd->shown,
+                 rep->str);
+        return -1;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3
+        || rep->element[0]->type != REDIS_REPLY_INTEGER
+        || rep->element[1]->type != REDIS_REPLY_STRING
+        || rep->element[2]->type != REDIS_REPLY_INTEGER) {
+        snprintf(rd->err, sizeof rd->err, "%s: unexpected reply from the limiter script",
+                 rd->shown);
+        return -1;
+    }
+    *n = (uint64_t)rep->element[0]->integer;
+    *delay = strtod(rep->element[1]->str, NULL);
+    *pending = rep->element[2]->integer != 0;
+    return 0;
+}
 
 /* Runs the script once (EVALSHA, then EVAL on NOSCRIPT). Called with rd->mu
  * held. Returns 0 with *n, *delay, *pending set, or -1 (rd->err set). */
@@ -419,7 +440,7 @@ static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, const thr
     const char *argv[10];
     size_t lens[10];
     redisReply *rep;
-    int i, ok = 0;
+    int i, ok;
 
     if (rd->c != NULL && rd->pid != getpid()) {
         /* a forked child must not talk on its parent's connection */
@@ -457,23 +478,9 @@ static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, const thr
         if ((rep = thr_redis_cmd(rd, "EVAL", 10, argv, lens)) == NULL)
             return -1;
     }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        snprintf(rd->err, sizeof rd->err, "%s: the limiter script failed: %s", rd->shown,
-                 rep->str);
-    } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3
-               || rep->element[0]->type != REDIS_REPLY_INTEGER
-               || rep->element[1]->type != REDIS_REPLY_STRING
-               || rep->element[2]->type != REDIS_REPLY_INTEGER) {
-        snprintf(rd->err, sizeof rd->err, "%s: unexpected reply from the limiter script",
-                 rd->shown);
-    } else {
-        *n = (uint64_t)rep->element[0]->integer;
-        *delay = strtod(rep->element[1]->str, NULL);
-        *pending = rep->element[2]->integer != 0;
-        ok = 1;
-    }
+    ok = thr_redis_reply(rd, rep, n, delay, pending);
     freeReplyObject(rep);
-    return ok ? 0 : -1;
+    return ok;
 }
 
 /* Runs op under the lock, applying the reconnect back-off and the policy.

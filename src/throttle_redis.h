@@ -14,7 +14,6 @@
 
 #include "throttle.h"
 
-#define THR_REDIS_DEFAULT_TIMEOUT 0.5  /* seconds, connect and each command */
 #define THR_REDIS_HOLD 10.0            /* seconds a booking may stay pending
                                           (waiting and connecting) after its
                                           slot before others stop waiting */

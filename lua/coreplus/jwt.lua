@@ -59,9 +59,9 @@ function _M.decode(token, secret, opts)
   if type(now) ~= "number" then raise("%s", "bad option 'now' (number expected)") end
   if type(leeway) ~= "number" then raise("%s", "bad option 'leeway' (number expected)") end
 
-  local json, msg, name = core.jwt_decode(token, secret)
+  local json, derr = core.jwt_decode(token, secret)
   if not json then
-    return invalid(msg, name)
+    return invalid(derr.message, derr.kind)
   end
   local claims = cjson.decode(json)
   if type(claims) ~= "table" then

@@ -1,6 +1,6 @@
 --- The OpenResty transport's limiter kept in Redis (`shared_limit =
 -- "redis://host:port/db"`): the C core's own script (src/throttle_redis.c,
--- `core._redis_limiter_script`) run over a cosocket Redis client (Debian's
+-- `core._private.redis_limiter_script`) run over a cosocket Redis client (Debian's
 -- lua-nginx-redis, `nginx.redis`; `resty.redis` where OpenResty ships it),
 -- so a worker waiting for Redis yields instead of blocking. Windows are the
 -- same Redis keys the C core uses, so nginx workers, CLI runs and other
@@ -22,7 +22,7 @@ local format, match, byte, gsub = string.format, string.match, string.byte, stri
 local floor, max = math.floor, math.max
 local unpack = unpack
 
-local SCRIPT = core._redis_limiter_script
+local SCRIPT = core._private.redis_limiter_script
 local SHA = gsub(ngx.sha1_bin(SCRIPT), ".", function(c) return format("%02x", byte(c)) end)
 local HOLD = 2             -- seconds a fresh booking stays pending without hold()
 local POLL = 0.01          -- seconds between polls while an earlier booking is pending
@@ -227,7 +227,7 @@ function _M.limiter(o, make_fallback)
     raise("%s", "bad field 'redis_timeout' (seconds > 0 and <= 60 expected)")
   end
   return setmetatable({ u = u, rate = o.rate, per = o.per, margin = o.margin, key = o.key,
-    wkey = core._redis_limiter_key(o.key), fail = policy == "fail",
+    wkey = core._private.redis_limiter_key(o.key), fail = policy == "fail",
     timeout_ms = max(1, floor(timeout * 1000)), make_fallback = make_fallback,
     pool = format("coreplus-redis|%s|%d|%d|%s", u.host, u.port, u.db, u.user or ""),
     granted = 0, errors = 0, fallback_used = 0, pending = {}, warned = false }, limiter)
