@@ -190,6 +190,10 @@ void http_req_free(http_req *r)
     free(r->url);
     free(r->body);
     r->method = r->url = r->body = NULL;
+    mime_parts_free(&r->parts);
+    if (r->mime != NULL)
+        curl_mime_free(r->mime);
+    r->mime = NULL;
     curl_slist_free_all(r->headers);
     curl_slist_free_all(r->resolve);
     r->headers = r->resolve = NULL;
@@ -267,7 +271,9 @@ static long http_ms(double s)
 static int http_build_headers(http_req *r, jwt_mac *mac)
 {
     struct curl_slist *h;
-    if (!r->has_ctype && http_append(&r->sent_headers, "Content-Type: application/json"))
+    /* a multipart body's Content-Type (with its boundary) is libcurl's */
+    if (!r->has_ctype && r->parts.n == 0
+        && http_append(&r->sent_headers, "Content-Type: application/json"))
         return http_fail_setup(r, "out of memory");
     if (!r->has_accept && http_append(&r->sent_headers, "Accept: application/json"))
         return http_fail_setup(r, "out of memory");
@@ -294,7 +300,11 @@ static int http_build_headers(http_req *r, jwt_mac *mac)
 /* The method and body: libcurl picks the method from the body options. */
 static void http_set_method(http_req *r, CURL *e)
 {
-    if (r->body != NULL) {
+    if (r->mime != NULL) {
+        curl_easy_setopt(e, CURLOPT_MIMEPOST, r->mime);
+        if (strcmp(r->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    } else if (r->body != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
         if (strcmp(r->method, "POST") != 0)
@@ -347,6 +357,12 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share, jwt_mac *mac)
         return -1;
     if (http_build_headers(r, mac) != 0)
         return -1;
+    if (r->parts.n > 0
+        && (r->mime = mime_build(&r->parts, e, r->errbuf, sizeof r->errbuf)) == NULL) {
+        r->kind = HTTP_NETWORK;
+        r->rc = CURLE_FAILED_INIT;
+        return -1;
+    }
     curl_easy_setopt(e, CURLOPT_SHARE, share);
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -446,6 +462,11 @@ void http_finish(http_req *r, CURLcode rc)
             r->retry_after = (long)ra;
         /* libcurl keeps pointers to these until the handle is reset */
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(e, CURLOPT_MIMEPOST, NULL);
+    }
+    if (r->mime != NULL) {
+        curl_mime_free(r->mime);
+        r->mime = NULL;
     }
     /* A request that never started to leave does not count against the limit. */
     if (r->tk.lim != NULL) {

@@ -15,6 +15,7 @@
 
 #include "http_parse.h"
 #include "jwt.h"
+#include "mime.h"
 #include "throttle.h"
 
 #define HTTP_MAX_HEAD (256u << 10)    /* all response header lines together */
@@ -35,6 +36,7 @@ typedef struct http_req {
     char *url;
     char *body;                   /* may be NULL */
     size_t body_len;
+    http_parts parts;             /* multipart/form-data instead of body (n > 0) */
     struct curl_slist *headers;   /* caller's headers, "Name: value" */
     int has_ctype, has_accept, has_ua;
     char *consumer_id, *secret, *access_token, *issuer, *audience;  /* secret
@@ -53,6 +55,7 @@ typedef struct http_req {
     int phase;                    /* the scheduler's (sched.c) */
     CURL *easy;
     struct curl_slist *sent_headers;
+    curl_mime *mime;              /* built from parts for this transfer */
     thr_ticket tk;
     double ready_at;              /* monotonic time the limiter allows */
     double started, waited;

@@ -251,6 +251,74 @@ static void req_read_resolve(lua_State *L, int t, http_req *r)
     lua_pop(L, 1);
 }
 
+/* A multipart text field (name, filename, type): no CR, LF, NUL or '"', which
+ * would break out of the part's header; NULL when absent. */
+static char *req_partfield(lua_State *L, int p, const char *k, size_t i, int required)
+{
+    size_t n, j;
+    const char *s = compat_optstrfield(L, p, k, &n);
+    if (s == NULL) {
+        if (required)
+            luaL_error(L, "bad field 'multipart' (part %d needs a '%s')", (int)i, k);
+        return NULL;
+    }
+    for (j = 0; j < n; j++) {
+        if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0' || s[j] == '"')
+            luaL_error(L, "bad field 'multipart' (part %d: '%s' contains CR, LF, NUL or '\"')", (int)i, k);
+    }
+    if (n == 0 || n > 1024)
+        luaL_error(L, "bad field 'multipart' (part %d: '%s' must be 1 to 1024 bytes)", (int)i, k);
+    return req_dup(L, s, n);
+}
+
+/* opts.multipart = { {name=, data= | path=, filename=, type=}, ... }; the
+ * body is then libcurl's multipart/form-data (and `body` must be absent). */
+static void req_read_multipart(lua_State *L, int t, http_req *r)
+{
+    size_t i, n;
+    lua_getfield(L, t, "multipart");
+    /* stack: ... parts */
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (lua_type(L, -1) != LUA_TTABLE)
+        luaL_error(L, "bad field 'multipart' (a list of parts expected, got %s)", luaL_typename(L, -1));
+    if (r->body != NULL)
+        luaL_error(L, "bad field 'multipart' (a request has either a body or parts, not both)");
+    n = compat_rawlen(L, -1);
+    if (n == 0 || n > MIME_MAX_PARTS)
+        luaL_error(L, "bad field 'multipart' (1 to %d parts expected)", MIME_MAX_PARTS);
+    r->parts.v = calloc(n, sizeof *r->parts.v);
+    if (r->parts.v == NULL)
+        luaL_error(L, "out of memory");
+    r->parts.n = n;   /* freed by http_req_free, even if a part below raises */
+    for (i = 1; i <= n; i++) {
+        http_part *hp = &r->parts.v[i - 1];
+        size_t len;
+        const char *data;
+        int p;
+        lua_rawgeti(L, -1, (int)i);
+        /* stack: ... parts part */
+        if (lua_type(L, -1) != LUA_TTABLE)
+            luaL_error(L, "bad field 'multipart' (part %d: table expected)", (int)i);
+        p = lua_gettop(L);
+        hp->name = req_partfield(L, p, "name", i, 1);
+        hp->filename = req_partfield(L, p, "filename", i, 0);
+        hp->type = req_partfield(L, p, "type", i, 0);
+        hp->path = req_strfield(L, p, "path", 0);
+        data = compat_optstrfield(L, p, "data", &len);
+        if ((data == NULL) == (hp->path == NULL))
+            luaL_error(L, "bad field 'multipart' (part %d: give either 'data' or 'path')", (int)i);
+        if (data != NULL) {
+            hp->data = req_dup(L, data, len);
+            hp->data_len = len;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 /* method, url and body */
 static void req_read_target(lua_State *L, int t, http_req *r)
 {
@@ -332,6 +400,7 @@ void req_lua_read(lua_State *L, int t, http_req *r, const req_state *st)
     req_read_signing(L, t, r);
     req_read_headers(L, t, r);    /* after credentials: Authorization conflicts */
     req_read_transfer(L, t, r, st->ua);
+    req_read_multipart(L, t, r);
     lua_getfield(L, t, "limiter");
     if (!lua_isnil(L, -1)) {
         thr_lua_tolimiter(L, lua_gettop(L), &r->lim, &r->cfg);

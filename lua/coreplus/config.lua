@@ -14,11 +14,7 @@ local huge = math.huge
 
 local _M = {}
 
--- TODO(merge of the C core's defaults): drop this fallback.
-local C = core.defaults or { issuer = "lua-coreplus", audience = "https://coreplus.com.au",
-  rate = 10, per = 1.0, timeout = 45, connect_timeout = 10, concurrency = 4,
-  max_body = 16 * 1024 * 1024, token_ttl = 60,
-  idempotent = { GET = true, HEAD = true, DELETE = true, OPTIONS = true } }
+local C = core.defaults
 _M.core = C
 
 local L = require "coreplus.defaults"

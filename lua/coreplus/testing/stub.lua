@@ -151,6 +151,25 @@ function _M:_check(req, record)
   return nil
 end
 
+--- The parts of a multipart request as a spec reads them: {name, filename,
+-- type, data (a file part's bytes read from its path), json (data decoded,
+-- when it is JSON)}; nil for other requests.
+function _M.parts(list)
+  if type(list) ~= "table" then return nil end
+  local out = {}
+  for i, p in ipairs(list) do
+    local data = p.data
+    if p.path then
+      local f = io.open(p.path, "rb")
+      data = f and f:read("a")
+      if f then f:close() end
+    end
+    out[i] = { name = p.name, filename = p.filename, type = p.type, data = data,
+      json = type(data) == "string" and cjson.decode(data) or nil }
+  end
+  return out
+end
+
 function _M:_handle(req)
   if type(req) ~= "table" or type(req.url) ~= "string" or type(req.method) ~= "string" then
     raise("%s", "stub transport: request table with url and method expected")
@@ -160,7 +179,8 @@ function _M:_handle(req)
   local path, query = rest:match("^([^?]*)%??(.*)$")
   local rel = path:match("^/[Aa][Pp][Ii]/[Cc][Oo][Rr][Ee]/[^/]+/(.*)$") or path
   local record = { method = req.method, url = req.url, path = rel, query = parse_query(query),
-    body = req.body and (cjson.decode(req.body) or req.body), raw_body = req.body }
+    body = req.body and (cjson.decode(req.body) or req.body), raw_body = req.body,
+    multipart = _M.parts(req.multipart) }
   self.requests[#self.requests + 1] = record
 
   local res = self:_check(req, record)

@@ -27,6 +27,7 @@ local core = require "coreplus.core"
 local ngx_limiter = require "coreplus.transport.ngx_limiter"
 local DEFAULTS = require("coreplus.config").core
 local sleep = require "coreplus.transport.ngx_sleep"
+local multipart = require "coreplus.transport.ngx_multipart"
 
 local ngx = ngx
 local type, pairs, ipairs, tostring, tonumber, error, pcall, setmetatable =
@@ -122,7 +123,7 @@ end
 
 -- The request head, with the token made now (so that a wait for the limiter
 -- never ages it).
-local function build_head(opts, method, authority, target)
+local function build_head(opts, method, authority, target, form)
   local lines = { method .. " " .. target .. " HTTP/1.1" }
   local given = {}
   if opts.headers then
@@ -138,7 +139,9 @@ local function build_head(opts, method, authority, target)
     lines[#lines + 1] = "Authorization: JwToken " .. token
   end
   if not given["user-agent"] then lines[#lines + 1] = "User-Agent: " .. (opts.user_agent or USER_AGENT) end
-  if not given["content-type"] then lines[#lines + 1] = "Content-Type: application/json" end
+  if not given["content-type"] then
+    lines[#lines + 1] = "Content-Type: " .. (form and form.content_type or "application/json")
+  end
   if not given.accept then lines[#lines + 1] = "Accept: application/json" end
   if opts.headers then
     for k, v in pairs(opts.headers) do
@@ -149,7 +152,9 @@ local function build_head(opts, method, authority, target)
     end
   end
   local body = opts.body
-  if body ~= nil or method == "POST" or method == "PUT" then
+  if form then
+    lines[#lines + 1] = "Content-Length: " .. form.length
+  elseif body ~= nil or method == "POST" or method == "PUT" then
     lines[#lines + 1] = "Content-Length: " .. #(body or "")
   end
   lines[#lines + 1] = "Connection: keep-alive"
@@ -314,9 +319,10 @@ end
 
 -- Sends head (+ body) and reads the answer. Returns res | nil, err,
 -- retry_on_fresh (a pooled connection the server had closed: no byte came back).
-local function exchange(sock, opts, method, head, remaining, reused)
+local function exchange(sock, opts, method, head, remaining, reused, form)
   sock:settimeouts(ms(opts.connect_timeout or DEFAULTS.connect_timeout), ms(remaining), ms(remaining))
   local bytes, err = sock:send(opts.body and { head, opts.body } or head)
+  if bytes and form then bytes, err = multipart.send(sock, form.pieces) end
   if not bytes then
     sock:close()
     return nil, { kind = io_kind(err), message = "sending the request: " .. tostring(err) },
@@ -349,7 +355,7 @@ local function attempt(opts, method, u, limiter, deadline_from)
     if booking then limiter:cancel(booking) end
     return nil, reused
   end
-  local built, head = pcall(build_head, opts, method, u[2], u[5])
+  local built, head = pcall(build_head, opts, method, u[2], u[5], u.form)
   if not built then   -- core.sign refused the credentials: nothing leaves
     if booking then limiter:cancel(booking) end
     sock:close()
@@ -365,7 +371,7 @@ local function attempt(opts, method, u, limiter, deadline_from)
     sock:close()
     return nil, { kind = "timeout", message = "timed out before sending", sent = false }
   end
-  local res, err, retry = exchange(sock, opts, method, head, remaining, reused)
+  local res, err, retry = exchange(sock, opts, method, head, remaining, reused, u.form)
   if not res then return nil, err, retry end
   res.new_connection = not reused
   res.sent = true
@@ -394,12 +400,21 @@ local function prepare(opts)
   if limiter ~= nil and (type(limiter) ~= "table" or type(limiter.reserve) ~= "function") then
     raise("%s", "bad field 'limiter' (a limiter from transport.limiter expected)")
   end
+  local form
+  if opts.multipart ~= nil then
+    if type(opts.multipart) ~= "table" or opts.body ~= nil then
+      raise("bad field 'multipart' (a list of parts, and no body, expected)")
+    end
+    local ctype, length, pieces = multipart.encode(opts.multipart)
+    if not ctype then raise("bad field 'multipart' (%s)", length) end
+    form = { content_type = ctype, length = length, pieces = pieces }
+  end
   if (opts.cafile or opts.capath) and not warned_cafile then
     warned_cafile = true
     ngx.log(ngx.WARN, "coreplus: cafile/capath do not apply to the ngx transport; ",
       "nginx verifies with lua_ssl_trusted_certificate (see nginx/coreplus.conf)")
   end
-  return method, { scheme, authority, host, port, target }
+  return method, { scheme, authority, host, port, target, form = form }
 end
 
 local function perform(opts, method, u)
