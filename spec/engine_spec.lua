@@ -169,7 +169,7 @@ describe("engine: the server's clock", function()
     it("ignores the Date header " .. date .. " and keeps signing with a sane clock", function()
       local stub = stub_mod.new(CREDS)
       local warned = {}
-      local cp = coreplus.new{ base_url = "https://coreplus.test", transport = stub,
+      local cp = coreplus.new{ base_url = "https://coreplus.test", transport = stub, user_agent = "spec/1",
         log = function(m) warned[#warned + 1] = m end, consumer_id = CREDS.consumer_id,
         consumer_secret = CREDS.consumer_secret, access_token = CREDS.access_token }
       stub:on("GET", "Location/", { body = { locations = {} }, headers = { Date = date } })

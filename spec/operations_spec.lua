@@ -241,7 +241,9 @@ describe("operations: the user agent", function()
     local said, hooked = {}, {}
     local cp = coreplus.new{ base_url = "https://coreplus.test", transport = stub,
       log = function(_, key) said[#said + 1] = key end,
-      on_request = function(info) if info.warning then hooked[#hooked + 1] = info.warning end end,
+      on_request = function(info)
+        for _, w in ipairs(info.warnings or {}) do hooked[#hooked + 1] = w.key end
+      end,
       consumer_id = CREDS.consumer_id, consumer_secret = CREDS.consumer_secret, access_token = CREDS.access_token }
     stub:on("GET", "Location/", { body = { locations = {} } })
     cp.locations:list{}

@@ -92,12 +92,15 @@ end
 
 --- eng:warn(key, message): says message once per engine, to the `log`
 -- option, log(message, key) (else standard error / nginx's log), and to the
--- on_request hook as {warning = key, message = message}.
+-- on_request hook: the next attempt's info carries warnings = {{key =,
+-- message =}, ...} (the hook is still called once per attempt).
 function _M:warn(key, message)
   if self.warned[key] then return end
   self.warned[key] = true
   pcall(self.log, message, key)
-  self:notify{ warning = key, message = message }
+  local pending = self.pending_warnings or {}
+  pending[#pending + 1] = { key = key, message = message }
+  self.pending_warnings = pending
 end
 
 -- ===== one attempt =====
@@ -154,6 +157,7 @@ end
 
 function _M:notify(info)
   local hook = self.on_request
+  info.warnings, self.pending_warnings = self.pending_warnings, nil
   if hook then
     local ok, err = pcall(hook, info)
     if not ok and io and io.stderr then
