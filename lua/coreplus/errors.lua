@@ -17,6 +17,7 @@ local KINDS = {
   forbidden = true, not_found = true, conflict = true, validation = true,
   rate_limited = true, server = true, bad_response = true,
   limiter = true,
+  stub_missing = true,   -- coreplus.testing.stub: no route registered for the request
 }
 _M.kinds = KINDS
 
