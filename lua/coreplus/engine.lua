@@ -168,7 +168,8 @@ function _M:retry_reason(method, res, terr, attempt, err)
     end
     return nil
   end
-  if terr.kind == "tls" or terr.kind == "too_large" or terr.kind == "limiter" then return nil end
+  if terr.kind == "tls" or terr.kind == "too_large" or terr.kind == "limiter"
+    or terr.kind == "stub_missing" then return nil end   -- a test's missing route stays missing
   if IDEMPOTENT[method] then return "transport" end
   if terr.sent == false then return "not_sent" end
   return nil
