@@ -444,6 +444,23 @@ describe("finding nginx", function()
     assert.matches("has no Lua module", err, 1, true)
   end)
 
+  -- A spec that starts a server of its own (redis-server) after the mock
+  -- hands it the mock's watchdog pipe: stop() once waited for it to exit.
+  it("stops while a process started after it still holds its pipe", function()
+    local mock = testing.server{ tls = false }
+    local pidfile = os.tmpname()
+    os.execute("sleep 30 & echo $! >" .. pidfile)
+    local sleeper = tonumber(io.open(pidfile):read("l"))
+    os.remove(pidfile)
+    local t = core.now()
+    mock:stop()
+    local took = core.now() - t
+    os.execute("kill " .. sleeper)
+    assert.is_true(took < 5, "took " .. took)
+    assert.is_false(alive(mock.pid))
+    assert.is_false(exists(mock.prefix))
+  end)
+
   it("stops quietly when nginx is already gone", function()
     local mock = testing.server{ tls = false }
     os.execute("kill -KILL " .. mock.pid)

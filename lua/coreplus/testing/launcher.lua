@@ -26,7 +26,7 @@ local format, concat = string.format, table.concat
 
 local _M = { _VERSION = "0.1.0" }
 local mt = { __index = {} }
-local methods = mt.__index
+local mock = mt.__index
 
 --- The nginx binary to run, when set (a path or a command name); otherwise
 -- the `nginx` option, `$COREPLUS_NGINX` or a search decide (`coreplus.testing.nginx`).
@@ -40,9 +40,7 @@ local DEFAULTS = { tls = true, latency = 0, skew = 0, clients = 537, seed = 1, w
   port = false, rate_limit = true, leeway = 2, month = false, tls_variant = false, detach = false,
   nginx = false }
 
-------------------------------------------------------------------------
--- Shell helpers
-------------------------------------------------------------------------
+-- ===== Shell helpers =====
 
 local function q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -60,7 +58,7 @@ local CLEAN = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
 local NGINX_ENV = "unset LUA_PATH LUA_CPATH LUA_PATH_5_1 LUA_CPATH_5_1 LUA_PATH_5_4 LUA_CPATH_5_4"
   .. " LUA_INIT LUA_INIT_5_1 LD_PRELOAD; "
 
---- exec(cmd) -> true when the command exited 0 (Lua 5.1 and 5.4 differ).
+-- exec(cmd) -> true when the command exited 0 (Lua 5.1 and 5.4 differ).
 local function exec(cmd)
   local a, _, c = os.execute(CLEAN .. cmd)
   if type(a) == "number" then return a == 0 end
@@ -129,7 +127,7 @@ local function cwd()
   return os.getenv("PWD") or capture("pwd"):gsub("%s+$", "")
 end
 
---- The directory holding coreplus/*.lua, whether in the repository or
+-- The directory holding coreplus/*.lua, whether in the repository or
 -- installed: nginx loads the mock's handlers from there.
 local function lua_dir()
   local src = debug.getinfo(1, "S").source
@@ -145,11 +143,9 @@ local function running_as_root()
   return is_root
 end
 
-------------------------------------------------------------------------
--- TLS material (openssl CLI, EC keys: a few milliseconds each)
-------------------------------------------------------------------------
+-- ===== TLS material (openssl CLI, EC keys: a few milliseconds each) =====
 
---- make_certs(dir, variant): ca.crt, server.crt, server.key (mode 0600) in dir.
+-- make_certs(dir, variant): ca.crt, server.crt, server.key (mode 0600) in dir.
 -- variant: nil (valid for localhost and 127.0.0.1), "expired" (notAfter a
 -- day ago), "wrong_host" (valid only for wrong.example).
 local function make_certs(dir, variant)
@@ -180,13 +176,19 @@ local function make_certs(dir, variant)
   end
 end
 
-------------------------------------------------------------------------
--- Processes
-------------------------------------------------------------------------
+--- Makes a test CA and a server certificate signed by it (prime256v1 keys,
+-- with the `openssl` command).
+-- @function make_certs
+-- @tparam string dir where to write `ca.crt`, `server.crt` and `server.key` (0600)
+-- @tparam[opt] string variant nil (valid for `localhost` and `127.0.0.1`),
+--  `"expired"` (notAfter a day ago) or `"wrong_host"` (for `wrong.example` only)
+_M.make_certs = make_certs
+
+-- ===== Processes =====
 
 local HAVE_PROC = read_file("/proc/self/stat") ~= nil
 
---- Whether a pid is a live process. With /proc, a zombie counts as gone (a
+-- Whether a pid is a live process. With /proc, a zombie counts as gone (a
 -- daemonised master is reaped by init, which may take a while).
 local function alive(pid)
   if not HAVE_PROC then return exec("kill -0 " .. tonumber(pid) .. " 2>/dev/null") end
@@ -195,7 +197,6 @@ local function alive(pid)
   local state = stat:match("^%d+ %b() (%a)")
   return state ~= nil and state ~= "Z" and state ~= "X"
 end
-_M.alive = alive
 
 local function children(pid)
   local out = {}
@@ -249,13 +250,17 @@ function _M.stop_instance(o)
 end
 
 -- The watchdog: a shell that starts nginx in the foreground as its own
--- child, then waits for either of two signs that the mock is done:
---  * EOF on its stdin, the pipe from this process: mock:stop() closes it,
---    and the kernel closes it when this process dies, by SIGKILL too;
---  * this process gone (the watchdog's parent changes), checked every
+-- child, then waits until its reader (a subshell reading the pipe from this
+-- process) ends, which happens when:
+--  * mock:stop() kills the reader (the launcher learns its pid from the
+--    `master.pid` file: "<nginx pid> <reader pid>");
+--  * the pipe reaches EOF: the kernel closes it when this process dies, by
+--    SIGKILL too;
+--  * this process is gone (the watchdog's parent changes), checked every
 --    second: a child this process started with os.execute inherits the
 --    pipe (Lua cannot open it close-on-exec) and would otherwise hold the
---    EOF back for as long as it lives.
+--    EOF back for as long as it lives. Killing the reader on stop() is for
+--    the same reason: a redis-server started by the same spec holds it.
 -- Then it QUITs nginx, reaps it (a timer beside it KILLs nginx and its
 -- workers after 5 s, and ends by itself once nginx is reaped), and removes
 -- the prefix, unless a `keep` file says a failed attempt is to be retried in
@@ -279,10 +284,10 @@ parent_of() {
 exec 3<&0 </dev/null
 "$@" -g 'daemon off;' 3<&- 2>"$log" &
 master=$!
-echo "$master" >"$prefix/master.pid.new" && mv "$prefix/master.pid.new" "$prefix/master.pid"
 ( while read -r _ <&3; do :; done ) &
 reader=$!
 exec 3<&-
+echo "$master $reader" >"$prefix/master.pid.new" && mv "$prefix/master.pid.new" "$prefix/master.pid"
 ( [ "$(parent_of "$main")" = "$launcher" ] || exit 0
   while [ -d "$prefix" ] && [ "$(parent_of "$main")" = "$launcher" ]; do sleep 1; done
   while [ -d "$prefix" ] && kill -USR1 "$main" 2>/dev/null; do sleep 1; done ) &
@@ -326,9 +331,7 @@ function _M.free_port()
   return port
 end
 
-------------------------------------------------------------------------
--- Starting
-------------------------------------------------------------------------
+-- ===== Starting =====
 
 -- Daemonised: the server outlives this process (the CLI's case).
 local function start_detached(cmd, prefix, log)
@@ -349,7 +352,10 @@ local function start_watched(self, bin, prefix, log)
   local master, started
   local t = 0
   repeat
-    master = master or tonumber(read_file(prefix .. "/master.pid") or "")
+    if not master then
+      local m, r = (read_file(prefix .. "/master.pid") or ""):match("^(%d+) (%d+)")
+      master, self._reader = tonumber(m), tonumber(r)
+    end
     -- nginx writes its pid file once the configuration has loaded (Lua's
     -- init included) and the port is bound.
     started = master ~= nil and read_file(prefix .. "/nginx.pid") ~= nil
@@ -359,14 +365,24 @@ local function start_watched(self, bin, prefix, log)
   return started, master
 end
 
--- Ends a failed attempt. `keep`: the prefix is reused by the next attempt.
-local function end_attempt(self, keep)
+-- Tells the watchdog to stop nginx and waits until it has: its reader is
+-- killed (an inherited copy of the pipe may hold EOF back), then the pipe
+-- closed (pclose reaps the watchdog).
+local function release(self)
   local watch = self._watch
   if not watch then return end
   self._watch = nil
+  if self._reader then exec("kill -KILL " .. self._reader .. " 2>/dev/null") end
+  self._reader = nil
+  watch:close()
+end
+
+-- Ends a failed attempt. `keep`: the prefix is reused by the next attempt.
+local function end_attempt(self, keep)
+  if not self._watch then return end
   write_file(self.prefix .. "/abort", "")
   if keep then write_file(self.prefix .. "/keep", "") end
-  watch:close()   -- EOF: the watchdog kills nginx if it runs, and waits for it
+  release(self)   -- the watchdog kills nginx if it runs, and waits for it
   if keep then os.remove(self.prefix .. "/keep"); os.remove(self.prefix .. "/abort") end
 end
 
@@ -406,7 +422,7 @@ end
 --  (nil for plain HTTP), `consumer_id`, `consumer_secret`, `access_token`,
 --  `restricted_access_token` (lacks the client-list permission), `port`,
 --  `pid` (nginx's master), `prefix` (its directory), `nginx` (the binary);
---  methods below. Raises, with nginx's own message, when it cannot start.
+--  the methods of `mock` below. Raises, with nginx's own message, when it cannot start.
 function _M.server(opts)
   local o = check_options(opts or {})
   local bin = nginx.find(o.nginx or _M.nginx or nil)
@@ -488,16 +504,14 @@ function _M.server(opts)
   return self
 end
 
-------------------------------------------------------------------------
--- The mock object
-------------------------------------------------------------------------
+-- ===== The mock object =====
 
 --- A running mock (from `testing.server`).
 -- @type mock
 
 --- The curl command line that reaches this mock (TLS trust included).
 -- @treturn string
-function methods:curl_args()
+function mock:curl_args()
   local a = "curl -sS --max-time 10"
   if self.options.tls_variant then
     -- The certificate is broken on purpose; admin calls are not the test.
@@ -513,7 +527,7 @@ end
 -- @tparam string name
 -- @param[opt] body a table, sent as JSON
 -- @return the decoded JSON answer, or nil and the error text
-function methods:admin(method, name, body)
+function mock:admin(method, name, body)
   local cjson = require "cjson.safe"
   local cmd = self:curl_args() .. " -X " .. method
   if body ~= nil then
@@ -531,32 +545,32 @@ end
 --  connections, max_in_window, faults, echo_requests, bookings,
 --  bookings_created, clients_created, by_path, by_status, by_fault}`
 --  (docs/mock.md says what each counts)
-function methods:stats()
+function mock:stats()
   return assert(self:admin("GET", "stats"))
 end
 
 --- Zeroes the counters and rate windows, forgets bookings, created records
 -- and counted faults, and clears the server-wide fault and latency.
-function methods:reset()
+function mock:reset()
   return assert(self:admin("POST", "reset", {}))
 end
 
 --- Sets the server-wide fault; `mock:fault{}` clears it.
 -- @tparam table f `{fault =, count =, retry_after =, delay =, size_mb =,
 --  location =, path =, method =, latency =}` (docs/mock.md lists the faults)
-function methods:fault(f)
+function mock:fault(f)
   return assert(self:admin("POST", "faults", f or {}))
 end
 
 --- Clears the server-wide fault and latency.
-function methods:clear_faults()
+function mock:clear_faults()
   return assert(self:admin("DELETE", "faults"))
 end
 
 --- A coreplus client configured for this mock.
 -- @tparam[opt] table overrides options that win over the mock's (`coreplus.new`)
 -- @return a client
-function methods:client(overrides)
+function mock:client(overrides)
   local o = { base_url = self.base_url, consumer_id = self.consumer_id,
     consumer_secret = self.consumer_secret, access_token = self.access_token,
     cafile = self.cafile, allow_http = not self.tls }
@@ -567,20 +581,16 @@ end
 --- The absolute URL of an API path: `mock:url("Client/?pageSize=10")`.
 -- @tparam[opt] string path
 -- @treturn string
-function methods:url(path)
+function mock:url(path)
   return self.api_url .. (path or "")
 end
 
 --- Stops nginx (QUIT, then KILL after 5 s), waits until it and its workers
 -- are gone and removes the prefix. Safe to call again.
-function methods:stop()
+function mock:stop()
   if self.stopped then return end
   self.stopped = true
-  if self._watch then
-    local watch = self._watch
-    self._watch = nil
-    watch:close()   -- EOF: the watchdog stops nginx, reaps it, removes the prefix
-  end
+  release(self)   -- the watchdog stops nginx, reaps it, removes the prefix
   -- A detached server, or a watchdog someone killed: do it from here.
   _M.stop_instance{ pid = self.pid, prefix = self.prefix }
 end
@@ -589,5 +599,4 @@ function mt.__tostring(self)
   return format("coreplus mock %s (pid %s)", tostring(self.base_url), tostring(self.pid))
 end
 
-_M.make_certs = make_certs
 return _M
