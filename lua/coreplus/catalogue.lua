@@ -1,13 +1,33 @@
---- The endpoint catalogue as data: one row per resource. Adding an endpoint is
--- adding a row. Fields:
---   path      path under /API/Core/<version>/ (ends with "/")
---   items     key of the list envelope ({"clients": [...], "paging": {...}})
---   record    key of the single-record envelope ({"client": {...}}); nil when
---             the API returns the record unwrapped
---   paged     false when the list endpoint has no paging (one response)
---   list/get/create/book/update/cancel   the operations that exist, each with
---             `required` parameters or body fields checked before any request
--- Sources and confidence: ../shared/coreplus-api.md section 4.
+--- The endpoint catalogue as data: one row per resource, one field of the
+-- client per row (`cp.clients`, ...). Adding an endpoint is adding a row.
+--
+-- A row's fields:
+--
+--  - `path`: the path under `/API/Core/<version>/` (ends with `/`)
+--  - `items`: the key of the list envelope (`{"clients": [...], "paging": {...}}`)
+--  - `record`: the key of the single-record envelope (`{"client": {...}}`); nil
+--    when the API returns the record unwrapped
+--  - `paged`: false when the list endpoint has no paging (one response)
+--  - `list`, `get`, `create`, `book`, `update`, `cancel`: the operations that
+--    exist (`coreplus.resource`), each with the `required` parameters or body
+--    fields checked before any request; `list` brings `each`, `pages` and `all`
+--
+-- Sources and confidence: shared/coreplus-api.md section 4.
+-- @module coreplus.catalogue
+
+--- The rows, by client field.
+-- @table catalogue
+-- @field clients `Client/`: list, each, pages, all, get, create (`firstName`, `lastName`, `dateOfBirth` required)
+-- @field client_family `ClientFamily/`: create (`clientId` required)
+-- @field appointment_types `AppointmentType/`: list, each, pages, all, create (`description` required)
+-- @field availability_slots `AvailabilitySlot/`: list, each, pages, all (`startDate`, `endDate`, `timezoneId` required)
+-- @field appointments `Appointment/`: list, each, pages, all (`startDate`, `endDate`, `timezoneId` required), get,
+--  book (`startDateTime`, `endDateTime`, `practitioner`, `locationId`, `clients` required), update, cancel
+-- @field invoices `Invoice/`: list, each, pages, all, get
+-- @field payments `Payment/`: list, each, pages, all (`invoiceId` required; one response, no paging),
+--  create (`invoiceId`, `payments` required)
+-- @field practitioners `Practitioner/`: list, each, pages, all
+-- @field locations `Location/`: list, each, pages, all
 return {
   clients = {
     path = "Client/", items = "clients", record = "client",

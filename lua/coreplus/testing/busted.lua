@@ -86,7 +86,7 @@ end
 -- `body` of `opts` (the same rules as the assertion).
 -- @tparam table stub a `coreplus.testing.stub`
 -- @tparam string method
--- @tparam string path as for `stub:on` (`*` matches a segment)
+-- @tparam string path as for `stub:on` (`\*` matches a segment)
 -- @tparam[opt] table opts `{query =, body =}`
 -- @treturn {table,...} the matching records of `stub.requests`
 function _M.matching(stub, method, path, opts)

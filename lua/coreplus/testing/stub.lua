@@ -113,6 +113,8 @@ end
 --  - `rate_limit` (number or false, default false): refuse with 429 the
 --    requests of an access token beyond this many within any second of the
 --    stub's clock, as coreplus does (refused requests do not count).
+--  - `allow_http`: accepted for older specs, and without effect (the client's
+--    own `allow_http` decides on `http://`)
 -- @treturn stub the transport, with fields `requests` (every request seen,
 --  in order: see `stub:on` for a record's fields) and `sleeps` (the delays
 --  the client slept through the stub, in seconds)
@@ -149,6 +151,15 @@ function _M.new(opts)
   end
   return self
 end
+
+--- A stub transport (from `new`).
+-- @type stub
+
+--- Every request seen, in order (`stub:on` lists a record's fields).
+-- @field requests
+
+--- The delays, in seconds, the client slept through the stub (its backoff).
+-- @field sleeps
 
 local function norm_path(p)
   return (p:lower():gsub("^/+", ""):gsub("/+$", ""))
@@ -199,7 +210,7 @@ end
 -- `req.status` or `req.error`. These records are also `stub.requests`.
 -- @tparam string method `"GET"`, `"POST"`, ... (any case)
 -- @tparam string path relative to `/API/Core/<version>/`: case-insensitive,
---  trailing slash optional, `*` matches one segment (`"Client/*"`)
+--  trailing slash optional, `\*` matches one segment (`"Client/\*"`)
 -- @tparam table|function response a response, a callable, or
 --  `{responses = {...}, times = n}`
 -- @treturn stub the stub itself (calls can be chained)
@@ -245,7 +256,7 @@ end
 --- How many requests matched `method` and `path` so far (retries count one
 -- each; refused requests count too).
 -- @tparam[opt] string method any case; nil counts every method
--- @tparam[opt] string path as for `stub:on` (`*` matches a segment); nil counts every path
+-- @tparam[opt] string path as for `stub:on` (`\*` matches a segment); nil counts every path
 -- @treturn integer
 function _M:calls(method, path)
   if method ~= nil and type(method) ~= "string" then
