@@ -1,8 +1,18 @@
 # make docs: the API reference, generated with LDoc (Debian: lua-ldoc) from
-# the comments in lua/coreplus/ into docs/api/ (config.ld says what is read).
+# the comments in lua/coreplus/ and docs/ref/ into docs/api/ (config.ld says
+# what is read). Comments are Markdown, rendered by lua-discount through
+# docs/ref/ldoc_discount.lua: without it LDoc falls back to plain text, where
+# `/API/Core/<version>/` loses its `<version>` and code blocks run together,
+# so its absence (LDoc then prints "format: ...") is an error.
+# spec/docs_spec.lua builds the reference the same way and checks it.
 .PHONY: docs
 docs:
 	@command -v ldoc >/dev/null || { echo "docs: ldoc is missing (make deps installs lua-ldoc)" >&2; exit 1; }
 	@rm -rf docs/api
-	@ldoc -q -c config.ld . >/dev/null
+	@out=$$(LUA_PATH="$(CURDIR)/docs/ref/?.lua;;" ldoc -c config.ld . 2>&1); status=$$?; \
+	  if [ $$status -ne 0 ] || printf '%s\n' "$$out" | grep -q '^format: '; then \
+	    printf '%s\n' "$$out" >&2; \
+	    echo "docs: LDoc failed, or could not load lua-discount (make deps installs it)" >&2; exit 1; \
+	  fi; \
+	  printf '%s\n' "$$out" | grep -v '^reading configuration\|^output written' >&2 || true
 	@echo "docs: API reference in docs/api/index.html"

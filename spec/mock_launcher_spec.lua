@@ -135,7 +135,9 @@ describe("mock server launcher", function()
     assert(os.execute("mkdir -p " .. dir))
     local wrapper = dir .. "/slow-pid-nginx"
     local f = assert(io.open(wrapper, "w"))
-    f:write('#!/bin/sh\n: > "${2}nginx.pid"\nsleep 0.5\nexec ' .. testing.nginx .. ' "$@"\n')
+    local real = require("coreplus.testing.nginx").find().path
+    f:write('#!/bin/sh\n[ "$1" = -V ] && exec ' .. real .. ' -V\n: > "${2}nginx.pid"\nsleep 0.5\nexec ' .. real
+      .. ' "$@"\n')
     f:close()
     assert(os.execute("chmod 755 " .. wrapper))
     local code = ([[
@@ -203,5 +205,268 @@ describe("coreplus-mock CLI", function()
   it("rejects unknown options", function()
     local ok = os.execute(H.CLEAN .. "bin/coreplus-mock start --bogus 2>/dev/null")
     assert.is_falsy(ok)
+  end)
+end)
+
+-- The launcher as users run it: from their own processes, environments and
+-- nginx builds. Each case runs a separate lua5.4 (spec/support has none of
+-- this: the point is an environment unlike the suite's own).
+describe("mock launcher outside the suite's environment", function()
+  local top = io.popen("pwd"):read("l")
+
+  local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+  local function tmpdir()
+    local d = io.popen("mktemp -d"):read("l")
+    return d
+  end
+
+  -- child(code, env) -> handle whose first line is the child's pid: the Lua
+  -- code runs in its own lua5.4 with exactly the env given for the paths.
+  local function child(code, env)
+    local dir = tmpdir()
+    local f = assert(io.open(dir .. "/child.lua", "w"))
+    f:write(code)
+    f:close()
+    env = env or {}
+    local vars = {}
+    env.LUA_PATH = env.LUA_PATH or (top .. "/lua/?.lua;" .. top .. "/lua/?/init.lua;;")
+    env.LUA_CPATH = env.LUA_CPATH or (top .. "/build/lua5.4/?.so;;")
+    for k, v in pairs(env) do vars[#vars + 1] = q(k .. "=" .. v) end
+    table.sort(vars)
+    local p = io.popen(H.CLEAN .. "sh -c 'echo $$; exec \"$@\" 2>&1' sh env " .. table.concat(vars, " ")
+      .. " lua5.4 " .. q(dir .. "/child.lua"))
+    return p, dir
+  end
+
+  local function run(code, env)
+    local p, dir = child(code, env)
+    p:read("l")
+    local out = p:read("a")
+    p:close()
+    os.execute("rm -rf " .. q(dir))
+    return out
+  end
+
+  local function gone_within(seconds, pid, prefix)
+    local t = core.now()
+    while core.now() - t < seconds do
+      if not alive(pid) and not exists(prefix) then return true end
+      core.sleep(0.05)
+    end
+    return false
+  end
+
+  -- What `eval "$(luarocks path)"` leaves: Lua 5.4 directories only, no ';;'.
+  local function luarocks_env()
+    local cjson = assert(package.searchpath("cjson", package.cpath), "no cjson.so for Lua 5.4")
+    local cdir = cjson:match("^(.*)/cjson%.so$")
+    return {
+      LUA_PATH = table.concat({ top .. "/lua/?.lua", top .. "/lua/?/init.lua",
+        "/usr/local/share/lua/5.4/?.lua", "/usr/local/share/lua/5.4/?/init.lua",
+        "/usr/share/lua/5.4/?.lua", "/usr/share/lua/5.4/?/init.lua" }, ";"),
+      LUA_CPATH = table.concat({ top .. "/build/lua5.4/?.so", "/usr/local/lib/lua/5.4/?.so",
+        cdir .. "/?.so" }, ";"),
+    }, cdir
+  end
+
+  it("starts under a LuaRocks-style environment (5.4 paths, no ';;')", function()
+    local env, cdir = luarocks_env()
+    -- The premise: these paths lead LuaJIT to a cjson.so built for 5.4.
+    assert.is_nil(env.LUA_CPATH:find(";;", 1, true))
+    assert.truthy(exists(cdir .. "/cjson.so"))
+    local out = run([[
+      local mock = require("coreplus.testing").server{}
+      local page = assert(mock:client{}.locations:list())
+      mock:stop()
+      print("listed " .. #page.items)]], env)
+    assert.equal("listed 3\n", out)
+  end)
+
+  it("coreplus-mock start and stop work under the same environment", function()
+    local env = luarocks_env()
+    local out = run([[
+      local p = io.popen("bin/coreplus-mock start --plain")
+      local text = p:read("a")
+      p:close()
+      local pid = text:match("COREPLUS_MOCK_PID=(%d+)")
+      local prefix = text:match("COREPLUS_MOCK_PREFIX=(%S+)")
+      local base = text:match("COREPLUS_BASE_URL=(%S+)")
+      local health = io.popen("curl -sS " .. base .. "/__mock/health"):read("a")
+      os.execute("bin/coreplus-mock stop --pid " .. pid .. " --prefix " .. prefix)
+      print(health:match('"ok":true') and "healthy" or text .. health)]], env)
+    assert.equal("healthy\n", out)
+  end)
+
+  for _, case in ipairs{
+    { "SIGKILL", "KILL", "core.sleep(30)" },
+    { "SIGTERM (a `timeout`)", "TERM", "core.sleep(30)" },
+    -- The child holds the pipe to the watchdog open (os.execute children
+    -- inherit it); its pid is kept so that the spec can end it.
+    { "SIGKILL while a child it started with os.execute still runs", "KILL",
+      "os.execute('sleep 30 & echo $! >' .. arg[0]:match('^(.*)/') .. '/sleep.pid; wait')" },
+  } do
+    it("stops nginx and removes the prefix when its launcher dies by " .. case[1], function()
+      local p, dir = child([[
+        local core = require "coreplus.core"
+        local mock = require("coreplus.testing").server{ tls = false }
+        print(mock.pid .. " " .. mock.prefix)
+        io.stdout:flush()
+        ]] .. case[3])
+      local launcher = tonumber(p:read("l"))
+      local pid, prefix = p:read("l"):match("^(%d+) (%S+)$")
+      assert.is_true(alive(tonumber(pid)))
+      assert.is_true(exists(prefix .. "/mock.json"))
+      os.execute("kill -" .. case[2] .. " " .. launcher)
+      local ok = gone_within(5, tonumber(pid), prefix)
+      p:close()
+      local sleeper = io.open(dir .. "/sleep.pid")
+      if sleeper then os.execute("kill " .. tonumber(sleeper:read("l"))); sleeper:close() end
+      os.execute("rm -rf " .. q(dir))
+      assert.is_true(ok, "nginx " .. pid .. " or " .. prefix .. " still there after 5 s")
+    end)
+  end
+
+  it("stops nginx when the launcher's output pipe closes (`make demo | head`)", function()
+    local dir = tmpdir()
+    local f = assert(io.open(dir .. "/child.lua", "w"))
+    f:write(([[
+      local core = require "coreplus.core"
+      local mock = require("coreplus.testing").server{ tls = false }
+      local f = io.open(%q, "w")
+      f:write(mock.pid, " ", mock.prefix, "\n")
+      f:close()
+      for i = 1, 3000 do print("line " .. i); io.stdout:flush(); core.sleep(0.01) end]]):format(dir .. "/ids"))
+    f:close()
+    local p = io.popen(H.CLEAN .. "env LUA_PATH=" .. q(top .. "/lua/?.lua;" .. top .. "/lua/?/init.lua;;")
+      .. " LUA_CPATH=" .. q(top .. "/build/lua5.4/?.so;;") .. " lua5.4 " .. q(dir .. "/child.lua")
+      .. " | head -n 2")
+    local out = p:read("a")
+    p:close()
+    local pid, prefix = io.open(dir .. "/ids"):read("a"):match("^(%d+) (%S+)")
+    local ok = gone_within(5, tonumber(pid), prefix)
+    os.execute("rm -rf " .. q(dir))
+    assert.equal("line 1\nline 2\n", out)
+    assert.is_true(ok, "nginx " .. pid .. " or " .. prefix .. " still there after 5 s")
+  end)
+
+  it("runs the nginx named by COREPLUS_NGINX", function()
+    local dir = tmpdir()
+    local real = require("coreplus.testing.nginx").find().path
+    local wrapper = dir .. "/my-nginx"
+    local f = assert(io.open(wrapper, "w"))
+    f:write("#!/bin/sh\necho \"$@\" >>" .. q(dir .. "/calls") .. "\nexec " .. q(real) .. " \"$@\"\n")
+    f:close()
+    os.execute("chmod 755 " .. q(wrapper))
+    local out = run([[
+      local mock = require("coreplus.testing").server{ tls = false }
+      local ok = mock:stats() ~= nil
+      mock:stop()
+      print(ok and mock.nginx or "no stats")]], { COREPLUS_NGINX = wrapper })
+    local calls = io.open(dir .. "/calls"):read("a")
+    os.execute("rm -rf " .. q(dir))
+    assert.equal(wrapper .. "\n", out)
+    assert.truthy(calls:find("-V", 1, true))
+    assert.truthy(calls:find("-c nginx.conf", 1, true))
+  end)
+
+  it("says what it tried when COREPLUS_NGINX names no usable nginx", function()
+    local out = run([[
+      local ok, err = pcall(require("coreplus.testing").server, { tls = false })
+      print(ok and "started" or err)]], { COREPLUS_NGINX = "/nonexistent/nginx" })
+    assert.equal("coreplus.testing: the chosen nginx cannot run the mock: /nonexistent/nginx is not an"
+      .. " executable\n", out)
+  end)
+
+  it("makes its prefix under TMPDIR, with the credentials file readable by its owner only", function()
+    local dir = tmpdir() .. "/with space"
+    os.execute("mkdir -p " .. q(dir))
+    local out = run([[
+      local mock = require("coreplus.testing").server{}
+      local mode = io.popen("stat -c %a " .. ("%q"):format(mock.prefix .. "/mock.json")):read("l")
+      local key = io.popen("stat -c %a " .. ("%q"):format(mock.prefix .. "/server.key")):read("l")
+      local ok = mock:stats() ~= nil
+      mock:stop()
+      print(mock.prefix, mode, key, ok)]], { TMPDIR = dir })
+    local prefix, mode, key, ok = out:match("^(.-)\t(%d+)\t(%d+)\t(%a+)\n$")
+    os.execute("rm -rf " .. q(dir:match("^(.*)/with space$")))
+    assert.equal(dir, prefix and prefix:match("^(.*)/coreplus%-mock%.%w+$"), out)
+    assert.equal("600", mode)
+    assert.equal("600", key)
+    assert.equal("true", ok)
+  end)
+end)
+
+describe("finding nginx", function()
+  local finder = require "coreplus.testing.nginx"
+  local conf = require "coreplus.testing.mock.conf"
+
+  it("takes the Lua module as compiled in for OpenResty and loads no module", function()
+    local info = finder.parse_version("nginx version: openresty/1.25.3.1\nbuilt with OpenSSL 3.0\n"
+      .. "configure arguments: --prefix=/usr/local/openresty/nginx --add-module=../ngx_devel_kit-0.3.3"
+      .. " --add-module=../ngx_lua-0.10.26 --add-module=../ngx_stream_lua-0.0.14 --with-http_ssl_module\n")
+    assert.is_true(info.builtin)
+    local text = conf.render{ prefix = "/tmp/x", lua_dir = "/l", port = 1, workers = 1, config_path = "/tmp/x/m" }
+    assert.is_nil(text:find("load_module", 1, true))
+  end)
+
+  it("finds a distribution's dynamic module from --modules-path, development kit first", function()
+    local info = finder.parse_version("nginx version: nginx/1.22.1\nconfigure arguments:"
+      .. " --prefix=/usr/share/nginx --modules-path=/usr/lib/nginx/modules --with-http_ssl_module\n")
+    assert.is_false(info.builtin)
+    assert.equal("/usr/lib/nginx/modules", info.modules_path)
+    local found = finder.find()
+    if not found.builtin then
+      assert.truthy(found.modules[#found.modules]:match("/ngx_http_lua_module%.so$"))
+      local ndk = found.modules[1]:match("/ndk_http_module%.so$")
+      assert.is_true(#found.modules == 1 or ndk ~= nil)
+    end
+  end)
+
+  it("quotes paths in nginx.conf, so a TMPDIR with spaces or quotes works", function()
+    local text = conf.render{ prefix = '/tmp/a "b"', lua_dir = "/l", port = 1, workers = 1,
+      config_path = "/tmp/m", modules = { "/m/ngx_http_lua_module.so" } }
+    assert.truthy(text:find('pid "/tmp/a \\"b\\"/nginx.pid";', 1, true))
+    assert.truthy(text:find('load_module "/m/ngx_http_lua_module.so";', 1, true))
+  end)
+
+  it("takes the nginx option, and refuses one without the Lua module", function()
+    local dir = io.popen("mktemp -d"):read("l")
+    local fake = dir .. "/nginx"
+    local f = assert(io.open(fake, "w"))
+    f:write("#!/bin/sh\necho 'nginx version: nginx/1.0'\necho 'configure arguments: --modules-path="
+      .. dir .. "'\n")
+    f:close()
+    os.execute("chmod 755 " .. fake)
+    local ok, err = pcall(testing.server, { tls = false, nginx = fake })
+    os.execute("rm -rf " .. dir)
+    assert.is_false(ok)
+    assert.matches("has no Lua module", err, 1, true)
+  end)
+
+  -- A spec that starts a server of its own (redis-server) after the mock
+  -- hands it the mock's watchdog pipe: stop() once waited for it to exit.
+  it("stops while a process started after it still holds its pipe", function()
+    local mock = testing.server{ tls = false }
+    local pidfile = os.tmpname()
+    os.execute("sleep 30 & echo $! >" .. pidfile)
+    local sleeper = tonumber(io.open(pidfile):read("l"))
+    os.remove(pidfile)
+    local t = core.now()
+    mock:stop()
+    local took = core.now() - t
+    os.execute("kill " .. sleeper)
+    assert.is_true(took < 5, "took " .. took)
+    assert.is_false(alive(mock.pid))
+    assert.is_false(exists(mock.prefix))
+  end)
+
+  it("stops quietly when nginx is already gone", function()
+    local mock = testing.server{ tls = false }
+    os.execute("kill -KILL " .. mock.pid)
+    mock:stop()
+    mock:stop()
+    assert.is_false(alive(mock.pid))
+    assert.is_false(exists(mock.prefix))
   end)
 end)

@@ -238,6 +238,7 @@ describe("operations: the user agent", function()
 
   it("says once that coreplus may block library defaults when none is set", function()
     local stub = stub_mod.new(CREDS)
+    stub.name = "curl"   -- as the real transport is named: a stub alone does not warn
     local said, hooked = {}, {}
     local cp = coreplus.new{ base_url = "https://coreplus.test", transport = stub,
       log = function(_, key) said[#said + 1] = key end,

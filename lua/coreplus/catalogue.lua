@@ -1,20 +1,45 @@
---- The endpoint catalogue as data: one row per resource. Adding an endpoint is
--- adding a row. Fields:
---   path      path under /API/Core/<version>/ (ends with "/")
---   version   the API version the docs show for the resource (rows without
---             one use the client's `version`); an operation can pin its own
---   items     key of the list envelope ({"clients": [...], "paging": {...}})
---   record    key of the single-record envelope ({"client": {...}}); nil when
---             the API returns the record unwrapped
---   paged     false when the list endpoint has no paging (one response)
---   list/get/create/book/update/cancel/upload/send/changed_since/next_free/
---   find_or_create   the operations that exist, each with:
---     required       parameters or body fields checked before any request
---     datetimes, dates, amounts, updated_since   fields sent in the
---                    documented forms (coreplus.fields)
---     version        this operation's version, when it differs from the row's
--- Sources and confidence: ../shared/coreplus-api.md section 4 (row numbers in
--- the comments); docs/decisions.md says what is guessed.
+--- The endpoint catalogue as data: one row per resource, one field of the
+-- client per row (`cp.clients`, ...). Adding an endpoint is adding a row.
+--
+-- A row's fields:
+--
+--  - `path`: the path under `/API/Core/<version>/` (ends with `/`)
+--  - `version`: the API version the docs show for the resource (rows without
+--    one use the client's `version`); an operation can pin its own
+--  - `items`: the key of the list envelope (`{"clients": [...], "paging": {...}}`)
+--  - `record`: the key of the single-record envelope (`{"client": {...}}`); nil
+--    when the API returns the record unwrapped
+--  - `paged`: false when the list endpoint has no paging (one response)
+--  - `list`, `get`, `create`, `book`, `update`, `cancel`, `upload`, `send`,
+--    `changed_since`, `next_free`, `find_or_create`: the operations that exist
+--    (`coreplus.resource`); `list` brings `each`, `pages` and `all`. Each has
+--    `required` parameters or body fields checked before any request, the
+--    fields it sends in documented forms (`datetimes`, `dates`, `amounts`,
+--    `updated_since`: `coreplus.fields`), and its own `version` when it
+--    differs from the row's
+--
+-- Sources and confidence: shared/coreplus-api.md section 4 (row numbers in the
+-- comments); docs/decisions.md says what is guessed.
+-- @module coreplus.catalogue
+
+--- The rows, by client field.
+-- @table catalogue
+-- @field clients `Client/`: list, each, pages, all (`updatedSince`), get, create (`firstName`,
+--  `lastName`, `dateOfBirth` required), changed_since, find_or_create
+-- @field client_family `ClientFamily/` (v2): create (`clientId`, `firstName`, `surname` required)
+-- @field practitioners `Practitioner/`: list, each, pages, all
+-- @field locations `Location/`: list, each, pages, all
+-- @field appointment_types `AppointmentType/`: list, each, pages, all, create (v2; `description` required)
+-- @field availability_slots `AvailabilitySlot/`: list, each, pages, all (`startDate`, `endDate`,
+--  `timezoneId` required), next_free
+-- @field appointments `Appointment/`: list, each, pages, all (`startDate`, `endDate`, `timezoneId`
+--  required), get, book (`startDateTime`, `endDateTime`, `practitioner`, `locationId`, `clients`
+--  required), update, cancel
+-- @field invoices `Invoice/` (v2): list, each, pages, all (`updatedSince`), get, changed_since
+-- @field payments `Payment/` (v2): list (`invoiceId` required; one response, no paging), create
+--  (`invoiceId`, `payments` required; `amountPaid` as a string)
+-- @field files `File/` (v2.1): upload (`clientId`, `name`, `data` or `path`)
+-- @field messages `Message/`: send (messageData, attachments)
 local BOOKING_TIMES = { "startDateTime", "endDateTime" }
 
 return {

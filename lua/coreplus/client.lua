@@ -1,6 +1,16 @@
---- The client: checked options (coreplus.config), a request engine
--- (coreplus.engine), a limiter, and one field per catalogue row
--- (coreplus.catalogue), each bound to the engine (coreplus.resource).
+--- The client: what `coreplus.new` returns.
+--
+-- It holds checked options (`coreplus.config`), the package's request engine
+-- (internal), a limiter, and one field per row of the catalogue
+-- (`coreplus.catalogue`), each a resource bound to the engine
+-- (`coreplus.resource`): `cp.clients`, `cp.appointments`, ...
+--
+--     for c in cp.clients:each{} do print(c.clientId, c.lastName) end
+--     local body, res = cp:request("GET", "Payment/", { query = { invoiceId = id } })
+--
+-- Credentials are kept out of the client's fields: printing or dumping a
+-- client never shows them (`tostring(cp)` names the base URL and consumer).
+-- @module coreplus.client
 local core = require "coreplus.core"
 local config = require "coreplus.config"
 local engine = require "coreplus.engine"
@@ -17,6 +27,7 @@ local tostring = tostring
 local setmetatable = setmetatable
 
 local _M = { _VERSION = core.version }
+
 
 -- Engines live here, not in fields of the client, so that dumping or
 -- printing a client can never show the credentials they hold.
@@ -62,7 +73,10 @@ local function make_limiter(transport, o)
   return lim
 end
 
---- coreplus.new{...}: see README "Configuration".
+--- Makes a client; `coreplus.new` is the same function, and says what the
+-- options are.
+-- @tparam table opts the options
+-- @return a client
 function _M.new(opts)
   local o = config.check(opts)
   local transport = transports.resolve(o.transport)
@@ -91,9 +105,53 @@ function mt.__tostring(self)
   return ("coreplus client %s (consumer %s)"):format(rawget(self, "base"), rawget(self, "consumer_id"))
 end
 
---- The escape hatch: cp:request(method, path, {query=, body=, headers=,
--- version=}) for endpoints the catalogue does not have yet. `path` is
--- relative to /API/Core/<version>/. Returns decoded, res | nil, err.
+--- A client, from `coreplus.new`. Besides one field per resource
+-- (`cp.clients`, ...: `coreplus.catalogue`), it has these fields to read
+-- (setting them changes nothing) and the method `request`.
+-- @type client
+
+--- The base URL, without a trailing slash.
+-- @field base_url
+
+--- The API version.
+-- @field version
+
+--- `<base_url>/API/Core/<version>/`.
+-- @field base
+
+--- The consumer id (not a secret).
+-- @field consumer_id
+
+--- The `iss` claim signed.
+-- @field issuer
+
+--- The `aud` claim signed.
+-- @field audience
+
+--- Pages fetched ahead by the iterators.
+-- @field concurrency
+
+--- The transport in use (`coreplus.transport`).
+-- @field transport
+
+--- The limiter in use (nil when the transport has none).
+-- @field limiter
+
+--- Seconds the server's clock is ahead of this machine's, learnt from the
+-- responses' `Date` headers (nil until the first response).
+-- @field clock_offset
+
+--- Sends one request to any path, for endpoints the catalogue does not
+-- have yet: signed, throttled and retried like the resource operations.
+-- @tparam string method `"GET"`, `"POST"`, `"PUT"`, `"DELETE"` (any case)
+-- @tparam string path relative to `/API/Core/<version>/`, e.g. `"Payment/"`
+--  (no `?`, `#`, `..` or spaces: put parameters in `query`)
+-- @tparam[opt] table opts `query` (a table: list values become repeated
+--  keys), `body` (a table, sent as JSON, or a string), `headers` (extra
+--  headers), `version` (this request's API version)
+-- @return the decoded JSON body, and the transport's response (`status`,
+--  `headers`, `body`, `elapsed`, ...); or nil and an error (`coreplus.errors`)
+-- @usage local body, res = cp:request("GET", "Payment/", { query = { invoiceId = "..." } })
 function _M:request(method, path, opts)
   if type(method) ~= "string" or not method:match("^%a+$") then
     misuse.raise("bad argument #1 to 'request' (HTTP method expected)")

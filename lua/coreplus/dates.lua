@@ -1,6 +1,12 @@
---- Dates as coreplus writes them, and as it wants them.
--- Parses "2021-09-07T09:00:00 +10:00" (note the space), "2021-09-07T09:00:00+10:00",
--- "1972-07-02T00:00:00" (no offset) and "2021-06-03"; formats request values.
+--- Dates as coreplus writes them, and as it wants them (`coreplus.dates`).
+--
+-- Parses `2021-09-07T09:00:00 +10:00` (note the space), `2021-09-07T09:00:00+10:00`,
+-- `1972-07-02T00:00:00` (no offset) and `2021-06-03`; formats request values.
+-- No function here reads the machine's time zone.
+--
+--     local d = dates.parse(appt.startDateTime)      -- {year =, ..., offset = 600, epoch =}
+--     cp.appointments:list{ startDate = dates.date(os.time()), ... }
+-- @module coreplus.dates
 local tonumber = tonumber
 local type = type
 local format = string.format
@@ -33,13 +39,27 @@ local function civil_from_days(z)
   return m <= 2 and y + 1 or y, m, d
 end
 
+--- Days from 1970-01-01 to a civil date (proleptic Gregorian calendar).
+-- @function days_from_civil
+-- @tparam integer y year
+-- @tparam integer m month (1-12)
+-- @tparam integer d day
+-- @treturn integer days (negative before 1970)
 _M.days_from_civil = days_from_civil
+
+--- The civil date of a day number, the inverse of `days_from_civil`.
+-- @function civil_from_days
+-- @tparam integer z days from 1970-01-01
+-- @treturn integer year
+-- @treturn integer month
+-- @treturn integer day
 _M.civil_from_days = civil_from_days
 
---- Parses a coreplus date or date-time. Returns a table {year, month, day,
--- hour, min, sec, offset (minutes east of UTC, nil when the text has none),
--- epoch (UTC seconds; local wall time taken as UTC when there is no offset)}
--- or nil, message.
+--- Parses a coreplus date or date-time.
+-- @tparam string s the text
+-- @treturn table `{year, month, day, hour, min, sec, offset, epoch}`:
+--  `offset` is in minutes east of UTC (nil when the text has none), `epoch`
+--  in UTC seconds (a wall time without offset is taken as UTC); or nil and a message
 function _M.parse(s)
   if type(s) ~= "string" then return nil, "date string expected" end
   local y, mo, d, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
@@ -74,15 +94,20 @@ local function split_epoch(epoch, offset_minutes)
   return y, m, d, floor(secs / 3600), floor(secs % 3600 / 60), secs % 60
 end
 
---- "yyyy-mm-dd" for a UTC epoch (seen at offset minutes east, default 0), or
--- for a table {year=, month=, day=}.
+--- `yyyy-mm-dd`, the form of `startDate` and `endDate` parameters.
+-- @tparam number|table v a UTC epoch, or a table `{year =, month =, day =}`
+-- @tparam[opt=0] number offset_minutes the offset (minutes east of UTC) the day is seen at
+-- @treturn string
 function _M.date(v, offset_minutes)
   if type(v) == "table" then return format("%04d-%02d-%02d", v.year, v.month, v.day) end
   local y, m, d = split_epoch(v, offset_minutes)
   return format("%04d-%02d-%02d", y, m, d)
 end
 
---- "yyyy-mm-ddThh:mm:ss+hh:mm": the wall time at that offset, with the offset.
+--- `yyyy-mm-ddThh:mm:ss+hh:mm`: the wall time at that offset, with the offset.
+-- @tparam number epoch UTC seconds
+-- @tparam[opt=0] number offset_minutes minutes east of UTC
+-- @treturn string
 function _M.datetime(epoch, offset_minutes)
   offset_minutes = offset_minutes or 0
   local y, m, d, h, mi, s = split_epoch(epoch, offset_minutes)
@@ -94,7 +119,9 @@ end
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8,
   Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
 
---- UTC epoch of an HTTP Date header ("Sun, 06 Nov 1994 08:49:37 GMT"), or nil.
+--- The UTC epoch of an HTTP `Date` header (`Sun, 06 Nov 1994 08:49:37 GMT`).
+-- @tparam string s the header
+-- @treturn number|nil the epoch, or nil when `s` is not such a date
 function _M.http_date(s)
   if type(s) ~= "string" then return nil end
   local d, mon, y, h, mi, sec = s:match("^%a+, (%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")

@@ -225,7 +225,8 @@ end
 -- {res=, terr=, started=, finished=, offset=}.
 function _M:run(req, first)
   local transport, policy = self.transport, self.policy
-  if self.user_agent == nil then
+  -- (a stub is not coreplus: no warning for unit tests)
+  if self.user_agent == nil and (transport.name == "curl" or transport.name == "ngx") then
     self:warn("default_user_agent", "no user_agent is set: coreplus may block library defaults;"
       .. " name your app, e.g. user_agent = \"my-practice-sync/1.0\"")
   end

@@ -1,7 +1,25 @@
 --- Error objects: what went wrong (`kind`), what the server said (`reasons`)
--- and what to do about it (`hint`). `tostring(err)` is one readable line that
--- never contains a token or secret (requests are described by method and URL,
--- and URLs carry no credentials).
+-- and what to do about it (`hint`).
+--
+-- Expected failures (the server refused, the network failed) come back as
+-- `nil, err`; misuse (a wrong argument) raises instead, at the caller's line.
+-- An error object is a table with these fields (those that apply):
+--
+--  - `kind`: one of `kinds` below
+--  - `status`: the HTTP status, when there was a response
+--  - `message`: what happened, in words
+--  - `reasons`: the texts of the body's `result[]` / `statusMessages` entries
+--  - `hint`: what to do about it
+--  - `method`, `url`: the request (URLs carry no credentials)
+--  - `attempts`: how many attempts were made
+--  - `outcome = "unknown"`: a POST that may have been processed, so it was not repeated
+--  - `sent = false`: the request provably never left
+--
+-- `tostring(err)` is one readable line that never contains a token or secret.
+--
+--     local page, err = cp.clients:list{}
+--     if not page then print(err.kind, err.hint) end
+-- @module coreplus.errors
 local setmetatable = setmetatable
 local getmetatable = getmetatable
 local concat = table.concat
@@ -17,7 +35,29 @@ local KINDS = {
   forbidden = true, not_found = true, conflict = true, validation = true,
   rate_limited = true, server = true, bad_response = true,
   limiter = true, blocked_user_agent = true,
+  stub_missing = true,   -- coreplus.testing.stub: no route registered for the request
 }
+--- The kinds of error, as a set (`errors.kinds[kind] == true`):
+--
+--  - `invalid_token`: a 401 "Invalid token" (or any other 401); the hint
+--    lists the documented causes and the clock offset seen
+--  - `forbidden`: a 401 "Not authorized for ..." or a 403; the hint names the
+--    permission and says to disable and re-enable the add-on
+--  - `conflict`: a 409, or a 2xx whose `result[]` says the time is taken
+--  - `validation`: a 400 or 422, or a 2xx with `result[]` severity 2 or more
+--  - `not_found`: a 404
+--  - `blocked_user_agent`: a 403 that speaks of the User-Agent; the hint says
+--    to set `user_agent` to the app's own name
+--  - `rate_limited`: a 429 after the call's timeout ran out waiting it out
+--  - `server`: a 5xx
+--  - `bad_response`: a body that is not JSON, or an unexpected status
+--  - `network`: the connection failed or broke (refused, reset, DNS)
+--  - `timeout`: `timeout` or `connect_timeout` passed
+--  - `tls`: the server's certificate did not verify
+--  - `too_large`: a body over `max_body`
+--  - `limiter`: a Redis `shared_limit` is unreachable and `on_redis_error = "fail"`
+--  - `stub_missing`: `coreplus.testing.stub` has no route for the request
+-- @table kinds
 _M.kinds = KINDS
 
 local mt = {}
@@ -42,15 +82,22 @@ function mt.__tostring(e)
   return one_line(text)
 end
 
---- Makes an error object from a table of fields (kind is required).
+--- Makes an error object from a table of fields.
+-- @tparam table fields `kind` (required) and any of the fields above
+-- @return the same table, now an error object (with `__tostring`)
 function _M.new(fields)
   return setmetatable(fields, mt)
 end
 
+--- Whether a value is an error object made by this module.
+-- @param v any value
+-- @treturn boolean
 function _M.is_error(v)
   return type(v) == "table" and getmetatable(v) == mt
 end
 
+--- The metatable of error objects.
+-- @table metatable
 _M.metatable = mt
 
 -- ===== mapping responses to errors =====
@@ -78,6 +125,9 @@ end
 
 --- The `result[]` / `statusMessages` entries of a decoded body, as strings,
 -- and the highest severity seen.
+-- @param body a decoded response body
+-- @treturn {string,...} the texts (`reason`, `message` or `description` of each entry)
+-- @treturn number the highest `severity` (0 when none)
 function _M.reasons(body)
   local out, severity = {}, 0
   if type(body) ~= "table" then return out, severity end
@@ -126,9 +176,11 @@ local function status_kind(status)
   return "bad_response"
 end
 
---- Maps an HTTP outcome to nil (success) or an error object.
--- ctx: {status, body (decoded or nil), raw (string), decode_error, method,
---       url, clock_offset (seconds, server minus local)}
+--- Maps an HTTP outcome to nil (success) or an error object: the rules of
+-- `kinds` above, with their hints.
+-- @tparam table ctx `status`, `body` (decoded, or nil), `raw` (the body's
+--  text), `decode_error`, `method`, `url`, `clock_offset` (seconds, server minus local)
+-- @return nil for a success, else an error object
 function _M.from_response(ctx)
   local status = ctx.status
   local body = ctx.body
@@ -199,7 +251,11 @@ function _M.from_response(ctx)
   return _M.new(e)
 end
 
---- Wraps a transport failure ({kind, message, ...} or a string) as an error object.
+--- Wraps a transport failure as an error object; an unknown kind becomes `network`.
+-- @param err the transport's error (`{kind =, message =, ...}`, an error object, or a string)
+-- @tparam string method
+-- @tparam string url
+-- @return an error object
 function _M.from_transport(err, method, url)
   if _M.is_error(err) then
     err.method, err.url = err.method or method, err.url or url

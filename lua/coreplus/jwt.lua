@@ -1,5 +1,11 @@
---- JSON Web Tokens on Lua tables: HS256 from the C core, plus the time checks.
--- `encode(claims, secret)` and `decode(token, secret, {now=, leeway=})`.
+--- JSON Web Tokens on Lua tables (`coreplus.jwt`): HS256 from the C core,
+-- plus the time checks a server makes.
+--
+--     local claims, err = coreplus.jwt.decode(token, secret, { leeway = 2 })
+--     if not claims then print(err.reason) end   -- "expired", "bad_signature", ...
+--
+-- To make the token coreplus wants for a request, use `coreplus.core.sign`.
+-- @module coreplus.jwt
 local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
 local cjson = require "cjson.safe"
@@ -25,6 +31,10 @@ local function integral(claims)
   return claims
 end
 
+--- Encodes claims as an HS256 token.
+-- @tparam table claims the payload (encoded as JSON)
+-- @tparam string secret the HMAC key, used as-is
+-- @treturn string the token
 function _M.encode(claims, secret)
   if type(claims) ~= "table" then
     raise("%s", "bad argument #1 to 'encode' (table of claims expected, got " .. type(claims) .. ")")
@@ -43,6 +53,15 @@ local function invalid(message, reason)
   return nil, errors.new{ kind = "invalid_token", message = message, reason = reason }
 end
 
+--- Verifies a token and returns its claims: the structure, `alg` (HS256
+-- only) and the signature (in the C core), then `exp` and `nbf` against `now`.
+-- @tparam string token
+-- @tparam string secret the HMAC key
+-- @tparam[opt] table opts `now` (Unix seconds; default the clock), `leeway`
+--  (seconds of tolerance on `exp` and `nbf`, default 0)
+-- @treturn table the claims (integral numbers as integers), or nil and an
+--  error of kind `invalid_token` whose `reason` is `malformed`,
+--  `bad_signature`, `expired`, `not_yet_valid`, ...
 function _M.decode(token, secret, opts)
   if type(token) ~= "string" then
     raise("%s", "bad argument #1 to 'decode' (token string expected, got " .. type(token) .. ")")

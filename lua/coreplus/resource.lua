@@ -1,8 +1,27 @@
---- One resource of the catalogue (a row of catalogue.lua) bound to a
--- client's request engine: list, each, pages, all, get, create, book,
--- update, cancel, upload, send, changed_since, next_free, find_or_create —
--- whichever the row has. Calling an operation the row lacks raises, naming
--- it. Misuse raises at the caller's line (coreplus.misuse).
+--- The operations of a resource: `cp.clients:list{...}`, `cp.appointments:book{...}`, ...
+--
+-- Each field of a client (`cp.clients`, `cp.appointments`, ...) is one row of
+-- the catalogue (`coreplus.catalogue`) bound to the client. It has the
+-- operations its row lists, from `list`, `each`, `pages`, `all`, `get`,
+-- `create`, `book`, `update`, `cancel`, `upload`, `send`, `changed_since`,
+-- `next_free` and `find_or_create`; calling one it lacks raises, naming it.
+-- Fields are sent in the documented forms (`coreplus.fields`) and each
+-- operation at its documented version.
+--
+-- Parameters use the API's own names (`pageSize`, `startDate`,
+-- `timezoneId`); a list value (`practitionerId = { a, b }`) becomes repeated
+-- query keys; integers are sent as integers. A missing required parameter
+-- or field, a `pageSize` over 100 and other misuse raise before any
+-- request, at the caller's line. Failures the server or the network cause
+-- return `nil, err` (`coreplus.errors`).
+--
+-- A page is a table:
+--
+--  - `items`: the records of this page (the list under the row's key, e.g. `clients`)
+--  - `page`: its number (from 1); `page_size`: the page size
+--  - `total`: `paging.totalRows` when the API gave it, else nil
+--  - `raw`: the whole decoded body
+-- @module coreplus.resource
 local pager = require "coreplus.pager"
 local url = require "coreplus.url"
 local misuse = require "coreplus.misuse"
@@ -62,26 +81,73 @@ end
 
 local ops = {}
 
+--- A resource of a client (`cp.clients`, ...).
+-- @type resource
+
+--- One page: `r:list{pageNumber = 2, pageSize = 50}`.
+-- @function resource:list
+-- @tparam[opt] table params query parameters (the row's required ones too)
+-- @treturn table a page (see above), or nil and an error
+-- @usage local page, err = cp.clients:list{ pageNumber = 2, pageSize = 50 }
 function ops.list(self, params)
   params = check_params(self, "list", params, self.row.list)
   return pager.page(self, params)
 end
 
+--- The pages in order, for a generic `for`: `for page, err in r:pages{} do ... end`.
+-- Iterators ask for `pageSize = 100` (the API's maximum) unless given. Once
+-- the first page has told the total, up to `concurrency` further pages are
+-- fetched ahead, handed out in order, within the rate limit; memory stays
+-- bounded by the pages in flight. A list without a total ends at a short or
+-- empty page. The parameters are kept on every page.
+--
+-- A failure arrives as `false, err`, then the loop ends. Under Lua 5.4 the
+-- fourth value closes the fetch-ahead when the loop is left early (`break`);
+-- elsewhere call its `close()` (the fourth value returned).
+-- @function resource:pages
+-- @tparam[opt] table params query parameters
+-- @return an iterator yielding a page, or `false, err`, then nil
+-- @usage for page, err in cp.clients:pages{} do
+--   if not page then print(err) break end
+--   for _, c in ipairs(page.items) do print(c.clientId) end
+-- end
 function ops.pages(self, params)
   params = check_params(self, "pages", params, self.row.list)
   return pager.pages(self, params)
 end
 
+--- Every record across the pages, fetched ahead as `pages` does:
+-- `for c in r:each{} do ... end`. An iterator cannot return `nil, err`, so
+-- a failure raises the error object (catch it with `pcall`, or use `pages`).
+-- @function resource:each
+-- @tparam[opt] table params query parameters
+-- @return an iterator yielding one record at a time
+-- @usage for a in cp.appointments:each{ startDate = d, endDate = d, timezoneId = tz } do
+--   print(a.appointmentId)
+-- end
 function ops.each(self, params)
   params = check_params(self, "each", params, self.row.list)
   return pager.each(self, params)
 end
 
+--- Every record in one table.
+-- @function resource:all
+-- @tparam[opt] table params query parameters
+-- @treturn table the records, or nil and an error
+-- @usage local locations, err = cp.locations:all()
 function ops.all(self, params)
   params = check_params(self, "all", params, self.row.list)
   return pager.all(self, params)
 end
 
+--- One record by id: `GET <path><id>`. The id is escaped as one path
+-- segment (`/`, `?`, `#`, `..` can never change which resource is addressed).
+-- @function resource:get
+-- @tparam string|number id the record's id
+-- @tparam[opt] table params query parameters
+-- @treturn table the record (unwrapped from `{"client": {...}}` style
+--  envelopes), or nil and an error (`not_found` for an unknown id)
+-- @usage local c, err = cp.clients:get("3f1c...")
 function ops.get(self, id, params)
   local segment = url.segment(id, "id")
   params = check_params(self, "get", params, self.row.get)
@@ -107,21 +173,55 @@ local function post(self, op, path, fields)
   return unwrap(self, decoded)
 end
 
+--- Creates a record: `POST <path>` with `fields` as the JSON body. The
+-- row's required fields are checked first (clients: `firstName`,
+-- `lastName`, `dateOfBirth`). A POST whose outcome is unknown (the
+-- connection broke after sending) is never repeated: the error then has
+-- `outcome = "unknown"`.
+-- @function resource:create
+-- @tparam table fields the record
+-- @treturn table the created record (unwrapped), or nil and an error
+-- @usage local c, err = cp.clients:create{ firstName = "Ada", lastName = "Lovelace",
+--   dateOfBirth = "1990-12-10" }
 function ops.create(self, fields)
   return post(self, "create", self.row.path, fields)
 end
 
+--- Books an appointment: `POST Appointment/`. Required: `startDateTime`,
+-- `endDateTime`, `practitioner` (`{practitionerId = ...}`), `locationId`,
+-- `clients` (`{{clientId = ...}}`). A taken slot comes back from coreplus
+-- as a 200 whose `result[]` says so: that is an error of kind `conflict`.
+-- Never repeated when its outcome is unknown (`err.outcome = "unknown"`).
+-- @function resource:book
+-- @tparam table fields the appointment
+-- @treturn table the appointment, or nil and an error
+-- @usage local appt, err = cp.appointments:book{ startDateTime = slot.startDateTime,
+--   endDateTime = slot.endDateTime, practitioner = { practitionerId = slot.practitionerId },
+--   locationId = slot.locationId, clients = { { clientId = client_id } } }
+-- if not appt and err.kind == "conflict" then ... end
 function ops.book(self, fields)
   return post(self, "book", self.row.path, fields)
 end
 
+--- Updates an appointment: a `POST` of `fields` to `Appointment/<id>/`
+-- (observed, not documented by coreplus: see docs/decisions.md).
+-- @function resource:update
+-- @tparam string id the appointment's id
+-- @tparam table fields the fields to change
+-- @treturn table the appointment, or nil and an error
 function ops.update(self, id, fields)
   local segment = url.segment(id, "id")
   return post(self, "update", self.row.path .. segment .. "/", fields)
 end
 
--- Cancelling posts {appointmentId, deleted = true} (as observed clients do);
--- extra fields such as notes ride along.
+--- Cancels an appointment: a `POST` of `{appointmentId = id, deleted = true}`
+-- to `Appointment/` (as observed clients do); extra fields such as `notes`
+-- ride along.
+-- @function resource:cancel
+-- @tparam string id the appointment's id
+-- @tparam[opt] table fields more fields for the body
+-- @treturn table the answer (unwrapped), or nil and an error
+-- @usage assert(cp.appointments:cancel(appt.appointmentId, { notes = "moved" }))
 function ops.cancel(self, id, fields)
   url.segment(id, "id")
   if fields ~= nil and type(fields) ~= "table" then
@@ -160,6 +260,9 @@ function mt.__tostring(self)
   return "coreplus resource " .. self.name .. " (" .. self.row.path .. ")"
 end
 
+--- Binds a catalogue row to a client's engine (the client does this for
+-- every row; there is no need to call it).
+-- @local
 function _M.new(engine, name, row)
   return setmetatable({ engine = engine, name = name, row = row }, mt)
 end

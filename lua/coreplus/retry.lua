@@ -79,7 +79,8 @@ local function reason_for(self, c)
   end
   if c.attempt > self.retries then return nil end
   local kind = c.terr.kind
-  if kind == "tls" or kind == "too_large" or kind == "limiter" then return nil end
+  -- a test's missing route stays missing (the stub's stub_missing)
+  if kind == "tls" or kind == "too_large" or kind == "limiter" or kind == "stub_missing" then return nil end
   if idempotent then return "transport" end
   if c.terr.sent == false then return "not_sent" end
   return nil

@@ -1,38 +1,46 @@
---- The mock coreplus server's launcher (reached as coreplus.testing.server).
+--- The mock coreplus server's launcher (reached as `coreplus.testing.server`).
 --
---   local mock = require("coreplus.testing").server{ tls = true, seed = 1 }
---   mock.base_url, mock.cafile, mock.consumer_id, mock.consumer_secret,
---   mock.access_token, mock.restricted_access_token
---   mock:client{...}  mock:stats()  mock:reset()  mock:fault{...}  mock:stop()
+--     local testing = require "coreplus.testing"
+--     local mock = testing.server{ tls = true, seed = 1 }
+--     local cp = mock:client{}          -- a coreplus client configured for it
+--     ...
+--     mock:stop()
 --
--- The server is nginx with the Lua module, started from a generated
--- config in a temporary prefix under /tmp and stopped by pid. Admin calls
--- go through the curl CLI so that this module works before (and
--- independently of) the project's own HTTP code.
+-- The server is nginx with the Lua module (OpenResty, or a distribution's
+-- nginx with its Lua module: see `coreplus.testing.nginx`), started from a
+-- generated configuration in a private prefix under `$TMPDIR` (default
+-- /tmp). nginx never sees the caller's `LUA_PATH`/`LUA_CPATH`. Unless
+-- `detach` is set, a small watchdog process stops nginx and removes the
+-- prefix as soon as this process ends, however it ends (SIGKILL and SIGPIPE
+-- included). Admin calls go through the curl CLI, so this module works
+-- before (and independently of) the project's own HTTP code.
+-- @module coreplus.testing.launcher
 local conf = require "coreplus.testing.mock.conf"
+local nginx = require "coreplus.testing.nginx"
 local defaults = require "coreplus.defaults"
 local url = require "coreplus.url"
 
-local io, os, type, pairs, tostring, tonumber, error, setmetatable =
-  io, os, type, pairs, tostring, tonumber, error, setmetatable
+local io, os, type, pairs, ipairs, tostring, tonumber, error, setmetatable =
+  io, os, type, pairs, ipairs, tostring, tonumber, error, setmetatable
 local format, concat = string.format, table.concat
 
 local _M = { _VERSION = "0.1.0" }
 local mt = { __index = {} }
-local methods = mt.__index
+local mock = mt.__index
 
-_M.nginx = "/usr/sbin/nginx"
+--- The nginx binary to run, when set (a path or a command name); otherwise
+-- the `nginx` option, `$COREPLUS_NGINX` or a search decide (`coreplus.testing.nginx`).
+_M.nginx = nil
 
 -- Start-up normally takes ~0.2 s; a loaded machine (sanitizer runs,
 -- benchmarks in parallel) can take far longer, and waiting beats failing.
 local START_TIMEOUT = 15
 
 local DEFAULTS = { tls = true, latency = 0, skew = 0, clients = 537, seed = 1, workers = 1,
-  port = false, rate_limit = true, leeway = 2, month = false, tls_variant = false, detach = false }
+  port = false, rate_limit = true, leeway = 2, month = false, tls_variant = false, detach = false,
+  nginx = false }
 
-------------------------------------------------------------------------
--- Shell helpers
-------------------------------------------------------------------------
+-- ===== Shell helpers =====
 
 local function q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -43,7 +51,14 @@ end
 -- must not inherit it.
 local CLEAN = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
 
---- exec(cmd) -> true when the command exited 0 (Lua 5.1 and 5.4 differ).
+-- nginx's LuaJIT must not see the caller's module paths: after
+-- `eval "$(luarocks path)"` they name Lua 5.4 modules, and a cjson.so built
+-- for 5.4 kills nginx's start ("undefined symbol: lua_newuserdatauv"). Its
+-- built-in defaults plus nginx.conf's lua_package_path are what it needs.
+local NGINX_ENV = "unset LUA_PATH LUA_CPATH LUA_PATH_5_1 LUA_CPATH_5_1 LUA_PATH_5_4 LUA_CPATH_5_4"
+  .. " LUA_INIT LUA_INIT_5_1 LD_PRELOAD; "
+
+-- exec(cmd) -> true when the command exited 0 (Lua 5.1 and 5.4 differ).
 local function exec(cmd)
   local a, _, c = os.execute(CLEAN .. cmd)
   if type(a) == "number" then return a == 0 end
@@ -108,15 +123,17 @@ local function secret(n)
   return concat(out)
 end
 
---- The directory holding coreplus/*.lua, whether in the repository or
+local function cwd()
+  return os.getenv("PWD") or capture("pwd"):gsub("%s+$", "")
+end
+
+-- The directory holding coreplus/*.lua, whether in the repository or
 -- installed: nginx loads the mock's handlers from there.
 local function lua_dir()
   local src = debug.getinfo(1, "S").source
   local path = src:sub(1, 1) == "@" and src:sub(2) or "lua/coreplus/testing/launcher.lua"
   local dir = path:match("^(.*)/coreplus/testing/launcher%.lua$") or "."
-  if dir:sub(1, 1) ~= "/" then
-    dir = (os.getenv("PWD") or capture("pwd"):gsub("%s+$", "")) .. "/" .. dir
-  end
+  if dir:sub(1, 1) ~= "/" then dir = cwd() .. "/" .. dir end
   return dir
 end
 
@@ -126,11 +143,9 @@ local function running_as_root()
   return is_root
 end
 
-------------------------------------------------------------------------
--- TLS material (openssl CLI, EC keys: a few milliseconds each)
-------------------------------------------------------------------------
+-- ===== TLS material (openssl CLI, EC keys: a few milliseconds each) =====
 
---- make_certs(dir, variant): ca.crt, server.crt, server.key in dir.
+-- make_certs(dir, variant): ca.crt, server.crt, server.key (mode 0600) in dir.
 -- variant: nil (valid for localhost and 127.0.0.1), "expired" (notAfter a
 -- day ago), "wrong_host" (valid only for wrong.example).
 local function make_certs(dir, variant)
@@ -144,7 +159,7 @@ local function make_certs(dir, variant)
   write_file(dir .. "/server.ext", ext)
   local d = q(dir)
   local script = concat({
-    "set -e", "cd " .. d,
+    "set -e", "umask 077", "cd " .. d,
     "openssl ecparam -name prime256v1 -genkey -noout -out ca.key",
     "openssl req -x509 -new -key ca.key -out ca.crt -days 3650 -subj '/CN=coreplus mock test CA'" ..
       " -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign'",
@@ -153,19 +168,30 @@ local function make_certs(dir, variant)
     "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -set_serial 0x" ..
       format("%x", os.time()) .. " -out server.crt -days " .. days .. " -extfile server.ext",
     "rm -f server.csr ca.key",
+    -- The certificates are public (clients read ca.crt); the key is not.
+    "chmod 644 ca.crt server.crt",
   }, "\n")
   if not exec("sh -c " .. q(script) .. " >" .. q(dir .. "/openssl.log") .. " 2>&1") then
     error("coreplus.testing: openssl failed: " .. (read_file(dir .. "/openssl.log") or "?"), 0)
   end
 end
 
-------------------------------------------------------------------------
--- Processes
-------------------------------------------------------------------------
+--- Makes a test CA and a server certificate signed by it (prime256v1 keys,
+-- with the `openssl` command).
+-- @function make_certs
+-- @tparam string dir where to write `ca.crt`, `server.crt` and `server.key` (0600)
+-- @tparam[opt] string variant nil (valid for `localhost` and `127.0.0.1`),
+--  `"expired"` (notAfter a day ago) or `"wrong_host"` (for `wrong.example` only)
+_M.make_certs = make_certs
 
--- A pid is gone when /proc has no entry or only a zombie (a daemonised
--- master is reaped by init, which may take a while).
+-- ===== Processes =====
+
+local HAVE_PROC = read_file("/proc/self/stat") ~= nil
+
+-- Whether a pid is a live process. With /proc, a zombie counts as gone (a
+-- daemonised master is reaped by init, which may take a while).
 local function alive(pid)
+  if not HAVE_PROC then return exec("kill -0 " .. tonumber(pid) .. " 2>/dev/null") end
   local stat = read_file("/proc/" .. pid .. "/stat")
   if not stat then return false end
   local state = stat:match("^%d+ %b() (%a)")
@@ -174,8 +200,11 @@ end
 
 local function children(pid)
   local out = {}
-  local list = capture("ls /proc 2>/dev/null")
-  for p in list:gmatch("%d+") do
+  if not HAVE_PROC then
+    for p in capture("pgrep -P " .. tonumber(pid) .. " 2>/dev/null"):gmatch("%d+") do out[#out + 1] = p end
+    return out
+  end
+  for p in capture("ls /proc 2>/dev/null"):gmatch("%d+") do
     local stat = read_file("/proc/" .. p .. "/stat")
     local ppid = stat and stat:match("^%d+ %b() %a (%d+)")
     if ppid == tostring(pid) then out[#out + 1] = p end
@@ -183,12 +212,29 @@ local function children(pid)
   return out
 end
 
---- stop_instance{pid=, prefix=}: QUIT, wait until every process is gone,
--- remove the prefix. Used by mock:stop() and `coreplus-mock stop`.
+-- Where prefixes are made: $TMPDIR (absolute), else /tmp.
+local function temp_root()
+  local t = os.getenv("TMPDIR")
+  if t == nil or t == "" then t = "/tmp" end
+  if t:sub(1, 1) ~= "/" then t = cwd() .. "/" .. t end
+  return (t:gsub("(.)/+$", "%1"))
+end
+
+-- Only a directory this launcher made is ever removed: an absolute path
+-- ending in coreplus-mock.XXXXXXXX, with no `..` on the way.
+local function is_prefix(path)
+  return type(path) == "string" and path:sub(1, 1) == "/" and not path:find("/%.%./")
+    and path:match("/coreplus%-mock%.[%w]+$") ~= nil
+end
+
+--- Stops a mock by pid and/or prefix: QUIT, wait until every process is
+-- gone (KILL after 5 s), remove the prefix. Safe to repeat: a gone process
+-- or prefix is not an error. Used by `mock:stop()` and `coreplus-mock stop`.
+-- @tparam table o `{pid = master pid, prefix = directory}` (either may be nil)
 function _M.stop_instance(o)
   local pid = tonumber(o.pid)
   if not pid and o.prefix then pid = tonumber(read_file(o.prefix .. "/nginx.pid") or "") end
-  if pid then
+  if pid and alive(pid) then
     local workers = children(pid)
     exec("kill -QUIT " .. pid .. " 2>/dev/null")
     local t = 0
@@ -200,10 +246,64 @@ function _M.stop_instance(o)
       if alive(w) then exec("kill -KILL " .. w .. " 2>/dev/null") end
     end
   end
-  if o.prefix and o.prefix:match("^/tmp/coreplus%-mock%.[%w]+$") then
-    exec("rm -rf " .. q(o.prefix))
-  end
+  if is_prefix(o.prefix) then exec("rm -rf " .. q(o.prefix)) end
 end
+
+-- The watchdog: a shell that starts nginx in the foreground as its own
+-- child, then waits until its reader (a subshell reading the pipe from this
+-- process) ends, which happens when:
+--  * mock:stop() kills the reader (the launcher learns its pid from the
+--    `master.pid` file: "<nginx pid> <reader pid>");
+--  * the pipe reaches EOF: the kernel closes it when this process dies, by
+--    SIGKILL too;
+--  * this process is gone (the watchdog's parent changes), checked every
+--    second: a child this process started with os.execute inherits the
+--    pipe (Lua cannot open it close-on-exec) and would otherwise hold the
+--    EOF back for as long as it lives. Killing the reader on stop() is for
+--    the same reason: a redis-server started by the same spec holds it.
+-- Then it QUITs nginx, reaps it (a timer beside it KILLs nginx and its
+-- workers after 5 s, and ends by itself once nginx is reaped), and removes
+-- the prefix, unless a `keep` file says a failed attempt is to be retried in
+-- the same prefix. A failed start is KILLed at once (an `abort` file): sh
+-- starts background commands with QUIT ignored, and nginx installs its
+-- handlers only once its configuration has loaded, so a QUIT would wait out
+-- nginx's 2.5 s of retrying a taken port. It ignores the signals a terminal
+-- or a pipe sends (Ctrl-C reaches nginx itself; SIGPIPE is why it exists),
+-- and holds none of this process's output: `lua demo.lua | head` must not
+-- wait for it.
+local WATCHDOG = [[
+prefix=$1; log=$2; shift 2
+launcher=$PPID; main=$$
+exec >/dev/null 2>&1
+trap '' INT TERM HUP PIPE
+trap 'gone=1' USR1
+parent_of() {
+  if [ -r "/proc/$1/stat" ]; then read -r _ _ _ p _ <"/proc/$1/stat" && echo "$p"
+  else ps -o ppid= -p "$1" 2>/dev/null | tr -d ' '; fi
+}
+exec 3<&0 </dev/null
+"$@" -g 'daemon off;' 3<&- 2>"$log" &
+master=$!
+( while read -r _ <&3; do :; done ) &
+reader=$!
+exec 3<&-
+echo "$master $reader" >"$prefix/master.pid.new" && mv "$prefix/master.pid.new" "$prefix/master.pid"
+( [ "$(parent_of "$main")" = "$launcher" ] || exit 0
+  while [ -d "$prefix" ] && [ "$(parent_of "$main")" = "$launcher" ]; do sleep 1; done
+  while [ -d "$prefix" ] && kill -USR1 "$main" 2>/dev/null; do sleep 1; done ) &
+wait "$reader"
+kill -KILL "$reader" 2>/dev/null
+if [ -e "$prefix/abort" ]; then kill -KILL "$master"; else kill -QUIT "$master"; fi 2>/dev/null
+( i=0
+  while kill -0 "$master" 2>/dev/null; do
+    if [ "$i" -ge 250 ]; then kill -KILL "$master" $(pgrep -P "$master" 2>/dev/null) 2>/dev/null; break; fi
+    sleep 0.02; i=$((i + 1))
+  done ) &
+timer=$!
+wait "$master"
+wait "$timer"
+[ -e "$prefix/keep" ] || rm -rf "$prefix"
+]]
 
 -- Ports some socket already uses (any state), from /proc/net/tcp{,6}:
 -- nginx retries a taken port for 2.5 s before giving up, so skip them.
@@ -218,48 +318,121 @@ local function ports_in_use()
 end
 
 --- A free TCP port on this machine for a test server of your own (the mock
--- picks its ports the same way): below Linux's ephemeral range, not in use.
+-- picks its ports the same way): below Linux's ephemeral range
+-- (32768-60999), so that no outgoing connection holds it, and not in use.
+-- @treturn integer
 function _M.free_port()
   local used = ports_in_use()
   local port
   repeat
     local a, b = random_bytes(2):byte(1, 2)
-    -- Below Linux's default ephemeral range (32768-60999), so that no
-    -- outgoing connection holds it.
     port = 20000 + (a * 256 + b) % 12768
   until not used[port]
   return port
 end
 
-------------------------------------------------------------------------
--- The server object
-------------------------------------------------------------------------
+-- ===== Starting =====
 
---- server{...} -> mock. Options (defaults): tls (true), latency (0 s),
--- skew (0 s), clients (537), seed (1), workers (1), port (a free one),
--- rate_limit (true = 10 per second; a number = that many; false = count
--- only), leeway (2 s on nbf/exp), month ("YYYY-MM"; default the current
--- month), tls_variant (nil | "expired" | "wrong_host"), detach (false:
--- when true the server outlives this Lua state).
-function _M.server(opts)
-  opts = opts or {}
+-- Daemonised: the server outlives this process (the CLI's case).
+local function start_detached(cmd, prefix, log)
+  if not exec(NGINX_ENV .. cmd .. " </dev/null >" .. q(log) .. " 2>&1") then return false end
+  local t = 0
+  while not read_file(prefix .. "/nginx.pid") and t < START_TIMEOUT do
+    sleep(0.005); t = t + 0.005
+  end
+  return read_file(prefix .. "/nginx.pid") ~= nil
+end
+
+-- In the foreground, under the watchdog. Returns started, the watchdog's
+-- pipe and nginx's pid (known even when nginx never writes its pid file).
+local function start_watched(self, bin, prefix, log)
+  local watch = assert(io.popen(CLEAN .. NGINX_ENV .. "exec sh -c " .. q(WATCHDOG) .. " sh " .. q(prefix)
+    .. " " .. q(log) .. " " .. q(bin) .. " -p " .. q(prefix .. "/") .. " -c nginx.conf -e " .. q(log), "w"))
+  self._watch = watch
+  local master, started
+  local t = 0
+  repeat
+    if not master then
+      local m, r = (read_file(prefix .. "/master.pid") or ""):match("^(%d+) (%d+)")
+      master, self._reader = tonumber(m), tonumber(r)
+    end
+    -- nginx writes its pid file once the configuration has loaded (Lua's
+    -- init included) and the port is bound.
+    started = master ~= nil and read_file(prefix .. "/nginx.pid") ~= nil
+    if started or (read_file(log) or ""):find("[emerg]", 1, true) or (master and not alive(master)) then break end
+    sleep(0.005); t = t + 0.005
+  until t > START_TIMEOUT
+  return started, master
+end
+
+-- Tells the watchdog to stop nginx and waits until it has: its reader is
+-- killed (an inherited copy of the pipe may hold EOF back), then the pipe
+-- closed (pclose reaps the watchdog).
+local function release(self)
+  local watch = self._watch
+  if not watch then return end
+  self._watch = nil
+  if self._reader then exec("kill -KILL " .. self._reader .. " 2>/dev/null") end
+  self._reader = nil
+  watch:close()
+end
+
+-- Ends a failed attempt. `keep`: the prefix is reused by the next attempt.
+local function end_attempt(self, keep)
+  if not self._watch then return end
+  write_file(self.prefix .. "/abort", "")
+  if keep then write_file(self.prefix .. "/keep", "") end
+  release(self)   -- the watchdog kills nginx if it runs, and waits for it
+  if keep then os.remove(self.prefix .. "/keep"); os.remove(self.prefix .. "/abort") end
+end
+
+local function check_options(opts)
   local o = {}
   for k, v in pairs(DEFAULTS) do o[k] = v end
   for k, v in pairs(opts) do
-    if DEFAULTS[k] == nil then error("coreplus.testing.server: unknown option '" .. tostring(k) .. "'", 2) end
+    if DEFAULTS[k] == nil then error("coreplus.testing.server: unknown option '" .. tostring(k) .. "'", 3) end
     o[k] = v
   end
   if o.tls_variant and o.tls_variant ~= "expired" and o.tls_variant ~= "wrong_host" then
-    error("coreplus.testing.server: tls_variant must be 'expired' or 'wrong_host'", 2)
+    error("coreplus.testing.server: tls_variant must be 'expired' or 'wrong_host'", 3)
+  end
+  if o.nginx and type(o.nginx) ~= "string" then
+    error("coreplus.testing.server: nginx must be a path or command name", 3)
   end
   if o.tls_variant then o.tls = true end
+  return o
+end
 
-  local prefix = capture("mktemp -d /tmp/coreplus-mock.XXXXXXXX"):gsub("%s+$", "")
-  if prefix == "" then error("coreplus.testing.server: mktemp failed", 2) end
-  exec("mkdir -p " .. q(prefix .. "/logs") .. " " .. q(prefix .. "/tmp") .. " && chmod 755 " .. q(prefix))
+--- Starts a mock coreplus server on 127.0.0.1: `testing.server{...}`.
+-- @tparam[opt] table opts (defaults in brackets)
+--  - `tls` (true): HTTPS with a fresh test CA (`mock.cafile`); false: plain HTTP
+--  - `latency` (0): seconds added to every API request (non-blocking)
+--  - `skew` (0): seconds added to the server's clock (token checks, `Date`)
+--  - `clients` (537), `seed` (1), `month` (the current one, "YYYY-MM"): the fixture data
+--  - `workers` (1): nginx worker processes
+--  - `port` (a free one): the port to listen on; a taken one fails at once
+--  - `rate_limit` (true = 10 per second; a number = that many; false = count only)
+--  - `leeway` (2): seconds of tolerance on `nbf`/`exp`
+--  - `tls_variant` (none): `"expired"` or `"wrong_host"` certificates, for TLS failure tests
+--  - `nginx` (found): the nginx or openresty binary to run (also `$COREPLUS_NGINX`)
+--  - `detach` (false): true leaves nginx running after this process ends
+--    (`coreplus-mock start`); otherwise a watchdog stops it when this
+--    process ends, and a forgotten `stop()` runs when the mock is collected
+-- @treturn mock a running server: fields `base_url`, `api_url`, `cafile`
+--  (nil for plain HTTP), `consumer_id`, `consumer_secret`, `access_token`,
+--  `restricted_access_token` (lacks the client-list permission), `port`,
+--  `pid` (nginx's master), `prefix` (its directory), `nginx` (the binary);
+--  the methods of `mock` below. Raises, with nginx's own message, when it cannot start.
+function _M.server(opts)
+  local o = check_options(opts or {})
+  local bin = nginx.find(o.nginx or _M.nginx or nil)
+
+  local prefix = capture("mktemp -d " .. q(temp_root() .. "/coreplus-mock.XXXXXXXX")):gsub("%s+$", "")
+  if not is_prefix(prefix) then error("coreplus.testing.server: mktemp failed in " .. temp_root(), 2) end
+  exec("mkdir -p " .. q(prefix .. "/logs") .. " " .. q(prefix .. "/tmp"))
 
   local self = setmetatable({ prefix = prefix, tls = o.tls and true or false, options = o,
-    consumer_id = guid(), consumer_secret = secret(40), access_token = guid(),
+    nginx = bin.path, consumer_id = guid(), consumer_secret = secret(40), access_token = guid(),
     restricted_access_token = guid() }, mt)
 
   local ok, err = pcall(function()
@@ -272,59 +445,41 @@ function _M.server(opts)
     local tries = o.port and 1 or 20
     for attempt = 1, tries do
       local port = o.port or _M.free_port()
+      -- The test credentials: readable by this user only. The prefix is
+      -- still mktemp's 0700 while they are written.
       write_file(config_path, cjson.encode{ port = port, tls = o.tls, skew = o.skew, latency = o.latency,
         seed = o.seed, clients = o.clients, month = o.month or nil, rate_limit = o.rate_limit,
         leeway = o.leeway, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
         access_token = self.access_token, restricted_access_token = self.restricted_access_token })
+      exec("chmod 600 " .. q(config_path))
       write_file(prefix .. "/nginx.conf", conf.render{ prefix = prefix, lua_dir = lua_dir(), port = port,
         tls = o.tls, cert = prefix .. "/server.crt", key = prefix .. "/server.key",
-        workers = o.workers, user_root = running_as_root(), config_path = config_path })
+        workers = o.workers, user_root = running_as_root(), config_path = config_path,
+        modules = bin.modules })
+      -- Others may read the certificates and logs, never the secrets.
+      exec("chmod 755 " .. q(prefix))
       -- One log per attempt: a failed attempt's [emerg] must not be read
       -- as this attempt's.
       local log = prefix .. "/logs/start-" .. attempt .. ".log"
-      local cmd = format("%s -p %s -c nginx.conf -e %s", _M.nginx, q(prefix .. "/"), q(log))
-      local started, text
+      local started
       if o.detach then
-        -- Daemonised: the server outlives this process (the CLI's case).
-        started = exec(cmd .. " >" .. q(log) .. " 2>&1")
-        local t = 0
-        while started and not read_file(prefix .. "/nginx.pid") and t < START_TIMEOUT do
-          sleep(0.005); t = t + 0.005
-        end
+        started = start_detached(format("%s -p %s -c nginx.conf -e %s", q(bin.path), q(prefix .. "/"), q(log)),
+          prefix, log)
       else
-        -- In the foreground as our own child, so that stop() can reap it
-        -- (pclose) instead of leaving a zombie for init.
-        -- The shell prints its pid and then becomes nginx, so the master's
-        -- pid is known even if nginx never writes its pid file.
-        local h = io.popen(CLEAN .. "echo $$; exec " .. cmd .. " -g 'daemon off;' 2>" .. q(log), "r")
-        local child = tonumber(h:read("*l") or "")
-        local t = 0
-        repeat
-          started = read_file(prefix .. "/nginx.pid") ~= nil
-          text = read_file(log) or ""
-          if started or text:find("[emerg]", 1, true) or (child and not alive(child)) then break end
-          sleep(0.005); t = t + 0.005
-        until t > START_TIMEOUT
-        if started then
-          self._proc = h
-          self._child = child
-        else
-          -- Never pclose a live nginx: that would wait for it forever.
-          if child then _M.stop_instance{ pid = child } end
-          h:close()
-        end
+        started, self._child = start_watched(self, bin.path, prefix, log)
       end
       if started then
         self.port = port
         break
       end
-      text = read_file(log) or ""
-      if not text:find("Address already in use", 1, true) or attempt == tries then
-        error("nginx did not start: " .. text, 0)
-      end
+      local text = read_file(log) or ""
+      local retry = text:find("Address already in use", 1, true) and attempt < tries
+      end_attempt(self, retry)
+      if not retry then error("nginx did not start: " .. (text ~= "" and text or "no message"), 0) end
+      os.remove(prefix .. "/master.pid")
     end
     -- The pid file can exist before nginx has written it: the foreground
-    -- master's pid is known anyway (the shell became nginx).
+    -- master's pid is known anyway (the watchdog reports it).
     self.pid = tonumber(read_file(prefix .. "/nginx.pid") or "") or self._child
     if not self.pid then error("nginx wrote no pid file", 0) end
     self.base_url = format("%s://127.0.0.1:%d", o.tls and "https" or "http", self.port)
@@ -338,9 +493,8 @@ function _M.server(opts)
     if not health then error("the mock does not answer: " .. (read_file(prefix .. "/logs/error.log") or ""), 0) end
   end)
   if not ok then
-    -- Never pclose a live nginx: stop it by the pid known for sure first.
+    end_attempt(self, false)
     _M.stop_instance{ pid = self.pid or self._child, prefix = prefix }
-    if self._proc then self._proc:close() end
     error("coreplus.testing.server: " .. tostring(err), 2)
   end
   if not o.detach then
@@ -350,8 +504,14 @@ function _M.server(opts)
   return self
 end
 
+-- ===== The mock object =====
+
+--- A running mock (from `testing.server`).
+-- @type mock
+
 --- The curl command line that reaches this mock (TLS trust included).
-function methods:curl_args()
+-- @treturn string
+function mock:curl_args()
   local a = "curl -sS --max-time 10"
   if self.options.tls_variant then
     -- The certificate is broken on purpose; admin calls are not the test.
@@ -362,8 +522,12 @@ function methods:curl_args()
   return a
 end
 
---- admin(method, name, body) -> decoded JSON | nil, err  (/__mock/<name>)
-function methods:admin(method, name, body)
+--- Calls an admin endpoint, `/__mock/<name>` (docs/mock.md lists them).
+-- @tparam string method
+-- @tparam string name
+-- @param[opt] body a table, sent as JSON
+-- @return the decoded JSON answer, or nil and the error text
+function mock:admin(method, name, body)
   local cjson = require "cjson.safe"
   local cmd = self:curl_args() .. " -X " .. method
   if body ~= nil then
@@ -376,51 +540,63 @@ function methods:admin(method, name, body)
   return v
 end
 
---- stats() -> {requests, rate_limited, auth_failures, ua_refused,
--- connections, max_in_window, faults, echo_requests, bookings,
--- bookings_created, clients_created, by_path, by_status, by_fault}
-function methods:stats()
+--- The server's counters.
+-- @treturn table `{requests, rate_limited, auth_failures, ua_refused,
+--  connections, max_in_window, faults, echo_requests, bookings,
+--  bookings_created, clients_created, by_path, by_status, by_fault}`
+--  (docs/mock.md says what each counts)
+function mock:stats()
   return assert(self:admin("GET", "stats"))
 end
 
-function methods:reset()
+--- Zeroes the counters and rate windows, forgets bookings, created records
+-- and counted faults, and clears the server-wide fault and latency.
+function mock:reset()
   return assert(self:admin("POST", "reset", {}))
 end
 
---- fault{fault=, count=, retry_after=, delay=, size_mb=, location=, path=,
--- method=, latency=}; fault{} clears the fault.
-function methods:fault(f)
+--- Sets the server-wide fault; `mock:fault{}` clears it.
+-- @tparam table f `{fault =, count =, retry_after =, delay =, size_mb =,
+--  location =, path =, method =, latency =}` (docs/mock.md lists the faults)
+function mock:fault(f)
   return assert(self:admin("POST", "faults", f or {}))
 end
 
-function methods:clear_faults()
+--- Clears the server-wide fault and latency.
+function mock:clear_faults()
   return assert(self:admin("DELETE", "faults"))
 end
 
---- A coreplus client configured for this mock; `overrides` win.
-function methods:client(overrides)
+--- A coreplus client configured for this mock.
+-- @tparam[opt] table overrides options that win over the mock's (`coreplus.new`)
+-- @return a client
+function mock:client(overrides)
   local o = { base_url = self.base_url, consumer_id = self.consumer_id,
     consumer_secret = self.consumer_secret, access_token = self.access_token,
-    cafile = self.cafile, allow_http = not self.tls }
+    cafile = self.cafile, allow_http = not self.tls, user_agent = "coreplus-mock-client/" .. _M._VERSION }
   for k, v in pairs(overrides or {}) do o[k] = v end
   return require("coreplus").new(o)
 end
 
---- The absolute URL of an API path ("Client/?pageSize=10").
-function methods:url(path)
+--- The absolute URL of an API path: `mock:url("Client/?pageSize=10")`.
+-- @tparam[opt] string path
+-- @treturn string
+function mock:url(path)
   return self.api_url .. (path or "")
 end
 
-function methods:stop()
+--- Stops nginx (QUIT, then KILL after 5 s), waits until it and its workers
+-- are gone and removes the prefix. Safe to call again.
+function mock:stop()
   if self.stopped then return end
   self.stopped = true
+  release(self)   -- the watchdog stops nginx, reaps it, removes the prefix
+  -- A detached server, or a watchdog someone killed: do it from here.
   _M.stop_instance{ pid = self.pid, prefix = self.prefix }
-  if self._proc then self._proc:close(); self._proc = nil end
 end
 
 function mt.__tostring(self)
   return format("coreplus mock %s (pid %s)", tostring(self.base_url), tostring(self.pid))
 end
 
-_M.make_certs = make_certs
 return _M

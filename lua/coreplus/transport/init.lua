@@ -1,11 +1,14 @@
 --- Picks the transport: the C core (libcurl) by default, the non-blocking
 -- nginx one inside OpenResty, or any table that has `request` (a stub).
 --
--- What the engine needs of a transport: request(opts) -> res | nil, err,
--- pipeline{concurrency=} (requests in flight as a stream), sleep(s), now(),
--- and optionally limiter{...}. A table that brings only `request` gets the
--- rest here: a pipeline that sends one request at a time when asked for a
--- result, and the C core's clock.
+-- What a client needs of a transport (write your own, or see
+-- `coreplus.testing.stub`): `request(opts) -> res | nil, err` with
+-- `coreplus.core.request`'s options and results; `pipeline{concurrency =}`
+-- (requests in flight as a stream, as `coreplus.core.pipeline`);
+-- `sleep(seconds)`; `now()`; and optionally `limiter{...}`. A table that
+-- brings only `request` gets the rest here: a pipeline that sends one
+-- request at a time when asked for a result, and the C core's clock.
+-- @module coreplus.transport
 local core = require "coreplus.core"
 local config = require "coreplus.config"
 local misuse = require "coreplus.misuse"
@@ -29,9 +32,11 @@ end
 local sequential = {}
 sequential.__index = sequential
 
---- sequential_pipeline(request) -> a function making pipelines with
--- core.pipeline's interface (add, next, pending, capacity, close) that send
--- each request, in order, when next() is called.
+--- Pipelines over a plain request function, for transports of your own.
+-- @tparam function request `request(opts) -> res | nil, err`
+-- @treturn function `pipeline{concurrency =}`, making pipelines with
+--  `coreplus.core.pipeline`'s interface (`add`, `next`, `pending`,
+--  `capacity`, `close`) that send each request, in order, when `next()` is called
 function _M.sequential_pipeline(request)
   return function(o)
     local cap = o and o.concurrency or config.DEFAULTS.concurrency
@@ -76,6 +81,10 @@ local function complete(t)
   }, { __index = t })
 end
 
+--- The transport for a client's `transport` option.
+-- @param choice nil (the C core, or `"ngx"` where cosockets work), `"curl"`,
+--  `"ngx"`, or a table with a `request` function
+-- @treturn table the transport; raises for anything else
 function _M.resolve(choice)
   if choice == nil then
     choice = ngx_usable() and "ngx" or "curl"

@@ -1,13 +1,15 @@
---- The OpenResty transport: coreplus requests on nginx cosockets, so that a
--- request waiting for coreplus (or for the rate limit) yields to the worker's
--- event loop instead of freezing every other request of that worker.
+--- The OpenResty transport (`transport = "ngx"`): coreplus requests on nginx
+-- cosockets, so that a request waiting for coreplus (or for the rate limit)
+-- yields to the worker's event loop instead of freezing every other request
+-- of that worker.
 --
--- The interface is the C core's (coreplus.transport.curl): request(opts),
--- request_many(list, {concurrency=}), pipeline{concurrency=},
--- limiter{rate=, per=, key=, shared=}, sleep(seconds), now(). `opts` and
--- the results are exactly core.request's.
+-- The interface is the C core's: `request(opts)`,
+-- `request_many(list, {concurrency =})`, `pipeline{concurrency =}`,
+-- `limiter{rate =, per =, key =, shared =}`, `sleep(seconds)`, `now()`. `opts`
+-- and the results are exactly `coreplus.core.request`'s.
 --
 -- Known limits, each forced by cosockets (see docs/openresty.md):
+--
 --   * TLS trust comes from nginx.conf (`lua_ssl_trusted_certificate`,
 --     `lua_ssl_verify_depth`); `cafile` and `capath` cannot be chosen per
 --     request and are ignored here.
@@ -40,10 +42,20 @@ local floor, max, min = math.floor, math.max, math.min
 local _M = { _VERSION = core.version, name = "ngx" }
 
 -- Tunables (set them on the module before the first request).
+
+--- The `lua_shared_dict` of the limiter shared by the workers (`"coreplus_limit"`).
 _M.dict_name = "coreplus_limit"       -- the lua_shared_dict of the shared limiter
+
+--- Seconds an idle connection stays pooled (30).
 _M.keepalive_timeout = 30             -- seconds an idle connection stays pooled
+
+--- Pooled connections per worker and host (32).
 _M.pool_size = 32                     -- pooled connections per worker and host
+
+--- Bytes of response headers accepted (256 KiB).
 _M.max_head = 256 * 1024              -- bytes of response headers accepted
+
+--- Seconds added to `per` between departures (0.05; see `limiter`).
 _M.margin = 0.05                      -- seconds added to `per` between departures (see below)
 
 local USER_AGENT = format("lua-coreplus/%s (ngx_lua/%s; nginx/%s)", tostring(core.version),
@@ -57,7 +69,7 @@ end
 _M.now = now
 _M.sleep = sleep
 
---- limiter{rate=10, per=1.0, key=, shared=nil|path|redis://, margin=0.05}
+--- The limiter, `limiter{rate = 10, per = 1.0, key =, shared = nil | path | "redis://...", margin = 0.05}`
 -- (transport/ngx_limiter.lua): the lua_shared_dict limiter of all workers
 -- by default; the tunables dict_name and margin above apply. The margin is
 -- twice the C core's: a departure is stamped from the worker's event loop,
@@ -67,9 +79,7 @@ function _M.limiter(o)
   return ngx_limiter.new(o, _M)
 end
 
-------------------------------------------------------------------------
--- HTTP/1.1 on a cosocket
-------------------------------------------------------------------------
+-- ===== HTTP/1.1 on a cosocket =====
 
 -- The engine's set (decision #17): a PUT is never sent twice either.
 local IDEMPOTENT = require("coreplus.engine").IDEMPOTENT
@@ -436,13 +446,17 @@ local function perform(opts, method, u)
   return res
 end
 
---- request(opts) -> res | nil, err   (see core.request for opts and res)
+--- Sends one request, yielding while it waits: `coreplus.core.request`'s options and results.
+-- @tparam table opts
+-- @return res, or nil and err
 function _M.request(opts)
   return perform(opts, prepare(opts))
 end
 
---- request_many(list, {concurrency=N}) -> results (res or {error=err}),
--- in input order, with up to N requests in flight (light threads).
+--- Sends a list of requests, up to `concurrency` in flight (light threads).
+-- @tparam {table,...} list request options, as for `request`
+-- @tparam[opt] table o `{concurrency = N}`
+-- @treturn table results in input order: each `res`, or `{error = err}`
 function _M.request_many(list, o)
   if type(list) ~= "table" then raise("%s", "bad argument #1 to 'request_many' (table expected)") end
   local n = #list
@@ -481,20 +495,22 @@ function _M.request_many(list, o)
   return results
 end
 
-------------------------------------------------------------------------
--- Pipelines: requests in flight as a stream (the pager's fetch-ahead)
-------------------------------------------------------------------------
+-- ===== Pipelines: requests in flight as a stream (the pager's fetch-ahead) =====
 
 local unpack = unpack or table.unpack   -- luacheck: ignore 143
 
 local pipeline = {}
 pipeline.__index = pipeline
 
---- pipeline{concurrency=4} -> p, as core.pipeline:
---   p:add(opts) -> id      (raises on bad opts, or when full)
---   p:next() -> id, res, err   (waits, yielding, for the first to finish; nil when empty)
---   p:pending(), p:capacity(), p:close()
--- Each request runs in its own light thread; it books its limiter slot when
+--- Requests in flight as a stream, as `coreplus.core.pipeline`.
+-- Each request is sent from a light thread of its own:
+--
+--     local p = pipeline{ concurrency = 4 }
+--     local id = p:add(opts)          -- raises on bad opts, or when full
+--     local id, res, err = p:next()   -- waits, yielding, for the first to finish; nil when empty
+--     p:pending()  p:capacity()  p:close()
+--
+-- Each request books its limiter slot when
 -- added (a thread runs until its first yield on spawn), so slots follow the
 -- order of add().
 function _M.pipeline(o)
@@ -540,7 +556,7 @@ end
 function pipeline:pending() return #self.threads end
 function pipeline:capacity() return self.cap end
 
---- close(): abandons the requests in flight. A killed request that was
+--- Abandons the requests in flight. A killed request that was
 -- waiting for its slot stops holding the limiter at its hold deadline.
 function pipeline:close()
   if self.closed then return end
