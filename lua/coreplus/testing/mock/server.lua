@@ -160,7 +160,7 @@ function _M.handle()
     args[lk] = v
   end
   local status, value = resources.dispatch{ method = method, uri = uri, args = args, body_text = body_text,
-    data = data, token = auth_cfg.tokens[claims.accessToken] }
+    data = data, token = auth_cfg.tokens[claims.accessToken], now = now() }
   local body = json.encode(value)
   if fault and faults.after(fault, status, body) then return end
   return send_json(status, body)
