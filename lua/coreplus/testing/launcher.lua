@@ -28,7 +28,8 @@ _M.nginx = "/usr/sbin/nginx"
 local START_TIMEOUT = 15
 
 local DEFAULTS = { tls = true, latency = 0, skew = 0, clients = 537, seed = 1, workers = 1,
-  port = false, rate_limit = true, leeway = 2, month = false, tls_variant = false, detach = false }
+  port = false, rate_limit = true, leeway = 2, month = false, tls_variant = false, detach = false,
+  versions = "strict", block_default_user_agent = false, limit_key = "access_token" }
 
 ------------------------------------------------------------------------
 -- Shell helpers
@@ -240,7 +241,10 @@ end
 -- rate_limit (true = 10 per second; a number = that many; false = count
 -- only), leeway (2 s on nbf/exp), month ("YYYY-MM"; default the current
 -- month), tls_variant (nil | "expired" | "wrong_host"), detach (false:
--- when true the server outlives this Lua state).
+-- when true the server outlives this Lua state), versions ("strict": each
+-- resource only under the versions the docs show; "lax": v2 and v2.1 for
+-- all), block_default_user_agent (false), limit_key ("access_token" |
+-- "consumer": what one rate budget covers). See docs/mock.md.
 function _M.server(opts)
   opts = opts or {}
   local o = {}
@@ -274,7 +278,8 @@ function _M.server(opts)
       local port = o.port or _M.free_port()
       write_file(config_path, cjson.encode{ port = port, tls = o.tls, skew = o.skew, latency = o.latency,
         seed = o.seed, clients = o.clients, month = o.month or nil, rate_limit = o.rate_limit,
-        leeway = o.leeway, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
+        leeway = o.leeway, versions = o.versions, block_default_user_agent = o.block_default_user_agent,
+        limit_key = o.limit_key, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
         access_token = self.access_token, restricted_access_token = self.restricted_access_token })
       write_file(prefix .. "/nginx.conf", conf.render{ prefix = prefix, lua_dir = lua_dir(), port = port,
         tls = o.tls, cert = prefix .. "/server.crt", key = prefix .. "/server.key",
