@@ -173,8 +173,8 @@ describe("mock multipart reader", function()
       { "a folded header", "--B\r\nContent-Disposition: form-data;\r\n name=\"a\"\r\n\r\nx\r\n--B--", "folded" },
       { "a header given twice", "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n" ..
         "Content-Type: a/b\r\ncontent-type: a/c\r\n\r\nx\r\n--B--", "twice" },
-      { "a header line without a colon", "--B\r\nContent-Disposition: form-data; name=\"a\"\r\nnonsense\r\n\r\nx\r\n--B--",
-        "cannot read the header" },
+      { "a header line without a colon",
+        "--B\r\nContent-Disposition: form-data; name=\"a\"\r\nnonsense\r\n\r\nx\r\n--B--", "cannot read the header" },
       { "base64 transfer encoding", "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n" ..
         "Content-Transfer-Encoding: base64\r\n\r\neA==\r\n--B--", "base64" },
       { "a delimiter followed by text", "--B\r\n" .. OK_PART .. "\r\n--Bxyz\r\n", "followed by other text" },

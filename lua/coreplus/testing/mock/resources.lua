@@ -25,52 +25,106 @@ end
 -- Routing
 ------------------------------------------------------------------------
 
--- resource (lower case) -> { collection = {METHOD = handler}, item = {...} }
-local routes = {
-  client = { collection = { GET = H.client_list, POST = H.client_create }, item = { GET = H.client_get } },
-  clientfamily = { collection = { POST = H.family_create } },
-  practitioner = { collection = { GET = H.practitioner_list } },
-  location = { collection = { GET = H.location_list } },
-  appointmenttype = { collection = { GET = H.apptype_list, POST = H.apptype_create } },
-  availabilityslot = { collection = { GET = H.slot_list } },
-  appointment = { collection = { GET = H.appointment_list, POST = H.appointment_post },
-                  item = { GET = H.appointment_get, POST = H.appointment_update } },
-  invoice = { collection = { GET = H.invoice_list }, item = { GET = H.invoice_get } },
-  payment = { collection = { GET = H.payment_list, POST = H.payment_create } },
+-- Which operation lives where: the one table of resources, methods and the
+-- API versions that answer them (coreplus-api.md §4.1, column "Ver").
+-- Operations the docs show only under v2 (ClientFamily, AppointmentType
+-- POST, Invoice, Payment) are only there; File only under v2.1, the one
+-- version its page shows; the rest, seen under both in the docs and in
+-- third-party code, under both. `versions = "lax"` answers every row under
+-- both. `body` is how the request body is read: "json" (default) or
+-- "multipart".
+local BOTH, V2, V21 = { "v2", "v2.1" }, { "v2" }, { "v2.1" }
+local OPERATIONS = {
+  --  resource             path          method  handler               versions
+  { "client",           "collection", "GET",  "client_list",        BOTH },   -- §4.1 #1
+  { "client",           "collection", "POST", "client_create",      BOTH },   -- #2
+  { "client",           "item",       "GET",  "client_get",         BOTH },   -- #3
+  { "clientfamily",     "collection", "POST", "family_create",      V2 },     -- #4
+  { "practitioner",     "collection", "GET",  "practitioner_list",  BOTH },   -- #5
+  { "location",         "collection", "GET",  "location_list",      BOTH },   -- #6
+  { "appointmenttype",  "collection", "GET",  "apptype_list",       BOTH },   -- #7
+  { "appointmenttype",  "collection", "POST", "apptype_create",     V2 },     -- #8
+  { "availabilityslot", "collection", "GET",  "slot_list",          BOTH },   -- #9
+  { "appointment",      "collection", "GET",  "appointment_list",   BOTH },   -- #10
+  { "appointment",      "item",       "GET",  "appointment_get",    BOTH },   -- #11
+  { "appointment",      "collection", "POST", "appointment_post",   BOTH },   -- #12, #14
+  { "appointment",      "item",       "POST", "appointment_update", BOTH },   -- #13, #14
+  { "invoice",          "item",       "GET",  "invoice_get",        V2 },     -- #15
+  { "invoice",          "collection", "GET",  "invoice_list",       V2 },     -- #16
+  { "payment",          "collection", "POST", "payment_create",     V2 },     -- #17
+  { "payment",          "collection", "GET",  "payment_list",       V2 },     -- #18
+  { "file",             "collection", "POST", "file_upload",        V21, body = "multipart" },  -- #19
+  { "message",          "collection", "POST", "message_send",       BOTH, body = "multipart" }, -- #20
 }
+_M.operations = OPERATIONS
 
---- route(uri) -> resource_name, id | nil
--- Paths are /API/Core/v2.1/<Resource>/[<id>[/]], any letter case, v2 too.
+-- index[lax][version][resource][path][method] = operation
+local index = { [false] = {}, [true] = {} }
+for _, op in ipairs(OPERATIONS) do
+  local res, path, method, handler, versions = op[1], op[2], op[3], op[4], op[5]
+  op.handler = assert(H[handler], handler)
+  for lax, list in pairs{ [false] = versions, [true] = BOTH } do
+    for _, v in ipairs(list) do
+      local r = index[lax][v] or {}
+      index[lax][v] = r
+      r[res] = r[res] or {}
+      r[res][path] = r[res][path] or {}
+      r[res][path][method] = op
+    end
+  end
+end
+
+--- route(uri) -> version, resource, id | nil
+-- Paths are /API/Core/<version>/<Resource>/[<id>[/]], any letter case.
 function _M.route(uri)
   local ver, res, rest = match(uri, "^/[Aa][Pp][Ii]/[Cc][Oo][Rr][Ee]/([vV][%d.]+)/([%a]+)(.*)$")
-  if not ver or (lower(ver) ~= "v2" and lower(ver) ~= "v2.1") then return nil end
-  res = lower(res)
-  if not routes[res] then return nil end
-  if rest == "" or rest == "/" then return res, nil end
+  if not ver then return nil end
+  ver, res = lower(ver), lower(res)
+  if rest == "" or rest == "/" then return ver, res, nil end
   local id = match(rest, "^/([^/]+)/?$")
   if not id then return nil end
-  return res, id
+  return ver, res, id
+end
+
+local NO_RESOURCE = "No HTTP resource was found that matches the request URI"
+
+--- operation(uri, method, lax) -> operation, id | nil, status, body
+-- A resource the version does not have is a 404, as for any unknown path;
+-- a method the resource does not take there is a 405.
+function _M.operation(uri, method, lax)
+  local ver, res, id = _M.route(uri)
+  local r = ver and index[lax and true or false][ver]
+  local ops = r and r[res]
+  if not ops then return nil, result(404, NO_RESOURCE) end
+  local op = ops[id and "item" or "collection"]
+  op = op and op[method]
+  if not op then
+    return nil, result(405, "The requested resource does not support http method '" .. method .. "'")
+  end
+  return op, id
+end
+
+--- takes_multipart(uri, method, lax) -> true when the operation's body is
+-- multipart/form-data (its Content-Type is then not application/json).
+function _M.takes_multipart(uri, method, lax)
+  local op = _M.operation(uri, method, lax)
+  return op ~= nil and op.body == "multipart"
 end
 
 --- dispatch(ctx) -> status, value. ctx: method, uri, args (lower-case
--- keys), body_text, data, token ({can_list_clients=}).
+-- keys), body (a body source: coreplus.testing.mock.body), data, token
+-- ({can_list_clients=, can_send_messages=}), now, lax.
 function _M.dispatch(ctx)
-  local res, id = _M.route(ctx.uri)
-  if not res then
-    return result(404, "No HTTP resource was found that matches the request URI")
-  end
-  local set = id and routes[res].item or routes[res].collection
-  local h = set and set[ctx.method]
-  if not h then
-    return result(405, "The requested resource does not support http method '" .. ctx.method .. "'")
-  end
+  local op, id, body = _M.operation(ctx.uri, ctx.method, ctx.lax)
+  if not op then return id, body end
   ctx.id = id
-  if ctx.method == "POST" or ctx.method == "PUT" then
-    local b = ctx.body_text and ctx.body_text ~= "" and json.decode(ctx.body_text)
+  if op.body ~= "multipart" and (ctx.method == "POST" or ctx.method == "PUT") then
+    local text = ctx.source and ctx.source:text()
+    local b = text and text ~= "" and json.decode(text)
     if type(b) ~= "table" then return bad("The request body must be a JSON object") end
     ctx.body = b
   end
-  return h(ctx)
+  return op.handler(ctx)
 end
 
 --- Appointments created through the API and not cancelled.
