@@ -2,6 +2,8 @@
 -- listens on 127.0.0.1):
 --   GET  /__mock/health        {"ok":true}
 --   GET  /__mock/stats         counters (see stats() below)
+--   GET  /__mock/uploads       {"files":[...],"messages":[...]}: what File/
+--                              and Message/ accepted (sizes and SHA-256s)
 --   POST /__mock/reset         zero the counters, forget bookings and
 --                              created records, clear faults and latency
 --   GET  /__mock/faults        the server-wide fault and latency
@@ -33,7 +35,7 @@ local function reply(status, value)
 end
 
 local COUNTERS = { "requests", "rate_limited", "auth_failures", "ua_refused", "connections",
-  "max_in_window", "faults", "echo_requests" }
+  "max_in_window", "faults", "echo_requests", "uploads", "upload_bytes", "messages" }
 
 function _M.stats()
   local st = ngx.shared.mock_stats
@@ -72,6 +74,8 @@ function _M.handle(uri, method)
     return reply(200, { ok = true, worker = ngx.worker.pid() })
   elseif uri == "/__mock/stats" then
     return reply(200, _M.stats())
+  elseif uri == "/__mock/uploads" then
+    return reply(200, resources.uploads())
   elseif uri == "/__mock/reset" and method == "POST" then
     ngx.shared.mock_stats:flush_all()
     ngx.shared.mock_rate:flush_all()

@@ -9,6 +9,7 @@ local ngx = ngx
 local obj, arr, raw = json.obj, json.arr, json.raw
 local type, ipairs, pairs, tostring, tonumber = type, ipairs, pairs, tostring, tonumber
 local format, lower, match, floor, max = string.format, string.lower, string.match, math.floor, math.max
+local concat = table.concat
 local bad, not_found = reply.bad, reply.not_found
 local arg1, argset, truthy, require_params, page_of = reply.arg1, reply.argset, reply.truthy,
   reply.require_params, reply.page_of
@@ -31,25 +32,70 @@ local function amount_owing(inv)
   return max(0, inv.amount - paid)
 end
 
-local function render_line_item(li, extra)
-  return obj{ "lineItemId", li.lineItemId, "productId", li.productId, "description", li.description,
-    "itemNumber", li.itemNumber, "unitAmount", raw(money(li.unitAmount)),
-    "taxAmount", raw(money(li.taxAmount)), "lineAmount", raw(money(li.lineAmount)),
-    "quantity", raw(money(li.quantity)), "amountPaid", extra }
+-- Field= on the invoice list (coreplus-api.md §4.6): what may be selected,
+-- in the order the docs list it. The ids (invoiceId, lineItems.lineItemId)
+-- come back regardless.
+local FIELDS = { "invoiceId", "invoiceNumber", "clientId", "generatedAt", "amountOwing",
+  "lineItems.lineItemId", "lineItems.productId", "lineItems.description", "lineItems.itemNumber",
+  "lineItems.unitAmount", "lineItems.taxAmount", "lineItems.lineAmount", "lineItems.quantity" }
+local FIELD_OF = {}
+for _, f in ipairs(FIELDS) do FIELD_OF[lower(f)] = f end
+
+--- Field= -> set of field names | nil (none given) | nil, status, body
+local function selected_fields(args)
+  local given = argset(args, "Field")
+  if not given then return nil end
+  local sel = { invoiceId = true, ["lineItems.lineItemId"] = true }
+  for f in pairs(given) do
+    if not FIELD_OF[f] then
+      return nil, bad("Unknown Field '" .. f .. "': the invoice list selects " .. concat(FIELDS, ", "))
+    end
+    sel[FIELD_OF[f]] = true
+  end
+  return sel
 end
 
-local function render_invoice(inv, args, full)
-  local fields = argset(args, "Field")
+local LINE_MONEY = { unitAmount = true, taxAmount = true, lineAmount = true, quantity = true }
+local LINE_ORDER = { "lineItemId", "productId", "description", "itemNumber", "unitAmount", "taxAmount",
+  "lineAmount", "quantity" }
+
+--- A line item with every field, or those `sel` names; `paid` is added
+-- as amountPaid (the answer to a payment).
+local function render_line_item(li, paid, sel)
+  local o = obj{}
+  for _, k in ipairs(LINE_ORDER) do
+    if not sel or sel["lineItems." .. k] then
+      json.set(o, k, LINE_MONEY[k] and raw(money(li[k])) or li[k])
+    end
+  end
+  if paid then json.set(o, "amountPaid", paid) end
+  return o
+end
+
+--- An invoice: `full` for GET invoice/{id} (line items, locked); on the
+-- list, line items only when Field= asks for some, and with `sel` only the
+-- selected fields and the ids. The get* flags add their fields either way.
+local function render_invoice(inv, args, full, sel)
   local want_lines = full
-  if fields then
-    for f in pairs(fields) do if f:match("^lineitems%.") then want_lines = true end end
+  if sel then
+    for f in pairs(sel) do if f ~= "lineItems.lineItemId" and f:match("^lineItems%.") then want_lines = true end end
   end
   local lines = arr()
   if want_lines then
-    for _, li in ipairs(inv.lineItems) do lines[#lines + 1] = render_line_item(li) end
+    for _, li in ipairs(inv.lineItems) do lines[#lines + 1] = render_line_item(li, nil, sel) end
   end
-  local o = obj{ "invoiceId", inv.invoiceId, "invoiceNumber", inv.invoiceNumber, "clientId", inv.clientId,
-    "generatedAt", inv.generatedAt, "lineItems", lines, "amountOwing", money(amount_owing(inv)) }
+  local o
+  if sel then
+    o = obj{ "invoiceId", inv.invoiceId }
+    for _, f in ipairs{ "invoiceNumber", "clientId", "generatedAt" } do
+      if sel[f] then json.set(o, f, inv[f]) end
+    end
+    if want_lines then json.set(o, "lineItems", lines) end
+    if sel.amountOwing then json.set(o, "amountOwing", money(amount_owing(inv))) end
+  else
+    o = obj{ "invoiceId", inv.invoiceId, "invoiceNumber", inv.invoiceNumber, "clientId", inv.clientId,
+      "generatedAt", inv.generatedAt, "lineItems", lines, "amountOwing", money(amount_owing(inv)) }
+  end
   if full or truthy(arg1(args, "getLockStatus")) then json.set(o, "locked", true) end
   if truthy(arg1(args, "getPractitionerId")) then json.set(o, "practitionerId", inv.practitionerId) end
   if truthy(arg1(args, "getLocationId")) then json.set(o, "locationId", inv.locationId) end
@@ -58,9 +104,26 @@ local function render_invoice(inv, args, full)
   return o
 end
 
+--- When an invoice last changed: its fixture time, or its last payment.
+local function invoice_updated(inv)
+  local paid = store.get("invoice_paid_at", inv.invoiceId)
+  return paid and paid.at or inv.updated
+end
+
 function H.invoice_list(ctx)
   local args = ctx.args
-  return page_of(args, ctx.data.invoices, "invoices", function(inv) return render_invoice(inv, args, false) end)
+  local since, st, body = reply.updated_since(args)
+  if st then return st, body end
+  local sel, fst, fbody = selected_fields(args)
+  if fst then return fst, fbody end
+  local rows = ctx.data.invoices
+  if since then
+    rows = {}
+    for _, inv in ipairs(ctx.data.invoices) do
+      if invoice_updated(inv) > since then rows[#rows + 1] = inv end
+    end
+  end
+  return page_of(args, rows, "invoices", function(inv) return render_invoice(inv, args, false, sel) end)
 end
 
 function H.invoice_get(ctx)
@@ -111,6 +174,7 @@ function H.payment_create(ctx)
         paymentMethodId = p.paymentMethodId }
     end
     store.put("payments", inv.invoiceId, pays)
+    store.put("invoice_paid_at", inv.invoiceId, { at = ctx.now })
     local lines = arr()
     for _, li in ipairs(inv.lineItems) do
       local paid = 0

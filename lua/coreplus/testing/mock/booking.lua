@@ -14,7 +14,7 @@ local lower, floor, ceil = string.lower, math.floor, math.ceil
 local sort, min, max = table.sort, math.min, math.max
 local result, bad, not_found = reply.result, reply.bad, reply.not_found
 local arg1, argset, truthy, page_of, window = reply.arg1, reply.argset, reply.truthy, reply.page_of, reply.window
-local check_string, NOT_AVAILABLE = reply.check_string, reply.NOT_AVAILABLE
+local check_string, NOT_AVAILABLE, IN_THE_PAST = reply.check_string, reply.NOT_AVAILABLE, reply.IN_THE_PAST
 local client_record, apptype_record = records.client_record, records.apptype_record
 local practitioner_by_id, location_by_id = records.practitioner_by_id, records.location_by_id
 local all_appointments, appointment_record = records.all_appointments, records.appointment_record
@@ -210,6 +210,10 @@ local function apply_booking(ctx, a, b, creating)
     end
   end
   if a.finish <= a.start then return bad("endDateTime must be after startDateTime") end
+  if (creating or b.startDateTime ~= nil) and ctx.now and a.start < ctx.now then
+    return result(200, IN_THE_PAST, "starts " .. clock.format_local(loc.zone, a.start) ..
+      ", before the server's clock (" .. clock.format_local(loc.zone, floor(ctx.now)) .. ")")
+  end
   local why = unavailable(data, practitioner_by_id(data, a.practitionerId), loc, a.start, a.finish, a.appointmentId)
   if why then return result(200, NOT_AVAILABLE, why) end
   return nil

@@ -17,22 +17,36 @@ local function client_record(data, id)
   return store.get("client", id)
 end
 
+-- A client as the list shows it (coreplus-api.md §4.2: the list page's
+-- fields, and relatedClients as the docs' Python example prints it).
 local function render_client(c)
   return obj{ "clientId", c.clientId, "title", c.title or "", "firstName", c.firstName,
     "middleName", c.middleName or "", "lastName", c.lastName, "preferredName", c.preferredName or "",
     "culture", c.culture or "", "pronouns", c.pronouns or "", "dateOfBirth", c.dateOfBirth,
-    "gender", c.gender or "", "practitionerId", c.practitionerId or json.null,
-    "phoneNumberMobile", c.phoneNumberMobile or "", "phoneNumberHome", c.phoneNumberHome or "",
-    "email", c.email or "",
-    "addressResidential", c.addressResidential and obj{
-      "streetAddress", c.addressResidential.streetAddress or "",
-      "suburb", c.addressResidential.suburb or c.addressResidential.city or "",
-      "state", c.addressResidential.state or "", "postcode", c.addressResidential.postcode or "" } }
+    "gender", c.gender or "", "practitionerId", c.practitionerId or json.null, "relatedClients", arr() }
 end
 
+-- One client (GET Client/{id}): the list's fields plus what third-party
+-- code reads there (phones, addressResidential with suburb) and the email
+-- given at creation.
+local function render_client_record(c)
+  local o = render_client(c)
+  json.set(o, "phoneNumberMobile", c.phoneNumberMobile or "")
+  json.set(o, "phoneNumberHome", c.phoneNumberHome or "")
+  json.set(o, "email", c.email or "")
+  json.set(o, "addressResidential", c.addressResidential and obj{
+    "streetAddress", c.addressResidential.streetAddress or "",
+    "suburb", c.addressResidential.suburb or c.addressResidential.city or "",
+    "state", c.addressResidential.state or "", "postcode", c.addressResidential.postcode or "" } or json.null)
+  return o
+end
+
+-- Practitioners: the id and names third-party code reads, and a title
+-- (a guess). Which location a practitioner works at is not shown: the
+-- availability slots say it.
 local function render_practitioner(p)
   return obj{ "practitionerId", p.practitionerId, "title", p.title, "firstName", p.firstName,
-    "lastName", p.lastName, "locationIds", arr{ p.location.locationId } }
+    "lastName", p.lastName }
 end
 
 local function render_location(l)
@@ -115,7 +129,7 @@ local function render_appointment(data, a, z, profiles)
     "notifyPractitioner", a.notifyPractitioner and true or false }
 end
 
-_M.client_record, _M.render_client = client_record, render_client
+_M.client_record, _M.render_client, _M.render_client_record = client_record, render_client, render_client_record
 _M.render_practitioner, _M.render_location, _M.render_apptype = render_practitioner, render_location, render_apptype
 _M.appointment_types, _M.apptype_record = appointment_types, apptype_record
 _M.location_by_id, _M.practitioner_by_id = location_by_id, practitioner_by_id

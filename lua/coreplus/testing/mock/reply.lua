@@ -123,6 +123,26 @@ local function check_string(body, name, required, maxlen)
   if maxlen and #v > maxlen then return name .. " must be at most " .. maxlen .. " characters" end
 end
 
+--- updatedSince -> UTC seconds | nil (not given) | nil, status, body.
+-- The docs' form is "2017-06-30 14:18:00+1000" (URL-encoded
+-- 2017-06-30%2014:18:00%2B1000); "+10:00", a "T" and "Z" are read too. An
+-- offset is required: the docs give one, and without it the instant is
+-- ambiguous. A "+" sent unencoded arrives as a space and is refused.
+function _M.updated_since(args)
+  local v = arg1(args, "updatedSince")
+  if v == nil then return nil end
+  local t = type(v) == "string" and clock.parse_datetime(v, nil)
+  if not t then
+    return nil, bad("updatedSince must be a date-time with its UTC offset, e.g. 2017-06-30 14:18:00+1000 " ..
+      "(URL-encoded 2017-06-30%2014:18:00%2B1000), not '" .. tostring(v) .. "'")
+  end
+  return t
+end
+
+-- A booking that starts before the server's clock: refused like a clash
+-- (200 and a result[] body), with its own reason.
+_M.IN_THE_PAST = "The selected time is in the past and cannot be booked"
+
 _M.bad, _M.not_found = bad, not_found
 _M.arg1, _M.argset, _M.truthy, _M.require_params = arg1, argset, truthy, require_params
 _M.paging, _M.envelope, _M.page_of, _M.window = paging, envelope, page_of, window

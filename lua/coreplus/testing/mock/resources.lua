@@ -7,6 +7,7 @@ local reply = require "coreplus.testing.mock.reply"
 local directory = require "coreplus.testing.mock.directory"
 local booking = require "coreplus.testing.mock.booking"
 local billing = require "coreplus.testing.mock.billing"
+local uploads = require "coreplus.testing.mock.uploads"
 
 local match, lower = string.match, string.lower
 local type, ipairs, pairs = type, ipairs, pairs
@@ -17,7 +18,7 @@ local _M = {}
 _M.result = result
 
 local H = {}
-for _, m in ipairs{ directory, booking, billing } do
+for _, m in ipairs{ directory, booking, billing, uploads } do
   for k, f in pairs(m) do H[k] = f end
 end
 
@@ -112,14 +113,14 @@ function _M.takes_multipart(uri, method, lax)
 end
 
 --- dispatch(ctx) -> status, value. ctx: method, uri, args (lower-case
--- keys), body (a body source: coreplus.testing.mock.body), data, token
+-- keys), source (the body: {content_type=, text(), reader()}), data, token
 -- ({can_list_clients=, can_send_messages=}), now, lax.
 function _M.dispatch(ctx)
   local op, id, body = _M.operation(ctx.uri, ctx.method, ctx.lax)
   if not op then return id, body end
   ctx.id = id
   if op.body ~= "multipart" and (ctx.method == "POST" or ctx.method == "PUT") then
-    local text = ctx.source and ctx.source:text()
+    local text = ctx.source and ctx.source.text()
     local b = text and text ~= "" and json.decode(text)
     if type(b) ~= "table" then return bad("The request body must be a JSON object") end
     ctx.body = b
@@ -129,4 +130,5 @@ end
 
 --- Appointments created through the API and not cancelled.
 _M.active_bookings = booking.active_bookings
+_M.uploads = uploads.uploads
 return _M
