@@ -11,6 +11,8 @@
 --                               "path":"/appointment","method":"POST",
 --                               "latency":0.2}   ({} clears the fault)
 --   DELETE /__mock/faults      clear the fault and the latency
+--   GET  /__mock/last-request  the last /API request's method, uri and
+--                              headers (the Authorization header included)
 --   ANY  /__mock/echo-headers  the request's method, uri and headers (and
 --                              remembered for GET /__mock/last-echo): the
 --                              target of the redirect fault
@@ -99,6 +101,9 @@ function _M.handle(uri, method)
     local seen = { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(0, true) }
     ngx.shared.mock_data:set("echo", json.encode(seen))
     return reply(200, seen)
+  elseif uri == "/__mock/last-request" then
+    local e = ngx.shared.mock_data:get("last_request")
+    return reply(200, e and json.decode(e) or json.null)
   elseif uri == "/__mock/last-echo" then
     local e = ngx.shared.mock_data:get("echo")
     return reply(200, e and json.decode(e) or json.null)

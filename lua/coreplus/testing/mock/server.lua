@@ -147,6 +147,10 @@ function _M.handle()
   if ngx.var.connection_requests == "1" then st:incr("connections", 1, 0) end
 
   local h = ngx.req.get_headers(0)
+  -- What the last API request carried (GET /__mock/last-request): lets a
+  -- test check the token a client sent with an independent verifier.
+  ngx.shared.mock_data:set("last_request", json.encode{ method = method, uri = ngx.var.request_uri,
+    headers = ngx.req.get_headers(0, true) })
   latency(h)
   set_date()
 
