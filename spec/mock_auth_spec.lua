@@ -68,6 +68,22 @@ describe("mock server authentication", function()
     refused(H.get(mock, "Location/", { token = H.token_of(claims, nil, mock) }))
   end)
 
+  it("accepts a token that lives the documented minute, and a second or two more (the leeway)", function()
+    local now = os.time()
+    for _, life in ipairs{ 60, 61, 62 } do
+      local claims = H.claims(mock, "GET", mock:url("Location/"), { nbf = now, exp = now + life })
+      assert.are.equal(200, H.get(mock, "Location/", { token = H.token_of(claims, nil, mock) }).status, life)
+    end
+  end)
+
+  it("refuses a token that lives longer than a minute plus the leeway (exp - nbf)", function()
+    local now = os.time()
+    for _, life in ipairs{ 63, 3600, 365 * 86400 } do
+      local claims = H.claims(mock, "GET", mock:url("Location/"), { nbf = now - 1, exp = now - 1 + life })
+      refused(H.get(mock, "Location/", { token = H.token_of(claims, nil, mock) }), "at most 60 s")
+    end
+  end)
+
   it("refuses 'Bearer' instead of 'JwToken'", function()
     local token = H.sign(mock, "GET", mock:url("Location/"))
     refused(H.get(mock, "Location/", { auth = "Bearer " .. token }), "JwToken")
@@ -118,6 +134,12 @@ describe("mock server authentication", function()
     end
   end)
 
+  it("lets the library's own default User-Agent through unless told otherwise", function()
+    for _, ua in ipairs{ "lua-coreplus/0.1.0 (libcurl/7.88.1; Lua 5.4)", "myapp/1.2 lua-coreplus/0.1.0 (libcurl)" } do
+      assert.are.equal(200, H.get(mock, "Location/", { ua = ua }).status, ua)
+    end
+  end)
+
   it("puts an RFC 1123 Date header on refusals too (clients learn the clock from them)", function()
     for _, res in ipairs{ H.get(mock, "Location/", { auth = false }), H.get(mock, "Location/", { ua = false }),
                           H.get(mock, "Nope/"), H.get(mock, "Location/") } do
@@ -148,5 +170,37 @@ describe("mock server authentication", function()
     local url = mock.base_url .. "/api/core/v2/location/"
     local res = H.request(mock, { url = url })
     assert.are.equal(200, res.status, res.body)
+  end)
+end)
+
+describe("mock server with block_default_user_agent", function()
+  local mock
+  lazy_setup(function() mock = testing.server{ rate_limit = false, tls = false, block_default_user_agent = true } end)
+  lazy_teardown(function() mock:stop() end)
+
+  it("refuses the library's bare default User-Agent with the 403 the library reads as blocked_user_agent", function()
+    for _, ua in ipairs{ "lua-coreplus/0.1.0 (libcurl/7.88.1; Lua 5.4)", "LUA-COREPLUS/9", "lua-coreplus" } do
+      local res = H.get(mock, "Location/", { ua = ua })
+      assert.are.equal(403, res.status, ua)
+      local reason, detail = H.reason(res)
+      -- coreplus.errors maps a 403 whose reason speaks of the user agent to
+      -- kind blocked_user_agent.
+      assert.truthy(reason:lower():find("user%-agent"), reason)
+      assert.truthy(detail:find("names no app", 1, true), detail)
+    end
+  end)
+
+  it("lets an app name before the library's through, and still refuses generic agents", function()
+    assert.are.equal(200, H.get(mock, "Location/", { ua = "my-practice-sync/1.2 lua-coreplus/0.1.0 (libcurl)" }).status)
+    assert.are.equal(403, H.get(mock, "Location/", { ua = "python-requests/2.28.1" }).status)
+  end)
+
+  it("refuses a client of the library that sets no user_agent, and serves one that does", function()
+    local _, err = mock:client{ retries = 0 }.locations:list{}
+    assert.truthy(err, "expected a refusal")
+    assert.are.equal(403, err.status)
+    assert.truthy(table.concat(err.reasons, " "):find("User-Agent", 1, true))
+    local list, lerr = mock:client{ user_agent = "spec-app/1.0" }.locations:list{}
+    assert.truthy(list, tostring(lerr))
   end)
 end)

@@ -61,6 +61,30 @@ describe("mock server data", function()
     assert.truthy(H.reason(res))
   end)
 
+  it("shows a client with the docs' fields, relatedClients an empty array, nothing invented", function()
+    local res = H.get(mock, "Client/?pageSize=1")
+    local keys = {}
+    for k in pairs(res.json.clients[1]) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.are.same({ "clientId", "culture", "dateOfBirth", "firstName", "gender", "lastName", "middleName",
+      "practitionerId", "preferredName", "pronouns", "relatedClients", "title" }, keys)
+    assert.truthy(res.body:find('"relatedClients":[]', 1, true))
+    -- One client also carries what third-party code reads there.
+    local one = H.get(mock, "Client/" .. res.json.clients[1].clientId)
+    assert.truthy(one.body:find('"relatedClients":[]', 1, true))
+    assert.is_string(one.json.client.phoneNumberMobile)
+    assert.is_string(one.json.client.addressResidential.suburb)
+  end)
+
+  it("shows practitioners without the invented locationIds (slots say where they work)", function()
+    for _, p in ipairs(H.get(mock, "Practitioner/").json.practitioners) do
+      assert.is_nil(p.locationIds)
+      assert.is_string(p.practitionerId)
+      assert.is_string(p.firstName)
+      assert.is_string(p.lastName)
+    end
+  end)
+
   it("lists 12 practitioners, 3 locations with timezone GUIDs, and appointment types", function()
     assert.are.equal(12, #H.get(mock, "Practitioner/").json.practitioners)
     local locs = H.get(mock, "Location/").json.locations
@@ -132,11 +156,11 @@ describe("mock server data", function()
   end)
 
   it("returns invoices with money strings, and one invoice unwrapped", function()
-    local list = H.get(mock, "Invoice/?pageSize=5")
+    local list = H.get(mock, "Invoice/?pageSize=5", { version = "v2" })
     assert.are.equal(5, #list.json.invoices)
     local inv = list.json.invoices[1]
     assert.is_string(inv.amountOwing)
-    local one = H.get(mock, "invoice/" .. inv.invoiceId)
+    local one = H.get(mock, "invoice/" .. inv.invoiceId, { version = "v2" })
     assert.are.equal(inv.invoiceId, one.json.invoiceId)
     assert.are.equal(1, #one.json.lineItems)
     assert.truthy(one.body:find('"unitAmount":%d+%.0'))

@@ -7,7 +7,9 @@ local CURL_EMPTY_REPLY, CURL_PARTIAL, CURL_TIMEOUT = 52, 18, 28
 
 describe("mock server faults", function()
   local mock
-  lazy_setup(function() mock = testing.server{ rate_limit = false, month = "2025-09" } end)
+  -- A future month: the reset_after_commit booking must not be in the past.
+  local MONTH = H.future_month()
+  lazy_setup(function() mock = testing.server{ rate_limit = false, month = MONTH } end)
   lazy_teardown(function() mock:stop() end)
   before_each(function() mock:reset() end)
 
@@ -110,13 +112,13 @@ describe("mock server faults", function()
   it("reset_after_commit stores the booking, then drops the connection", function()
     local prac = H.get(mock, "Practitioner/").json.practitioners[1]
     local client = H.get(mock, "Client/?pageSize=1").json.clients[1]
-    local slot = H.get(mock, "AvailabilitySlot/?startDate=2025-09-10&endDate=2025-09-10&timezoneId=" ..
+    local slot = H.get(mock, "AvailabilitySlot/?startDate=" .. MONTH .. "-10&endDate=" .. MONTH .. "-20&timezoneId=" ..
       H.MELBOURNE .. "&practitionerId=" .. prac.practitionerId).json.timeslots[1]
     -- A free block without appointmentTypeId: bookable as a whole.
     local start, finish = slot.startDateTime:gsub(" ", ""), slot.endDateTime:gsub(" ", "")
     local res = H.post(mock, "Appointment/", {
       startDateTime = start, endDateTime = finish, practitioner = { practitionerId = prac.practitionerId },
-      locationId = prac.locationIds[1], clients = { { clientId = client.clientId } } },
+      locationId = slot.locationId, clients = { { clientId = client.clientId } } },
       { headers = { ["X-Mock-Fault"] = "reset_after_commit" } })
     assert.are.equal(CURL_EMPTY_REPLY, res.curl_rc)
     assert.are.equal(1, mock:stats().bookings)

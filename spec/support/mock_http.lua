@@ -67,15 +67,32 @@ local function read(path)
   return s
 end
 
+--- The absolute URL of an API path under `version` (default: the mock's
+-- own, v2.1).
+function H.url(mock, path, version)
+  if not version then return mock:url(path) end
+  return mock.base_url .. "/API/Core/" .. version .. "/" .. (path or "")
+end
+
+--- "YYYY-MM" of the month `ahead` months after this one (default 2: a
+-- fixture month wholly in the future, where every slot can be booked).
+function H.future_month(ahead)
+  local t = os.date("!*t")
+  local y, m = t.year, t.month + (ahead or 2)
+  while m > 12 do y, m = y + 1, m - 12 end
+  return ("%04d-%02d"):format(y, m)
+end
+
 --- request(mock, o) -> {status=, headers={lower-case}, body=, json=, curl_rc=}
--- o: method (GET), path (API path) or url, body (string or table),
+-- o: method (GET), path (API path) or url, version ("v2": the path under
+--    that version), body (string or table),
 --    token (string; default: signed for this request), auth (whole
 --    Authorization value; false = none), ua (false = none),
 --    content_type (false = none), headers {name=value}, access_token,
 --    max_time (s), extra (raw curl args)
 function H.request(mock, o)
   local method = o.method or "GET"
-  local url = o.url or mock:url(o.path)
+  local url = o.url or H.url(mock, o.path, o.version)
   local body = o.body
   if type(body) == "table" then body = cjson.encode(body) end
   local auth = o.auth

@@ -38,7 +38,7 @@ local START_TIMEOUT = 15
 
 local DEFAULTS = { tls = true, latency = 0, skew = 0, clients = 537, seed = 1, workers = 1,
   port = false, rate_limit = true, leeway = 2, month = false, tls_variant = false, detach = false,
-  nginx = false }
+  nginx = false, versions = "strict", block_default_user_agent = false, limit_key = "access_token" }
 
 -- ===== Shell helpers =====
 
@@ -415,6 +415,10 @@ end
 --  - `leeway` (2): seconds of tolerance on `nbf`/`exp`
 --  - `tls_variant` (none): `"expired"` or `"wrong_host"` certificates, for TLS failure tests
 --  - `nginx` (found): the nginx or openresty binary to run (also `$COREPLUS_NGINX`)
+--  - `versions` ("strict"): each resource only under the versions the docs show; "lax": v2
+--    and v2.1 for all
+--  - `block_default_user_agent` (false): also refuse the library's bare default agent
+--  - `limit_key` ("access_token"): what one rate budget covers; "consumer": one per consumer id
 --  - `detach` (false): true leaves nginx running after this process ends
 --    (`coreplus-mock start`); otherwise a watchdog stops it when this
 --    process ends, and a forgotten `stop()` runs when the mock is collected
@@ -449,7 +453,8 @@ function _M.server(opts)
       -- still mktemp's 0700 while they are written.
       write_file(config_path, cjson.encode{ port = port, tls = o.tls, skew = o.skew, latency = o.latency,
         seed = o.seed, clients = o.clients, month = o.month or nil, rate_limit = o.rate_limit,
-        leeway = o.leeway, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
+        leeway = o.leeway, versions = o.versions, block_default_user_agent = o.block_default_user_agent,
+        limit_key = o.limit_key, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
         access_token = self.access_token, restricted_access_token = self.restricted_access_token })
       exec("chmod 600 " .. q(config_path))
       write_file(prefix .. "/nginx.conf", conf.render{ prefix = prefix, lua_dir = lua_dir(), port = port,

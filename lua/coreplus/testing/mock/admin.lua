@@ -2,6 +2,8 @@
 -- listens on 127.0.0.1):
 --   GET  /__mock/health        {"ok":true}
 --   GET  /__mock/stats         counters (see stats() below)
+--   GET  /__mock/uploads       {"files":[...],"messages":[...]}: what File/
+--                              and Message/ accepted (sizes and SHA-256s)
 --   POST /__mock/reset         zero the counters, forget bookings and
 --                              created records, clear faults and latency
 --   GET  /__mock/faults        the server-wide fault and latency
@@ -9,6 +11,8 @@
 --                               "path":"/appointment","method":"POST",
 --                               "latency":0.2}   ({} clears the fault)
 --   DELETE /__mock/faults      clear the fault and the latency
+--   GET  /__mock/last-request  the last /API request's method, uri and
+--                              headers (the Authorization header included)
 --   ANY  /__mock/echo-headers  the request's method, uri and headers (and
 --                              remembered for GET /__mock/last-echo): the
 --                              target of the redirect fault
@@ -33,7 +37,7 @@ local function reply(status, value)
 end
 
 local COUNTERS = { "requests", "rate_limited", "auth_failures", "ua_refused", "connections",
-  "max_in_window", "faults", "echo_requests" }
+  "max_in_window", "faults", "echo_requests", "uploads", "upload_bytes", "messages" }
 
 function _M.stats()
   local st = ngx.shared.mock_stats
@@ -72,6 +76,8 @@ function _M.handle(uri, method)
     return reply(200, { ok = true, worker = ngx.worker.pid() })
   elseif uri == "/__mock/stats" then
     return reply(200, _M.stats())
+  elseif uri == "/__mock/uploads" then
+    return reply(200, resources.uploads())
   elseif uri == "/__mock/reset" and method == "POST" then
     ngx.shared.mock_stats:flush_all()
     ngx.shared.mock_rate:flush_all()
@@ -95,6 +101,9 @@ function _M.handle(uri, method)
     local seen = { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(0, true) }
     ngx.shared.mock_data:set("echo", json.encode(seen))
     return reply(200, seen)
+  elseif uri == "/__mock/last-request" then
+    local e = ngx.shared.mock_data:get("last_request")
+    return reply(200, e and json.decode(e) or json.null)
   elseif uri == "/__mock/last-echo" then
     local e = ngx.shared.mock_data:get("echo")
     return reply(200, e and json.decode(e) or json.null)

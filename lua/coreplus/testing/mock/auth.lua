@@ -1,34 +1,18 @@
 --- Token and header checks, done the way the real API documents them.
--- HMAC goes through LuaJIT's FFI to OpenSSL's libcrypto, not through the
--- project's C core: the mock is meant to be an independent check of the
--- client's signing, so it must not share the code under test.
-local ffi = require "ffi"
+-- HMAC is OpenSSL's (coreplus.testing.mock.digest), not the project's C
+-- core: the mock is meant to be an independent check of the client's
+-- signing, so it must not share the code under test.
 local json = require "coreplus.testing.mock.json"
+local digest = require "coreplus.testing.mock.digest"
 
 local ngx = ngx
 local type, ipairs, tostring = type, ipairs, tostring
 local floor = math.floor
 local sub, find, gsub, lower = string.sub, string.find, string.gsub, string.lower
 
-ffi.cdef [[
-typedef struct evp_md_st EVP_MD;
-const EVP_MD *EVP_sha256(void);
-unsigned char *HMAC(const EVP_MD *evp_md, const void *key, int key_len,
-                    const unsigned char *d, size_t n, unsigned char *md,
-                    unsigned int *md_len);
-]]
-local ok_crypto, crypto = pcall(ffi.load, "libcrypto.so.3")
-if not ok_crypto then crypto = ffi.load("crypto") end
-
-local md_buf = ffi.new("unsigned char[32]")
-local md_len = ffi.new("unsigned int[1]")
-
 local _M = {}
 
-local function hmac_sha256(key, msg)
-  crypto.HMAC(crypto.EVP_sha256(), key, #key, msg, #msg, md_buf, md_len)
-  return ffi.string(md_buf, md_len[0])
-end
+local hmac_sha256 = digest.hmac_sha256
 _M.hmac_sha256 = hmac_sha256
 
 local function b64url_encode(raw)
@@ -57,14 +41,22 @@ _M.generic_user_agents = {
   "mozilla/", "lua-resty-http/", "luasocket", "libcurl/", "ruby", "faraday", "dart:io", "-",
 }
 
---- ua_refusal(ua) -> nil | reason: missing or generic User-Agent.
-function _M.ua_refusal(ua)
+-- The library's own default, when no app name stands before it
+-- ("lua-coreplus/0.1.0 (libcurl/...)"; an app's is "app/1.2 lua-coreplus/...").
+local LIBRARY_DEFAULT = "lua-coreplus/"
+
+--- ua_refusal(ua, block_default) -> nil | reason: missing or generic
+-- User-Agent; with block_default, also the library's bare default.
+function _M.ua_refusal(ua, block_default)
   if type(ua) ~= "string" or gsub(ua, "%s", "") == "" then
     return "missing User-Agent"
   end
   local l = lower(ua)
   for _, p in ipairs(_M.generic_user_agents) do
     if sub(l, 1, #p) == p then return "generic User-Agent '" .. ua .. "'" end
+  end
+  if block_default and (sub(l, 1, #LIBRARY_DEFAULT) == LIBRARY_DEFAULT or l == "lua-coreplus") then
+    return "the library's default User-Agent '" .. ua .. "' names no app (block_default_user_agent)"
   end
   return nil
 end
@@ -77,14 +69,20 @@ local function is_integer(n)
   return n == floor(n)
 end
 
+-- The docs: exp is set one minute after nbf.
+_M.max_lifetime = 60
+
 --- check(req, cfg, now) -> claims | nil, detail
--- req: {authorization=, content_type=, url=, method=}
+-- req: {authorization=, content_type=, url=, method=, multipart=}
+--   (multipart: the operation takes multipart/form-data, which then stands
+--   in for application/json, coreplus-api.md §2.2)
 -- cfg: {consumers = {[id] = secret}, tokens = {[token] = {...}}, leeway = s}
 -- now: the (skewed) server clock.
 function _M.check(req, cfg, now)
-  local ct = req.content_type
-  if type(ct) ~= "string" or not find(lower(ct), "^%s*application/json%s*;?") then
-    return nil, "content-type application/json header missing"
+  local ct = type(req.content_type) == "string" and lower(req.content_type) or ""
+  if not find(ct, "^%s*application/json%s*;?") and not (req.multipart and find(ct, "^%s*multipart/form%-data%s*;")) then
+    return nil, req.multipart and "content-type multipart/form-data (or application/json) header missing"
+      or "content-type application/json header missing"
   end
   local authz = req.authorization
   if type(authz) ~= "string" or authz == "" then
@@ -128,6 +126,9 @@ function _M.check(req, cfg, now)
   if claims.nbf > now + leeway then return nil, "token not valid yet (nbf is in the future)" end
   if claims.exp <= now - leeway then return nil, "token expired (exp is in the past)" end
   if claims.exp <= claims.nbf then return nil, "exp must be after nbf" end
+  if claims.exp - claims.nbf > _M.max_lifetime + leeway then
+    return nil, ("token lives %d s (exp - nbf); at most %d s"):format(claims.exp - claims.nbf, _M.max_lifetime)
+  end
   return claims
 end
 

@@ -112,6 +112,7 @@ function _M.parse_datetime(s, z)
   local sec = 0
   local ss, tail = match(rest, "^:(%d%d)(.*)$")
   if ss then sec, rest = tonumber(ss), tail end
+  if sec > 59 then return nil end
   local frac_tail = match(rest, "^%.%d+(.*)$")
   if frac_tail then rest = frac_tail end
   rest = rest:gsub("^ ", "")
@@ -122,7 +123,7 @@ function _M.parse_datetime(s, z)
     return _M.local_to_utc(z, y, m, d, h, mi) + sec
   end
   local sign, oh, om = match(rest, "^([+-])(%d%d):?(%d%d)$")
-  if not sign then return nil end
+  if not sign or tonumber(oh) > 14 or tonumber(om) > 59 then return nil end
   local off = tonumber(oh) * 3600 + tonumber(om) * 60
   if sign == "-" then off = -off end
   return base - off

@@ -43,7 +43,7 @@ function _M.render(o)
     "  lua_shared_dict mock_stats 4m;",
     "  lua_shared_dict mock_rate 16m;",
     "  lua_shared_dict mock_data 64m;",
-    "  client_max_body_size 16m;",
+    "  client_max_body_size 128m;",
     "  client_body_buffer_size 1m;",
     "  keepalive_requests 10000;",
     format("  init_by_lua_block { require('coreplus.testing.mock.server').init(%s) }", q(o.config_path)),

@@ -92,6 +92,12 @@ function _M.client_index(seed, id, count)
   return nil
 end
 
+--- When client i last changed (UTC seconds; updatedSince reads it): some
+-- time in the year before the fixture month, from the seed.
+function _M.client_updated(data, i)
+  return data.month_start - 1 - hash(data.seed, STREAM.client, i, 30) % (365 * DAY)
+end
+
 function _M.client(data, i)
   local seed = data.seed
   local r = function(k, n) return hash(seed, STREAM.client, i, 10 + k) % n end
@@ -120,6 +126,7 @@ function _M.client(data, i)
     email = format("%s.%s%d@example.com", first:lower(), last:lower(), i),
     addressResidential = { streetAddress = format("%d %s", r(9, 200) + 1, streets[r(10, #streets) + 1]),
                            suburb = sub[1], state = sub[2], postcode = sub[3] },
+    updated = _M.client_updated(data, i),
   }
 end
 
@@ -132,10 +139,13 @@ local location_names = { "Melbourne Clinic", "Brisbane Clinic", "Perth Clinic" }
 local location_streets = { { "12 Collins St", "Melbourne", "VIC", "3000" },
   { "88 Queen St", "Brisbane City", "QLD", "4000" }, { "5 Hay St", "Perth", "WA", "6000" } }
 
---- build{seed=, clients=, year=, month=} -> the shared, read-only fixture set.
+--- build{seed=, clients=, year=, month=, now=} -> the shared, read-only
+-- fixture set. `now` (the server clock at start) caps when fixture
+-- invoices last changed: none has changed in the future.
 function _M.build(opts)
   local seed = opts.seed or 1
-  local data = { seed = seed, client_count = opts.clients or 537, year = opts.year, month = opts.month }
+  local data = { seed = seed, client_count = opts.clients or 537, year = opts.year, month = opts.month,
+    month_start = clock.days_from_civil(opts.year, opts.month, 1) * DAY }
 
   data.locations = {}
   for i, z in ipairs(clock.zones) do
@@ -231,6 +241,8 @@ function _M.build(opts)
         description = "Consultation", itemNumber = "1", unitAmount = amount, taxAmount = 0,
         lineAmount = amount, quantity = 1 } },
       amount = amount,
+      -- Changed (updatedSince) up to two hours after the appointment ended.
+      updated = min(a.finish + hash(seed, STREAM.invoice, i, 2) % 7200, opts.now or math.huge),
     }
     data.invoices[i].invoiceNumber = format("%s-%d", (data.invoices[i].generatedAt:gsub("-", "")):sub(3), i)
   end

@@ -13,6 +13,7 @@ local fixtures = require "coreplus.testing.mock.fixtures"
 local clock = require "coreplus.testing.mock.clock"
 local resources = require "coreplus.testing.mock.resources"
 local admin = require "coreplus.testing.mock.admin"
+local multipart = require "coreplus.testing.mock.multipart"
 
 local ngx = ngx
 local type, tonumber, tostring, pairs, ipairs = type, tonumber, tostring, pairs, ipairs
@@ -40,13 +41,25 @@ function _M.init(path)
     y, m = clock.civil_from_days(floor((os.time() + cfg.skew) / 86400))
   end
   data = fixtures.build{ seed = tonumber(cfg.seed) or 1, clients = tonumber(cfg.clients) or 537,
-    year = y, month = m }
+    year = y, month = m, now = floor(os.time() + cfg.skew) }
   auth_cfg = {
     consumers = { [cfg.consumer_id] = cfg.consumer_secret },
-    tokens = { [cfg.access_token] = { can_list_clients = true },
-               [cfg.restricted_access_token] = { can_list_clients = false } },
+    -- The restricted token lacks the client list permission (VIEW_CLIENTLIST)
+    -- and the "advanced permissions" Message/ needs.
+    tokens = { [cfg.access_token] = { can_list_clients = true, can_send_messages = true },
+               [cfg.restricted_access_token] = { can_list_clients = false, can_send_messages = false } },
     leeway = tonumber(cfg.leeway) or 2,
   }
+  cfg.versions = cfg.versions or "strict"
+  if cfg.versions ~= "strict" and cfg.versions ~= "lax" then
+    error("mock: versions must be \"strict\" or \"lax\", not " .. tostring(cfg.versions), 0)
+  end
+  cfg.lax = cfg.versions == "lax"
+  cfg.limit_key = cfg.limit_key or "access_token"
+  if cfg.limit_key ~= "access_token" and cfg.limit_key ~= "consumer" then
+    error("mock: limit_key must be \"access_token\" or \"consumer\", not " .. tostring(cfg.limit_key), 0)
+  end
+  cfg.block_default_user_agent = cfg.block_default_user_agent == true
   local limit = cfg.rate_limit
   cfg.rate = { limit = type(limit) == "number" and limit or 10, window = tonumber(cfg.rate_window) or 1.0,
     enforce = limit ~= false }
@@ -96,6 +109,31 @@ local function latency(h)
   if l and l > 0 then ngx.sleep(l) end
 end
 
+--- The request body as a source: in memory, or in the temp file nginx
+-- buffered it to (bodies over client_body_buffer_size). text() reads it
+-- whole (JSON bodies); reader() streams it (multipart uploads).
+local function body_source(content_type)
+  ngx.req.read_body()
+  local text, file = ngx.req.get_body_data(), ngx.req.get_body_file()
+  local src = { content_type = content_type }
+  function src.text()
+    if text or not file then return text end
+    local fh = io.open(file, "rb")
+    if not fh then return nil end
+    local all = fh:read("*a")
+    fh:close()
+    return all
+  end
+  --- reader() -> read(n) function, close function
+  function src.reader()
+    if text or not file then return multipart.string_reader(text or ""), function() end end
+    local fh = io.open(file, "rb")
+    if not fh then return multipart.string_reader(""), function() end end
+    return multipart.file_reader(fh), function() fh:close() end
+  end
+  return src
+end
+
 function _M.handle()
   set_date()
   local uri, method = ngx.var.uri, ngx.req.get_method()
@@ -109,10 +147,14 @@ function _M.handle()
   if ngx.var.connection_requests == "1" then st:incr("connections", 1, 0) end
 
   local h = ngx.req.get_headers(0)
+  -- What the last API request carried (GET /__mock/last-request): lets a
+  -- test check the token a client sent with an independent verifier.
+  ngx.shared.mock_data:set("last_request", json.encode{ method = method, uri = ngx.var.request_uri,
+    headers = ngx.req.get_headers(0, true) })
   latency(h)
   set_date()
 
-  local why = auth.ua_refusal(header1(h, "user-agent"))
+  local why = auth.ua_refusal(header1(h, "user-agent"), cfg.block_default_user_agent)
   if why then
     return refuse(403, "ua_refused", "Request blocked: missing or generic User-Agent", why)
   end
@@ -120,17 +162,21 @@ function _M.handle()
   local host = ngx.var.http_host or (ngx.var.server_addr .. ":" .. ngx.var.server_port)
   local url = ngx.var.scheme .. "://" .. host .. ngx.var.request_uri
   local claims, detail = auth.check({ authorization = header1(h, "authorization"),
-    content_type = header1(h, "content-type"), url = url, method = method }, auth_cfg, now())
+    content_type = header1(h, "content-type"), url = url, method = method,
+    multipart = resources.takes_multipart(uri, method, cfg.lax) }, auth_cfg, now())
   if not claims then
     return refuse(401, "auth_failures", "Invalid token", detail, { ["X-Mock-Refusal"] = detail })
   end
 
-  local ok = ratelimit.admit(claims.accessToken, arrived, cfg.rate)
+  -- One budget per access token (a practice) or, with limit_key =
+  -- "consumer", per consumer (the app, across practices).
+  local consumer = cfg.limit_key == "consumer"
+  local ok = ratelimit.admit(consumer and "c:" .. claims.consumerId or claims.accessToken, arrived, cfg.rate)
   if not ok then
     -- The real API documents no Retry-After on 429; clients must back off
     -- on their own.
     return refuse(429, "rate_limited", "Too Many Requests", "more than " .. cfg.rate.limit ..
-      " requests in " .. cfg.rate.window .. " s for this access token")
+      " requests in " .. cfg.rate.window .. " s for this " .. (consumer and "consumer" or "access token"))
   end
 
   local fault = faults.pick(h, uri, method)
@@ -138,15 +184,8 @@ function _M.handle()
     return
   end
 
-  local body_text
-  if method == "POST" or method == "PUT" then
-    ngx.req.read_body()
-    body_text = ngx.req.get_body_data()
-    if not body_text and ngx.req.get_body_file() then
-      local fh = io.open(ngx.req.get_body_file(), "rb")
-      if fh then body_text = fh:read("*a"); fh:close() end
-    end
-  end
+  local source
+  if method == "POST" or method == "PUT" then source = body_source(header1(h, "content-type")) end
   local args = {}
   for k, v in pairs(ngx.req.get_uri_args(0)) do
     local lk = lower(k)
@@ -159,8 +198,8 @@ function _M.handle()
     end
     args[lk] = v
   end
-  local status, value = resources.dispatch{ method = method, uri = uri, args = args, body_text = body_text,
-    data = data, token = auth_cfg.tokens[claims.accessToken], now = now() }
+  local status, value = resources.dispatch{ method = method, uri = uri, args = args, source = source,
+    data = data, token = auth_cfg.tokens[claims.accessToken], now = now(), lax = cfg.lax }
   local body = json.encode(value)
   if fault and faults.after(fault, status, body) then return end
   return send_json(status, body)
