@@ -150,7 +150,8 @@ describe("the API reference", function()
       assert.is_not_nil(entry, "row " .. name)
       entry = unescape(entry:gsub("<[^>]*>", ""))
       assert.truthy(entry:find(row.path, 1, true), name .. ": path " .. row.path)
-      for _, op in ipairs{ "list", "get", "create", "book", "update", "cancel" } do
+      for _, op in ipairs{ "list", "get", "create", "book", "update", "cancel", "upload", "send",
+        "changed_since", "next_free", "find_or_create" } do
         if row[op] then
           assert.truthy(entry:find("%f[%w]" .. op .. "%f[^%w]"), name .. ": " .. op)
           for _, field in ipairs(row[op].required or {}) do

@@ -36,7 +36,8 @@
 --  required), get, book (`startDateTime`, `endDateTime`, `practitioner`, `locationId`, `clients`
 --  required), update, cancel
 -- @field invoices `Invoice/` (v2): list, each, pages, all (`updatedSince`), get, changed_since
--- @field payments `Payment/` (v2): list (`invoiceId` required; one response, no paging), create
+-- @field payments `Payment/` (v2): list, each, pages, all (`invoiceId` required; one response,
+--  no paging), create
 --  (`invoiceId`, `payments` required; `amountPaid` as a string)
 -- @field files `File/` (v2.1): upload (`clientId`, `name`, `data` or `path`)
 -- @field messages `Message/`: send (messageData, attachments)
@@ -96,6 +97,6 @@ return {
   },
   messages = {   -- row 20: multipart; needs advanced permissions
     path = "Message/",
-    send = { required = { "MessageContents" } },
+    send = {},   -- MessageContents is filled in from the attachments (coreplus.uploads)
   },
 }

@@ -71,16 +71,23 @@ end
 --  - `audience = "https://coreplus.com.au"`: the `aud` claim
 --  - `rate = 10`, `per = 1.0`: the client-side limit, `rate` requests per `per` seconds
 --  - `shared_limit = nil`: a file path (processes on one machine) or
---    `redis://host:port/db` (several machines) sharing the limit
+--    `redis://host:port/db` (several machines) sharing the limit; `false`: no sharing
+--  - `limit_key = "access_token"`: what one rate budget covers: one practice's
+--    access token, or `"consumer"` (every practice of the consumer id)
 --  - `on_redis_error = "local"`: with a Redis `shared_limit`, `"local"` falls
 --    back to this process's own limit, `"fail"` returns errors of kind `limiter`
 --  - `redis_timeout = 0.5`: seconds for connecting to Redis and for each Redis call
---  - `retries = 3`: further attempts after the first, where the retry rule allows
---  - `timeout = 45`, `connect_timeout = 10`: seconds for a whole request, and to connect
+--  - `retries = 3`: further attempts after a 503 or a transport failure, where the
+--    retry rule allows (coreplus.retry); a 429 is waited out until `timeout`
+--    instead; 0 repeats nothing
+--  - `timeout = 45`, `connect_timeout = 10`: seconds for the whole call
+--    (every attempt, wait and retry together), and to connect
 --  - `cafile = nil`, `capath = nil`: trust for the server's certificate (default: the system's)
 --  - `insecure = false`: true skips certificate checks (never in production)
---  - `user_agent = nil`: the default is `lua-coreplus/<version> (libcurl/<v>; ...)`;
---    coreplus may block generic agents
+--  - `user_agent = nil`: your app's name, e.g. `"my-sync/1.2"`, sent first:
+--    `my-sync/1.2 lua-coreplus/<version> (libcurl/<v>; ...)`; without one the
+--    library's agent alone goes out, and the client says once that coreplus
+--    may block it
 --  - `concurrency = 4`: pages fetched ahead by the iterators (1 to 256)
 --  - `transport = nil`: the C core (libcurl); `"curl"`, `"ngx"` (the default
 --    inside OpenResty request phases), or a table with a `request` function
@@ -88,12 +95,17 @@ end
 --  - `on_request = nil`: a callable `hook(info)` after each attempt, with
 --    `method`, `url`, `status`, `attempt`, `elapsed`, `error` (a kind) and
 --    `retry` (the reason it is repeated: `rate_limited`, `unavailable`,
---    `transport`, `not_sent`, `clock_skew`)
+--    `transport`, `not_sent`, `clock_skew`), and `warnings` (a list of
+--    `{key =, message =}` said since the last attempt)
 --  - `allow_http = false`: true permits an `http://` base URL (the mock with `--plain`)
 --  - `max_body = 16 MiB`: the largest response body accepted (`too_large` beyond)
+--  - `max_upload = 100 MiB`: the largest file or attachment sent (checked before sending)
 --  - `backoff = 0.5`, `backoff_max = 8`: a retry waits a random time in
---    [0, min(`backoff_max`, `backoff` × 2 to the power attempt − 1)] seconds
---    (a `Retry-After` answer says how long instead)
+--    [0, min(`backoff_max`, `backoff` × 2 to the power attempt − 1)] seconds;
+--    after a 429 at least one whole `per` (a sane `Retry-After` says how long instead)
+--  - `log = nil`: a callable `log(message, key)` for the client's warnings
+--    (an unbelievable Date header, no user agent); the default writes them to
+--    standard error (nginx's error log in OpenResty)
 --  - `sleep`, `random`, `now`: callables replacing how the client sleeps
 --    (the transport's), draws jitter in [0, 1) (`math.random`) and reads the
 --    clock (the transport's), for tests; a luassert spy will do
@@ -149,6 +161,17 @@ function _M.from_env(overrides, getenv)
   return _M.new(opts)
 end
 
-_M.from_profile = require("coreplus.profile").from_profile  -- a client from a config-file section
+--- A client from a section of the config file: `coreplus.from_profile("sandbox")`.
+-- The file is `$XDG_CONFIG_HOME/coreplus/config` (default
+-- `~/.config/coreplus/config`), INI style; its keys are the COREPLUS_*
+-- names in lower case without the prefix (`base_url`, `consumer_id`, ...).
+-- `overrides` win over the file; environment variables are not read (that
+-- is `from_env`, and the CLI's layering). A file holding a secret that others
+-- can read is refused.
+-- @tparam[opt] string name the section (default `COREPLUS_PROFILE`, else `default`)
+-- @tparam[opt] table overrides options that win
+-- @return a client (`coreplus.client`)
+-- @function from_profile
+_M.from_profile = require("coreplus.profile").from_profile
 
 return _M

@@ -31,11 +31,14 @@ local _M = {}
 -- TODO(lead): user_agent and shared_limit could join coreplus.ENV (from_env).
 local MORE_ENV = { COREPLUS_USER_AGENT = "user_agent", COREPLUS_SHARED_LIMIT = "shared_limit" }
 
--- Keys only the command-line tool reads (doctor's `need`).
+--- The keys only the command-line tool reads (a set: doctor's `need`).
+-- @table CLI_KEYS
 local CLI_KEYS = { need = true }
 _M.CLI_KEYS = CLI_KEYS
 
--- Secrets: a file holding one must be private.
+--- The settings that are secrets (a set): a file holding one must be
+-- private, and `coreplus profiles` masks them.
+-- @table SECRETS
 local SECRETS = { consumer_secret = true, access_token = true }
 _M.SECRETS = SECRETS
 

@@ -46,6 +46,21 @@ function _M.describe(ctx, opts)
     ["User-Agent"] = opts.user_agent or ("lua-coreplus/" .. core.version .. " (the library's default)") }
   for k, v in pairs(opts.headers or {}) do headers[k] = v end
   local body = opts.body
+  if opts.multipart then
+    -- the boundary is chosen by libcurl when the request is really sent
+    headers["Content-Type"] = "multipart/form-data; boundary=..."
+    body = {}
+    for i, p in ipairs(opts.multipart) do
+      local size = p.data and #p.data
+      if p.path then
+        local f = io.open(p.path, "rb")
+        size = f and f:seek("end")
+        if f then f:close() end
+      end
+      body[i] = { name = p.name, filename = p.filename, type = p.type, path = p.path, bytes = size,
+        json = p.type == "application/json" and p.data and cjson.decode(p.data) or nil }
+    end
+  end
   if type(body) == "string" then
     local ct = tostring(headers["Content-Type"]):lower()
     local decoded = ct:find("json", 1, true) and cjson.decode(body)

@@ -578,7 +578,7 @@ end
 function mock:client(overrides)
   local o = { base_url = self.base_url, consumer_id = self.consumer_id,
     consumer_secret = self.consumer_secret, access_token = self.access_token,
-    cafile = self.cafile, allow_http = not self.tls, user_agent = "coreplus-mock-client/" .. _M._VERSION }
+    cafile = self.cafile, allow_http = not self.tls }
   for k, v in pairs(overrides or {}) do o[k] = v end
   return require("coreplus").new(o)
 end
