@@ -188,26 +188,34 @@ end)
 describe("no doubled bookings", function()
   local mock, cp, practitioner, location, patient, atype
 
+  -- A fixture month wholly in the future (the mock refuses past bookings):
+  -- the one after next.
+  local t = os.date("!*t")
+  local MONTH = ("%04d-%02d"):format(t.year + (t.month + 2 > 12 and 1 or 0), (t.month + 1) % 12 + 1)
+
   lazy_setup(function()
-    mock = testing.server{ tls = true, month = "2025-09", clients = 20, seed = 5, rate_limit = false }
+    mock = testing.server{ tls = true, month = MONTH, clients = 20, seed = 5, rate_limit = false }
     cp = mock:client{ backoff = 0.01 }
     practitioner = assert(cp.practitioners:all{})[1]
-    location = practitioner.locationIds[1]
     patient = assert(cp.clients:list{ pageSize = 1 }).items[1]
     atype = assert(cp.appointment_types:all{})[2]
   end)
   lazy_teardown(function() if mock then mock:stop() end end)
 
-  -- The first free slot of the practitioner in the second half of the month.
+  -- The first free slot of the practitioner in the second half of the month
+  -- (it says where the practitioner works).
   local function free_slot()
     local tz = "39D62534-501C-49CD-9DA9-6FA8D6A81F48"   -- Melbourne
     for d = 15, 28 do
-      local day = ("2025-09-%02d"):format(d)
+      local day = ("%s-%02d"):format(MONTH, d)
       local page = assert(cp.availability_slots:list{ startDate = day, endDate = day, timezoneId = tz,
         practitionerId = practitioner.practitionerId, appointmentTypeId = atype.appointmentTypeId })
-      if page.items[1] then return page.items[1] end
+      if page.items[1] then
+        location = page.items[1].locationId
+        return page.items[1]
+      end
     end
-    error("no free slot in 2025-09-15..28")
+    error("no free slot in " .. MONTH .. "-15..28")
   end
 
   it("a booking whose connection drops after the server stored it is not retried; outcome unknown", function()

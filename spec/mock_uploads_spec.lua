@@ -223,6 +223,12 @@ describe("mock server File/ uploads", function()
     refused(post_form(mock, "File/", body:sub(1, -20)), "no closing boundary")
   end)
 
+  it("answers a well-formed upload under v2 with the 404 of a path it does not have", function()
+    local res = post_form(mock, "File/", { { name = "json", data = meta() }, FILE }, { version = "v2" })
+    assert.are.equal(404, res.status, res.body)
+    assert.are.equal(0, mock:stats().uploads)
+  end)
+
   it("still wants a token: multipart stands in for application/json, nothing else does", function()
     assert.are.equal(401, post_form(mock, "File/", { FILE }, { auth = false }).status)
     local res = post_form(mock, "File/", { FILE }, { content_type = "text/plain" })

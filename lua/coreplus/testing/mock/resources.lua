@@ -105,10 +105,12 @@ function _M.operation(uri, method, lax)
   return op, id
 end
 
---- takes_multipart(uri, method, lax) -> true when the operation's body is
+--- takes_multipart(uri, method) -> true when the operation's body is
 -- multipart/form-data (its Content-Type is then not application/json).
-function _M.takes_multipart(uri, method, lax)
-  local op = _M.operation(uri, method, lax)
+-- Under any version: a multipart upload to a version without File/ is to
+-- be told 404, not that its Content-Type makes the token invalid.
+function _M.takes_multipart(uri, method)
+  local op = _M.operation(uri, method, true)
   return op ~= nil and op.body == "multipart"
 end
 

@@ -163,7 +163,7 @@ function _M.handle()
   local url = ngx.var.scheme .. "://" .. host .. ngx.var.request_uri
   local claims, detail = auth.check({ authorization = header1(h, "authorization"),
     content_type = header1(h, "content-type"), url = url, method = method,
-    multipart = resources.takes_multipart(uri, method, cfg.lax) }, auth_cfg, now())
+    multipart = resources.takes_multipart(uri, method) }, auth_cfg, now())
   if not claims then
     return refuse(401, "auth_failures", "Invalid token", detail, { ["X-Mock-Refusal"] = detail })
   end
