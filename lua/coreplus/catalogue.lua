@@ -6,11 +6,11 @@
 --  - `path`: the path under `/API/Core/<version>/` (ends with `/`)
 --  - `items`: the key of the list envelope (`{"clients": [...], "paging": {...}}`)
 --  - `record`: the key of the single-record envelope (`{"client": {...}}`); nil
---    when the API returns the record unwrapped
+--   when the API returns the record unwrapped
 --  - `paged`: false when the list endpoint has no paging (one response)
 --  - `list`, `get`, `create`, `book`, `update`, `cancel`: the operations that
---    exist (`coreplus.resource`), each with the `required` parameters or body
---    fields checked before any request; `list` brings `each`, `pages` and `all`
+--   exist (`coreplus.resource`), each with the `required` parameters or body
+--   fields checked before any request; `list` brings `each`, `pages` and `all`
 --
 -- Sources and confidence: shared/coreplus-api.md section 4.
 -- @module coreplus.catalogue
