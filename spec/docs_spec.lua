@@ -215,3 +215,32 @@ describe("the API reference", function()
     assert.is_true(lines >= 3, example)
   end)
 end)
+
+describe("the README and docs/*.md", function()
+  local function md_files()
+    local out = { "README.md" }
+    for f in io.popen("cd " .. q(top) .. " && ls docs/*.md"):lines() do out[#out + 1] = f end
+    return out
+  end
+
+  it("link only to files that exist", function()
+    for _, f in ipairs(md_files()) do
+      local text = assert(read(top .. "/" .. f))
+      local dir = f:match("^(.*)/[^/]*$") or "."
+      for target in text:gmatch("%]%(([^)%s]+)%)") do
+        if not target:match("^%a[%w+.-]*:") and not target:match("^#") then
+          local path = target:gsub("#.*$", "")
+          local ok = os.execute("test -e " .. q(top .. "/" .. dir .. "/" .. path))
+          assert.truthy(ok, f .. " links to " .. target .. ", which does not exist")
+        end
+      end
+    end
+  end)
+
+  it("show the stub example exactly as spec/readme_example_spec.lua runs it", function()
+    local readme = assert(read(top .. "/README.md"))
+    local spec = assert(read(top .. "/spec/readme_example_spec.lua"))
+    assert.truthy(readme:find("```lua\n" .. spec .. "```\n", 1, true),
+      "README's example differs from spec/readme_example_spec.lua")
+  end)
+end)

@@ -2,6 +2,7 @@
 -- its busted spec written with the stub transport (no network, no server).
 local coreplus = require "coreplus"
 local testing = require "coreplus.testing"
+require "coreplus.testing.busted"      -- assert.coreplus_requested
 
 -- The code under test: tomorrow's reminder list.
 local function reminder_list(cp, day, timezone_id)
@@ -12,16 +13,23 @@ local function reminder_list(cp, day, timezone_id)
   return out
 end
 
+local MELBOURNE = "39D62534-501C-49CD-9DA9-6FA8D6A81F48"
+
 describe("reminder_list", function()
   local stub, cp
 
   before_each(function()
     -- The stub checks every request as coreplus would: the token must verify
-    -- with this secret, carry the exact URL and method, and be in its time window.
+    -- with this secret, carry the exact URL and method, and be in its time
+    -- window (a frozen clock here: backoff moves it, nothing waits).
     stub = testing.stub{ consumer_id = "consumer-1", consumer_secret = "test-secret",
-      access_token = "token-1" }
+      access_token = "token-1", now = 1747699200 }
     cp = coreplus.new{ base_url = "https://sandbox.coreplus.com.au", consumer_id = "consumer-1",
       consumer_secret = "test-secret", access_token = "token-1", transport = stub }
+  end)
+
+  after_each(function()
+    stub:assert_all_used()      -- every route registered was asked for
   end)
 
   it("collects the day's appointments across pages", function()
@@ -37,20 +45,29 @@ describe("reminder_list", function()
         paging = { totalRows = 150, pageNumber = page, pageSize = 100 } } }
     end)
 
-    local list = reminder_list(cp, "2025-05-20", "39D62534-501C-49CD-9DA9-6FA8D6A81F48")
+    local list = reminder_list(cp, "2025-05-20", MELBOURNE)
 
     assert.equal(150, #list)
     assert.same({ id = "a150", at = "2025-05-20T09:00:00 +10:00", client = "c150" }, list[150])
-    assert.equal(2, #stub.requests)
-    assert.equal("2025-05-20", stub.requests[1].query.startDate)
-    assert.equal("100", stub.requests[1].query.pageSize)
+    assert.coreplus_requested(stub, "GET", "Appointment/",
+      { times = 2, query = { startDate = "2025-05-20", pageSize = 100 } })
+  end)
+
+  it("waits out coreplus's rate limit: 429, then the page", function()
+    stub:on("GET", "Appointment/", { responses = {
+      { status = 429, headers = { ["Retry-After"] = "1" } },
+      { body = { appointments = {}, paging = { totalRows = 0 } } },
+    } })
+
+    assert.same({}, reminder_list(cp, "2025-05-20", MELBOURNE))
+    assert.equal(2, stub:calls("GET", "Appointment/"))
   end)
 
   it("raises the error object, with its hint, when coreplus refuses", function()
     stub:on("GET", "Appointment/", { status = 401,
       body = { result = { { severity = 2, reason = "Not authorized for viewing appointments" } } } })
 
-    local ok, err = pcall(reminder_list, cp, "2025-05-20", "39D62534-501C-49CD-9DA9-6FA8D6A81F48")
+    local ok, err = pcall(reminder_list, cp, "2025-05-20", MELBOURNE)
 
     assert.is_false(ok)
     assert.equal("forbidden", err.kind)
@@ -60,7 +77,7 @@ describe("reminder_list", function()
   it("fails like coreplus would when the secret is wrong", function()
     local wrong = coreplus.new{ base_url = "https://sandbox.coreplus.com.au", consumer_id = "consumer-1",
       consumer_secret = "not-the-secret", access_token = "token-1", transport = stub }
-    stub:on("GET", "Location/", { body = { locations = {}, paging = { totalRows = 0 } } })
+    -- No route needed: coreplus (and the stub) refuse the token before that.
 
     local page, err = wrong.locations:list()
 

@@ -8,15 +8,15 @@
 --    one use the client's `version`); an operation can pin its own
 --  - `items`: the key of the list envelope (`{"clients": [...], "paging": {...}}`)
 --  - `record`: the key of the single-record envelope (`{"client": {...}}`); nil
---    when the API returns the record unwrapped
+--   when the API returns the record unwrapped
 --  - `paged`: false when the list endpoint has no paging (one response)
 --  - `list`, `get`, `create`, `book`, `update`, `cancel`, `upload`, `send`,
---    `changed_since`, `next_free`, `find_or_create`: the operations that exist
---    (`coreplus.resource`); `list` brings `each`, `pages` and `all`. Each has
---    `required` parameters or body fields checked before any request, the
---    fields it sends in documented forms (`datetimes`, `dates`, `amounts`,
---    `updated_since`: `coreplus.fields`), and its own `version` when it
---    differs from the row's
+--   `changed_since`, `next_free`, `find_or_create`: the operations that exist
+--   (`coreplus.resource`); `list` brings `each`, `pages` and `all`. Each has
+--   `required` parameters or body fields checked before any request, the
+--   fields it sends in documented forms (`datetimes`, `dates`, `amounts`,
+--   `updated_since`: `coreplus.fields`), and its own `version` when it
+--   differs from the row's
 --
 -- Sources and confidence: shared/coreplus-api.md section 4 (row numbers in the
 -- comments); docs/decisions.md says what is guessed.

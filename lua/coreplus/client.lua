@@ -1,7 +1,6 @@
 --- The client: what `coreplus.new` returns.
 --
--- It holds checked options (`coreplus.config`), the package's request engine
--- (internal), a limiter, and one field per row of the catalogue
+-- It holds checked options, the package's request engine (internal), a limiter, and one field per row of the catalogue
 -- (`coreplus.catalogue`), each a resource bound to the engine
 -- (`coreplus.resource`): `cp.clients`, `cp.appointments`, ...
 --
@@ -106,40 +105,19 @@ function mt.__tostring(self)
 end
 
 --- A client, from `coreplus.new`. Besides one field per resource
--- (`cp.clients`, ...: `coreplus.catalogue`), it has these fields to read
--- (setting them changes nothing) and the method `request`.
+-- (`cp.clients`, ...: `coreplus.catalogue`) and the method `request`, it has
+-- these fields to read (setting them changes nothing):
+--
+-- - `base_url`: the base URL, without a trailing slash
+-- - `version`: the API version; `base`: `<base_url>/API/Core/<version>/`
+-- - `consumer_id`: the consumer id (not a secret)
+-- - `issuer`, `audience`: the `iss` and `aud` claims signed
+-- - `concurrency`: pages fetched ahead by the iterators
+-- - `transport`: the transport in use (`coreplus.transport`)
+-- - `limiter`: the limiter in use (nil when the transport has none)
+-- - `clock_offset`: seconds the server's clock is ahead of this machine's,
+--   learnt from the responses' `Date` headers (nil until the first response)
 -- @type client
-
---- The base URL, without a trailing slash.
--- @field base_url
-
---- The API version.
--- @field version
-
---- `<base_url>/API/Core/<version>/`.
--- @field base
-
---- The consumer id (not a secret).
--- @field consumer_id
-
---- The `iss` claim signed.
--- @field issuer
-
---- The `aud` claim signed.
--- @field audience
-
---- Pages fetched ahead by the iterators.
--- @field concurrency
-
---- The transport in use (`coreplus.transport`).
--- @field transport
-
---- The limiter in use (nil when the transport has none).
--- @field limiter
-
---- Seconds the server's clock is ahead of this machine's, learnt from the
--- responses' `Date` headers (nil until the first response).
--- @field clock_offset
 
 --- Sends one request to any path, for endpoints the catalogue does not
 -- have yet: signed, throttled and retried like the resource operations.
@@ -149,7 +127,7 @@ end
 -- @tparam[opt] table opts `query` (a table: list values become repeated
 --  keys), `body` (a table, sent as JSON, or a string), `headers` (extra
 --  headers), `version` (this request's API version)
--- @return the decoded JSON body, and the transport's response (`status`,
+-- @treturn table the decoded JSON body, and the transport's response (`status`,
 --  `headers`, `body`, `elapsed`, ...); or nil and an error (`coreplus.errors`)
 -- @usage local body, res = cp:request("GET", "Payment/", { query = { invoiceId = "..." } })
 function _M:request(method, path, opts)

@@ -1,9 +1,10 @@
---- Dates as coreplus writes them, and as it wants them (`coreplus.dates`).
+--- Dates as coreplus writes them, and as it wants them.
 --
 -- Parses `2021-09-07T09:00:00 +10:00` (note the space), `2021-09-07T09:00:00+10:00`,
 -- `1972-07-02T00:00:00` (no offset) and `2021-06-03`; formats request values.
 -- No function here reads the machine's time zone.
 --
+--     local dates = require "coreplus.dates"
 --     local d = dates.parse(appt.startDateTime)      -- {year =, ..., offset = 600, epoch =}
 --     cp.appointments:list{ startDate = dates.date(os.time()), ... }
 -- @module coreplus.dates

@@ -1,5 +1,5 @@
---- Error objects: what went wrong (`kind`), what the server said (`reasons`)
--- and what to do about it (`hint`).
+--- Error objects: what went wrong (`err.kind`), what the server said
+-- (`err.reasons`) and what to do about it (`err.hint`).
 --
 -- Expected failures (the server refused, the network failed) come back as
 -- `nil, err`; misuse (a wrong argument) raises instead, at the caller's line.
@@ -8,7 +8,7 @@
 --  - `kind`: one of `kinds` below
 --  - `status`: the HTTP status, when there was a response
 --  - `message`: what happened, in words
---  - `reasons`: the texts of the body's `result[]` / `statusMessages` entries
+--  - `reasons`: the texts of the body's `result[]` / `statusMessages` entries (see `reasons` below)
 --  - `hint`: what to do about it
 --  - `method`, `url`: the request (URLs carry no credentials)
 --  - `attempts`: how many attempts were made
@@ -37,12 +37,13 @@ local KINDS = {
   limiter = true, blocked_user_agent = true,
   stub_missing = true,   -- coreplus.testing.stub: no route registered for the request
 }
---- The kinds of error, as a set (`errors.kinds[kind] == true`):
+--- The kinds of error, as a set: `errors.kinds[kind]` is true for each of
+-- these, and `err.kind` is always one of them.
 --
 --  - `invalid_token`: a 401 "Invalid token" (or any other 401); the hint
---    lists the documented causes and the clock offset seen
+--   lists the documented causes and the clock offset seen
 --  - `forbidden`: a 401 "Not authorized for ..." or a 403; the hint names the
---    permission and says to disable and re-enable the add-on
+--   permission and says to disable and re-enable the add-on
 --  - `conflict`: a 409, or a 2xx whose `result[]` says the time is taken
 --  - `validation`: a 400 or 422, or a 2xx with `result[]` severity 2 or more
 --  - `not_found`: a 404

@@ -11,9 +11,15 @@
 -- A client (`coreplus.client`) has one field per resource of the catalogue
 -- (`coreplus.catalogue`); their operations are in `coreplus.resource`.
 --
--- Also here, from the C core (`coreplus.core`): `request`, `request_many`,
--- `pipeline`, `sign`, `jwt_encode`, `jwt_decode`, `base64url_encode`,
--- `base64url_decode`, `limiter`, `now`, `monotonic`, `sleep`, `defaults`.
+-- Besides `new` and `from_env`, the table has:
+--
+-- - `version` (also `_VERSION`): the library's version
+-- - `core`: the C core, `coreplus.core`
+-- - `jwt`, `errors`, `dates`: the modules `coreplus.jwt`, `coreplus.errors`, `coreplus.dates`
+-- - `ENV`: environment variable name -> option name, as `from_env` reads them
+-- - the C core's public functions (`coreplus.core`): `request`, `request_many`,
+--   `pipeline`, `sign`, `jwt_encode`, `jwt_decode`, `base64url_encode`,
+--   `base64url_decode`, `limiter`, `now`, `monotonic`, `sleep`, `defaults`
 -- @module coreplus
 local core = require "coreplus.core"
 local misuse = require "coreplus.misuse"
@@ -29,27 +35,6 @@ local _M = {
   dates = require "coreplus.dates",
 }
 
---- The library's version (also `_VERSION`).
--- @field version
-
---- The C core, `coreplus.core`.
--- @field core
-
---- `coreplus.jwt`: tokens on Lua tables.
--- @field jwt
-
---- `coreplus.errors`: error objects and their kinds.
--- @field errors
-
---- `coreplus.dates`: coreplus's date formats.
--- @field dates
-
---- The C core's `request`, `request_many`, `pipeline`, `sign`, `jwt_encode`,
--- `jwt_decode`, `base64url_encode`, `base64url_decode`, `limiter`, `now`,
--- `monotonic`, `sleep` and `defaults`, reachable as `coreplus.request` and
--- so on (documented in `coreplus.core`).
--- @field request
-
 -- The C core's public functions are reachable as coreplus.<name> too; the
 -- rest of the core is the package's own business (coreplus.core is there for
 -- those who need it).
@@ -63,19 +48,19 @@ end
 -- @tparam table opts the options, with their defaults:
 --
 --  - `base_url` (required): e.g. `https://sandbox.coreplus.com.au`;
---    `https://` only, unless `allow_http`
+--   `https://` only, unless `allow_http`
 --  - `consumer_id`, `consumer_secret`, `access_token` (required): from the
---    add-on's page in coreplus; the secret is used as-is as the HMAC key
+--   add-on's page in coreplus; the secret is used as-is as the HMAC key
 --  - `version = "v2.1"`: the API version in `/API/Core/<version>/`
 --  - `issuer = "lua-coreplus"`: the `iss` claim (coreplus documents your company's URL)
 --  - `audience = "https://coreplus.com.au"`: the `aud` claim
 --  - `rate = 10`, `per = 1.0`: the client-side limit, `rate` requests per `per` seconds
 --  - `shared_limit = nil`: a file path (processes on one machine) or
---    `redis://host:port/db` (several machines) sharing the limit; `false`: no sharing
+--   `redis://host:port/db` (several machines) sharing the limit; `false`: no sharing
 --  - `limit_key = "access_token"`: what one rate budget covers: one practice's
---    access token, or `"consumer"` (every practice of the consumer id)
+--   access token, or `"consumer"` (every practice of the consumer id)
 --  - `on_redis_error = "local"`: with a Redis `shared_limit`, `"local"` falls
---    back to this process's own limit, `"fail"` returns errors of kind `limiter`
+--   back to this process's own limit, `"fail"` returns errors of kind `limiter`
 --  - `redis_timeout = 0.5`: seconds for connecting to Redis and for each Redis call
 --  - `retries = 3`: further attempts after a 503 or a transport failure, where the
 --    retry rule allows (coreplus.retry); a 429 is waited out until `timeout`
@@ -85,30 +70,30 @@ end
 --  - `cafile = nil`, `capath = nil`: trust for the server's certificate (default: the system's)
 --  - `insecure = false`: true skips certificate checks (never in production)
 --  - `user_agent = nil`: your app's name, e.g. `"my-sync/1.2"`, sent first:
---    `my-sync/1.2 lua-coreplus/<version> (libcurl/<v>; ...)`; without one the
---    library's agent alone goes out, and the client says once that coreplus
---    may block it
+--   `my-sync/1.2 lua-coreplus/<version> (libcurl/<v>; ...)`; without one the
+--   library's agent alone goes out, and the client says once that coreplus
+--   may block it
 --  - `concurrency = 4`: pages fetched ahead by the iterators (1 to 256)
 --  - `transport = nil`: the C core (libcurl); `"curl"`, `"ngx"` (the default
---    inside OpenResty request phases), or a table with a `request` function
---    (a stub: `coreplus.testing.stub`)
+--   inside OpenResty request phases), or a table with a `request` function
+--   (a stub: `coreplus.testing.stub`)
 --  - `on_request = nil`: a callable `hook(info)` after each attempt, with
---    `method`, `url`, `status`, `attempt`, `elapsed`, `error` (a kind) and
---    `retry` (the reason it is repeated: `rate_limited`, `unavailable`,
---    `transport`, `not_sent`, `clock_skew`), and `warnings` (a list of
---    `{key =, message =}` said since the last attempt)
+--   `method`, `url`, `status`, `attempt`, `elapsed`, `error` (a kind) and
+--   `retry` (the reason it is repeated: `rate_limited`, `unavailable`,
+--   `transport`, `not_sent`, `clock_skew`), and `warnings` (a list of
+--   `{key =, message =}` said since the last attempt)
 --  - `allow_http = false`: true permits an `http://` base URL (the mock with `--plain`)
---  - `max_body = 16 MiB`: the largest response body accepted (`too_large` beyond)
---  - `max_upload = 100 MiB`: the largest file or attachment sent (checked before sending)
---  - `backoff = 0.5`, `backoff_max = 8`: a retry waits a random time in
---    [0, min(`backoff_max`, `backoff` × 2 to the power attempt − 1)] seconds;
---    after a 429 at least one whole `per` (a sane `Retry-After` says how long instead)
+--  - `max_body = 16 * 1024 * 1024`: the largest response body accepted, in bytes (`too_large` beyond)
+--  - `max_upload = 100 * 1024 * 1024`: the largest file or attachment sent, in bytes (checked before sending)
+--  - `backoff = 0.5`, `backoff_max = 8`: a retry waits a random time of up
+--   to `min(backoff_max, backoff * 2^(attempt - 1))` seconds; after a 429 at
+--   least one whole `per` (a sane `Retry-After` answer says how long instead)
 --  - `log = nil`: a callable `log(message, key)` for the client's warnings
---    (an unbelievable Date header, no user agent); the default writes them to
---    standard error (nginx's error log in OpenResty)
+--   (an unbelievable Date header, no user agent); the default writes them to
+--   standard error (nginx's error log in OpenResty)
 --  - `sleep`, `random`, `now`: callables replacing how the client sleeps
---    (the transport's), draws jitter in [0, 1) (`math.random`) and reads the
---    clock (the transport's), for tests; a luassert spy will do
+--   (the transport's), draws jitter in [0, 1) (`math.random`) and reads the
+--   clock (the transport's), for tests; a luassert spy will do
 -- @return a client (`coreplus.client`)
 -- @usage local cp = coreplus.new{ base_url = "https://sandbox.coreplus.com.au",
 --   consumer_id = id, consumer_secret = secret, access_token = token }
@@ -123,9 +108,6 @@ local ENV = {
   COREPLUS_ISSUER = "issuer", COREPLUS_AUDIENCE = "audience", COREPLUS_VERSION = "version",
   COREPLUS_CAFILE = "cafile",
 }
---- Environment variable name -> option name, as `from_env` reads them (the
--- CLI reads the same names).
--- @field ENV
 _M.ENV = ENV
 
 --- Makes a client from the `COREPLUS_*` environment variables (the CLI
@@ -137,7 +119,8 @@ _M.ENV = ENV
 -- @tparam[opt] table overrides options that win over the environment (as `new`)
 -- @tparam[opt] function getenv reads a variable (default `os.getenv`; for tests)
 -- @return a client (`coreplus.client`)
--- @usage eval "$(coreplus-mock start)"; lua5.4 -e 'print(require("coreplus").from_env())'
+-- @usage -- after eval "$(coreplus-mock start)" in the shell:
+-- local cp = coreplus.from_env{ retries = 0 }
 function _M.from_env(overrides, getenv)
   getenv = getenv or os_getenv
   local opts = {}

@@ -1,5 +1,5 @@
---- JSON Web Tokens on Lua tables (`coreplus.jwt`): HS256 from the C core,
--- plus the time checks a server makes.
+--- JSON Web Tokens on Lua tables: HS256 from the C core, plus the time
+-- checks a server makes. Also reached as `coreplus.jwt`.
 --
 --     local claims, err = coreplus.jwt.decode(token, secret, { leeway = 2 })
 --     if not claims then print(err.reason) end   -- "expired", "bad_signature", ...

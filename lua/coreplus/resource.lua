@@ -94,7 +94,7 @@ function ops.list(self, params)
   return pager.page(self, params)
 end
 
---- The pages in order, for a generic `for`: `for page, err in r:pages{} do ... end`.
+--- The pages in order, for a generic `for` loop (see the example).
 -- Iterators ask for `pageSize = 100` (the API's maximum) unless given. Once
 -- the first page has told the total, up to `concurrency` further pages are
 -- fetched ahead, handed out in order, within the rate limit; memory stays
@@ -116,8 +116,8 @@ function ops.pages(self, params)
   return pager.pages(self, params)
 end
 
---- Every record across the pages, fetched ahead as `pages` does:
--- `for c in r:each{} do ... end`. An iterator cannot return `nil, err`, so
+--- Every record across the pages, fetched ahead as `pages` does, for a
+-- generic `for` loop (see the example). An iterator cannot return `nil, err`, so
 -- a failure raises the error object (catch it with `pcall`, or use `pages`).
 -- @function resource:each
 -- @tparam[opt] table params query parameters

@@ -3,10 +3,10 @@
 -- Two ways to test code that uses coreplus, neither touching the real API:
 --
 --  - the stub transport (`coreplus.testing.stub`): no network, no server;
---    answers what you register, records every request and checks each one
---    as coreplus would. For unit tests.
+--   answers what you register, records every request and checks each one
+--   as coreplus would. For unit tests.
 --  - the mock server (`coreplus.testing.launcher`): a faithful fake coreplus
---    over HTTPS on 127.0.0.1 (nginx with Lua). For integration tests.
+--   over HTTPS on 127.0.0.1 (nginx with Lua). For integration tests.
 --
 -- `require "coreplus.testing.busted"` adds `assert.coreplus_requested`.
 --
@@ -14,14 +14,12 @@
 --     local stub = testing.stub{ consumer_secret = "s" }
 --     local mock = testing.server{ seed = 1 }
 --
+-- Setting `testing.nginx = "/opt/openresty/bin/openresty"` chooses the nginx
+-- the mock runs (`coreplus.testing.nginx` says how one is found otherwise).
 -- The mock's request handlers (`coreplus.testing.mock.*`) run only inside
 -- the mock's nginx; nothing here loads them into the caller's process.
 -- @module coreplus.testing
 local launcher = require "coreplus.testing.launcher"
-
---- The nginx binary the mock runs, when set (`testing.nginx = "/opt/openresty/bin/openresty"`);
--- see `coreplus.testing.nginx` for how one is found otherwise.
--- @field nginx
 
 --- Makes a stub transport (`coreplus.testing.stub`, loaded only when used).
 -- @function stub

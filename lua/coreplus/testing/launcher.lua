@@ -404,7 +404,8 @@ local function check_options(opts)
 end
 
 --- Starts a mock coreplus server on 127.0.0.1: `testing.server{...}`.
--- @tparam[opt] table opts (defaults in brackets)
+-- @tparam[opt] table opts the options, with their defaults in brackets:
+--
 --  - `tls` (true): HTTPS with a fresh test CA (`mock.cafile`); false: plain HTTP
 --  - `latency` (0): seconds added to every API request (non-blocking)
 --  - `skew` (0): seconds added to the server's clock (token checks, `Date`)
@@ -420,8 +421,8 @@ end
 --  - `block_default_user_agent` (false): also refuse the library's bare default agent
 --  - `limit_key` ("access_token"): what one rate budget covers; "consumer": one per consumer id
 --  - `detach` (false): true leaves nginx running after this process ends
---    (`coreplus-mock start`); otherwise a watchdog stops it when this
---    process ends, and a forgotten `stop()` runs when the mock is collected
+--   (`coreplus-mock start`); otherwise a watchdog stops it when this
+--   process ends, and a forgotten `stop()` runs when the mock is collected
 -- @treturn mock a running server: fields `base_url`, `api_url`, `cafile`
 --  (nil for plain HTTP), `consumer_id`, `consumer_secret`, `access_token`,
 --  `restricted_access_token` (lacks the client-list permission), `port`,

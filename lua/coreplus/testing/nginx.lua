@@ -6,8 +6,8 @@
 -- naming the module files by absolute path.
 --
 -- Which binary, first match wins: the `nginx` option of `testing.server`,
--- `testing.nginx` (a setting of the module), `$COREPLUS_NGINX`, then the
--- first of `CANDIDATES` that is installed and has the Lua module.
+-- the setting `testing.nginx = path`, `$COREPLUS_NGINX`, then the first of
+-- `CANDIDATES` that is installed and has the Lua module.
 -- @module coreplus.testing.nginx
 local io, os, ipairs, error = io, os, ipairs, error
 local format, concat = string.format, table.concat
@@ -43,6 +43,8 @@ end
 
 --- The absolute path of a command (a name looked up on PATH, or a path),
 -- or nil when it is not an executable.
+-- @tparam string cmd
+-- @treturn string|nil
 function _M.which(cmd)
   local out = capture("p=$(command -v " .. q(cmd) .. " 2>/dev/null) && [ -f \"$p\" ] && [ -x \"$p\" ]"
     .. " && printf '%s\\n' \"$p\"")
@@ -105,7 +107,7 @@ end
 
 --- The nginx to run, as `inspect` describes it.
 -- @tparam[opt] string chosen a binary named by the caller (the `nginx`
---  option, `testing.nginx`); otherwise `$COREPLUS_NGINX`, then `CANDIDATES`
+--  option, `testing.nginx = path`); otherwise `$COREPLUS_NGINX`, then `CANDIDATES`
 -- @treturn table `inspect`'s description; raises when none fits, saying what was tried
 function _M.find(chosen)
   chosen = chosen or os.getenv("COREPLUS_NGINX")

@@ -101,20 +101,20 @@ end
 -- Pass it to `coreplus.new{..., transport = stub}`.
 -- @tparam[opt] table opts
 --  - `consumer_id`, `consumer_secret`, `access_token` (strings): what the
---    "server" expects; a credential left out is not checked (any value
---    passes), except that the token must verify with the client's own secret.
+--   "server" expects; a credential left out is not checked (any value
+--   passes), except that the token must verify with the client's own secret.
 --  - `skew` (number, default 0): seconds the server's clock is ahead of the
---    client's; it reaches the token check and the `Date` header.
+--   client's; it reaches the token check and the `Date` header.
 --  - `now` (number or callable): the client's clock. A number freezes it at
---    that Unix time: signing, verification, `Date` and the rate limit all
---    use it, and it moves only when the client sleeps through the stub (its
---    backoff), so retries see time pass without waiting. A callable is called
---    for the time (a clock your spec moves). Default: the real clock.
+--   that Unix time: signing, verification, `Date` and the rate limit all
+--   use it, and it moves only when the client sleeps through the stub (its
+--   backoff), so retries see time pass without waiting. A callable is called
+--   for the time (a clock your spec moves). Default: the real clock.
 --  - `rate_limit` (number or false, default false): refuse with 429 the
---    requests of an access token beyond this many within any second of the
---    stub's clock, as coreplus does (refused requests do not count).
+--   requests of an access token beyond this many within any second of the
+--   stub's clock, as coreplus does (refused requests do not count).
 --  - `allow_http`: accepted for older specs, and without effect (the client's
---    own `allow_http` decides on `http://`)
+--   own `allow_http` decides on `http://`)
 -- @treturn stub the transport, with fields `requests` (every request seen,
 --  in order: see `stub:on` for a record's fields) and `sleeps` (the delays
 --  the client slept through the stub, in seconds)
@@ -157,14 +157,11 @@ function _M.new(opts)
   return self
 end
 
---- A stub transport (from `new`).
+--- A stub transport (from `new`). Besides the methods below it has:
+--
+-- - `requests`: every request seen, in order (`stub:on` lists a record's fields)
+-- - `sleeps`: the delays, in seconds, the client slept through the stub (its backoff)
 -- @type stub
-
---- Every request seen, in order (`stub:on` lists a record's fields).
--- @field requests
-
---- The delays, in seconds, the client slept through the stub (its backoff).
--- @field sleeps
 
 local function norm_path(p)
   return (p:lower():gsub("^/+", ""):gsub("/+$", ""))

@@ -1,5 +1,5 @@
 --- Picks the transport: the C core (libcurl) by default, the non-blocking
--- nginx one inside OpenResty, or any table that has `request` (a stub).
+-- nginx one inside OpenResty, or any table with a request function (a stub).
 --
 -- What a client needs of a transport (write your own, or see
 -- `coreplus.testing.stub`): `request(opts) -> res | nil, err` with

@@ -10,15 +10,15 @@
 --
 -- Known limits, each forced by cosockets (see docs/openresty.md):
 --
---   * TLS trust comes from nginx.conf (`lua_ssl_trusted_certificate`,
---     `lua_ssl_verify_depth`); `cafile` and `capath` cannot be chosen per
---     request and are ignored here.
---   * Host names are resolved by nginx's `resolver` directive, not
---     /etc/hosts; an IP-literal base URL needs none.
---   * With an IP-literal base URL the certificate chain is verified but not
---     the IP address in it: nginx's host check knows DNS names only.
---   * Cosockets exist in the rewrite, access, content and timer phases (and
---     ssl_cert/ssl_session_fetch); elsewhere use the curl transport.
+-- * TLS trust comes from nginx.conf (`lua_ssl_trusted_certificate`,
+--   `lua_ssl_verify_depth`); `cafile` and `capath` cannot be chosen per
+--   request and are ignored here.
+-- * Host names are resolved by nginx's `resolver` directive, not
+--   /etc/hosts; an IP-literal base URL needs none.
+-- * With an IP-literal base URL the certificate chain is verified but not
+--   the IP address in it: nginx's host check knows DNS names only.
+-- * Cosockets exist in the rewrite, access, content and timer phases (and
+--   ssl_cert/ssl_session_fetch); elsewhere use the curl transport.
 --
 -- Requests are HTTP/1.1 written here, to the extent coreplus needs: a
 -- request line, headers and a body out; a status line, headers and a
@@ -75,6 +75,8 @@ _M.sleep = sleep
 -- twice the C core's: a departure is stamped from the worker's event loop,
 -- which a busy worker serves late (one run of the 40-request spec on a loaded
 -- 2-core machine saw 11 arrivals in a window with 25 ms).
+-- @tparam table o `{rate =, per =, key =, shared =, margin =}`
+-- @return a limiter (`reserve`, `hold`, `ready`, `sent`, `cancel`, `acquire`, `stats`; see transport/ngx_limiter.lua)
 function _M.limiter(o)
   return ngx_limiter.new(o, _M)
 end
@@ -513,6 +515,8 @@ pipeline.__index = pipeline
 -- Each request books its limiter slot when
 -- added (a thread runs until its first yield on spawn), so slots follow the
 -- order of add().
+-- @tparam[opt] table o `{concurrency = 4}`
+-- @return a pipeline
 function _M.pipeline(o)
   local cap = o and o.concurrency or 4
   if type(cap) ~= "number" or cap < 1 then raise("%s", "bad field 'concurrency' (a positive number expected)") end
