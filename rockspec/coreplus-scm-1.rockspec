@@ -66,6 +66,7 @@ build = {
     ["coreplus.testing.mock.store"] = "lua/coreplus/testing/mock/store.lua",
     ["coreplus.testing.nginx"] = "lua/coreplus/testing/nginx.lua",
     ["coreplus.testing.stub"] = "lua/coreplus/testing/stub.lua",
+    ["coreplus.testing.watchdog"] = "lua/coreplus/testing/watchdog.lua",
     ["coreplus.transport.curl"] = "lua/coreplus/transport/curl.lua",
     ["coreplus.transport"] = "lua/coreplus/transport/init.lua",
     ["coreplus.transport.ngx"] = "lua/coreplus/transport/ngx.lua",
