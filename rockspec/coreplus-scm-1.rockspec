@@ -87,6 +87,7 @@ build = {
     ["coreplus.testing.mock.uploads"] = "lua/coreplus/testing/mock/uploads.lua",
     ["coreplus.testing.nginx"] = "lua/coreplus/testing/nginx.lua",
     ["coreplus.testing.stub"] = "lua/coreplus/testing/stub.lua",
+    ["coreplus.testing.watchdog"] = "lua/coreplus/testing/watchdog.lua",
     ["coreplus.transport.curl"] = "lua/coreplus/transport/curl.lua",
     ["coreplus.transport"] = "lua/coreplus/transport/init.lua",
     ["coreplus.transport.ngx"] = "lua/coreplus/transport/ngx.lua",
