@@ -1,21 +1,12 @@
 -- What people expect of a command-line tool: typo suggestions, every
 -- missing flag at once, examples in help, global flags anywhere, --fields
 -- for JSON, shell completion.
-local testing = require "coreplus.testing"
 local cjson = require "cjson.safe"
 local H = dofile("spec/support/cli.lua")
 
 describe("coreplus conventions", function()
   local mock, env
-
-  setup(function()
-    mock = testing.server{ tls = true }
-    env = H.env_of(mock)
-  end)
-
-  teardown(function()
-    if mock then mock:stop() end
-  end)
+  H.use_mock(setup, teardown, { tls = true }, function(m, e) mock, env = m, e end)
 
   it("suggests the command or flag meant by a typo (2)", function()
     local r = H.run(env, "clinets")

@@ -12,15 +12,7 @@ end
 
 describe("coreplus doctor", function()
   local mock, env
-
-  setup(function()
-    mock = testing.server{ tls = true }
-    env = H.env_of(mock)
-  end)
-
-  teardown(function()
-    if mock then mock:stop() end
-  end)
+  H.use_mock(setup, teardown, { tls = true }, function(m, e) mock, env = m, e end)
 
   it("names a blocked User-Agent and the setting to fix it (1)", function()
     local r = H.run(env, "doctor", "--user-agent", "curl/8.5.0", "--json")

@@ -1,21 +1,12 @@
 -- coreplus token signs with the server's clock: a token made against a mock
 -- running 120 s ahead works with curl; decode judges it by that clock too.
-local testing = require "coreplus.testing"
 local cjson = require "cjson.safe"
 local jwt = require "coreplus.jwt"
 local H = dofile("spec/support/cli.lua")
 
 describe("coreplus token against a server 120 s ahead", function()
   local mock, env
-
-  setup(function()
-    mock = testing.server{ tls = true, skew = 120 }
-    env = H.env_of(mock)
-  end)
-
-  teardown(function()
-    if mock then mock:stop() end
-  end)
+  H.use_mock(setup, teardown, { tls = true, skew = 120 }, function(m, e) mock, env = m, e end)
 
   --- curl (an independent HTTP client) with the token; returns the status.
   local function curl(token, path)

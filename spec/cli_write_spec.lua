@@ -1,21 +1,12 @@
 -- The write commands: each one dry (the request printed, nothing sent) and
 -- for real against the mock.
-local testing = require "coreplus.testing"
 local coreplus = require "coreplus"
 local cjson = require "cjson.safe"
 local H = dofile("spec/support/cli.lua")
 
 describe("coreplus writes", function()
   local mock, env
-
-  setup(function()
-    mock = testing.server{ tls = true }
-    env = H.env_of(mock)
-  end)
-
-  teardown(function()
-    if mock then mock:stop() end
-  end)
+  H.use_mock(setup, teardown, { tls = true }, function(m, e) mock, env = m, e end)
 
   local function first(...)
     local r = H.run(env, ...)

@@ -26,6 +26,20 @@ function _M.write(path, text, mode)
   if mode then assert(os.execute("chmod " .. mode .. " " .. q(path))) end
 end
 
+--- Inside a describe: a mock for its specs (started in setup, stopped in
+-- teardown: the spec's own busted functions, which a dofile'd file cannot
+-- see); `ready(mock, env)` receives it and its COREPLUS_* variables.
+function _M.use_mock(setup, teardown, opts, ready)
+  local mock
+  setup(function()
+    mock = require("coreplus.testing").server(opts)
+    ready(mock, _M.env_of(mock))
+  end)
+  teardown(function()
+    if mock then mock:stop() end
+  end)
+end
+
 --- The COREPLUS_* variables for a mock; `overrides` win (false unsets).
 function _M.env_of(mock, overrides)
   local e = {
