@@ -4,53 +4,8 @@ local cjson = require "cjson.safe"
 local jwt = require "coreplus.jwt"
 local output = require "coreplus.cli.output"
 
-local top = debug.getinfo(1, "S").source:sub(2):match("^(.*)/spec/[^/]*$") or "."
-local BIN = top .. "/bin/coreplus"
-
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function env_of(mock, overrides)
-  local e = {
-    COREPLUS_BASE_URL = mock.base_url, COREPLUS_CONSUMER_ID = mock.consumer_id,
-    COREPLUS_CONSUMER_SECRET = mock.consumer_secret, COREPLUS_ACCESS_TOKEN = mock.access_token,
-    COREPLUS_CAFILE = mock.cafile, COREPLUS_SHARED_LIMIT = mock.prefix .. "/cli.limit",
-  }
-  for k, v in pairs(overrides or {}) do e[k] = v end
-  return e
-end
-
---- run(env, args...) -> {out=, err=, code=}
-local function run(env, ...)
-  local parts = { "env" }
-  for k, v in pairs(env) do
-    if v == false then table.insert(parts, 2, "-u " .. k) else parts[#parts + 1] = k .. "=" .. q(v) end
-  end
-  parts[#parts + 1] = q(BIN)
-  for _, a in ipairs({ ... }) do parts[#parts + 1] = q(a) end
-  local errfile = os.tmpname()
-  local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile), "r"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local err = slurp(errfile)
-  os.remove(errfile)
-  return { out = out, err = err, code = code }
-end
-
-local function lines(s)
-  local t = {}
-  for l in s:gmatch("[^\n]+") do t[#t + 1] = l end
-  return t
-end
+local H = dofile("spec/support/cli.lua")
+local env_of, run, lines = H.env_of, H.run, H.lines
 
 local function one_line_error(r)
   assert.is_truthy(r.err:match("^coreplus: [^\n]+\n$"), "stderr is not one line: " .. r.err)
@@ -58,15 +13,7 @@ end
 
 describe("coreplus CLI", function()
   local mock, env
-
-  setup(function()
-    mock = testing.server{ tls = true }
-    env = env_of(mock)
-  end)
-
-  teardown(function()
-    if mock then mock:stop() end
-  end)
+  H.use_mock(setup, teardown, { tls = true }, function(m, e) mock, env = m, e end)
 
   describe("output", function()
     it("prints an aligned table with --table", function()

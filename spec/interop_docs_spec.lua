@@ -14,15 +14,8 @@ local PY = "/usr/bin/python3"
 local SEEDS = os.getenv("COREPLUS_DOCS_SEEDS") or "../shared/seeds"
 local APP_UA = "docs-example-app/1.0 (+spec)"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local F = dofile("spec/support/files.lua")
+local q, read = F.q, F.read
 
 -- Runs a Python script; returns its output (stdout and stderr) and success.
 local function python(script, args, env)

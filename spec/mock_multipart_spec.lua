@@ -7,14 +7,9 @@ local multipart = require "coreplus.testing.mock.multipart"
 
 local PY = "/usr/bin/python3"
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local F = dofile("spec/support/files.lua")
+local q = F.q
+local function read_file(path) return assert(F.read(path), path) end
 
 -- Runs a Python producer that writes the body to argv[1] and prints the
 -- Content-Type; returns content_type, body.

@@ -12,11 +12,7 @@ local cjson = require "cjson"
 local PY = "/usr/bin/python3"
 local q = H.q
 
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local write = dofile("spec/support/files.lua").write
 
 local function sha256_of(path)
   local p = assert(io.popen("sha256sum " .. q(path)))

@@ -6,11 +6,7 @@
 local testing = require "coreplus.testing"
 local H = dofile("spec/support/mock_http.lua")
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = dofile("spec/support/files.lua").write
 
 local function rss_kb()
   local f = io.open("/proc/self/status")

@@ -14,13 +14,7 @@ local function tmpfile()
   return p
 end
 
-local function read_file(p)
-  local f = io.open(p)
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = dofile("spec/support/files.lua").read
 
 local function sh(cmd)
   local ok = os.execute(cmd)

@@ -6,25 +6,10 @@ local top = debug.getinfo(1, "S").source:sub(2):match("^(.*)/spec/support/[^/]*$
 _M.BIN = top .. "/bin/coreplus"
 _M.top = top
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-_M.q = q
-
-function _M.slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-function _M.write(path, text, mode)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  if mode then assert(os.execute("chmod " .. mode .. " " .. q(path))) end
-end
+local F = dofile(top .. "/spec/support/files.lua")
+local q = F.q
+_M.q, _M.write = F.q, F.write
+function _M.slurp(path) return F.read(path) or "" end
 
 --- Inside a describe: a mock for its specs (started in setup, stopped in
 -- teardown: the spec's own busted functions, which a dofile'd file cannot

@@ -14,9 +14,8 @@ H.CLEAN = CLEAN
 H.UA = "coreplus-mock-spec/1.0 (+busted)"
 H.MELBOURNE = "39D62534-501C-49CD-9DA9-6FA8D6A81F48"
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local F = dofile((debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") or "spec/support") .. "/files.lua")
+local q = F.q
 H.q = q
 
 function H.b64url(s)
@@ -59,19 +58,13 @@ function H.sign(mock, method, url, o)
     issuer = "https://spec.example", audience = "https://coreplus.com.au", now = o.now }
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read(path) return F.read(path) or "" end
 
 --- The absolute URL of an API path under `version` (default: the mock's
 -- own, v2.1).
 function H.url(mock, path, version)
   if not version then return mock:url(path) end
-  return mock.base_url .. "/API/Core/" .. version .. "/" .. (path or "")
+  return require("coreplus.url").api_base(mock.base_url, version) .. (path or "")
 end
 
 --- "YYYY-MM" of the month `ahead` months after this one (default 2: a

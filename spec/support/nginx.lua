@@ -10,31 +10,9 @@ local _M = {}
 
 _M.TOP = (os.getenv("PWD") or "."):gsub("/+$", "")
 
-function _M.q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-local q = _M.q
-
-function _M.capture(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-local capture = _M.capture
-
-function _M.read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-local read_file = _M.read_file
-
-function _M.write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local F = dofile(_M.TOP .. "/spec/support/files.lua")
+_M.q, _M.capture, _M.read_file, _M.write_file = F.q, F.capture, F.read, F.write
+local q, capture, read_file = F.q, F.capture, F.read
 
 function _M.sleep(s) os.execute(("sleep %.3f"):format(s)) end
 
