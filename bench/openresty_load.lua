@@ -14,13 +14,7 @@ local q, capture, read_file = nginx.q, nginx.capture, nginx.read_file
 
 local LOADS, PER_PAGE = 200, 50
 
-local function values(html, name)
-  local out = {}
-  for tag in html:gmatch("<input[^>]*>") do
-    if tag:find('name="' .. name .. '"', 1, true) then out[#out + 1] = tag:match('value="([^"]*)"') end
-  end
-  return out
-end
+local values = openresty.input_values
 
 local function escape(s)
   return (tostring(s):gsub("&amp;", "&"):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))

@@ -35,14 +35,7 @@ local function visitor(base, dir)
   return v
 end
 
--- The values of a page's inputs named `name` (radios: every option).
-local function values(html, name)
-  local out = {}
-  for tag in html:gmatch("<input[^>]*>") do
-    if tag:find('name="' .. name .. '"', 1, true) then out[#out + 1] = tag:match('value="([^"]*)"') end
-  end
-  return out
-end
+local values = openresty.input_values
 
 local function unescape(s)
   return (s:gsub("&amp;", "&"):gsub("&quot;", '"'):gsub("&#39;", "'"):gsub("&lt;", "<"):gsub("&gt;", ">"))

@@ -9,6 +9,16 @@ local _M = {}
 
 local q, capture, read_file, sleep = nginx.q, nginx.capture, nginx.read_file, nginx.sleep
 
+--- The values of a page's inputs named `name` (radios: every option), in
+-- page order.
+function _M.input_values(html, name)
+  local out = {}
+  for tag in html:gmatch("<input[^>]*>") do
+    if tag:find('name="' .. name .. '"', 1, true) then out[#out + 1] = tag:match('value="([^"]*)"') end
+  end
+  return out
+end
+
 --- start{mock=, workers=2, env={...}} -> service, up when /health answers.
 function _M.start(o)
   local mock = o.mock
