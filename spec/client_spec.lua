@@ -1,23 +1,8 @@
 -- The Lua layer against the stub transport (no network): options, URL
 -- building, every operation, paging, retries, clock learning, errors.
 local coreplus = require "coreplus"
-local stub_mod = require "coreplus.testing.stub"
-
-local CREDS = { consumer_id = "cid-1", consumer_secret = "secret-1", access_token = "tok-1" }
-
-local function new_stub(extra)
-  local o = { consumer_id = CREDS.consumer_id, consumer_secret = CREDS.consumer_secret,
-    access_token = CREDS.access_token }
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return stub_mod.new(o)
-end
-
-local function client(stub, extra)
-  local o = { base_url = "https://coreplus.test", transport = stub, random = function() return 0.5 end }
-  for k, v in pairs(CREDS) do o[k] = v end
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return coreplus.new(o)
-end
+local S = dofile("spec/support/stub_client.lua")
+local CREDS, new_stub, client = S.CREDS, S.new_stub, S.client
 
 local function fixture(n)
   local rows = {}

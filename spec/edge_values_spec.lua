@@ -1,23 +1,9 @@
 -- Edge values from callers and from the server, each pinned where it once broke:
 -- concurrency and pageNumber options, pages fetched ahead that fail, totalRows
 -- beyond the rows, huge exp/nbf, a JSON null reason (stub transport, no network).
-local coreplus = require "coreplus"
-local stub_mod = require "coreplus.testing.stub"
 local jwt = require "coreplus.jwt"
-
-local CREDS = { consumer_id = "cid-1", consumer_secret = "secret-1", access_token = "tok-1" }
-
-local function new_stub()
-  return stub_mod.new{ consumer_id = CREDS.consumer_id, consumer_secret = CREDS.consumer_secret,
-    access_token = CREDS.access_token }
-end
-
-local function client(stub, extra)
-  local o = { base_url = "https://coreplus.test", transport = stub, random = function() return 0.5 end }
-  for k, v in pairs(CREDS) do o[k] = v end
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return coreplus.new(o)
-end
+local S = dofile("spec/support/stub_client.lua")
+local new_stub, client = S.new_stub, S.client
 
 local function fixture(n)
   local rows = {}
