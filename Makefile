@@ -11,6 +11,7 @@
 #   make uninstall [PREFIX=/usr/local] [DESTDIR=] [LUA=luajit]   what install put there
 #   make rock                 build/rock/coreplus-<version>-1.src.rock from the committed HEAD
 #   make fresh-check          both README commands in a fresh Debian 12 root (root; ~10 min)
+#   make rock-build, make rock-install   LuaRocks's build and install steps (the rockspec runs them)
 #   make clean                remove build/
 #   make help                 this list
 LUA      ?= lua5.4
@@ -143,7 +144,8 @@ fresh-check:
 	@scripts/fresh-root --readme
 
 help:
-	@sed -n 's/^#   \(make .*\)/\1/p' Makefile $(sort $(wildcard mk/*.mk))
+	@sed -n -e 's/^#   \(make .*\)/\1/p' -e 's/^#\( \{20,\}[^ ].*\)/\1/p' \
+	    Makefile $(sort $(wildcard mk/*.mk))
 
 clean:
 	rm -rf build src/*.o core.so coreplus/core.so

@@ -1,9 +1,10 @@
 # make check -- the C core under AddressSanitizer + UBSan (whole busted suite),
 # valgrind memcheck (the core's specs, normal build) and a short fuzz run.
 # Results print as TAP through scripts/run-tests, ending "N passed, N failed".
-#   make check                 everything below
+#   make check                 the sanitizer run, valgrind and fuzz-short
 #   make check-asan            only the sanitizer run   (SPECS=... to narrow)
 #   make check-valgrind        only valgrind
+#   make asan-build            only build the sanitizer core.so (build/asan/)
 ASAN_DIR   := build/asan
 ASAN_SO    := $(ASAN_DIR)/coreplus/core.so
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer \

@@ -42,6 +42,12 @@ end
 -- must not inherit it.
 local CLEAN = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
 
+-- nginx's LuaJIT reads LUA_PATH and LUA_CPATH. Set for another Lua (as
+-- `eval "$(luarocks path)"` does for 5.4) they hand it C modules built for
+-- that Lua (cjson.so: "undefined symbol: lua_newuserdatauv"). The mock's conf
+-- names the paths it needs, so nginx starts without them unless we are LuaJIT.
+local NGINX_ENV = jit and "" or "env -u LUA_PATH -u LUA_CPATH "
+
 --- exec(cmd) -> true when the command exited 0 (Lua 5.1 and 5.4 differ).
 local function exec(cmd)
   local a, _, c = os.execute(CLEAN .. cmd)
@@ -281,7 +287,7 @@ function _M.server(opts)
       -- One log per attempt: a failed attempt's [emerg] must not be read
       -- as this attempt's.
       local log = prefix .. "/logs/start-" .. attempt .. ".log"
-      local cmd = format("%s -p %s -c nginx.conf -e %s", _M.nginx, q(prefix .. "/"), q(log))
+      local cmd = format("%s%s -p %s -c nginx.conf -e %s", NGINX_ENV, _M.nginx, q(prefix .. "/"), q(log))
       local started, text
       if o.detach then
         -- Daemonised: the server outlives this process (the CLI's case).
