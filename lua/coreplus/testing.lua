@@ -46,7 +46,7 @@ local CLEAN = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
 -- `eval "$(luarocks path)"` does for 5.4) they hand it C modules built for
 -- that Lua (cjson.so: "undefined symbol: lua_newuserdatauv"). The mock's conf
 -- names the paths it needs, so nginx starts without them unless we are LuaJIT.
-local NGINX_ENV = jit and "" or "env -u LUA_PATH -u LUA_CPATH "
+local NGINX_ENV = rawget(_G, "jit") and "" or "env -u LUA_PATH -u LUA_CPATH "
 
 --- exec(cmd) -> true when the command exited 0 (Lua 5.1 and 5.4 differ).
 local function exec(cmd)
