@@ -188,11 +188,17 @@ local function children(pid)
   return out
 end
 
+-- The master's pid from its pid file, once nginx has written it: the file is
+-- created empty first, and a reader in between must not take it for started.
+local function pid_in(prefix)
+  return tonumber(read_file(prefix .. "/nginx.pid") or "")
+end
+
 --- stop_instance{pid=, prefix=}: QUIT, wait until every process is gone,
 -- remove the prefix. Used by mock:stop() and `coreplus-mock stop`.
 function _M.stop_instance(o)
   local pid = tonumber(o.pid)
-  if not pid and o.prefix then pid = tonumber(read_file(o.prefix .. "/nginx.pid") or "") end
+  if not pid and o.prefix then pid = pid_in(o.prefix) end
   if pid then
     local workers = children(pid)
     exec("kill -QUIT " .. pid .. " 2>/dev/null")
@@ -293,7 +299,7 @@ function _M.server(opts)
         -- Daemonised: the server outlives this process (the CLI's case).
         started = exec(cmd .. " >" .. q(log) .. " 2>&1")
         local t = 0
-        while started and not read_file(prefix .. "/nginx.pid") and t < START_TIMEOUT do
+        while started and not pid_in(prefix) and t < START_TIMEOUT do
           sleep(0.005); t = t + 0.005
         end
       else
@@ -303,9 +309,10 @@ function _M.server(opts)
         -- pid is known even if nginx never writes its pid file.
         local h = io.popen(CLEAN .. "echo $$; exec " .. cmd .. " -g 'daemon off;' 2>" .. q(log), "r")
         local child = tonumber(h:read("*l") or "")
+        self._child = child
         local t = 0
         repeat
-          started = read_file(prefix .. "/nginx.pid") ~= nil
+          started = pid_in(prefix) ~= nil
           text = read_file(log) or ""
           if started or text:find("[emerg]", 1, true) or (child and not alive(child)) then break end
           sleep(0.005); t = t + 0.005
@@ -327,7 +334,7 @@ function _M.server(opts)
         error("nginx did not start: " .. text, 0)
       end
     end
-    self.pid = tonumber(read_file(prefix .. "/nginx.pid") or "")
+    self.pid = pid_in(prefix)
     if not self.pid then error("nginx wrote no pid file", 0) end
     self.base_url = format("%s://127.0.0.1:%d", o.tls and "https" or "http", self.port)
     self.api_url = self.base_url .. "/API/Core/v2.1/"
@@ -340,7 +347,9 @@ function _M.server(opts)
     if not health then error("the mock does not answer: " .. (read_file(prefix .. "/logs/error.log") or ""), 0) end
   end)
   if not ok then
-    _M.stop_instance{ pid = self.pid, prefix = prefix }
+    -- Our own child's pid when the pid file is not there: pclose would wait
+    -- for a live nginx forever.
+    _M.stop_instance{ pid = self.pid or (self._proc and self._child), prefix = prefix }
     if self._proc then self._proc:close() end
     error("coreplus.testing.server: " .. tostring(err), 2)
   end
