@@ -1,16 +1,18 @@
 # make check -- the C core under AddressSanitizer + UBSan (whole busted suite),
 # valgrind memcheck (the core's specs, normal build) and a short fuzz run.
 # Results print as TAP through scripts/run-tests, ending "N passed, N failed".
-#   make check                 everything below
+#   make check                 the sanitizer run, valgrind and fuzz-short
 #   make check-asan            only the sanitizer run   (SPECS=... to narrow)
 #   make check-valgrind        only valgrind
+#   make asan-build            only build the sanitizer core.so (build/asan/)
 ASAN_DIR   := build/asan
 ASAN_SO    := $(ASAN_DIR)/coreplus/core.so
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 # Optimised a little (the suite stays fast) but keeping frames for reports.
-ASAN_CFLAGS = -O1 -g $(SAN_FLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L \
-              -fPIC -fvisibility=hidden $(shell pkg-config --cflags lua5.4 libcurl libcrypto)
+# Like the normal build, the flags are worked out when the recipe runs
+# ($(ASAN_DIR)/flags, see scripts/build-flags in the Makefile).
+ASAN_CFLAGS = -O1 -g $(SAN_FLAGS) $(WARN) $(CORE_FLAGS)
 
 CHECK_ENV  = $(TEST_ENV) ASAN_CPATH="$(CURDIR)/$(ASAN_DIR)" \
              ASAN_PRELOAD="$(shell gcc -print-file-name=libasan.so)"
@@ -19,9 +21,13 @@ CHECK_ENV  = $(TEST_ENV) ASAN_CPATH="$(CURDIR)/$(ASAN_DIR)" \
 
 asan-build: $(ASAN_SO) $(ASAN_DIR)/check-preload.so
 
-$(ASAN_SO): $(SRCS) $(HDRS) Makefile mk/check.mk
+$(ASAN_DIR)/flags: FORCE
+	@REDIS=$(REDIS) scripts/build-flags $@ "gcc $(ASAN_CFLAGS)" \
+	    "lua5.4 libcurl libcrypto" "libcurl libcrypto" "-lpthread $(SAN_FLAGS)"
+
+$(ASAN_SO): $(SRCS) $(HDRS) $(ASAN_DIR)/flags Makefile mk/check.mk
 	@mkdir -p $(dir $@)
-	gcc $(ASAN_CFLAGS) -shared -o $@ $(SRCS) $(LIBS) $(SAN_FLAGS)
+	$(call flags,$(ASAN_DIR),1) -shared -o $@ $(SRCS) $(call flags,$(ASAN_DIR),2)
 
 check: asan-build fuzz-build
 	@$(MAKE) --no-print-directory build LUA=lua5.4

@@ -5,6 +5,7 @@
 # `/API/Core/<version>/` loses its `<version>` and code blocks run together,
 # so its absence (LDoc then prints "format: ...") is an error.
 # spec/docs_spec.lua builds the reference the same way and checks it.
+#   make docs             docs/api/index.html
 .PHONY: docs
 docs:
 	@command -v ldoc >/dev/null || { echo "docs: ldoc is missing (make deps installs lua-ldoc)" >&2; exit 1; }

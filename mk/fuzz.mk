@@ -11,8 +11,10 @@ FUZZ_DIR    := build/fuzz
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  = -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -std=c99 \
                -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wno-unused-command-line-argument \
-               -Isrc $(shell pkg-config --cflags lua5.4 libcurl libcrypto)
-FUZZ_LIBS    = $(LIBS) $(shell pkg-config --libs lua5.4) -lm
+               -Isrc
+# $(call flags,$(FUZZ_DIR),1|2): worked out when the recipes run (scripts/build-flags).
+FUZZ_CC_LINE = $(call flags,$(FUZZ_DIR),1)
+FUZZ_LIBS    = $(call flags,$(FUZZ_DIR),2)
 FUZZ_CORE    = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
 FUZZ_C       = fuzz_b64url fuzz_claims fuzz_headers
 FUZZ_LUA     = fuzz_jwt_decode fuzz_query
@@ -23,15 +25,19 @@ FUZZ_RUNS   ?= 1000000
 
 fuzz-build: $(FUZZ_TARGETS)
 
-$(FUZZ_DIR)/obj/%.o: src/%.c $(HDRS) mk/fuzz.mk
+$(FUZZ_DIR)/flags: FORCE
+	@REDIS=$(REDIS) scripts/build-flags $@ "$(FUZZ_CC) $(FUZZ_CFLAGS)" \
+	    "lua5.4 libcurl libcrypto" "lua5.4 libcurl libcrypto" "-lpthread -lm"
+
+$(FUZZ_DIR)/obj/%.o: src/%.c $(HDRS) $(FUZZ_DIR)/flags mk/fuzz.mk
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(FUZZ_CC_LINE) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(addprefix $(FUZZ_DIR)/,$(FUZZ_C)): $(FUZZ_DIR)/%: fuzz/%.c $(FUZZ_CORE)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE) $(FUZZ_LIBS)
+$(addprefix $(FUZZ_DIR)/,$(FUZZ_C)): $(FUZZ_DIR)/%: fuzz/%.c $(FUZZ_CORE) $(FUZZ_DIR)/flags
+	$(FUZZ_CC_LINE) -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE) $(FUZZ_LIBS)
 
-$(FUZZ_DIR)/fuzz_%: fuzz/lua_harness.c fuzz/%.lua $(FUZZ_CORE)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_TOP='"$(CURDIR)"' \
+$(FUZZ_DIR)/fuzz_%: fuzz/lua_harness.c fuzz/%.lua $(FUZZ_CORE) $(FUZZ_DIR)/flags
+	$(FUZZ_CC_LINE) -fsanitize=fuzzer -DFUZZ_TOP='"$(CURDIR)"' \
 	    -DFUZZ_SCRIPT='"$*.lua"' -o $@ $< $(FUZZ_CORE) $(FUZZ_LIBS)
 
 fuzz: fuzz-build

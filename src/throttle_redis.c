@@ -1,6 +1,8 @@
 /* throttle_redis.c -- the sliding window kept in Redis (see throttle_redis.h).
  *
- * Sections: the script, URLs, the connection, operations.
+ * Sections: the script, window names, URLs, the connection, operations. All
+ * but the first two need hiredis; a build without it (-DCOREPLUS_NO_REDIS)
+ * takes src/throttle_noredis.c for them.
  *
  * The window of a key is the hash "coreplus:limit:<sha256(key) in hex>" (the
  * key itself, which derives from credentials, never reaches Redis):
@@ -27,7 +29,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#ifndef COREPLUS_NO_REDIS
 #include <hiredis/hiredis.h>
+#endif
 #include <openssl/evp.h>
 
 #include "clock.h"
@@ -106,6 +110,34 @@ const char thr_redis_script[] =
     "end\n"
     "return redis.error_reply('coreplus limiter: unknown operation ' .. tostring(op))\n";
 
+/* ===== window names (also without Redis support: the OpenResty transport
+ * keeps the same window through resty.redis) ===== */
+
+static void thr_redis_hex(const unsigned char *d, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int thr_redis_window_name(const char *key, size_t keylen, char out[64])
+{
+    unsigned char d[32];
+    unsigned int dn = 0;
+    if (EVP_Digest(key ? key : "", key ? keylen : 0, d, &dn, EVP_sha256(), NULL) != 1
+        || dn != 32)
+        return -1;
+    memcpy(out, "coreplus:limit:", 15);
+    thr_redis_hex(d, 16, out + 15);
+    return 0;
+}
+
+#ifndef COREPLUS_NO_REDIS
+
 /* ===== the connection's state ===== */
 
 struct thr_redis {
@@ -126,17 +158,6 @@ struct thr_redis {
     char err[1024];
     uint64_t errors, local;
 };
-
-static void thr_redis_hex(const unsigned char *d, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t i;
-    for (i = 0; i < n; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 /* ===== URLs ===== */
 
@@ -237,18 +258,6 @@ static int thr_redis_parse(thr_redis *rd, const char *url, char *err, size_t err
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;
-}
-
-int thr_redis_window_name(const char *key, size_t keylen, char out[64])
-{
-    unsigned char d[32];
-    unsigned int dn = 0;
-    if (EVP_Digest(key ? key : "", key ? keylen : 0, d, &dn, EVP_sha256(), NULL) != 1
-        || dn != 32)
-        return -1;
-    memcpy(out, "coreplus:limit:", 15);
-    thr_redis_hex(d, 16, out + 15);
-    return 0;
 }
 
 thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
@@ -568,3 +577,5 @@ void thr_redis_count_local(thr_redis *rd)
     rd->local++;
     pthread_mutex_unlock(&rd->mu);
 }
+
+#endif /* COREPLUS_NO_REDIS: src/throttle_noredis.c instead */

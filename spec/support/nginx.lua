@@ -103,7 +103,8 @@ function _M.start(o)
       os.execute(("env %s /usr/sbin/nginx -p %s -c nginx.conf -e %s >%s 2>&1"):format(table.concat(env, " "),
         q(prefix .. "/"), q(prefix .. "/logs/error.log"), q(log)))
       local t = 0
-      while not read_file(prefix .. "/nginx.pid") and t < 3 do sleep(0.02); t = t + 0.02 end
+      -- The pid file is created empty first: wait for the pid in it.
+      while not tonumber(read_file(prefix .. "/nginx.pid") or "") and t < 3 do sleep(0.02); t = t + 0.02 end
       srv.pid = tonumber(read_file(prefix .. "/nginx.pid") or "")
       if srv.pid then
         srv.ports = ports
