@@ -173,26 +173,6 @@ describe("mock server launcher", function()
     assert.are.equal(0, seen.retries)
     assert.is_false(seen.allow_http)
   end)
-
-  it("waits for the pid in nginx's pid file, which nginx creates empty first", function()
-    -- An nginx that is slow between creating the pid file and writing it:
-    -- read in between, the empty file once made the launcher give up on a
-    -- live nginx (and wait for it forever).
-    local fake = os.tmpname()
-    local f = assert(io.open(fake, "w"))
-    f:write('#!/bin/sh\n: >"${2}nginx.pid"\nsleep 0.3\nexec ', testing.nginx, ' "$@"\n')
-    f:close()
-    os.execute("chmod +x " .. H.q(fake))
-    local real = testing.nginx
-    testing.nginx = fake
-    finally(function() testing.nginx = real; os.remove(fake) end)
-    local mock = testing.server{ tls = false }
-    local pid = mock.pid
-    local res = H.get(mock, "Location/")
-    mock:stop()
-    assert.are.equal(200, res.status)
-    assert.is_false(alive(pid))
-  end)
 end)
 
 describe("coreplus-mock CLI", function()
