@@ -96,7 +96,11 @@ describe("every documented operation through the library, against the mock", fun
     assert.truthy(cp.files:upload{ clientId = client.clientId, name = "big.bin", path = path })
     local grown = rss_kb() - peak
     os.remove(path)
-    assert.is_true(grown < 10 * 1024, "peak RSS grew by " .. grown .. " KB")
+    -- (Under AddressSanitizer freed memory is quarantined, not reused: RSS
+    -- says nothing about streaming there, so only the normal run checks it.)
+    if not (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) then
+      assert.is_true(grown < 10 * 1024, "peak RSS grew by " .. grown .. " KB")
+    end
     assert.is_true((mock:stats().upload_bytes or 0) >= 52428800)
   end)
 
