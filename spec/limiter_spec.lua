@@ -269,38 +269,6 @@ describe("core.limiter shared file", function()
   end)
 end)
 
-describe("core.limiter shared file, a process dies", function()
-  it("forgets the pending booking of a process that was killed", function()
-    local p, k, script = tmpfile(), key("killed"), tmpfile()
-    local f = assert(io.open(script, "w"))
-    f:write([[
-      local core = require "coreplus.core"
-      local l = core.limiter{ rate = 1, per = 3, margin = 0, shared = arg[1], key = arg[2] }
-      l:acquire()
-      local st = io.open("/proc/self/stat")
-      print(st:read("n"))
-      st:close()
-      io.stdout:flush()
-      l:acquire()   -- booked 3 s ahead, pending: killed while it waits
-    ]])
-    f:close()
-    local env = ("LUA_CPATH='%s' LUA_PATH='%s' "):format(package.cpath, package.path)
-    local proc = assert(io.popen(env .. "lua5.4 " .. script .. " " .. p .. " '" .. k .. "'"))
-    local pid = proc:read("n")
-    assert.is_number(pid)
-    core.sleep(0.2)
-    os.execute("kill -9 " .. math.tointeger(pid))
-    proc:close()
-    local l = core.limiter{ rate = 1, per = 3, margin = 0, shared = p, key = k }
-    local d = l:reserve()
-    l:close()
-    os.remove(p)
-    os.remove(script)
-    -- 3 s after the first booking (~2.8 s from now), not after the dead one (~5.8 s)
-    assert.is_true(d > 2 and d < 4, "delay " .. d)
-  end)
-end)
-
 describe("core.limiter across processes (against the mock)", function()
   local testing = require "coreplus.testing"
   local mock

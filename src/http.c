@@ -221,7 +221,7 @@ void http_book(http_req *r, double now)
 {
     r->started = now;
     if (r->lim != NULL)
-        r->ready_at = thr_reserve(r->lim, &r->cfg, now, 1, &r->tk);
+        r->ready_at = thr_reserve(r->lim, &r->cfg, now, 0, 1, &r->tk);
     else
         r->ready_at = now;
     /* Redis limiter, policy "fail": no slot, so http_prepare refuses to send. */
@@ -229,6 +229,12 @@ void http_book(http_req *r, double now)
         r->kind = HTTP_LIMITER;
         thr_error(r->lim, r->errbuf, sizeof r->errbuf);
     }
+}
+
+void http_keep(http_req *r, double now)
+{
+    if (r->tk.lim != NULL && !r->sent)
+        thr_hold(&r->tk, &r->cfg, now);
 }
 
 double http_wait_left(http_req *r, double now)

@@ -80,6 +80,8 @@ CURLSH *http_share_new(void);
 
 /* Books the limiter slot (if any) without waiting; sets r->ready_at. */
 void http_book(http_req *r, double now);
+/* A request on its way out (connecting) keeps its booking's lease. */
+void http_keep(http_req *r, double now);
 /* Seconds still to wait before this request may start (0 = go). */
 double http_wait_left(http_req *r, double now);
 /* The claims r is signed with at server time now (jwt_claims_make: NULL, or
