@@ -8,6 +8,7 @@
  *   limiter:sent(booking [, now]) -> owed      the booked request left now
  *   limiter:stats() -> table
  *   limiter:close()                            also __gc, and __close on 5.4
+ *   core.default_limit_path() -> path | nil, err   the per-user file to share
  *
  * `now` arguments are core.monotonic() seconds; they exist so that specs can
  * drive the window arithmetic without sleeping.
@@ -54,6 +55,7 @@
 #include "coreplus.h"
 #include "defaults.h"
 #include "throttle.h"
+#include "throttle_path.h"
 
 #define THR_MT "coreplus.limiter"
 #define THR_POLL_MAX 0.05   /* re-check at least this often while waiting */
@@ -407,8 +409,37 @@ static const luaL_Reg thr_methods[] = {
     { NULL, NULL }
 };
 
+/* core.default_limit_path([{ runtime_dir =, temp_dir = }]) -> path | nil, err
+ * The per-user file that limiters share by default (throttle_path.h); the
+ * options (default $XDG_RUNTIME_DIR and /tmp) exist for specs. */
+static int thr_lua_default_path(lua_State *L)
+{
+    char path[4200], err[512];
+    const char *runtime = getenv("XDG_RUNTIME_DIR"), *temp = "/tmp";
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_getfield(L, 1, "runtime_dir");   /* false: none; kept on the stack */
+        if (lua_type(L, -1) == LUA_TSTRING)
+            runtime = lua_tostring(L, -1);
+        else if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+            runtime = NULL;
+        else if (!lua_isnil(L, -1))
+            return luaL_error(L, "bad field 'runtime_dir' (string or false expected)");
+        lua_getfield(L, 1, "temp_dir");
+        if (lua_type(L, -1) == LUA_TSTRING)
+            temp = lua_tostring(L, -1);
+        else if (!lua_isnil(L, -1))
+            return luaL_error(L, "bad field 'temp_dir' (string expected)");
+    }
+    if (thr_default_path(runtime, temp, path, sizeof path, err, sizeof err) != 0)
+        return err_lua_fail(L, "limiter", err);
+    lua_pushstring(L, path);
+    return 1;
+}
+
 static const luaL_Reg thr_funcs[] = {
     { "limiter", thr_lua_new },
+    { "default_limit_path", thr_lua_default_path },
     { NULL, NULL }
 };
 
