@@ -340,10 +340,18 @@ describe("core.limiter shared file: cut short or locked while in use", function(
       say(("took %.3f busy %d"):format(core.monotonic() - t, l:stats().file_busy))
     ]])
     local out = proc:read("a")
+    -- a deadline bounds the lock's wait too, and says so
+    local t = core.monotonic()
+    local w, err = l:acquire(core.now() + 0.3)
+    local lock_took = core.monotonic() - t
     proc:close()
     holder:close()
     l:close()
     os.remove(p); os.remove(ready)
+    assert.is_nil(w)
+    assert.equals("timeout", err.kind)
+    assert.matches("the wait for the shared limit file's lock would pass the deadline", err.message, 1, true)
+    assert.is_true(lock_took < 0.8, "took " .. lock_took)
     local took, busy = out:match("took ([%d.]+) busy (%d+)")
     assert.is_truthy(took, out)
     assert.is_true(tonumber(took) < 2.5, out)

@@ -149,6 +149,34 @@ describe("core.limiter blocking", function()
   end)
 end)
 
+describe("core.limiter acquire(deadline)", function()
+  it("gives up at once, with kind timeout, when the wait would pass the deadline", function()
+    local l = core.limiter{ rate = 1, per = 5, margin = 0 }
+    assert(l:acquire())
+    local t0 = core.monotonic()
+    local w, err = l:acquire(core.now() + 1)
+    local took = core.monotonic() - t0
+    assert.is_nil(w)
+    assert.equals("timeout", err.kind)
+    assert.is_false(err.sent)
+    assert.matches("the rate limit wait %([%d.]+ s%) would pass the deadline", err.message)
+    assert.is_true(took < 0.5, "took " .. took)
+    -- the slot it gave up is free again: the next one waits as long, not longer
+    local d = l:reserve()
+    assert.is_true(d > 4 and d <= 5.01, "delay " .. d)
+    assert.error_matches(function() l:acquire("soon") end, "deadline")
+    l:close()
+  end)
+
+  it("waits when the slot comes before the deadline", function()
+    local l = core.limiter{ rate = 1, per = 0.3, margin = 0 }
+    assert(l:acquire())
+    local w = assert(l:acquire(core.now() + 2))
+    assert.is_true(w > 0.2 and w < 1, "waited " .. w)
+    l:close()
+  end)
+end)
+
 describe("core.limiter misuse", function()
   local cases = {
     { { rate = 0 }, "'rate'" }, { { rate = 1.5 }, "'rate'" }, { { rate = "x" }, "'rate'" },

@@ -211,7 +211,7 @@ static double thr_lua_deadline(lua_State *L, int arg)
     double d;
     if (lua_isnoneornil(L, arg))
         return 0;
-    d = luaL_checknumber(L, arg);
+    d = lua_type(L, arg) == LUA_TNUMBER ? lua_tonumber(L, arg) : -1;
     if (!(d > 0 && d < 1e12))
         luaL_argerror(L, arg, "a deadline in core.now() seconds expected");
     return clock_deadline(d);
