@@ -182,6 +182,7 @@ describe("core.limiter misuse", function()
     { { rate = 0 }, "'rate'" }, { { rate = 1.5 }, "'rate'" }, { { rate = "x" }, "'rate'" },
     { { rate = 100000 }, "'rate'" }, { { per = 0 }, "'per'" }, { { per = -1 }, "'per'" },
     { { margin = -1 }, "'margin'" }, { { margin = 5, per = 1 }, "'margin'" },
+    { { per = 1e-9 }, "'per'" },
     { { shared = "" }, "'shared'" }, { { shared = "/nonexistent-dir/limit" }, "'shared'" },
     { { key = 5 }, "'key'" },
   }

@@ -122,10 +122,17 @@ static void thr_lua_read_config(lua_State *L, thr_config *cfg)
     lua_Number rate = compat_optnumfield(L, 1, "rate", DEFAULT_RATE);
     lua_Number per = compat_optnumfield(L, 1, "per", DEFAULT_PER);
     lua_Number margin = compat_optnumfield(L, 1, "margin", DEFAULT_MARGIN);
+    int own_margin;
+    lua_getfield(L, 1, "margin");
+    own_margin = !lua_isnil(L, -1);
+    lua_pop(L, 1);
     if (!(rate >= 1 && rate <= THR_MAX_RATE) || rate != floor(rate))
         luaL_error(L, "bad field 'rate' (an integer from 1 to %d expected)", THR_MAX_RATE);
     if (!(per > 0 && per <= 86400))
         luaL_error(L, "bad field 'per' (seconds > 0 expected)");
+    /* name the option the caller gave: a tiny per is refused for itself */
+    if (!own_margin && !(margin < per))
+        luaL_error(L, "bad field 'per' (seconds above the margin, %f s, expected)", margin);
     if (!(margin >= 0 && margin < per))
         luaL_error(L, "bad field 'margin' (seconds >= 0 and < per expected)");
     cfg->rate = (int)rate;
