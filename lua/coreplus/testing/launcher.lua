@@ -377,6 +377,12 @@ function methods:stats()
   return assert(self:admin("GET", "stats"))
 end
 
+--- arrivals() -> the time each request arrived at (core.now() seconds),
+-- in order, since the last reset()
+function methods:arrivals()
+  return assert(self:admin("GET", "arrivals")).arrivals
+end
+
 function methods:reset()
   return assert(self:admin("POST", "reset", {}))
 end
