@@ -27,54 +27,14 @@ local function sh(cmd)
   return ok == true or ok == 0
 end
 
-local function free_port()
-  local used = {}
-  for _, f in ipairs{ "/proc/net/tcp", "/proc/net/tcp6" } do
-    for hex in (read_file(f) or ""):gmatch("\n%s*%d+: %x+:(%x%x%x%x) ") do
-      used[tonumber(hex, 16)] = true
-    end
-  end
-  local port
-  repeat port = math.random(20000, 32000) until not used[port]
-  return port
-end
+local Redis = dofile("spec/support/redis.lua")
+local free_port = Redis.free_port
 
--- A private redis-server, started in the background and stopped by pid.
-local redis = {}
-
-function redis.start()
-  redis.port = free_port()
-  redis.dir = tmpfile()
-  assert(sh("mkdir -p " .. redis.dir))
-  local pidfile = redis.dir .. "/pid"
-  -- DEBUG SLEEP stands in for a Redis pause (a BGSAVE fork, a failover)
-  assert(sh(("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --daemonize no "
-    .. "--enable-debug-command local %s --dir %s >%s/log 2>&1 & echo $! >%s")
-    :format(redis.port, redis.extra or "", redis.dir, redis.dir, pidfile)))
-  redis.pid = tonumber(read_file(pidfile))
-  for _ = 1, 100 do
-    if sh(("redis-cli -p %d %s ping 2>/dev/null | grep -q PONG")
-      :format(redis.port, redis.password and ("--no-auth-warning -a '" .. redis.password .. "'") or "")) then
-      redis.url = ("redis://127.0.0.1:%d/0"):format(redis.port)
-      return redis.url
-    end
-    core.sleep(0.05)
-  end
-  error("redis-server did not start: " .. tostring(read_file(redis.dir .. "/log")))
-end
-
-function redis.stop()
-  if not redis.pid then return end
-  sh("kill " .. math.floor(redis.pid) .. " 2>/dev/null")
-  for _ = 1, 100 do
-    -- gone, or a zombie (no init reaps it in some containers): it has stopped
-    local stat = read_file("/proc/" .. math.floor(redis.pid) .. "/stat")
-    local state = stat and stat:match("^%d+ %b() (%a)")
-    if state == nil or state == "Z" or state == "X" then break end
-    core.sleep(0.02)
-  end
-  redis.pid = nil
-  sh("rm -rf " .. redis.dir)
+-- The suite's redis-server; redis.url, redis.port as the server's.
+local redis = Redis.new()
+for _, name in ipairs{ "start", "stop" } do
+  local method = redis[name]
+  redis[name] = function(...) return method(redis, ...) end
 end
 
 local unique = 0
@@ -272,7 +232,7 @@ local ENV = ("LUA_CPATH='%s' LUA_PATH='%s' "):format(os.getenv("COREPLUS_CHILD_L
     local l = core.limiter{ rate = 1, per = 0.5, margin = 0, shared = redis.url, key = k,
       redis_timeout = 0.3 }
     assert(l:acquire())
-    assert(sh(("redis-cli -p %d DEBUG SLEEP 1.5 >/dev/null &"):format(redis.port)))
+    redis:pause(1.5)
     core.sleep(0.2)
     assert(l:acquire())                  -- times out, books in this process's window
     core.sleep(2.5)                      -- Redis ran the booking late: nobody owns it
@@ -311,39 +271,33 @@ local ENV = ("LUA_CPATH='%s' LUA_PATH='%s' "):format(os.getenv("COREPLUS_CHILD_L
 end)
 
 describe("core.limiter in Redis: a password with '@'", function()
-  local saved
+  local pw = Redis.new()
 
   setup(function()
-    saved = { port = redis.port, dir = redis.dir, pid = redis.pid, url = redis.url }
-    redis.extra, redis.password = "--requirepass 'p@ss/w#rd'", "p@ss/w#rd"
-    redis.pid = nil
-    local ok, err = pcall(redis.start)
-    redis.extra, redis.password = nil, nil
-    assert(ok, err)
+    pw:start{ password = "p@ss/w#rd" }
   end)
 
   teardown(function()
-    redis.stop()
-    for k, v in pairs(saved) do redis[k] = v end
+    pw:stop()
   end)
 
   it("reads the password up to the last '@'", function()
-    local url = ("redis://:p@ss/w#rd@127.0.0.1:%d/0"):format(redis.port)
+    local url = ("redis://:p@ss/w#rd@127.0.0.1:%d/0"):format(pw.port)
     local l = core.limiter{ rate = 5, key = key("at"), shared = url, on_redis_error = "fail" }
     local d, booking = l:reserve()
     assert.is_number(d, type(booking) == "table" and booking.message or "")
     assert.is_true(l:stats().redis_connected)
-    assert.equals("redis://***@127.0.0.1:" .. redis.port .. "/0", l:stats().shared)
+    assert.equals("redis://***@127.0.0.1:" .. pw.port .. "/0", l:stats().shared)
     l:close()
   end)
 
   it("never shows it in a message", function()
-    local url = ("redis://:wr@ng/p#ss@127.0.0.1:%d/0"):format(redis.port)
+    local url = ("redis://:wr@ng/p#ss@127.0.0.1:%d/0"):format(pw.port)
     local l = core.limiter{ rate = 5, key = key("bad"), shared = url, on_redis_error = "fail" }
     local d, err = l:reserve()
     assert.is_nil(d)
     assert.matches("AUTH refused", err.message, 1, true)
-    assert.matches(":***@127.0.0.1:" .. redis.port, err.message, 1, true)
+    assert.matches(":***@127.0.0.1:" .. pw.port, err.message, 1, true)
     for _, s in ipairs{ err.message, tostring(l), l:stats().shared } do
       assert.is_nil(s:find("wr@ng", 1, true), s)
       assert.is_nil(s:find("p#ss", 1, true), s)
