@@ -2,7 +2,8 @@
 -- and ratios (each measured against a reference in the same run) and writes
 -- bench/RESULTS.md. Benchmarks are never tests: goals are shown, not enforced.
 --   lua5.4 bench/run.lua [name ...]     (default: all)
-local BENCHES = { "sign", "per_request", "bulk_paging", "memory", "cross_process", "redis_limiter" }
+local BENCHES = { "sign", "per_request", "bulk_paging", "memory", "cross_process", "redis_limiter",
+  "chaos" }
 
 local function script_dir()
   return (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "bench"
