@@ -24,7 +24,7 @@ build = {
     ["coreplus.core"] = {
       sources = {
         -- MODULE-SOURCES (kept in step with src/*.c by spec/packaging_spec.lua)
-        "src/clock.c", "src/core.c", "src/http.c", "src/http_lua.c", "src/http_parse.c", "src/jwt.c", "src/jwt_lua.c", "src/pipeline_lua.c", "src/throttle.c", "src/throttle_lua.c", "src/throttle_redis.c",
+        "src/clock.c", "src/clock_lua.c", "src/core.c", "src/defaults.c", "src/defaults_lua.c", "src/error_lua.c", "src/http.c", "src/http_lua.c", "src/http_parse.c", "src/jwt.c", "src/jwt_lua.c", "src/pipeline_lua.c", "src/req_lua.c", "src/sched.c", "src/throttle.c", "src/throttle_book.c", "src/throttle_file.c", "src/throttle_lua.c", "src/throttle_path.c", "src/throttle_redis.c", "src/throttle_redis_lua.c", "src/throttle_redis_script.c", "src/throttle_ring.c",
       },
       libraries = { "curl", "crypto", "hiredis", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
