@@ -3,7 +3,7 @@
 -- bench/RESULTS.md. Benchmarks are never tests: goals are shown, not enforced.
 --   lua5.4 bench/run.lua [name ...]     (default: all)
 local BENCHES = { "sign", "per_request", "bulk_paging", "memory", "cross_process", "redis_limiter",
-  "openresty_load" }
+  "openresty_load", "chaos" }
 
 local function script_dir()
   return (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "bench"

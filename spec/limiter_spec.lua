@@ -149,11 +149,40 @@ describe("core.limiter blocking", function()
   end)
 end)
 
+describe("core.limiter acquire(deadline)", function()
+  it("gives up at once, with kind timeout, when the wait would pass the deadline", function()
+    local l = core.limiter{ rate = 1, per = 5, margin = 0 }
+    assert(l:acquire())
+    local t0 = core.monotonic()
+    local w, err = l:acquire(core.now() + 1)
+    local took = core.monotonic() - t0
+    assert.is_nil(w)
+    assert.equals("timeout", err.kind)
+    assert.is_false(err.sent)
+    assert.matches("the rate limit wait %([%d.]+ s%) would pass the deadline", err.message)
+    assert.is_true(took < 0.5, "took " .. took)
+    -- the slot it gave up is free again: the next one waits as long, not longer
+    local d = l:reserve()
+    assert.is_true(d > 4 and d <= 5.01, "delay " .. d)
+    assert.error_matches(function() l:acquire("soon") end, "deadline")
+    l:close()
+  end)
+
+  it("waits when the slot comes before the deadline", function()
+    local l = core.limiter{ rate = 1, per = 0.3, margin = 0 }
+    assert(l:acquire())
+    local w = assert(l:acquire(core.now() + 2))
+    assert.is_true(w > 0.2 and w < 1, "waited " .. w)
+    l:close()
+  end)
+end)
+
 describe("core.limiter misuse", function()
   local cases = {
     { { rate = 0 }, "'rate'" }, { { rate = 1.5 }, "'rate'" }, { { rate = "x" }, "'rate'" },
     { { rate = 100000 }, "'rate'" }, { { per = 0 }, "'per'" }, { { per = -1 }, "'per'" },
     { { margin = -1 }, "'margin'" }, { { margin = 5, per = 1 }, "'margin'" },
+    { { per = 1e-9 }, "'per'" },
     { { shared = "" }, "'shared'" }, { { shared = "/nonexistent-dir/limit" }, "'shared'" },
     { { key = 5 }, "'key'" },
   }
@@ -266,38 +295,6 @@ describe("core.limiter shared file", function()
     assert.equals(0, (c:reserve(t)))
     a:close(); b:close(); c:close()
     os.remove(p)
-  end)
-end)
-
-describe("core.limiter shared file, a process dies", function()
-  it("forgets the pending booking of a process that was killed", function()
-    local p, k, script = tmpfile(), key("killed"), tmpfile()
-    local f = assert(io.open(script, "w"))
-    f:write([[
-      local core = require "coreplus.core"
-      local l = core.limiter{ rate = 1, per = 3, margin = 0, shared = arg[1], key = arg[2] }
-      l:acquire()
-      local st = io.open("/proc/self/stat")
-      print(st:read("n"))
-      st:close()
-      io.stdout:flush()
-      l:acquire()   -- booked 3 s ahead, pending: killed while it waits
-    ]])
-    f:close()
-    local env = ("LUA_CPATH='%s' LUA_PATH='%s' "):format(package.cpath, package.path)
-    local proc = assert(io.popen(env .. "lua5.4 " .. script .. " " .. p .. " '" .. k .. "'"))
-    local pid = proc:read("n")
-    assert.is_number(pid)
-    core.sleep(0.2)
-    os.execute("kill -9 " .. math.tointeger(pid))
-    proc:close()
-    local l = core.limiter{ rate = 1, per = 3, margin = 0, shared = p, key = k }
-    local d = l:reserve()
-    l:close()
-    os.remove(p)
-    os.remove(script)
-    -- 3 s after the first booking (~2.8 s from now), not after the dead one (~5.8 s)
-    assert.is_true(d > 2 and d < 4, "delay " .. d)
   end)
 end)
 

@@ -21,51 +21,14 @@ local function sh(cmd)
   return ok == true or ok == 0
 end
 
-local function free_port()
-  local used = {}
-  for _, f in ipairs{ "/proc/net/tcp", "/proc/net/tcp6" } do
-    for hex in (read_file(f) or ""):gmatch("\n%s*%d+: %x+:(%x%x%x%x) ") do
-      used[tonumber(hex, 16)] = true
-    end
-  end
-  local port
-  repeat port = math.random(20000, 32000) until not used[port]
-  return port
-end
+local Redis = dofile("spec/support/redis.lua")
+local free_port = Redis.free_port
 
--- A private redis-server, started in the background and stopped by pid.
-local redis = {}
-
-function redis.start()
-  redis.port = free_port()
-  redis.dir = tmpfile()
-  assert(sh("mkdir -p " .. redis.dir))
-  local pidfile = redis.dir .. "/pid"
-  assert(sh(("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --daemonize no "
-    .. "--dir %s >%s/log 2>&1 & echo $! >%s"):format(redis.port, redis.dir, redis.dir, pidfile)))
-  redis.pid = tonumber(read_file(pidfile))
-  for _ = 1, 100 do
-    if sh(("redis-cli -p %d ping 2>/dev/null | grep -q PONG"):format(redis.port)) then
-      redis.url = ("redis://127.0.0.1:%d/0"):format(redis.port)
-      return redis.url
-    end
-    core.sleep(0.05)
-  end
-  error("redis-server did not start: " .. tostring(read_file(redis.dir .. "/log")))
-end
-
-function redis.stop()
-  if not redis.pid then return end
-  sh("kill " .. math.floor(redis.pid) .. " 2>/dev/null")
-  for _ = 1, 100 do
-    -- gone, or a zombie (no init reaps it in some containers): it has stopped
-    local stat = read_file("/proc/" .. math.floor(redis.pid) .. "/stat")
-    local state = stat and stat:match("^%d+ %b() (%a)")
-    if state == nil or state == "Z" or state == "X" then break end
-    core.sleep(0.02)
-  end
-  redis.pid = nil
-  sh("rm -rf " .. redis.dir)
+-- The suite's redis-server; redis.url, redis.port as the server's.
+local redis = Redis.new()
+for _, name in ipairs{ "start", "stop" } do
+  local method = redis[name]
+  redis[name] = function(...) return method(redis, ...) end
 end
 
 local unique = 0
@@ -221,6 +184,118 @@ describe("core.limiter in Redis: failures", function()
     local st = l:stats()
     assert.is_false(st.redis_connected)
     assert.equals(3, st.redis_local)
+    l:close()
+  end)
+end)
+
+describe("core.limiter in Redis: leases (a waiter dies, Redis pauses)", function()
+  -- (under make check the children get the normal build: COREPLUS_CHILD_LUA_CPATH)
+local ENV = ("LUA_CPATH='%s' LUA_PATH='%s' "):format(os.getenv("COREPLUS_CHILD_LUA_CPATH")
+  or package.cpath, package.path)
+
+  it("a waiter killed (not reaped) holds the others up for about a second, not for 10", function()
+    local k, script = key("killed"), tmpfile()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local core = require "coreplus.core"
+      local l = core.limiter{ rate = 1, per = 3, margin = 0, shared = arg[1], key = arg[2] }
+      l:acquire()
+      local st = io.open("/proc/self/stat")
+      print(st:read("n"), ("%.3f"):format(core.now()))
+      st:close()
+      io.stdout:flush()
+      l:acquire()   -- booked 3 s ahead, pending: killed while it waits
+    ]])
+    f:close()
+    local proc = assert(io.popen(ENV .. "exec lua5.4 " .. script .. " " .. redis.url .. " '" .. k .. "'"))
+    local pid, t0 = proc:read("n", "n")
+    core.sleep(0.2)
+    sh("kill -9 " .. math.tointeger(pid))
+    local l = core.limiter{ rate = 1, per = 3, margin = 0, shared = redis.url, key = k }
+    assert(l:acquire())
+    local at = core.now()
+    l:close()
+    proc:close()
+    os.remove(script)
+    -- 3 s after the first slot (the dead one's lease ran out), not 6 or 13
+    assert.is_true(at - t0 > 2.8 and at - t0 < 4.5, "granted " .. (at - t0) .. " s after the first")
+  end)
+
+  it("a Redis pause (DEBUG SLEEP) leaves no booking that stalls anyone once it answers", function()
+    local k = key("pause")
+    local l = core.limiter{ rate = 1, per = 0.5, margin = 0, shared = redis.url, key = k,
+      redis_timeout = 0.3 }
+    assert(l:acquire())
+    redis:pause(1.5)
+    core.sleep(0.2)
+    assert(l:acquire())                  -- times out, books in this process's window
+    core.sleep(2.5)                      -- Redis ran the booking late: nobody owns it
+    local t = core.monotonic()
+    assert(l:acquire())
+    local took = core.monotonic() - t
+    local st = l:stats()
+    l:close()
+    assert.is_true(st.redis_errors >= 1)
+    assert.is_true(took < 1.6, "took " .. took)   -- without leases: about 10 s
+  end)
+
+  it("checks what it reads: a damaged or retyped window is restarted full, never off or hung", function()
+    local k = key("damaged")
+    local l = core.limiter{ rate = 2, per = 1, margin = 0, shared = redis.url, key = k }
+    local name = core._private.redis_limiter_key(k)
+    local cli = ("redis-cli -p %d "):format(redis.port)
+    local function reserve()
+      local d, err = l:reserve()
+      assert.is_number(d, tostring(err))
+      return d
+    end
+    reserve(); reserve()
+    assert(sh(cli .. "HSET '" .. name .. "' 1 nan 2 1e12 >/dev/null"))
+    local d = reserve()
+    assert.is_true(d > 0.5 and d <= 1.05, "after bad times: " .. d)
+    assert(sh(cli .. "HSET '" .. name .. "' next not-a-number >/dev/null"))
+    d = reserve()
+    assert.is_true(d > 0.5 and d <= 1.05, "after a bad next: " .. d)
+    assert(sh(cli .. "DEL '" .. name .. "' >/dev/null && " .. cli .. "SET '" .. name .. "' x >/dev/null"))
+    d = reserve()
+    assert.is_true(d > 0.5 and d <= 1.05, "after a string key: " .. d)
+    assert.equals(0, l:stats().redis_errors)
+    l:close()
+  end)
+end)
+
+describe("core.limiter in Redis: a password with '@'", function()
+  local pw = Redis.new()
+
+  setup(function()
+    pw:start{ password = "p@ss/w#rd" }
+  end)
+
+  teardown(function()
+    pw:stop()
+  end)
+
+  it("reads the password up to the last '@'", function()
+    local url = ("redis://:p@ss/w#rd@127.0.0.1:%d/0"):format(pw.port)
+    local l = core.limiter{ rate = 5, key = key("at"), shared = url, on_redis_error = "fail" }
+    local d, booking = l:reserve()
+    assert.is_number(d, type(booking) == "table" and booking.message or "")
+    assert.is_true(l:stats().redis_connected)
+    assert.equals("redis://***@127.0.0.1:" .. pw.port .. "/0", l:stats().shared)
+    l:close()
+  end)
+
+  it("never shows it in a message", function()
+    local url = ("redis://:wr@ng/p#ss@127.0.0.1:%d/0"):format(pw.port)
+    local l = core.limiter{ rate = 5, key = key("bad"), shared = url, on_redis_error = "fail" }
+    local d, err = l:reserve()
+    assert.is_nil(d)
+    assert.matches("AUTH refused", err.message, 1, true)
+    assert.matches(":***@127.0.0.1:" .. pw.port, err.message, 1, true)
+    for _, s in ipairs{ err.message, tostring(l), l:stats().shared } do
+      assert.is_nil(s:find("wr@ng", 1, true), s)
+      assert.is_nil(s:find("p#ss", 1, true), s)
+    end
     l:close()
   end)
 end)

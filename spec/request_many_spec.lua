@@ -67,6 +67,21 @@ describe("core.request_many", function()
     assert.equals(200, results[2].status)
   end)
 
+  it("keeps each request's deadline: one that cannot make it fails alone, unsent", function()
+    local slow = core.limiter{ rate = 1, per = 10, margin = 0 }
+    local list = { page_req(1, { limiter = slow }), page_req(2, { limiter = slow, deadline = core.now() + 1 }),
+      page_req(3) }
+    local t0 = core.monotonic()
+    local results = core.request_many(list, { concurrency = 3 })
+    local took = core.monotonic() - t0
+    slow:close()
+    assert.equals(200, results[1].status)
+    assert.equals("timeout", results[2].error.kind)
+    assert.is_false(results[2].error.sent)
+    assert.equals(200, results[3].status)
+    assert.is_true(took < 2, "took " .. took)
+  end)
+
   it("checks every request before sending any", function()
     local before = mock:stats().requests
     local ok, msg = pcall(core.request_many, { page_req(1), { url = "ftp://x" } })

@@ -170,6 +170,50 @@ describe("core.request", function()
     end)
   end)
 
+  describe("deadline (the whole exchange, limiter wait included)", function()
+    it("fails at once, unsent, when the limiter's wait would pass it, saying what ran out", function()
+      local slow = core.limiter{ rate = 1, per = 10, margin = 0 }
+      assert(req{ url = mock:url("Location/"), limiter = slow })
+      local before = mock:stats().requests
+      local t0 = core.monotonic()
+      local res, err = req{ url = mock:url("Location/"), limiter = slow, deadline = core.now() + 1 }
+      local took = core.monotonic() - t0
+      slow:close()
+      assert.is_nil(res)
+      assert.equals("timeout", err.kind)
+      assert.is_false(err.sent)
+      assert.matches("the rate limit wait %([%d.]+ s%) would pass the deadline", err.message)
+      assert.is_true(took < 0.5, "took " .. took)
+      assert.equals(before, mock:stats().requests)
+    end)
+
+    it("clamps the transfer's timeout to what is left", function()
+      local t0 = core.monotonic()
+      local res, err = req{ url = mock:url("Location/"), deadline = core.now() + 0.5,
+        headers = { ["X-Mock-Latency"] = "3" } }
+      local took = core.monotonic() - t0
+      assert.is_nil(res)
+      assert.equals("timeout", err.kind)
+      assert.matches("the transfer passed the deadline", err.message, 1, true)
+      assert.is_true(took >= 0.4 and took < 1.5, "took " .. took)
+    end)
+
+    it("fails at once when it has passed already", function()
+      local res, err = req{ url = mock:url("Location/"), deadline = core.now() - 1 }
+      assert.is_nil(res)
+      assert.equals("timeout", err.kind)
+      assert.is_false(err.sent)
+      assert.matches("the deadline had passed", err.message, 1, true)
+    end)
+
+    it("is refused unless it is core.now() seconds", function()
+      for _, bad in ipairs{ "soon", -5, 0 / 0, math.huge } do
+        assert.error_matches(function() req{ url = mock:url("Location/"), deadline = bad } end,
+          "'deadline'")
+      end
+    end)
+  end)
+
   describe("headers", function()
     it("returns response header names in lower case", function()
       local res = assert(req{ url = mock:url("Location/") })

@@ -31,3 +31,8 @@ void clock_sleep(double seconds)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
+
+double clock_deadline(double wall)
+{
+    return clock_monotonic() + (wall - clock_wall());
+}

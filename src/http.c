@@ -18,6 +18,15 @@
 
 /* ===== buffers and callbacks ===== */
 
+/* The request will not be sent: kind, and a message (a format taking one
+ * number: the seconds concerned). */
+static void http_stop(http_req *r, int kind, const char *fmt, double seconds)
+{
+    r->stop = 1;
+    r->kind = kind;
+    snprintf(r->why, sizeof r->why, fmt, seconds);
+}
+
 static int http_buf_add(http_buf *b, const char *p, size_t n, size_t limit)
 {
     if (n > limit || b->n > limit - n)
@@ -70,15 +79,19 @@ static int http_on_prereq(void *ud, char *ip, char *local_ip, int port, int loca
     (void)local_ip;
     (void)port;
     (void)local_port;
-    r->sent = 1;
     if (r->tk.lim != NULL) {
         /* Owed only when an earlier booking left later than planned. */
-        double owed = thr_sent(&r->tk, &r->cfg, clock_monotonic());
+        double now = clock_monotonic(), owed = thr_sent(&r->tk, &r->cfg, now);
+        if (owed > 0 && r->deadline > 0 && now + owed > r->deadline) {
+            http_stop(r, HTTP_TIMEOUT, THR_LATE_WAIT, owed);   /* its slot stays counted */
+            return CURL_PREREQFUNC_ABORT;
+        }
         if (owed > 0) {
             clock_sleep(owed);
             r->waited += owed;
         }
     }
+    r->sent = 1;
     return CURL_PREREQFUNC_OK;
 }
 
@@ -224,22 +237,44 @@ void http_req_free(http_req *r)
 void http_book(http_req *r, double now)
 {
     r->started = now;
-    if (r->lim != NULL)
-        r->ready_at = thr_reserve(r->lim, &r->cfg, now, 1, &r->tk);
-    else
-        r->ready_at = now;
-    /* Redis limiter, policy "fail": no slot, so http_prepare refuses to send. */
-    if (r->tk.failed) {
-        r->kind = HTTP_LIMITER;
-        thr_error(r->lim, r->errbuf, sizeof r->errbuf);
+    r->ready_at = now;
+    if (r->deadline > 0 && now >= r->deadline) {
+        http_stop(r, HTTP_TIMEOUT, THR_LATE_PAST, now - r->deadline);
+        return;
     }
+    if (r->lim == NULL)
+        return;
+    r->ready_at = thr_reserve(r->lim, &r->cfg, now, r->deadline, 1, &r->tk);
+    if (r->tk.failed) {        /* Redis limiter, policy "fail": no slot */
+        r->stop = 1;
+        r->kind = HTTP_LIMITER;
+        thr_error(r->lim, r->why, sizeof r->why);
+    } else if (r->tk.late) {
+        http_stop(r, HTTP_TIMEOUT, THR_LATE_LOCK, 0);
+    } else if (r->deadline > 0 && r->ready_at > r->deadline) {
+        thr_cancel(&r->tk);    /* fail at once rather than wait for nothing */
+        http_stop(r, HTTP_TIMEOUT, THR_LATE_WAIT, r->ready_at - now);
+    }
+}
+
+void http_keep(http_req *r, double now)
+{
+    if (r->tk.lim != NULL && !r->sent)
+        thr_hold(&r->tk, &r->cfg, now);
 }
 
 double http_wait_left(http_req *r, double now)
 {
-    if (r->tk.lim == NULL)
+    double d;
+    if (r->tk.lim == NULL || r->stop)
         return 0.0;
-    return thr_ready(&r->tk, &r->cfg, now);
+    d = thr_ready(&r->tk, &r->cfg, now);
+    if (r->deadline > 0 && d > 0 && now + d > r->deadline) {
+        thr_cancel(&r->tk);    /* earlier bookings left late: it cannot make it */
+        http_stop(r, HTTP_TIMEOUT, THR_LATE_WAIT, d);
+        return 0.0;
+    }
+    return d;
 }
 
 static int http_append(struct curl_slist **l, const char *line)
@@ -345,6 +380,23 @@ static void http_set_tls(http_req *r, CURL *e)
     }
 }
 
+/* The transfer's timeouts end by the deadline at the latest. */
+static int http_clamp(http_req *r, double now)
+{
+    double left = r->deadline - now;
+    if (left <= 0) {
+        http_stop(r, HTTP_TIMEOUT, THR_LATE_PAST, -left);
+        return -1;
+    }
+    if (left < r->timeout) {
+        r->timeout = left;
+        r->clamped = 1;
+    }
+    if (left < r->connect_timeout)
+        r->connect_timeout = left;
+    return 0;
+}
+
 int http_prepare(http_req *r, CURL *e, CURLSH *share, jwt_mac *mac)
 {
     double now = clock_monotonic();
@@ -353,7 +405,9 @@ int http_prepare(http_req *r, CURL *e, CURLSH *share, jwt_mac *mac)
     r->waited = now - r->started;
     if (r->waited < 0)
         r->waited = 0;
-    if (r->tk.failed)    /* see http_book */
+    if (r->stop)    /* see http_book */
+        return -1;
+    if (r->deadline > 0 && http_clamp(r, now) != 0)
         return -1;
     if (http_build_headers(r, mac) != 0)
         return -1;
@@ -442,7 +496,14 @@ void http_finish(http_req *r, CURLcode rc)
     curl_off_t ra = -1;
 
     r->rc = rc;
-    r->kind = r->tk.failed ? HTTP_LIMITER : http_classify(rc, r->too_large);
+    if (r->stop)
+        snprintf(r->errbuf, sizeof r->errbuf, "%s", r->why);
+    else
+        r->kind = http_classify(rc, r->too_large);
+    if (r->kind == HTTP_TIMEOUT && r->clamped && !r->stop)
+        snprintf(r->errbuf, sizeof r->errbuf,
+                 "the transfer passed the deadline (%.2f s were left when it started)",
+                 r->timeout);
     if (rc != CURLE_OK && r->errbuf[0] == '\0')
         snprintf(r->errbuf, sizeof r->errbuf, "%s", curl_easy_strerror(rc));
     if (e != NULL) {

@@ -50,6 +50,8 @@ typedef struct http_req {
     size_t max_body;
     thr_limit *lim;               /* retained reference, or NULL */
     thr_config cfg;
+    double deadline;              /* monotonic: the whole exchange is over by
+                                     then (limiter wait, lock, transfer); 0: none */
 
     /* the transfer */
     int phase;                    /* the scheduler's (sched.c) */
@@ -60,8 +62,12 @@ typedef struct http_req {
     double ready_at;              /* monotonic time the limiter allows */
     double started, waited;
     int sent;                     /* the request began to leave (prereq ran) */
+    int stop;                     /* it must not be sent: kind and errbuf say why */
+    int clamped;                  /* the deadline cut the transfer's timeout */
     int too_large;
     char errbuf[CURL_ERROR_SIZE];
+    char why[CURL_ERROR_SIZE];    /* why it was stopped (libcurl may write
+                                     errbuf after an abort) */
 
     /* outcome */
     CURLcode rc;
@@ -81,9 +87,14 @@ void http_req_free(http_req *r);   /* idempotent; cancels an unsent booking */
 int http_global_init(void);
 CURLSH *http_share_new(void);
 
-/* Books the limiter slot (if any) without waiting; sets r->ready_at. */
+/* Books the limiter slot (if any) without waiting; sets r->ready_at. A
+ * request that cannot be sent (the Redis limit failed with policy "fail",
+ * or the wait would pass its deadline) gets r->stop, r->kind and errbuf. */
 void http_book(http_req *r, double now);
-/* Seconds still to wait before this request may start (0 = go). */
+/* A request on its way out (connecting) keeps its booking's lease. */
+void http_keep(http_req *r, double now);
+/* Seconds still to wait before this request may start (0 = go, or r->stop:
+ * the wait would pass its deadline). */
 double http_wait_left(http_req *r, double now);
 /* The claims r is signed with at server time now (jwt_claims_make: NULL, or
  * the message naming the field that is wrong). */

@@ -23,6 +23,11 @@
  *   opts.now_offset       seconds added to the local clock for nbf/exp (the server's
  *                         clock counts; the Lua layer learns it from Date headers)
  *   opts.timeout          whole exchange, seconds; opts.connect_timeout (defaults.h)
+ *   opts.deadline         core.now() seconds by which everything must be over: the
+ *                         limiter's wait, the shared file's lock and the transfer
+ *                         (its timeouts are clamped to what is left). A wait that
+ *                         would pass it fails at once, unsent: kind "timeout",
+ *                         sent = false, the message says what ran out.
  *   opts.cafile, opts.capath, opts.insecure (false; must be a boolean)
  *   opts.user_agent       default: core.defaults.user_agent
  *   opts.limiter          a core.limiter: the slot is booked before, and counted

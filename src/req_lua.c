@@ -368,10 +368,22 @@ static void req_read_signing(lua_State *L, int t, http_req *r)
         luaL_error(L, "%s", bad);
 }
 
+/* deadline: core.now() seconds, kept on the monotonic clock */
+static void req_read_deadline(lua_State *L, int t, http_req *r)
+{
+    double v = compat_optnumfield(L, t, "deadline", 0);
+    if (v == 0)
+        return;
+    if (!(v > 0 && v < 1e12))
+        luaL_error(L, "bad field 'deadline' (core.now() seconds expected)");
+    r->deadline = clock_deadline(v);
+}
+
 /* timeouts, TLS, User-Agent, max_body, resolve */
 static void req_read_transfer(lua_State *L, int t, http_req *r, const char *ua)
 {
     double v;
+    req_read_deadline(L, t, r);
     r->timeout = req_secfield(L, t, "timeout", DEFAULT_TIMEOUT);
     r->connect_timeout = req_secfield(L, t, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
     r->cafile = req_strfield(L, t, "cafile", 0);

@@ -183,6 +183,7 @@ static void sched_start_ready(sched *s, double now, int *active, int *waiting,
         if (r == NULL || r->phase == SCHED_DONE)
             continue;
         if (r->phase == SCHED_ACTIVE) {
+            http_keep(r, now);
             (*active)++;
             continue;
         }

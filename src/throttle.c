@@ -1,62 +1,106 @@
-/* throttle.c -- the sliding-window rate limiter. See throttle.h.
- *
- * Sections: the in-process registry, the public functions. The window's
- * arithmetic is in throttle_ring.c, shared files in throttle_file.c. */
-#include "throttle.h"
-#include "throttle_file.h"
-#include "throttle_redis.h"
+/* throttle.c -- the limiter's windows: the in-process registry, and where a
+ * window's operation runs (see throttle.h). The bookings themselves are in
+ * throttle_book.c, the window's arithmetic in throttle_ring.c, shared files in
+ * throttle_file.c, Redis in throttle_redis.c. */
+#include "throttle_limit.h"
 
-#include <errno.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* ===== the in-process registry ===== */
-
-struct thr_limit {
-    struct thr_limit *next;     /* registry list (keyed limits only) */
-    char *id;                   /* path "\n" key; NULL for a private limit */
-    size_t idlen;
-    int refs;
-    pthread_mutex_t *mu;        /* the window's lock */
-    thr_ring *ring;
-    pthread_mutex_t own_mu;     /* in-process windows */
-    thr_file *map;              /* shared files: the mapping */
-    thr_redis *redis;           /* the window lives in Redis; ring is then the
-                                   fall-back (policy "local") and the stats */
-};
+#include "clock.h"
 
 static pthread_mutex_t thr_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static thr_limit *thr_registry;
 
-static void thr_lock(thr_limit *l)
+/* ===== where an operation runs ===== */
+
+/* Logged once per episode: stderr, because the C core has no logger. */
+static void thr_file_trouble(thr_limit *l, int rc)
 {
-    int rc = pthread_mutex_lock(l->mu);
-    /* A process died holding the lock of a shared file. The ring is updated
-     * a field at a time and every state of it is usable, so carry on. */
-    if (rc == EOWNERDEAD)
-        pthread_mutex_consistent(l->mu);
+    const char *why = rc == THR_FILE_BUSY ? "stayed locked for 1 s (is a process holding it stopped?)"
+                    : rc == THR_FILE_FULL ? "has no free key slot any more"
+                    : "cannot be read or written";
+    pthread_mutex_lock(&l->mu);
+    l->busy = 1;
+    l->file_busy++;
+    if (!l->warned) {
+        l->warned = 1;
+        fprintf(stderr, "coreplus: the shared limit file '%s' %s; limiting this process on "
+                        "its own until it can be used again\n", thr_file_path(l->file), why);
+    }
+    pthread_mutex_unlock(&l->mu);
 }
 
-static void thr_unlock(thr_limit *l)
+static void thr_file_fine(thr_limit *l, const thr_file_op *op)
 {
-    pthread_mutex_unlock(l->mu);
+    pthread_mutex_lock(&l->mu);
+    if (l->busy && l->warned)
+        fprintf(stderr, "coreplus: the shared limit file '%s' can be used again\n",
+                thr_file_path(l->file));
+    l->busy = l->warned = 0;
+    l->file_repairs += (uint64_t)op->repaired;
+    pthread_mutex_unlock(&l->mu);
 }
 
-/* ===== public functions ===== */
+/* The file's window of l, mended; a window whose history was lost (its slot
+ * had to be claimed again after a rebuild) counts as full as of now. */
+static int thr_enter_file(thr_limit *l, const thr_config *cfg, double now, double deadline,
+                          thr_win *w)
+{
+    thr_file_op op;
+    /* While the lock stays taken, look only briefly: the local window serves. */
+    int rc = thr_file_begin(l->file, l->fid, &l->hint, cfg, now,
+                            l->busy ? 0.01 : THR_LOCK_WAIT, deadline, &op);
+    if (rc != THR_FILE_OK)
+        return rc;
+    if (op.fresh && l->had_slot) {
+        thr_ring_fill(op.ring, cfg, now);
+        op.repaired++;
+    }
+    l->had_slot = 1;
+    if (op.repaired || l->busy)
+        thr_file_fine(l, &op);
+    w->ring = op.ring;
+    w->where = THR_AT_FILE;
+    return THR_FILE_OK;
+}
+
+int thr_enter(thr_limit *l, int where, const thr_config *cfg, double now, double deadline,
+              thr_win *w)
+{
+    w->l = l;
+    if (where == THR_AT_FILE && l->file != NULL) {
+        int rc = thr_enter_file(l, cfg, now, deadline, w);
+        if (rc == THR_FILE_OK || rc == THR_FILE_LATE)
+            return rc;
+        thr_file_trouble(l, rc);
+    }
+    pthread_mutex_lock(&l->mu);
+    w->ring = l->local;
+    w->where = THR_AT_LOCAL;
+    return THR_FILE_OK;
+}
+
+void thr_leave(thr_win *w, int dirty)
+{
+    if (w->where == THR_AT_FILE)
+        thr_file_end(w->l->file, w->l->hint, dirty);
+    else
+        pthread_mutex_unlock(&w->l->mu);
+}
+
+/* ===== the registry ===== */
 
 static void thr_free(thr_limit *l)
 {
     /* l->refs is 0 here */
     thr_redis_free(l->redis);
-    if (l->map != NULL)
-        thr_file_unmap(l->map);
-    else if (l->mu == &l->own_mu)
-        pthread_mutex_destroy(&l->own_mu);
-    if (l->map == NULL)
-        free(l->ring);
+    thr_file_close(l->file);
+    pthread_mutex_destroy(&l->mu);
+    free(l->local);
     free(l->id);
     free(l);
 }
@@ -64,31 +108,27 @@ static void thr_free(thr_limit *l)
 static thr_limit *thr_new(const char *key, size_t keylen, const char *path,
                           char *err, size_t errlen)
 {
+    unsigned int idn = 0;
     thr_limit *l = calloc(1, sizeof *l);
-    if (l == NULL) {
+    if (l == NULL || (l->local = calloc(1, sizeof *l->local)) == NULL
+        || pthread_mutex_init(&l->mu, NULL) != 0) {
+        if (l != NULL)
+            free(l->local);
+        free(l);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     l->refs = 1;
-    if (path == NULL) {
-        l->ring = calloc(1, sizeof *l->ring);
-        if (l->ring == NULL || pthread_mutex_init(&l->own_mu, NULL) != 0) {
-            free(l->ring);
-            free(l);
-            snprintf(err, errlen, "out of memory");
-            return NULL;
-        }
-        l->mu = &l->own_mu;
+    l->hint = -1;
+    if (path == NULL)
         return l;
-    }
-    l->map = thr_file_map(path, err, errlen);
-    if (l->map == NULL) {
-        free(l);
+    if (EVP_Digest(key ? key : "", key ? keylen : 0, l->fid, &idn, EVP_sha256(), NULL) != 1
+        || idn != 32) {
+        snprintf(err, errlen, "SHA-256 failed in OpenSSL");
+        thr_free(l);
         return NULL;
     }
-    l->mu = thr_file_mutex(l->map);
-    l->ring = thr_file_slot(l->map, key ? key : "", key ? keylen : 0, path, err, errlen);
-    if (l->ring == NULL) {
+    if ((l->file = thr_file_open(path, err, errlen)) == NULL) {
         thr_free(l);
         return NULL;
     }
@@ -221,178 +261,49 @@ void thr_retain(thr_limit *l)
     pthread_mutex_unlock(&thr_registry_mu);
 }
 
-double thr_reserve(thr_limit *l, const thr_config *cfg, double now, int pending,
-                   thr_ticket *tk)
-{
-    thr_ring *r = l->ring;
-    thr_entry *e;
-    uint64_t n;
-    double t;
 
-    tk->remote = tk->pending = tk->failed = 0;
-    if (l->redis != NULL) {
-        double d;
-        int rc = thr_redis_reserve(l->redis, cfg, pending ? THR_REDIS_HOLD : 0, &n, &d,
-                                   &tk->pending);
-        if (rc == THR_REDIS_OK) {
-            thr_lock(l);
-            r->granted++;
-            r->waited_total += d;
-            thr_unlock(l);
-            tk->lim = l;
-            tk->n = n;
-            tk->t = now + d;
-            tk->remote = 1;
-            return tk->t;
-        }
-        if (rc == THR_REDIS_FAIL) {
-            tk->lim = NULL;
-            tk->n = 0;
-            tk->t = now;
-            tk->failed = 1;
-            return now;
-        }
-        thr_redis_count_local(l->redis);   /* THR_REDIS_LOCAL: the ring below */
-    }
-    thr_lock(l);
-    if (r->next == 0)
-        r->next = 1;
-    n = r->next++;
-    t = thr_bound(r, n, cfg, now, 0);
-    if (t < now)
-        t = now;
-    e = &r->e[n % THR_RING];
-    e->n = n;
-    e->t = t;
-    e->state = pending ? THR_PENDING : THR_SENT;
-    e->pid = (uint32_t)getpid();
-    r->granted++;
-    r->waited_total += t - now;
-    if (!pending && t > r->last_sent)
-        r->last_sent = t;
-    thr_unlock(l);
-    tk->lim = l;
-    tk->n = n;
-    tk->t = t;
-    return t;
+int thr_shared(const thr_limit *l)
+{
+    return l->file != NULL || l->redis != NULL;
 }
 
-double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
-{
-    double t;
-    if (tk->lim == NULL)
-        return 0.0;
-    if (tk->remote) {
-        /* Ask Redis only while an earlier booking was pending. */
-        double d, left = tk->t - now;
-        int p;
-        if (tk->pending) {
-            if (thr_redis_ready(tk->lim->redis, cfg, tk->n, &d, &p) == THR_REDIS_OK) {
-                tk->pending = p;
-                if (d > left)
-                    left = d;
-                if (p && left < THR_REDIS_POLL)
-                    left = THR_REDIS_POLL;
-            } else {
-                tk->pending = 0;   /* Redis is gone: go by the booked slot */
-            }
-        }
-        return left > 0 ? left : 0.0;
-    }
-    thr_lock(tk->lim);
-    t = thr_bound(tk->lim->ring, tk->n, cfg, now, 1);
-    thr_unlock(tk->lim);
-    if (t < tk->t)
-        t = tk->t;
-    return t > now ? t - now : 0.0;
-}
+/* ===== stats ===== */
 
-double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
+void thr_get_stats(thr_limit *l, const thr_config *cfg, thr_stats *st)
 {
-    thr_ring *r;
-    thr_entry *e;
-    double t;
-    if (tk->lim == NULL)
-        return 0.0;
-    r = tk->lim->ring;
-    if (tk->remote) {
-        /* On a Redis failure the booking keeps its booked slot: owe nothing. */
-        double owed = 0.0;
-        if (thr_redis_sent(tk->lim->redis, cfg, tk->n, &owed) != THR_REDIS_OK || owed < 0)
-            owed = 0.0;
-        thr_lock(tk->lim);
-        if (now + owed > r->last_sent)
-            r->last_sent = now + owed;
-        thr_unlock(tk->lim);
-        tk->t = now + owed;
-        return owed;
-    }
-    thr_lock(tk->lim);
-    t = thr_bound(r, tk->n, cfg, now, 0);
-    if (t < now)
-        t = now;
-    e = thr_entry_of(r, tk->n);
-    if (e != NULL) {
-        e->t = t;
-        e->state = THR_SENT;
-    }
-    if (t > r->last_sent)
-        r->last_sent = t;
-    thr_unlock(tk->lim);
-    tk->t = t;
-    return t - now;
-}
-
-void thr_cancel(thr_ticket *tk)
-{
-    thr_entry *e;
-    if (tk->lim == NULL)
-        return;
-    if (tk->remote) {
-        thr_redis_cancel(tk->lim->redis, tk->n);
-        thr_lock(tk->lim);
-        tk->lim->ring->cancelled++;
-        thr_unlock(tk->lim);
-        tk->lim = NULL;
-        return;
-    }
-    thr_lock(tk->lim);
-    e = thr_entry_of(tk->lim->ring, tk->n);
-    if (e != NULL && e->state == THR_PENDING) {
-        e->state = THR_CANCELLED;
-        tk->lim->ring->cancelled++;
-    }
-    thr_unlock(tk->lim);
-    tk->lim = NULL;
-}
-
-void thr_get_stats(thr_limit *l, thr_stats *st)
-{
-    thr_ring *r = l->ring;
+    double now = clock_monotonic();
+    thr_win w;
     int i;
+
+    memset(st, 0, sizeof *st);
     st->redis = l->redis != NULL;
-    st->redis_connected = 0;
-    st->redis_errors = st->redis_local = 0;
     if (l->redis != NULL)
         thr_redis_counts(l->redis, &st->redis_errors, &st->redis_local, &st->redis_connected);
-    thr_lock(l);
-    st->granted = r->granted;
-    st->cancelled = r->cancelled;
-    st->waited_total = r->waited_total;
-    st->last_sent = r->last_sent;
-    st->pending = 0;
+    thr_enter(l, THR_AT_FILE, cfg, now, 0, &w);
+    st->granted = w.ring->granted;
+    st->cancelled = w.ring->cancelled;
+    st->waited_total = w.ring->waited_total;
+    st->last_sent = w.ring->last_sent;
     for (i = 0; i < THR_RING; i++) {
-        if (r->e[i].state == THR_PENDING)
+        const thr_entry *e = &w.ring->e[i];
+        if (e->state == THR_PENDING && now <= e->lease)
             st->pending++;
     }
-    thr_unlock(l);
+    thr_leave(&w, 0);
+    pthread_mutex_lock(&l->mu);
+    st->file = l->file != NULL;
+    st->file_repairs = l->file_repairs;
+    st->file_busy = l->file_busy;
+    st->relets = l->relets;
+    pthread_mutex_unlock(&l->mu);
 }
 
-void thr_add_wait(thr_limit *l, double seconds)
+void thr_add_wait(thr_limit *l, const thr_config *cfg, double seconds)
 {
+    thr_win w;
     if (!(seconds > 0))
         return;
-    thr_lock(l);
-    l->ring->waited_total += seconds;
-    thr_unlock(l);
+    thr_enter(l, THR_AT_FILE, cfg, clock_monotonic(), 0, &w);
+    w.ring->waited_total += seconds;
+    thr_leave(&w, 1);
 }

@@ -1,38 +1,61 @@
-/* throttle_file.c -- windows in a file mapped MAP_SHARED, so that processes
- * on one machine share them (see throttle.h, throttle_file.h). */
+/* throttle_file.c -- windows in a shared file (see throttle_file.h).
+ *
+ * Sections: the layout, the lock, building and checking the header, the
+ * process's open files, operations.
+ *
+ * Layout: a header (magic, version, sizes, the boot the times belong to, a
+ * generation and the slot table: the SHA-256 of each key, so the file never
+ * holds a token), then THR_FILE_KEYS windows (thr_ring) at fixed offsets. */
 #include "throttle_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include "clock.h"
 
 #define THR_MAGIC "coreplus-limit\n"
-#define THR_FILE_VERSION 1u
+#define THR_FILE_VERSION 2u
+#define THR_HEAD_SIZE 4096
 
-typedef struct thr_slot {
-    unsigned char id[32];       /* SHA-256 of the key: no secret in the file */
-    uint32_t used;
-    uint32_t pad;
-    thr_ring ring;
-} thr_slot;
-
-struct thr_file {
+typedef struct thr_head {
     char magic[16];
     uint32_t version;
-    uint32_t size;              /* sizeof(thr_file), a layout check */
-    uint32_t ready;
-    uint32_t pad;
-    char boot[48];              /* the boot the times belong to */
-    pthread_mutex_t mu;         /* process-shared, robust */
-    thr_slot slot[THR_FILE_KEYS];
+    uint32_t head_size;         /* THR_HEAD_SIZE */
+    uint32_t keys;              /* THR_FILE_KEYS */
+    uint32_t ring_size;         /* sizeof(thr_ring) */
+    uint64_t file_size;
+    uint64_t generation;        /* counts rebuilds, for people reading */
+    char boot[48];
+    unsigned char id[THR_FILE_KEYS][32];   /* all zero: a free slot */
+} thr_head;
+
+#define THR_FILE_SIZE ((off_t)THR_HEAD_SIZE + (off_t)THR_FILE_KEYS * (off_t)sizeof(thr_ring))
+
+/* The header fits its page (a negative array size fails the build if not). */
+typedef char thr_head_fits[sizeof(thr_head) <= THR_HEAD_SIZE ? 1 : -1];
+
+struct thr_file {
+    struct thr_file *next;      /* this process's open files */
+    dev_t dev;
+    ino_t ino;
+    int fd, refs;
+    pthread_mutex_t mu;         /* one thread of this process at a time: the
+                                   fcntl lock belongs to the whole process */
+    char *path;                 /* for messages */
+    char boot[48];
+    thr_head head;              /* as read by the operation under way */
+    thr_ring ring;              /* the window of the operation under way */
 };
+
+static pthread_mutex_t thr_files_mu = PTHREAD_MUTEX_INITIALIZER;
+static thr_file *thr_files;
 
 static void thr_boot_id(char out[48])
 {
@@ -46,151 +69,331 @@ static void thr_boot_id(char out[48])
     out[n] = '\0';
 }
 
-static int thr_file_lock(int fd, short type)
+/* ===== the lock ===== */
+
+/* The fcntl lock on the whole file, polled so that the wait is bounded (by
+ * wait seconds, or the deadline when that comes first): a holder that is
+ * stopped (SIGSTOP, Ctrl-Z) keeps it. Returns THR_FILE_OK, THR_FILE_LATE
+ * (the deadline came first), THR_FILE_BUSY or THR_FILE_IO. */
+static int thr_file_lock(int fd, double now, double wait, double deadline)
+{
+    struct flock fl;
+    double until = now + wait, pause = 1e-4;
+    int late = deadline > 0 && deadline < until;
+
+    if (late)
+        until = deadline;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    for (;;) {
+        if (fcntl(fd, F_SETLK, &fl) == 0)
+            return THR_FILE_OK;
+        if (errno != EACCES && errno != EAGAIN && errno != EINTR)
+            return THR_FILE_IO;
+        now = clock_monotonic();
+        if (now >= until)
+            return late ? THR_FILE_LATE : THR_FILE_BUSY;
+        clock_sleep(pause < until - now ? pause : until - now);
+        if (pause < 0.004)
+            pause *= 2;
+    }
+}
+
+static void thr_file_unlock(int fd)
 {
     struct flock fl;
     memset(&fl, 0, sizeof fl);
-    fl.l_type = type;
+    fl.l_type = F_UNLCK;
     fl.l_whence = SEEK_SET;
-    while (fcntl(fd, F_SETLKW, &fl) != 0) {
-        if (errno != EINTR)
-            return -1;
-    }
+    fcntl(fd, F_SETLK, &fl);
+}
+
+/* ===== the header ===== */
+
+static int thr_pread_all(int fd, void *buf, size_t n, off_t at)
+{
+    ssize_t got = pread(fd, buf, n, at);
+    return got == (ssize_t)n ? 0 : -1;
+}
+
+static int thr_pwrite_all(int fd, const void *buf, size_t n, off_t at)
+{
+    ssize_t put = pwrite(fd, buf, n, at);
+    return put == (ssize_t)n ? 0 : -1;
+}
+
+static off_t thr_slot_at(int i)
+{
+    return (off_t)THR_HEAD_SIZE + (off_t)i * (off_t)sizeof(thr_ring);
+}
+
+/* A new, empty file (under the lock): every window is gone. */
+static int thr_file_build(thr_file *f, uint64_t generation)
+{
+    thr_head *h = &f->head;
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, THR_MAGIC, sizeof h->magic);
+    h->version = THR_FILE_VERSION;
+    h->head_size = THR_HEAD_SIZE;
+    h->keys = THR_FILE_KEYS;
+    h->ring_size = (uint32_t)sizeof(thr_ring);
+    h->file_size = (uint64_t)THR_FILE_SIZE;
+    h->generation = generation;
+    memcpy(h->boot, f->boot, sizeof h->boot);
+    if (ftruncate(f->fd, 0) != 0 || ftruncate(f->fd, THR_FILE_SIZE) != 0
+        || thr_pwrite_all(f->fd, h, sizeof *h, 0) != 0)
+        return -1;
     return 0;
 }
 
-static int thr_file_init(thr_file *f, const char *boot)
+static int thr_head_ok(const thr_head *h, const char boot[48])
 {
-    pthread_mutexattr_t a;
-    memset(f, 0, sizeof *f);
-    if (pthread_mutexattr_init(&a) != 0)
-        return -1;
-    if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) != 0
-        || pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) != 0
-        || pthread_mutex_init(&f->mu, &a) != 0) {
-        pthread_mutexattr_destroy(&a);
-        return -1;
-    }
-    pthread_mutexattr_destroy(&a);
-    memcpy(f->magic, THR_MAGIC, sizeof f->magic);
-    f->version = THR_FILE_VERSION;
-    f->size = (uint32_t)sizeof *f;
-    memcpy(f->boot, boot, sizeof f->boot);
-    f->ready = 1;      /* last: the file is usable from here on */
-    return 0;
+    return memcmp(h->magic, THR_MAGIC, sizeof h->magic) == 0
+        && h->version == THR_FILE_VERSION && h->head_size == THR_HEAD_SIZE
+        && h->keys == THR_FILE_KEYS && h->ring_size == sizeof(thr_ring)
+        && h->file_size == (uint64_t)THR_FILE_SIZE
+        && memcmp(h->boot, boot, sizeof h->boot) == 0;
 }
 
-/* Maps path, initialising it when new. The whole set-up runs under an fcntl
- * lock on the file, so two processes creating it at once cannot race. */
-thr_file *thr_file_map(const char *path, char *err, size_t errlen)
+/* Reads the header, building the file when it is empty and rebuilding it
+ * when it is short, damaged or of an earlier boot (whose monotonic times mean
+ * nothing now). Under the lock. Returns 1 after a rebuild, 0, or -1 when the
+ * file cannot be written. */
+static int thr_file_check(thr_file *f)
 {
-    int fd;
     struct stat st;
-    thr_file *f = NULL;
-    char boot[48];
-    void *m;
+    int fresh = fstat(f->fd, &st) == 0 && st.st_size == 0;
+    if (!fresh && st.st_size == THR_FILE_SIZE
+        && thr_pread_all(f->fd, &f->head, sizeof f->head, 0) == 0
+        && thr_head_ok(&f->head, f->boot))
+        return 0;
+    if (thr_file_build(f, f->head.generation + 1) != 0)
+        return -1;
+    return fresh ? 0 : 1;   /* a new file is not a mended one */
+}
 
-    /* No symlinks: a limit file under a shared directory such as /tmp must
-     * not let another user point our writes at a file of theirs choosing. */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    if (thr_file_lock(fd, F_WRLCK) != 0) {
-        snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "cannot stat '%s': %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
+/* What a file found at open holds: 1 ours (or damaged ours, or empty), 0
+ * something else, -1 ours of another version. */
+static int thr_file_kind(int fd, const struct stat *st)
+{
+    thr_head h;
+    static const char zero[16];
+    if (st->st_size == 0 || st->st_size == THR_FILE_SIZE)
+        return 1;   /* new, or our size: damaged or not, it is ours */
+    memset(&h, 0, sizeof h);
+    if (pread(fd, &h, sizeof h, 0) < (ssize_t)sizeof h.magic)
+        return 0;
+    if (memcmp(h.magic, zero, sizeof zero) == 0)
+        return 1;   /* zeroed, then shrunk or extended */
+    if (memcmp(h.magic, THR_MAGIC, sizeof h.magic) != 0)
+        return 0;
+    return h.version == THR_FILE_VERSION ? 1 : -1;
+}
+
+/* ===== the process's open files ===== */
+
+/* The checks of an opened path: a regular file of ours that nobody else may
+ * write, holding a limiter (or nothing yet). 0, or -1 with err set. */
+static int thr_file_vet(int fd, const struct stat *st, const char *path, char *err,
+                        size_t errlen)
+{
+    int kind;
+    if (!S_ISREG(st->st_mode)) {
         snprintf(err, errlen, "'%s' is not a regular file", path);
-        goto out;
+        return -1;
     }
-    if (st.st_size == 0 && ftruncate(fd, (off_t)sizeof(thr_file)) != 0) {
-        snprintf(err, errlen, "cannot size '%s': %s", path, strerror(errno));
-        goto out;
+    if (st->st_uid != geteuid()) {
+        snprintf(err, errlen, "'%s' belongs to uid %ld, not to this user (uid %ld)", path,
+                 (long)st->st_uid, (long)geteuid());
+        return -1;
     }
-    if (st.st_size != 0 && st.st_size != (off_t)sizeof(thr_file)) {
+    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen, "'%s' may be written by other users (mode %04o): chmod 600 it",
+                 path, (unsigned)(st->st_mode & 07777));
+        return -1;
+    }
+    kind = thr_file_kind(fd, st);
+    if (kind == 0)
         snprintf(err, errlen, "'%s' is not a coreplus limiter file", path);
-        goto out;
+    else if (kind < 0)
+        snprintf(err, errlen, "'%s' is a limiter file of another lua-coreplus version "
+                 "(delete it once no process uses it)", path);
+    return kind > 0 ? 0 : -1;
+}
+
+static thr_file *thr_file_new(int fd, const struct stat *st, const char *path)
+{
+    thr_file *f = calloc(1, sizeof *f);
+    if (f == NULL || (f->path = strdup(path)) == NULL
+        || pthread_mutex_init(&f->mu, NULL) != 0) {
+        if (f != NULL)
+            free(f->path);
+        free(f);
+        return NULL;
     }
-    m = mmap(NULL, sizeof(thr_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        snprintf(err, errlen, "cannot map '%s': %s", path, strerror(errno));
-        goto out;
-    }
-    f = m;
-    thr_boot_id(boot);
-    if (st.st_size == 0 || !f->ready) {
-        if (thr_file_init(f, boot) != 0) {
-            snprintf(err, errlen, "cannot initialise the lock in '%s'", path);
-            munmap(m, sizeof(thr_file));
-            f = NULL;
-        }
-    } else if (memcmp(f->magic, THR_MAGIC, sizeof f->magic) != 0
-               || f->version != THR_FILE_VERSION || f->size != sizeof(thr_file)) {
-        snprintf(err, errlen, "'%s' is not a coreplus limiter file (or another version)",
-                 path);
-        munmap(m, sizeof(thr_file));
-        f = NULL;
-    } else if (memcmp(f->boot, boot, sizeof f->boot) != 0) {
-        /* Monotonic times of an earlier boot mean nothing now. Every process
-         * of that boot is gone, so nobody holds the lock either. */
-        if (thr_file_init(f, boot) != 0) {
-            snprintf(err, errlen, "cannot initialise the lock in '%s'", path);
-            munmap(m, sizeof(thr_file));
-            f = NULL;
-        }
-    }
-out:
-    thr_file_lock(fd, F_UNLCK);
-    close(fd);
+    f->fd = fd;
+    f->dev = st->st_dev;
+    f->ino = st->st_ino;
+    f->refs = 1;
+    thr_boot_id(f->boot);
     return f;
 }
 
-thr_ring *thr_file_slot(thr_file *f, const char *key, size_t keylen,
-                        const char *path, char *err, size_t errlen)
+/* Another open of a file this process has open already: one descriptor per
+ * file, since closing any descriptor of a file drops the process's fcntl
+ * locks on it (the extra one is closed while no operation holds the lock).
+ * Called with thr_files_mu held. */
+static thr_file *thr_file_known(int fd, const struct stat *st)
 {
-    unsigned char id[32];
-    unsigned int idn = 0;
-    thr_ring *r = NULL;
-    int i;
-
-    if (EVP_Digest(key, keylen, id, &idn, EVP_sha256(), NULL) != 1 || idn != 32) {
-        snprintf(err, errlen, "SHA-256 failed in OpenSSL");
-        return NULL;
-    }
-    if (pthread_mutex_lock(&f->mu) == EOWNERDEAD)
-        pthread_mutex_consistent(&f->mu);   /* see thr_lock in throttle.c */
-    for (i = 0; i < THR_FILE_KEYS && r == NULL; i++) {
-        if (f->slot[i].used && memcmp(f->slot[i].id, id, 32) == 0)
-            r = &f->slot[i].ring;
-    }
-    for (i = 0; i < THR_FILE_KEYS && r == NULL; i++) {
-        if (!f->slot[i].used) {
-            memset(&f->slot[i].ring, 0, sizeof f->slot[i].ring);
-            memcpy(f->slot[i].id, id, 32);
-            f->slot[i].used = 1;
-            r = &f->slot[i].ring;
+    thr_file *f;
+    for (f = thr_files; f != NULL; f = f->next) {
+        if (f->dev == st->st_dev && f->ino == st->st_ino) {
+            pthread_mutex_lock(&f->mu);
+            close(fd);
+            pthread_mutex_unlock(&f->mu);
+            f->refs++;
+            return f;
         }
     }
+    return NULL;
+}
+
+/* Called with thr_files_mu held, so that no descriptor of a file this
+ * process has open is closed while another thread holds its lock. */
+static thr_file *thr_file_adopt(int fd, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    thr_file *f;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "cannot stat '%s': %s", path, strerror(errno));
+    } else if ((f = thr_file_known(fd, &st)) != NULL) {
+        return f;
+    } else if (thr_file_vet(fd, &st, path, err, errlen) == 0) {
+        if ((f = thr_file_new(fd, &st, path)) != NULL) {
+            f->next = thr_files;
+            thr_files = f;
+            return f;
+        }
+        snprintf(err, errlen, "out of memory");
+    }
+    close(fd);
+    return NULL;
+}
+
+thr_file *thr_file_open(const char *path, char *err, size_t errlen)
+{
+    thr_file *f;
+    /* No symlinks: a limit file under a shared directory such as /tmp must
+     * not let another user point our writes at a file of theirs choosing. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open '%s': %s", path,
+                 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+        return NULL;
+    }
+    pthread_mutex_lock(&thr_files_mu);
+    f = thr_file_adopt(fd, path, err, errlen);
+    pthread_mutex_unlock(&thr_files_mu);
+    return f;
+}
+
+void thr_file_close(thr_file *f)
+{
+    thr_file **p;
+    if (f == NULL)
+        return;
+    pthread_mutex_lock(&thr_files_mu);
+    if (--f->refs > 0) {
+        pthread_mutex_unlock(&thr_files_mu);
+        return;
+    }
+    for (p = &thr_files; *p != NULL; p = &(*p)->next) {
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&thr_files_mu);
+    close(f->fd);
+    pthread_mutex_destroy(&f->mu);
+    free(f->path);
+    free(f);
+}
+
+const char *thr_file_path(const thr_file *f)
+{
+    return f->path;
+}
+
+/* ===== operations ===== */
+
+/* Finds id's slot, or claims a free one (*fresh = 1). -1 when none is free. */
+static int thr_file_slot(thr_file *f, const unsigned char id[32], int hint, int *fresh)
+{
+    static const unsigned char none[32];
+    thr_head *h = &f->head;
+    int i;
+    *fresh = 0;
+    if (hint >= 0 && hint < THR_FILE_KEYS && memcmp(h->id[hint], id, 32) == 0)
+        return hint;
+    for (i = 0; i < THR_FILE_KEYS; i++)
+        if (memcmp(h->id[i], id, 32) == 0)
+            return i;
+    for (i = 0; i < THR_FILE_KEYS; i++) {
+        if (memcmp(h->id[i], none, 32) == 0) {
+            memcpy(h->id[i], id, 32);
+            if (thr_pwrite_all(f->fd, h->id[i], 32, (off_t)(offsetof(thr_head, id) + 32u * (unsigned)i)) != 0)
+                return -1;
+            *fresh = 1;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Reads slot i's window into f->ring and mends it. Returns values mended. */
+static int thr_file_load(thr_file *f, int i, int fresh, const thr_config *cfg, double now)
+{
+    if (fresh) {
+        memset(&f->ring, 0, sizeof f->ring);
+        return 0;
+    }
+    if (thr_pread_all(f->fd, &f->ring, sizeof f->ring, thr_slot_at(i)) != 0) {
+        thr_ring_fill(&f->ring, cfg, now);   /* cut short under us: history lost */
+        return 1;
+    }
+    return thr_ring_repair(&f->ring, cfg, now);
+}
+
+int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr_config *cfg,
+                   double now, double wait, double deadline, thr_file_op *op)
+{
+    int rc, i, rebuilt;
+
+    memset(op, 0, sizeof *op);
+    pthread_mutex_lock(&f->mu);
+    if ((rc = thr_file_lock(f->fd, now, wait, deadline)) != THR_FILE_OK) {
+        pthread_mutex_unlock(&f->mu);
+        return rc;
+    }
+    rebuilt = thr_file_check(f);
+    if (rebuilt < 0 || (i = thr_file_slot(f, id, *hint, &op->fresh)) < 0) {
+        thr_file_unlock(f->fd);
+        pthread_mutex_unlock(&f->mu);
+        return rebuilt < 0 ? THR_FILE_IO : THR_FILE_FULL;
+    }
+    *hint = i;
+    op->repaired = rebuilt + thr_file_load(f, i, op->fresh, cfg, now);
+    op->ring = &f->ring;
+    return THR_FILE_OK;
+}
+
+void thr_file_end(thr_file *f, int hint, int dirty)
+{
+    if (dirty)
+        (void)thr_pwrite_all(f->fd, &f->ring, sizeof f->ring, thr_slot_at(hint));
+    thr_file_unlock(f->fd);
     pthread_mutex_unlock(&f->mu);
-    if (r == NULL)
-        snprintf(err, errlen, "'%s' already holds %d keys (delete it to start afresh)",
-                 path, THR_FILE_KEYS);
-    return r;
-}
-
-void thr_file_unmap(thr_file *f)
-{
-    munmap(f, sizeof *f);
-}
-
-pthread_mutex_t *thr_file_mutex(thr_file *f)
-{
-    return &f->mu;
 }

@@ -1,23 +1,49 @@
 /* throttle_file.h -- windows in a file that processes on one machine share
- * (see throttle.h); used by throttle.c only. */
+ * (see throttle.h); used by throttle.c only.
+ *
+ * The file is never mapped: each operation takes an fcntl lock on it (the
+ * kernel drops it when its holder dies, zombie or not), waits for it at most
+ * THR_LOCK_WAIT or until a deadline, reads the header and one window with
+ * pread, checks and mends them, and writes back what changed with pwrite. A
+ * file truncated, shrunk, zeroed or overwritten while in use therefore costs
+ * no signal: it is rebuilt under the lock. */
 #ifndef COREPLUS_THROTTLE_FILE_H
 #define COREPLUS_THROTTLE_FILE_H
 
-#include <pthread.h>
 #include <stddef.h>
 
 #include "throttle_ring.h"
 
 typedef struct thr_file thr_file;
 
-/* Maps path, initialising it when new; NULL and a message in err when it
- * cannot be used. */
-thr_file *thr_file_map(const char *path, char *err, size_t errlen);
-void thr_file_unmap(thr_file *f);
-/* The file's process-shared, robust lock. */
-pthread_mutex_t *thr_file_mutex(thr_file *f);
-/* The window of key in the file (claimed when new), or NULL (err says why). */
-thr_ring *thr_file_slot(thr_file *f, const char *key, size_t keylen,
-                        const char *path, char *err, size_t errlen);
+/* Opens path (one object per file and process, whatever the path's
+ * spelling), creating it 0600 when absent. Refuses a symlink, anything but a
+ * regular file, a file of another user or one that group or others may
+ * write, and a file that is not a limiter file (or of another version).
+ * NULL and a message in err when it cannot be used. */
+thr_file *thr_file_open(const char *path, char *err, size_t errlen);
+void thr_file_close(thr_file *f);   /* drops a reference */
+const char *thr_file_path(const thr_file *f);
+
+/* Outcomes of thr_file_begin. */
+enum { THR_FILE_OK = 0, THR_FILE_BUSY, THR_FILE_LATE, THR_FILE_FULL, THR_FILE_IO };
+
+/* One window of a file, for the duration of an operation. */
+typedef struct thr_file_op {
+    thr_ring *ring;            /* the window, read and checked */
+    int fresh;                 /* its slot was (re)claimed by this operation */
+    int repaired;              /* values mended, and files rebuilt, on the way */
+} thr_file_op;
+
+/* Locks f (waiting at most wait seconds, or until deadline when that comes
+ * first: THR_FILE_BUSY, THR_FILE_LATE), reads the window of id (the SHA-256
+ * of the key; *hint is where it was last found) and checks the file,
+ * rebuilding it when damaged. THR_FILE_FULL: no free slot for id. On
+ * THR_FILE_OK the caller runs its operation on op->ring and calls
+ * thr_file_end. */
+int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr_config *cfg,
+                   double now, double wait, double deadline, thr_file_op *op);
+/* Writes the window back when dirty and unlocks. */
+void thr_file_end(thr_file *f, int hint, int dirty);
 
 #endif

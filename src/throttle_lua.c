@@ -1,28 +1,38 @@
 /* throttle_lua.c -- core.limiter and the limiter object (see throttle.h).
  *
  *   core.limiter{ rate =, per =, key = nil, shared = nil, margin = }  (defaults.h)
- *   limiter:acquire() -> waited_seconds        blocks until a slot is free
+ *   limiter:acquire([deadline]) -> waited      blocks until a slot is free; nil,
+ *                                              {kind = "timeout"} when the wait
+ *                                              would pass deadline (core.now() s)
  *   limiter:reserve([now]) -> delay, booking   books a slot, never blocks
  *   limiter:sent(booking [, now]) -> owed      the booked request left now
  *   limiter:stats() -> table
  *   limiter:close()                            also __gc, and __close on 5.4
+ *   core.default_limit_path() -> path | nil, err   the per-user file to share
  *
  * `now` arguments are core.monotonic() seconds; they exist so that specs can
  * drive the window arithmetic without sleeping.
  *
  * rate: integer 1..512; per: seconds > 0; margin (DEFAULT_MARGIN says why
  * it is what it is) is added to per between a slot and the one rate places
- * later. Limiters with the same key (and the same
- * shared path, or none) share one window in this process. shared = path: one
- * file holds up to 32 keys (stored as SHA-256, so the file never holds a
- * token), created 0600 and initialised under an fcntl lock; a robust,
- * process-shared mutex guards it, and a pending booking of a process that
- * died is dropped. Processes sharing a file each enforce their own
+ * later. Limiters with the same key (and the same shared path, or none)
+ * share one window in this process. shared = path: one file holds up to 32
+ * keys (stored as SHA-256, so the file never holds a token), created 0600,
+ * refused when it belongs to another user or others may write it; every
+ * operation takes its fcntl lock for at most THR_LOCK_WAIT and checks what it
+ * reads (throttle_file.h). A pending booking holds the others up only while
+ * its lease runs (throttle.h), so a process that dies or is stopped costs
+ * them at most THR_LEASE. Processes sharing a file each enforce their own
  * rate/per against the common history: give them the same figures.
  *
  * stats() -> { rate, per, margin, key, shared, granted, cancelled, pending,
- *              waited_total, last_sent } (counters are the window's, i.e. of
- * every limiter sharing it; last_sent is core.monotonic() time).
+ *              relets, waited_total, last_sent } (counters are the window's,
+ * i.e. of every limiter sharing it; last_sent is core.monotonic() time;
+ * pending counts bookings whose lease runs; relets, this process's bookings
+ * made again after their lease ran out). A shared file adds file_repairs
+ * (damaged values or files this process mended) and file_busy (bookings
+ * made in this process's own window because the file could not be used:
+ * its lock stayed taken for THR_LOCK_WAIT, logged once to stderr).
  *
  * shared = "redis://[[user]:password@]host[:port][/db]": the window lives in
  * Redis and is shared by every machine using it (throttle_redis.c; the key is
@@ -37,6 +47,7 @@
  * adds redis_connected, redis_errors and redis_local (bookings made locally),
  * and its counters are this process's; shared shows the URL without password. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +55,7 @@
 #include "coreplus.h"
 #include "defaults.h"
 #include "throttle.h"
+#include "throttle_path.h"
 
 #define THR_MT "coreplus.limiter"
 #define THR_POLL_MAX 0.05   /* re-check at least this often while waiting */
@@ -110,10 +122,17 @@ static void thr_lua_read_config(lua_State *L, thr_config *cfg)
     lua_Number rate = compat_optnumfield(L, 1, "rate", DEFAULT_RATE);
     lua_Number per = compat_optnumfield(L, 1, "per", DEFAULT_PER);
     lua_Number margin = compat_optnumfield(L, 1, "margin", DEFAULT_MARGIN);
+    int own_margin;
+    lua_getfield(L, 1, "margin");
+    own_margin = !lua_isnil(L, -1);
+    lua_pop(L, 1);
     if (!(rate >= 1 && rate <= THR_MAX_RATE) || rate != floor(rate))
         luaL_error(L, "bad field 'rate' (an integer from 1 to %d expected)", THR_MAX_RATE);
     if (!(per > 0 && per <= 86400))
         luaL_error(L, "bad field 'per' (seconds > 0 expected)");
+    /* name the option the caller gave: a tiny per is refused for itself */
+    if (!own_margin && !(margin < per))
+        luaL_error(L, "bad field 'per' (seconds above the margin, %f s, expected)", margin);
     if (!(margin >= 0 && margin < per))
         luaL_error(L, "bad field 'margin' (seconds >= 0 and < per expected)");
     cfg->rate = (int)rate;
@@ -192,32 +211,77 @@ static int thr_lua_fail(lua_State *L, thr_lua *t)
     return err_lua_fail(L, "limiter", why[0] ? why : "the shared limit failed");
 }
 
-/* limiter:acquire() -> waited_seconds | nil, err */
+/* An optional deadline argument: core.now() seconds; returned on the
+ * monotonic clock, 0 when absent. */
+static double thr_lua_deadline(lua_State *L, int arg)
+{
+    double d;
+    if (lua_isnoneornil(L, arg))
+        return 0;
+    d = lua_type(L, arg) == LUA_TNUMBER ? lua_tonumber(L, arg) : -1;
+    if (!(d > 0 && d < 1e12))
+        luaL_argerror(L, arg, "a deadline in core.now() seconds expected");
+    return clock_deadline(d);
+}
+
+/* nil, { kind = "timeout", message = what ran out, sent = false } */
+static int thr_lua_late(lua_State *L, const char *fmt, double seconds)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, fmt, seconds);
+    err_lua_fail(L, "timeout", msg);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "sent");
+    return 2;
+}
+
+/* Waits for tk's slot (0), or gives up when that would pass deadline (-1,
+ * *late = the wait that would have been needed). */
+static int thr_lua_wait(thr_lua *t, thr_ticket *tk, double deadline, double *late)
+{
+    for (;;) {
+        double now = clock_monotonic(), d = thr_ready(tk, &t->cfg, now);
+        if (d <= 0)
+            return 0;
+        if (deadline > 0 && now + d > deadline) {
+            *late = d;
+            return -1;
+        }
+        clock_sleep(d < THR_POLL_MAX ? d : THR_POLL_MAX);
+    }
+}
+
+/* limiter:acquire([deadline]) -> waited_seconds | nil, err
+ * deadline: core.now() seconds by which the slot must have come. */
 static int thr_lua_acquire(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
-    thr_ticket tk;
+    double deadline = thr_lua_deadline(L, 2);
     double start = clock_monotonic(), now, d;
+    thr_ticket tk;
 
-    thr_reserve(t->lim, &t->cfg, start, 1, &tk);
+    if (deadline > 0 && start >= deadline)
+        return thr_lua_late(L, THR_LATE_PAST, start - deadline);
+    thr_reserve(t->lim, &t->cfg, start, deadline, 1, &tk);
     if (tk.failed)
         return thr_lua_fail(L, t);
-    for (;;) {
-        now = clock_monotonic();
-        d = thr_ready(&tk, &t->cfg, now);
-        if (d <= 0)
-            break;
-        clock_sleep(d < THR_POLL_MAX ? d : THR_POLL_MAX);
+    if (tk.late)
+        return thr_lua_late(L, THR_LATE_LOCK, 0);
+    if (thr_lua_wait(t, &tk, deadline, &d) != 0) {
+        thr_cancel(&tk);
+        return thr_lua_late(L, THR_LATE_WAIT, d);
     }
-    d = thr_sent(&tk, &t->cfg, clock_monotonic());
+    now = clock_monotonic();
+    d = thr_sent(&tk, &t->cfg, now);
+    if (deadline > 0 && now + d > deadline)
+        return thr_lua_late(L, THR_LATE_WAIT, d);   /* the slot stays counted */
     clock_sleep(d);
     now = clock_monotonic();
-    thr_add_wait(t->lim, (now - start) - (tk.t - start > 0 ? tk.t - start : 0));
+    thr_add_wait(t->lim, &t->cfg, (now - start) - (tk.t - start > 0 ? tk.t - start : 0));
     lua_pushnumber(L, now - start);
     return 1;
 }
 
-/* limiter:reserve([now]) -> delay_seconds, booking | nil, err */
 /* An optional injected time (monotonic seconds): a NaN or infinity would
  * poison a window that other processes share. */
 static double thr_lua_time(lua_State *L, int arg)
@@ -231,17 +295,19 @@ static double thr_lua_time(lua_State *L, int arg)
     return now;
 }
 
+/* limiter:reserve([now]) -> delay_seconds, booking | nil, err */
 static int thr_lua_reserve(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
     double now = thr_lua_time(L, 2);
     thr_ticket tk;
-    double at = thr_reserve(t->lim, &t->cfg, now, 0, &tk);
+    double at = thr_reserve(t->lim, &t->cfg, now, 0, 0, &tk);
     if (tk.failed)
         return thr_lua_fail(L, t);
     lua_pushnumber(L, at - now);
-    /* a Redis limiter's fall-back bookings are told apart by their sign */
-    lua_pushinteger(L, t->redis && !tk.remote ? -(lua_Integer)tk.n : (lua_Integer)tk.n);
+    /* a shared limiter's fall-back bookings are told apart by their sign */
+    lua_pushinteger(L, thr_shared(t->lim) && tk.where == THR_AT_LOCAL ? -(lua_Integer)tk.n
+                                                                       : (lua_Integer)tk.n);
     return 2;
 }
 
@@ -254,63 +320,75 @@ static int thr_lua_sent(lua_State *L)
     double now = thr_lua_time(L, 3);
     thr_ticket tk;
     memset(&tk, 0, sizeof tk);
-    if (t->redis && n <= -1) {
-        n = -n;                /* booked in the fall-back window */
-    } else if (t->redis) {
-        tk.remote = 1;
+    tk.cfg = t->cfg;
+    if (n <= -1 || !thr_shared(t->lim)) {
+        n = n < 0 ? -n : n;    /* booked in the (fall-back) local window */
+        tk.where = THR_AT_LOCAL;
+    } else {
+        tk.where = t->redis ? THR_AT_REDIS : THR_AT_FILE;
     }
     if (!(n >= 1 && n < 9007199254740992.0) || n != floor(n))
         return luaL_argerror(L, 2, "a booking number from reserve expected");
     tk.lim = t->lim;
     tk.n = (uint64_t)n;
-    tk.t = 0;
     lua_pushnumber(L, thr_sent(&tk, &t->cfg, now));
     return 1;
+}
+
+static void thr_setint(lua_State *L, const char *k, uint64_t v)
+{
+    lua_pushinteger(L, (lua_Integer)v);
+    lua_setfield(L, -2, k);
+}
+
+static void thr_setnum(lua_State *L, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+/* where the window lives, never showing a Redis password */
+static void thr_lua_push_where(lua_State *L, thr_lua *t)
+{
+    if (t->key) {
+        lua_pushstring(L, t->key);
+        lua_setfield(L, -2, "key");
+    }
+    if (t->path) {
+        if (t->redis && strchr(t->path, '@') != NULL)
+            lua_pushfstring(L, "redis://***@%s", strrchr(t->path, '@') + 1);
+        else
+            lua_pushstring(L, t->path);
+        lua_setfield(L, -2, "shared");
+    }
 }
 
 static int thr_lua_stats(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
     thr_stats st;
-    thr_get_stats(t->lim, &st);
-    lua_createtable(L, 0, 12);
-    lua_pushinteger(L, t->cfg.rate);
-    lua_setfield(L, -2, "rate");
-    lua_pushnumber(L, t->cfg.per);
-    lua_setfield(L, -2, "per");
-    lua_pushnumber(L, t->cfg.margin);
-    lua_setfield(L, -2, "margin");
-    if (t->key) {
-        lua_pushstring(L, t->key);
-        lua_setfield(L, -2, "key");
-    }
-    if (t->path) {
-        lua_pushstring(L, t->path);
-        if (t->redis && strchr(t->path, '@') != NULL) {
-            /* never show a password */
-            lua_pop(L, 1);
-            lua_pushfstring(L, "redis://***@%s", strrchr(t->path, '@') + 1);
-        }
-        lua_setfield(L, -2, "shared");
-    }
+    thr_get_stats(t->lim, &t->cfg, &st);
+    lua_createtable(L, 0, 16);
+    thr_setint(L, "rate", (uint64_t)t->cfg.rate);
+    thr_setnum(L, "per", t->cfg.per);
+    thr_setnum(L, "margin", t->cfg.margin);
+    thr_lua_push_where(L, t);
     if (st.redis) {
         lua_pushboolean(L, st.redis_connected);
         lua_setfield(L, -2, "redis_connected");
-        lua_pushinteger(L, (lua_Integer)st.redis_errors);
-        lua_setfield(L, -2, "redis_errors");
-        lua_pushinteger(L, (lua_Integer)st.redis_local);
-        lua_setfield(L, -2, "redis_local");
+        thr_setint(L, "redis_errors", st.redis_errors);
+        thr_setint(L, "redis_local", st.redis_local);
     }
-    lua_pushinteger(L, (lua_Integer)st.granted);
-    lua_setfield(L, -2, "granted");
-    lua_pushinteger(L, (lua_Integer)st.cancelled);
-    lua_setfield(L, -2, "cancelled");
-    lua_pushinteger(L, (lua_Integer)st.pending);
-    lua_setfield(L, -2, "pending");
-    lua_pushnumber(L, st.waited_total);
-    lua_setfield(L, -2, "waited_total");
-    lua_pushnumber(L, st.last_sent);
-    lua_setfield(L, -2, "last_sent");
+    if (st.file) {
+        thr_setint(L, "file_repairs", st.file_repairs);
+        thr_setint(L, "file_busy", st.file_busy);
+    }
+    thr_setint(L, "granted", st.granted);
+    thr_setint(L, "cancelled", st.cancelled);
+    thr_setint(L, "pending", st.pending);
+    thr_setint(L, "relets", st.relets);
+    thr_setnum(L, "waited_total", st.waited_total);
+    thr_setnum(L, "last_sent", st.last_sent);
     return 1;
 }
 
@@ -338,8 +416,37 @@ static const luaL_Reg thr_methods[] = {
     { NULL, NULL }
 };
 
+/* core.default_limit_path([{ runtime_dir =, temp_dir = }]) -> path | nil, err
+ * The per-user file that limiters share by default (throttle_path.h); the
+ * options (default $XDG_RUNTIME_DIR and /tmp) exist for specs. */
+static int thr_lua_default_path(lua_State *L)
+{
+    char path[4200], err[512];
+    const char *runtime = getenv("XDG_RUNTIME_DIR"), *temp = "/tmp";
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_getfield(L, 1, "runtime_dir");   /* false: none; kept on the stack */
+        if (lua_type(L, -1) == LUA_TSTRING)
+            runtime = lua_tostring(L, -1);
+        else if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+            runtime = NULL;
+        else if (!lua_isnil(L, -1))
+            return luaL_error(L, "bad field 'runtime_dir' (string or false expected)");
+        lua_getfield(L, 1, "temp_dir");
+        if (lua_type(L, -1) == LUA_TSTRING)
+            temp = lua_tostring(L, -1);
+        else if (!lua_isnil(L, -1))
+            return luaL_error(L, "bad field 'temp_dir' (string expected)");
+    }
+    if (thr_default_path(runtime, temp, path, sizeof path, err, sizeof err) != 0)
+        return err_lua_fail(L, "limiter", err);
+    lua_pushstring(L, path);
+    return 1;
+}
+
 static const luaL_Reg thr_funcs[] = {
     { "limiter", thr_lua_new },
+    { "default_limit_path", thr_lua_default_path },
     { NULL, NULL }
 };
 

@@ -2,8 +2,8 @@
  * build without Redis support (-DCOREPLUS_NO_REDIS: the Makefile passes it
  * when hiredis's header is absent, saying so). A redis:// shared limit is then
  * refused with a message that names the missing piece; nothing else changes.
- * The script and window names stay in throttle_redis.c, which needs no hiredis
- * for them. */
+ * The script and window names are in throttle_redis_script.c, which needs no
+ * hiredis. */
 #include "throttle_redis.h"
 
 #include <stdio.h>
@@ -27,18 +27,26 @@ int thr_redis_reserve(thr_redis *rd, const thr_config *cfg, double hold,
     (void)rd; (void)cfg; (void)hold; (void)n; (void)delay; (void)pending;
     return THR_REDIS_FAIL;
 }
-int thr_redis_ready(thr_redis *rd, const thr_config *cfg, uint64_t n,
-                    double *delay, int *pending)
+int thr_redis_ready(thr_redis *rd, const thr_config *cfg, uint64_t n, double hold,
+                    double *delay, int *pending, int *lost)
 {
-    (void)rd; (void)cfg; (void)n; (void)delay; (void)pending;
+    (void)rd; (void)cfg; (void)n; (void)hold; (void)delay; (void)pending; (void)lost;
     return THR_REDIS_FAIL;
 }
-int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, double *owed)
+int thr_redis_hold(thr_redis *rd, const thr_config *cfg, uint64_t n, double hold, int *lost)
 {
-    (void)rd; (void)cfg; (void)n; (void)owed;
+    (void)rd; (void)cfg; (void)n; (void)hold; (void)lost;
     return THR_REDIS_FAIL;
 }
-void thr_redis_cancel(thr_redis *rd, uint64_t n) { (void)rd; (void)n; }
+int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, double *owed, int *lost)
+{
+    (void)rd; (void)cfg; (void)n; (void)owed; (void)lost;
+    return THR_REDIS_FAIL;
+}
+void thr_redis_cancel(thr_redis *rd, const thr_config *cfg, uint64_t n)
+{
+    (void)rd; (void)cfg; (void)n;
+}
 void thr_redis_error(thr_redis *rd, char *buf, size_t len)
 {
     (void)rd;

@@ -1,14 +1,18 @@
 /* throttle_redis.c -- the sliding window kept in Redis (see throttle_redis.h).
  *
- * Sections: the script, window names, URLs, the connection, operations. All
- * but the first two need hiredis; a build without it (-DCOREPLUS_NO_REDIS)
- * takes src/throttle_noredis.c for them.
+ * Sections: URLs, the connection, operations. The script that runs inside
+ * Redis, and the window's name, are in throttle_redis_script.c. All of this
+ * file needs hiredis: a build without it (-DCOREPLUS_NO_REDIS, see
+ * scripts/build-flags) takes src/throttle_noredis.c instead.
  *
  * The window of a key is the hash "coreplus:limit:<sha256(key) in hex>" (the
  * key itself, which derives from credentials, never reaches Redis):
  *   next  the last booking number (HINCRBY: bookings are numbered in order)
  *   <n>   booking n: "t" = it left at t, or "t d" = booked for t and still
- *         pending (waiting, or connecting) until it leaves or deadline d.
+ *         pending (waiting, or connecting) under a lease that runs until d
+ *         (throttle.h: the owner renews it, with 'ready' or 'hold'; once it
+ *         has run out the booking no longer counts, and its owner books
+ *         again: 'sent', 'ready' and 'hold' answer lost = 1).
  * Times are the Redis server's (TIME inside the script), so every machine
  * agrees whatever its own clock says; only delays travel to the client.
  *
@@ -17,9 +21,11 @@
  * so any rate + 1 departures span at least per + margin in whatever order
  * they really left. A pending earlier booking counts as leaving now: its
  * slot starts when its request really leaves (sent), after TCP/TLS set-up,
- * which the server's count of arrivals needs (design.md §2). Only the
+ * which the server's count of arrivals needs (docs/decisions.md #21). Only the
  * 2 * rate bookings below n - rate are looked at, and older ones deleted. */
 #include "throttle_redis.h"
+
+#ifndef COREPLUS_NO_REDIS
 
 #include <pthread.h>
 #include <stdio.h>
@@ -29,114 +35,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#ifndef COREPLUS_NO_REDIS
 #include <hiredis/hiredis.h>
-#endif
 #include <openssl/evp.h>
 
 #include "clock.h"
-
-/* ===== the script ===== */
-
-/* KEYS[1] the window; ARGV: op, n, rate, per, margin, hold.
- * Returns { n, delay (string, seconds), pending (0/1) }. Numbers travel as
- * strings with microseconds: Redis turns a Lua number reply into an integer. */
-const char thr_redis_script[] =
-    "-- coreplus sliding-window limiter (lua-coreplus src/throttle_redis.c)\n"
-    "if redis.replicate_commands then pcall(redis.replicate_commands) end\n"
-    "local key, op = KEYS[1], ARGV[1]\n"
-    "local n, rate = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local per, margin, hold = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"
-    "local tm = redis.call('TIME')\n"
-    "local now = tonumber(tm[1]) + tonumber(tm[2]) * 1e-6\n"
-    "local ttl = math.ceil((3 * (per + margin) + hold + 60) * 1000)\n"
-    "local function f(x) return string.format('%.6f', x) end\n"
-    "local function bound(m)\n"
-    "  if m <= rate then return 0, 0 end\n"
-    "  local ks, j = {}, 0\n"
-    "  for k = m - rate, math.max(1, m - 3 * rate + 1), -1 do j = j + 1; ks[j] = k end\n"
-    "  local vs = redis.call('HMGET', key, unpack(ks))\n"
-    "  local latest, pending = nil, 0\n"
-    "  for i = 1, j do\n"
-    "    local v = vs[i]\n"
-    "    if v then\n"
-    "      local a, d = string.match(v, '^(%S+) (%S+)$')\n"
-    "      local t\n"
-    "      if a then\n"
-    "        t = tonumber(a)\n"
-    "        if now < tonumber(d) then\n"
-    "          pending = 1\n"
-    "          if now > t then t = now end\n"
-    "        end\n"
-    "      else\n"
-    "        t = tonumber(v)\n"
-    "      end\n"
-    "      if t and (latest == nil or t > latest) then latest = t end\n"
-    "    end\n"
-    "  end\n"
-    "  if latest == nil then return 0, pending end\n"
-    "  return latest + per + margin, pending\n"
-    "end\n"
-    "if op == 'reserve' then\n"
-    "  n = redis.call('HINCRBY', key, 'next', 1)\n"
-    "  local at, p = bound(n)\n"
-    "  if at < now then at = now end\n"
-    "  if hold > 0 then\n"
-    "    redis.call('HSET', key, n, f(at) .. ' ' .. f(at + hold))\n"
-    "  else\n"
-    "    redis.call('HSET', key, n, f(at))\n"
-    "  end\n"
-    "  if n > 3 * rate then redis.call('HDEL', key, n - 3 * rate) end\n"
-    "  redis.call('PEXPIRE', key, ttl)\n"
-    "  return { n, f(at - now), p }\n"
-    "elseif op == 'ready' then\n"
-    "  local at, p = bound(n)\n"
-    "  return { n, f(math.max(0, at - now)), p }\n"
-    "elseif op == 'sent' then\n"
-    "  local at = bound(n)\n"
-    "  if at < now then at = now end\n"
-    "  redis.call('HSET', key, n, f(at))\n"
-    "  redis.call('PEXPIRE', key, ttl)\n"
-    "  return { n, f(at - now), 0 }\n"
-    "elseif op == 'cancel' then\n"
-    "  local v = redis.call('HGET', key, n)\n"
-    "  if v and string.find(v, ' ', 1, true) then redis.call('HDEL', key, n) end\n"
-    "  return { n, '0', 0 }\n"
-    "elseif op == 'hold' then\n"
-    "  local v = redis.call('HGET', key, n)\n"
-    "  local a = v and string.match(v, '^(%S+) ')\n"
-    "  if a then redis.call('HSET', key, n, a .. ' ' .. f(now + hold)) end\n"
-    "  return { n, '0', 0 }\n"
-    "end\n"
-    "return redis.error_reply('coreplus limiter: unknown operation ' .. tostring(op))\n";
-
-/* ===== window names (also without Redis support: the OpenResty transport
- * keeps the same window through resty.redis) ===== */
-
-static void thr_redis_hex(const unsigned char *d, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t i;
-    for (i = 0; i < n; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-int thr_redis_window_name(const char *key, size_t keylen, char out[64])
-{
-    unsigned char d[32];
-    unsigned int dn = 0;
-    if (EVP_Digest(key ? key : "", key ? keylen : 0, d, &dn, EVP_sha256(), NULL) != 1
-        || dn != 32)
-        return -1;
-    memcpy(out, "coreplus:limit:", 15);
-    thr_redis_hex(d, 16, out + 15);
-    return 0;
-}
-
-#ifndef COREPLUS_NO_REDIS
 
 /* ===== the connection's state ===== */
 
@@ -188,36 +90,31 @@ static char *thr_redis_dup(const char *s, size_t n)
     return p;
 }
 
-/* redis://[[user]:password@]host[:port][/db] */
-static int thr_redis_parse(thr_redis *rd, const char *url, char *err, size_t errlen)
+/* "user:password" or ":password" (the text before the URL's last '@', so a
+ * password may hold '@', '/', '?' or '#'); the user ends at the first ':'. */
+static int thr_redis_userinfo(thr_redis *rd, const char *p, const char *at, char *err,
+                              size_t errlen)
 {
-    const char *p = url + 8, *end, *at, *hp, *he, *colon;
-    long v;
+    const char *c = memchr(p, ':', (size_t)(at - p));
+    if (c == NULL) {
+        snprintf(err, errlen, "redis URL: 'user:password@' or ':password@' expected");
+        return -1;
+    }
+    if ((c > p && (rd->user = thr_redis_dup(p, (size_t)(c - p))) == NULL)
+        || (rd->password = thr_redis_dup(c + 1, (size_t)(at - c - 1))) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
 
-    if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "a redis://host[:port][/db] URL expected");
-        return -1;
-    }
-    end = p + strcspn(p, "/?#");
-    if (*end == '?' || *end == '#') {
-        snprintf(err, errlen, "redis URL: no query or fragment expected");
-        return -1;
-    }
-    at = memchr(p, '@', (size_t)(end - p));
-    hp = p;
-    if (at != NULL) {
-        const char *c = memchr(p, ':', (size_t)(at - p));
-        if (c == NULL) {
-            snprintf(err, errlen, "redis URL: 'user:password@' or ':password@' expected");
-            return -1;
-        }
-        if (c > p && (rd->user = thr_redis_dup(p, (size_t)(c - p))) == NULL)
-            goto oom;
-        if ((rd->password = thr_redis_dup(c + 1, (size_t)(at - c - 1))) == NULL)
-            goto oom;
-        hp = at + 1;
-    }
-    if (*hp == '[') {                       /* [IPv6] */
+/* host[:port] or [IPv6][:port], between hp and end */
+static int thr_redis_hostport(thr_redis *rd, const char *hp, const char *end, char *err,
+                              size_t errlen)
+{
+    const char *he, *colon;
+    long v;
+    if (*hp == '[') {
         he = memchr(hp, ']', (size_t)(end - hp));
         if (he == NULL) {
             snprintf(err, errlen, "redis URL: ']' expected after an IPv6 address");
@@ -243,6 +140,33 @@ static int thr_redis_parse(thr_redis *rd, const char *url, char *err, size_t err
         }
         rd->port = (int)v;
     }
+    return 0;
+}
+
+/* redis://[[user]:password@]host[:port][/db]. Messages never show the
+ * password; rd->shown is the URL with *** in its place. */
+static int thr_redis_parse(thr_redis *rd, const char *url, char *err, size_t errlen)
+{
+    const char *p = url + 8, *end, *at, *hp = p;
+    long v;
+
+    if (strncmp(url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "a redis://host[:port][/db] URL expected");
+        return -1;
+    }
+    at = strrchr(p, '@');
+    if (at != NULL) {
+        if (thr_redis_userinfo(rd, p, at, err, errlen) != 0)
+            return -1;
+        hp = at + 1;
+    }
+    end = hp + strcspn(hp, "/?#");
+    if (*end == '?' || *end == '#') {
+        snprintf(err, errlen, "redis URL: no query or fragment expected");
+        return -1;
+    }
+    if (thr_redis_hostport(rd, hp, end, err, errlen) != 0)
+        return -1;
     rd->db = 0;
     if (*end == '/' && end[1] != '\0') {
         if (thr_redis_num(end + 1, strlen(end + 1), 0, 1000000, &v) != 0) {
@@ -255,9 +179,6 @@ static int thr_redis_parse(thr_redis *rd, const char *url, char *err, size_t err
              rd->password ? (rd->user ? rd->user : "") : "", rd->password ? ":***@" : "",
              rd->host, rd->port, rd->db);
     return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-    return -1;
 }
 
 thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
@@ -417,33 +338,78 @@ static int thr_redis_connect(thr_redis *rd)
 
 /* ===== operations ===== */
 
-/* The script's reply { n, delay, pending }: 0, or -1 with rd->err set. */
-static int thr_redis_reply(thr_redis *rd, const redisReply *rep, uint64_t *n, double *delay,
-                           int *pending)
+/* What one run of the script says. */
+typedef struct thr_redis_out {
+    uint64_t n;
+    double delay;
+    int pending, lost;
+} thr_redis_out;
+
+/* A delay of the script: decimal, finite, from 0 to as far ahead as a
+ * window reaches (the script's horizon). */
+static int thr_redis_delay(const char *s, const thr_config *cfg, double hold, double *out)
 {
+    char *end;
+    double v = strtod(s, &end);
+    double horizon = (1024.0 / cfg->rate + 1.0) * (cfg->per + cfg->margin) + hold + 1.0;
+    if (end == s || *end != '\0' || !(v >= 0 && v <= horizon))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int thr_redis_flag(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1);
+}
+
+/* The script's reply { n, delay, pending, lost }, every value checked: 0,
+ * or -1 with rd->err set. n_in: the booking asked about (0 for reserve). */
+static int thr_redis_reply(thr_redis *rd, const redisReply *rep, uint64_t n_in,
+                           const thr_config *cfg, double hold, thr_redis_out *out)
+{
+    const redisReply *const *e = (const redisReply *const *)rep->element;
     if (rep->type == REDIS_REPLY_ERROR) {
         snprintf(rd->err, sizeof rd->err, "%s: the limiter script failed: %s", rd->shown,
                  rep->str);
         return -1;
     }
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3
-        || rep->element[0]->type != REDIS_REPLY_INTEGER
-        || rep->element[1]->type != REDIS_REPLY_STRING
-        || rep->element[2]->type != REDIS_REPLY_INTEGER) {
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4
+        || e[0]->type != REDIS_REPLY_INTEGER || e[0]->integer < 1
+        || e[0]->integer > 9007199254740992LL || (n_in != 0 && (uint64_t)e[0]->integer != n_in)
+        || e[1]->type != REDIS_REPLY_STRING
+        || thr_redis_delay(e[1]->str, cfg, hold, &out->delay) != 0
+        || !thr_redis_flag(e[2]) || !thr_redis_flag(e[3])) {
         snprintf(rd->err, sizeof rd->err, "%s: unexpected reply from the limiter script",
                  rd->shown);
         return -1;
     }
-    *n = (uint64_t)rep->element[0]->integer;
-    *delay = strtod(rep->element[1]->str, NULL);
-    *pending = rep->element[2]->integer != 0;
+    out->n = (uint64_t)e[0]->integer;
+    out->pending = e[2]->integer == 1;
+    out->lost = e[3]->integer == 1;
     return 0;
 }
 
-/* Runs the script once (EVALSHA, then EVAL on NOSCRIPT). Called with rd->mu
- * held. Returns 0 with *n, *delay, *pending set, or -1 (rd->err set). */
+/* EVALSHA, then EVAL when the server does not know the script (first use on
+ * this server, or after SCRIPT FLUSH: EVAL caches it). NULL: rd->err set. */
+static redisReply *thr_redis_eval(thr_redis *rd, const char **argv, size_t *lens)
+{
+    redisReply *rep = thr_redis_cmd(rd, "EVALSHA", 10, argv, lens);
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(rep);
+        argv[0] = "EVAL";
+        lens[0] = 4;
+        argv[1] = thr_redis_script;
+        lens[1] = strlen(thr_redis_script);
+        rep = thr_redis_cmd(rd, "EVAL", 10, argv, lens);
+    }
+    return rep;
+}
+
+/* Runs the script once. Called with rd->mu held. Returns 0 with *out set,
+ * or -1 (rd->err set). */
 static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, const thr_config *cfg,
-                         double hold, uint64_t *n, double *delay, int *pending)
+                         double hold, thr_redis_out *out)
 {
     char sn[32], srate[16], sper[32], smargin[32], shold[32];
     const char *argv[10];
@@ -475,35 +441,28 @@ static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, const thr
     argv[9] = shold;
     for (i = 0; i < 10; i++)
         lens[i] = strlen(argv[i]);
-    if ((rep = thr_redis_cmd(rd, "EVALSHA", 10, argv, lens)) == NULL)
+    if ((rep = thr_redis_eval(rd, argv, lens)) == NULL)
         return -1;
-    if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-        /* first use on this server (or after SCRIPT FLUSH): EVAL caches it */
-        freeReplyObject(rep);
-        argv[0] = "EVAL";
-        lens[0] = 4;
-        argv[1] = thr_redis_script;
-        lens[1] = strlen(thr_redis_script);
-        if ((rep = thr_redis_cmd(rd, "EVAL", 10, argv, lens)) == NULL)
-            return -1;
-    }
-    ok = thr_redis_reply(rd, rep, n, delay, pending);
+    ok = thr_redis_reply(rd, rep, n_in, cfg, hold, out);
     freeReplyObject(rep);
+    if (ok != 0)
+        thr_redis_drop(rd);   /* a reply out of step: start afresh */
     return ok;
 }
 
 /* Runs op under the lock, applying the reconnect back-off and the policy.
  * Returns THR_REDIS_OK, THR_REDIS_LOCAL or THR_REDIS_FAIL. */
 static int thr_redis_op(thr_redis *rd, const char *op, uint64_t n_in, const thr_config *cfg,
-                        double hold, uint64_t *n, double *delay, int *pending)
+                        double hold, thr_redis_out *out)
 {
     double now = clock_monotonic();
     int rc = 0;
 
+    memset(out, 0, sizeof *out);
     pthread_mutex_lock(&rd->mu);
     if (rd->down && rd->c == NULL && now < rd->retry_at) {
         rc = -1;   /* still down: don't pay a connect timeout on every request */
-    } else if (thr_redis_run(rd, op, n_in, cfg, hold, n, delay, pending) != 0) {
+    } else if (thr_redis_run(rd, op, n_in, cfg, hold, out) != 0) {
         rc = -1;
         rd->errors++;
         rd->down = 1;
@@ -529,30 +488,46 @@ static int thr_redis_op(thr_redis *rd, const char *op, uint64_t n_in, const thr_
 int thr_redis_reserve(thr_redis *rd, const thr_config *cfg, double hold,
                       uint64_t *n, double *delay, int *pending)
 {
-    return thr_redis_op(rd, "reserve", 0, cfg, hold, n, delay, pending);
+    thr_redis_out o;
+    int rc = thr_redis_op(rd, "reserve", 0, cfg, hold, &o);
+    *n = o.n;
+    *delay = o.delay;
+    *pending = o.pending;
+    return rc;
 }
 
-int thr_redis_ready(thr_redis *rd, const thr_config *cfg, uint64_t n,
-                    double *delay, int *pending)
+int thr_redis_ready(thr_redis *rd, const thr_config *cfg, uint64_t n, double hold,
+                    double *delay, int *pending, int *lost)
 {
-    uint64_t m;
-    return thr_redis_op(rd, "ready", n, cfg, 0, &m, delay, pending);
+    thr_redis_out o;
+    int rc = thr_redis_op(rd, "ready", n, cfg, hold, &o);
+    *delay = o.delay;
+    *pending = o.pending;
+    *lost = o.lost;
+    return rc;
 }
 
-int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, double *owed)
+int thr_redis_hold(thr_redis *rd, const thr_config *cfg, uint64_t n, double hold, int *lost)
 {
-    uint64_t m;
-    int p;
-    return thr_redis_op(rd, "sent", n, cfg, 0, &m, owed, &p);
+    thr_redis_out o;
+    int rc = thr_redis_op(rd, "hold", n, cfg, hold, &o);
+    *lost = o.lost;
+    return rc;
 }
 
-void thr_redis_cancel(thr_redis *rd, uint64_t n)
+int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, double *owed, int *lost)
 {
-    static const thr_config any = { 1, 1.0, 0.0 };   /* cancel reads none of it */
-    uint64_t m;
-    double d;
-    int p;
-    thr_redis_op(rd, "cancel", n, &any, 0, &m, &d, &p);
+    thr_redis_out o;
+    int rc = thr_redis_op(rd, "sent", n, cfg, 0, &o);
+    *owed = o.delay;
+    *lost = o.lost;
+    return rc;
+}
+
+void thr_redis_cancel(thr_redis *rd, const thr_config *cfg, uint64_t n)
+{
+    thr_redis_out o;
+    thr_redis_op(rd, "cancel", n, cfg, 0, &o);
 }
 
 void thr_redis_error(thr_redis *rd, char *buf, size_t len)
@@ -578,4 +553,7 @@ void thr_redis_count_local(thr_redis *rd)
     pthread_mutex_unlock(&rd->mu);
 }
 
-#endif /* COREPLUS_NO_REDIS: src/throttle_noredis.c instead */
+#else
+/* Built without Redis support: throttle_noredis.c stands in. */
+typedef int thr_redis_unused;
+#endif

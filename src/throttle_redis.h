@@ -14,9 +14,6 @@
 
 #include "throttle.h"
 
-#define THR_REDIS_HOLD 10.0            /* seconds a booking may stay pending
-                                          (waiting and connecting) after its
-                                          slot before others stop waiting */
 #define THR_REDIS_RETRY 1.0            /* seconds between reconnect attempts */
 #define THR_REDIS_POLL 0.01            /* seconds between polls while an
                                           earlier booking is pending */
@@ -37,25 +34,33 @@ void thr_redis_free(thr_redis *rd);
 /* The Redis key of key's window: "coreplus:limit:" + 32 hex digits of its
  * SHA-256. Returns 0, or -1 when OpenSSL fails. */
 int thr_redis_window_name(const char *key, size_t keylen, char out[64]);
+/* n bytes as 2n lower-case hex digits and a NUL. */
+void thr_redis_hex(const unsigned char *d, size_t n, char *out);
 
 /* Outcomes of the operations below. */
 enum { THR_REDIS_OK = 0, THR_REDIS_LOCAL = 1, THR_REDIS_FAIL = -1 };
 
 /* Books the next slot in Redis. hold > 0: the booking stays pending (later
- * ones wait for it) until thr_redis_sent/thr_redis_cancel or hold seconds
- * past its slot; 0: it counts as leaving at its slot. On THR_REDIS_OK sets
- * *n, *delay (seconds from now, Redis time) and *pending (an earlier
- * booking in range had not left yet: poll thr_redis_ready). THR_REDIS_LOCAL:
- * Redis failed and the policy is "local"; THR_REDIS_FAIL: policy "fail"
- * (thr_redis_error says why). */
+ * ones wait for it) under a lease of hold seconds past its slot, renewed by
+ * thr_redis_ready/thr_redis_hold, until thr_redis_sent/thr_redis_cancel; 0:
+ * it counts as leaving at its slot. On THR_REDIS_OK sets *n, *delay
+ * (seconds from now, Redis time) and *pending (an earlier booking in range
+ * had not left yet: poll thr_redis_ready). THR_REDIS_LOCAL: Redis failed
+ * and the policy is "local"; THR_REDIS_FAIL: policy "fail" (thr_redis_error
+ * says why). */
 int thr_redis_reserve(thr_redis *rd, const thr_config *cfg, double hold,
                       uint64_t *n, double *delay, int *pending);
-/* Seconds booking n must still wait for earlier bookings; sets *pending. */
-int thr_redis_ready(thr_redis *rd, const thr_config *cfg, uint64_t n,
-                    double *delay, int *pending);
-/* Booking n leaves now; *owed = seconds it must still wait. */
-int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, double *owed);
-void thr_redis_cancel(thr_redis *rd, uint64_t n);
+/* Seconds booking n must still wait for earlier bookings; sets *pending.
+ * hold > 0 also renews its lease; *lost = 1 when that had run out. */
+int thr_redis_ready(thr_redis *rd, const thr_config *cfg, uint64_t n, double hold,
+                    double *delay, int *pending, int *lost);
+/* Renews booking n's lease for hold seconds; *lost = 1 when it had run out. */
+int thr_redis_hold(thr_redis *rd, const thr_config *cfg, uint64_t n, double hold, int *lost);
+/* Booking n leaves now; *owed = seconds it must still wait. *lost = 1 when
+ * its lease had run out: nothing is recorded, the caller books again. */
+int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, double *owed,
+                   int *lost);
+void thr_redis_cancel(thr_redis *rd, const thr_config *cfg, uint64_t n);
 
 /* Copies the latest failure into buf (empty when none). */
 void thr_redis_error(thr_redis *rd, char *buf, size_t len);

@@ -1,26 +1,26 @@
 /* throttle_ring.c -- a window's arithmetic (see throttle_ring.h, throttle.h). */
 #include "throttle_ring.h"
 
-#include <errno.h>
-#include <signal.h>
+#include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
 
-/* A pending booking whose process is gone will never leave. (In another PID
- * namespace a live process looks gone too: the booking is then dropped,
- * which errs towards sending, only for the moments it spends connecting.) */
-static int thr_owner_dead(const thr_entry *e)
+#define THR_NEXT_MAX 4503599627370496.0   /* 2^52: numbers stay exact doubles */
+
+/* How far ahead a booked time can be under cfg: each booking waits for the
+ * one rate places before it, and a ring holds THR_RING of them. */
+static double thr_horizon(const thr_config *cfg)
 {
-    return e->pid != 0 && (pid_t)e->pid != getpid() && kill((pid_t)e->pid, 0) != 0
-           && errno == ESRCH;
+    return ((double)THR_RING / cfg->rate + 1.0) * (cfg->per + cfg->margin) + THR_LEASE;
 }
 
 /* The earliest time booking n may leave: per + margin after the latest of
  * the bookings numbered n - rate or lower (any rate + 1 bookings then span at
- * least per, whatever order they really left in). When poll is set, a
- * pending booking counts as leaving no earlier than now: it has not left yet. */
-double thr_bound(thr_ring *r, uint64_t n, const thr_config *cfg,
-                        double now, int poll)
+ * least per, whatever order they really left in). A pending booking counts
+ * only while its lease runs (its owner books again if it ever gets to run),
+ * and when poll is set as leaving no earlier than now: it has not left yet. */
+double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg, double now,
+                 int poll)
 {
     double latest = -1.0;
     uint64_t k, lowest;
@@ -30,16 +30,11 @@ double thr_bound(thr_ring *r, uint64_t n, const thr_config *cfg,
         return 0.0;
     lowest = n > THR_RING ? n - THR_RING + 1 : 1;
     for (k = n - (uint64_t)cfg->rate; k >= lowest; k--) {
-        thr_entry *e = &r->e[k % THR_RING];
-        double t;
-        if (e->n == k && e->state == THR_PENDING && thr_owner_dead(e)) {
-            e->state = THR_CANCELLED;
-            r->cancelled++;
-        }
-        if (e->n == k && e->state != THR_EMPTY && e->state != THR_CANCELLED) {
-            t = e->t;
-            if (poll && e->state == THR_PENDING && now - e->t < THR_PENDING_MAX
-                && now > t)
+        const thr_entry *e = &r->e[k % THR_RING];
+        if (e->n == k && (e->state == THR_SENT
+                          || (e->state == THR_PENDING && now <= e->lease))) {
+            double t = e->t;
+            if (poll && e->state == THR_PENDING && now > t)
                 t = now;
             if (!any || t > latest)
                 latest = t;
@@ -51,8 +46,175 @@ double thr_bound(thr_ring *r, uint64_t n, const thr_config *cfg,
     return any ? latest + cfg->per + cfg->margin : 0.0;
 }
 
-thr_entry *thr_entry_of(thr_ring *r, uint64_t n)
+static thr_entry *thr_ring_entry(thr_ring *r, uint64_t n, uint64_t tag)
 {
     thr_entry *e = &r->e[n % THR_RING];
-    return e->n == n && e->state != THR_EMPTY ? e : NULL;
+    return e->n == n && e->state != THR_EMPTY && (tag == 0 || e->tag == tag) ? e : NULL;
+}
+
+uint64_t thr_ring_book(thr_ring *r, const thr_config *cfg, double now, int pending,
+                       uint64_t tag, double *t)
+{
+    thr_entry *e;
+    uint64_t n;
+    double at;
+
+    if (r->next == 0)
+        r->next = 1;
+    n = r->next++;
+    at = thr_bound(r, n, cfg, now, 0);
+    if (at < now)
+        at = now;
+    e = &r->e[n % THR_RING];
+    e->n = n;
+    e->t = at;
+    e->lease = now + THR_LEASE;
+    e->tag = tag;
+    e->state = pending ? THR_PENDING : THR_SENT;
+    e->pid = (uint32_t)getpid();
+    r->granted++;
+    r->waited_total += at - now;
+    if (!pending && at > r->last_sent)
+        r->last_sent = at;
+    *t = at;
+    return n;
+}
+
+int thr_ring_holds(const thr_ring *r, uint64_t n, uint64_t tag, double now)
+{
+    const thr_entry *e = &r->e[n % THR_RING];
+    return e->n == n && (tag == 0 || e->tag == tag) && e->state == THR_PENDING
+        && now <= e->lease;
+}
+
+int thr_ring_lost(const thr_ring *r, uint64_t n, uint64_t tag, double now)
+{
+    const thr_entry *e = &r->e[n % THR_RING];
+    if (e->n != n || (tag != 0 && e->tag != tag))
+        return 1;
+    return !(e->state == THR_SENT || (e->state == THR_PENDING && now <= e->lease));
+}
+
+double thr_ring_renew(thr_ring *r, uint64_t n, uint64_t tag, const thr_config *cfg,
+                      double now)
+{
+    thr_entry *e = thr_ring_entry(r, n, tag);
+    double t = thr_bound(r, n, cfg, now, 1);
+    if (e == NULL || e->state != THR_PENDING)
+        return t;
+    e->lease = now + THR_LEASE;
+    /* Earlier bookings gone (their leases ran out): move up. Later ones
+     * that counted from the old time stay safe, only later than needed. */
+    if (t < e->t)
+        e->t = t > now ? t : now;
+    return t > e->t ? t : e->t;
+}
+
+double thr_ring_send(thr_ring *r, uint64_t n, uint64_t tag, const thr_config *cfg,
+                     double now)
+{
+    thr_entry *e;
+    double t = thr_bound(r, n, cfg, now, 0);
+    if (t < now)
+        t = now;
+    e = thr_ring_entry(r, n, tag);
+    if (e != NULL) {
+        e->t = t;
+        e->state = THR_SENT;
+    }
+    if (t > r->last_sent)
+        r->last_sent = t;
+    return t;
+}
+
+void thr_ring_cancel(thr_ring *r, uint64_t n, uint64_t tag)
+{
+    thr_entry *e = thr_ring_entry(r, n, tag);
+    if (e != NULL && e->state == THR_PENDING) {
+        e->state = THR_CANCELLED;
+        r->cancelled++;
+    }
+}
+
+/* ===== values read from a file ===== */
+
+void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now)
+{
+    uint64_t k;
+    memset(r, 0, sizeof *r);
+    for (k = 1; k <= (uint64_t)cfg->rate; k++) {
+        thr_entry *e = &r->e[k % THR_RING];
+        e->n = k;
+        e->t = now;
+        e->state = THR_SENT;
+    }
+    r->next = (uint64_t)cfg->rate + 1;
+    r->last_sent = now;
+}
+
+/* Every booking writes its entry, so the entries of the last THR_RING
+ * numbers before next carry exactly those numbers, and no entry a higher one. */
+static int thr_ring_numbered(const thr_ring *r)
+{
+    uint64_t lo, k, i;
+    if (r->next == 0) {
+        for (i = 0; i < THR_RING; i++)
+            if (r->e[i].n != 0 || r->e[i].state != THR_EMPTY)
+                return 0;
+        return 1;
+    }
+    if ((double)r->next > THR_NEXT_MAX)
+        return 0;
+    for (i = 0; i < THR_RING; i++)
+        if (r->e[i].n >= r->next || (r->e[i].n != 0 && r->e[i].n % THR_RING != i))
+            return 0;
+    lo = r->next > THR_RING ? r->next - THR_RING : 1;
+    for (k = lo; k < r->next; k++)
+        if (r->e[k % THR_RING].n != k)
+            return 0;
+    return 1;
+}
+
+/* One entry of the numbered range: its state, time and lease. */
+static int thr_entry_repair(thr_entry *e, double now, double horizon)
+{
+    int fixed = 0;
+    if (e->state != THR_PENDING && e->state != THR_SENT && e->state != THR_CANCELLED) {
+        e->state = THR_SENT;   /* unknown: it may have left, and just now */
+        e->t = now;
+        fixed++;
+    }
+    if (!(e->t >= -1e15 && e->t <= horizon)) {   /* NaN, infinite, too far ahead */
+        e->t = now;
+        fixed++;
+    }
+    if (e->state == THR_PENDING && !(e->lease >= -1e15 && e->lease <= horizon + THR_LEASE)) {
+        e->lease = now + THR_LEASE;
+        fixed++;
+    }
+    return fixed;
+}
+
+int thr_ring_repair(thr_ring *r, const thr_config *cfg, double now)
+{
+    double horizon = now + thr_horizon(cfg);
+    uint64_t lo, k;
+    int fixed = 0;
+
+    if (!thr_ring_numbered(r)) {
+        thr_ring_fill(r, cfg, now);
+        return 1;
+    }
+    lo = r->next > THR_RING ? r->next - THR_RING : 1;
+    for (k = lo; k < r->next; k++)
+        fixed += thr_entry_repair(&r->e[k % THR_RING], now, horizon);
+    if (!(r->waited_total >= 0 && r->waited_total < 1e15)) {
+        r->waited_total = 0;
+        fixed++;
+    }
+    if (!(r->last_sent >= -1e15 && r->last_sent <= horizon)) {
+        r->last_sent = now;
+        fixed++;
+    }
+    return fixed;
 }

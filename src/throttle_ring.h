@@ -13,8 +13,11 @@ enum { THR_EMPTY = 0, THR_PENDING = 1, THR_SENT = 2, THR_CANCELLED = 3 };
 typedef struct thr_entry {
     uint64_t n;        /* booking number; entry n lives at n % THR_RING */
     double t;          /* booked, then actual, departure time */
+    double lease;      /* pending: until when it holds later bookings up */
+    uint64_t tag;      /* its owner's mark: a number can come back after the
+                          ring was rebuilt, a tag does not (0: none) */
     uint32_t state;
-    uint32_t pid;      /* the process that booked it (pending bookings) */
+    uint32_t pid;      /* the process that booked it (for people reading) */
 } thr_entry;
 
 typedef struct thr_ring {
@@ -27,8 +30,38 @@ typedef struct thr_ring {
 } thr_ring;
 
 /* The earliest time booking n may leave (see throttle_ring.c). */
-double thr_bound(thr_ring *r, uint64_t n, const thr_config *cfg, double now, int poll);
-/* Booking n's entry, or NULL when the ring no longer holds it. */
-thr_entry *thr_entry_of(thr_ring *r, uint64_t n);
+double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg, double now,
+                 int poll);
+/* Books the next number at its bound (>= now): pending with a lease of
+ * THR_LEASE from now, or sent. Sets *t; returns the number. */
+uint64_t thr_ring_book(thr_ring *r, const thr_config *cfg, double now, int pending,
+                       uint64_t tag, double *t);
+/* 1 when booking n is still pending under a lease that runs, so that its
+ * owner may renew it or send on it; 0 when it was lost (the lease ran out,
+ * the ring moved on or was rebuilt). */
+int thr_ring_holds(const thr_ring *r, uint64_t n, uint64_t tag, double now);
+/* 1 when booking n cannot be sent on any more: gone, cancelled, or pending
+ * with a lease that ran out (a sent booking may be sent again: reserve's). */
+int thr_ring_lost(const thr_ring *r, uint64_t n, uint64_t tag, double now);
+/* Renews pending booking n's lease and returns when it may leave (its
+ * bound, polled); moves its booked time up when earlier bookings went. */
+double thr_ring_renew(thr_ring *r, uint64_t n, uint64_t tag, const thr_config *cfg,
+                      double now);
+/* Booking n leaves now: it counts from max(now, its bound). Returns that. */
+double thr_ring_send(thr_ring *r, uint64_t n, uint64_t tag, const thr_config *cfg,
+                     double now);
+void thr_ring_cancel(thr_ring *r, uint64_t n, uint64_t tag);
+/* Functions taking a tag find booking n only when it carries that tag (any
+ * tag when it is 0). */
+
+/* Checks every value of a ring read from a shared file, mending what is
+ * wrong so that it can only hold bookings back, never let more through or
+ * hang anyone: an unusable numbering makes the ring full as of now
+ * (thr_ring_fill), a bad time counts as now, a bad lease as one from now.
+ * Returns how many values were mended. */
+int thr_ring_repair(thr_ring *r, const thr_config *cfg, double now);
+/* An empty ring that counts as full as of now: the next booking waits a
+ * whole window. For a window whose history was lost. */
+void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now);
 
 #endif

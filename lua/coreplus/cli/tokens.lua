@@ -71,14 +71,14 @@ for _, c in ipairs(CLAIMS) do KNOWN[c] = true end
 local function open_token(token, secret)
   local h, p = token:match("^([%w_-]+)%.([%w_-]+)%.[%w_-]*$")
   if not h then return nil, "decode: not a JSON Web Token (three base64url parts separated by dots)" end
-  local payload, msg, reason = coreplus.core.jwt_decode(token, secret)
+  local payload, err = coreplus.core.jwt_decode(token, secret)   -- err: {kind =, message =}
   local claims = cjson.decode(payload or coreplus.core.base64url_decode(p) or "")
   if type(claims) ~= "table" then return nil, "decode: the payload is not a JSON object" end
   for k, v in pairs(claims) do
     if type(v) == "number" and math.tointeger then claims[k] = math.tointeger(v) or v end
   end
   local header = cjson.decode(coreplus.core.base64url_decode(h) or "")
-  return { claims = claims, verified = payload ~= nil, why = msg or reason,
+  return { claims = claims, verified = payload ~= nil, why = err and (err.message or err.kind),
     algorithm = type(header) == "table" and header.alg or nil }
 end
 

@@ -501,6 +501,13 @@ function mock:stats()
   return assert(self:admin("GET", "stats"))
 end
 
+--- The time each API request arrived at (core.now() seconds), in order,
+-- since the last `reset()`.
+-- @treturn {number,...}
+function mock:arrivals()
+  return assert(self:admin("GET", "arrivals")).arrivals
+end
+
 --- Zeroes the counters and rate windows, forgets bookings, created records
 -- and counted faults, and clears the server-wide fault and latency.
 function mock:reset()

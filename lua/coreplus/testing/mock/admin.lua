@@ -4,6 +4,8 @@
 --   GET  /__mock/stats         counters (see stats() below)
 --   GET  /__mock/uploads       {"files":[...],"messages":[...]}: what File/
 --                              and Message/ accepted (sizes and SHA-256s)
+--   GET  /__mock/arrivals      {"arrivals": [times]}: when each request arrived
+--                              (ngx.req.start_time()), since the last reset
 --   POST /__mock/reset         zero the counters, forget bookings and
 --                              created records, clear faults and latency
 --   GET  /__mock/faults        the server-wide fault and latency
@@ -18,6 +20,7 @@
 --                              target of the redirect fault
 local json = require "coreplus.testing.mock.json"
 local faults = require "coreplus.testing.mock.faults"
+local ratelimit = require "coreplus.testing.mock.ratelimit"
 local resources = require "coreplus.testing.mock.resources"
 local store = require "coreplus.testing.mock.store"
 
@@ -78,6 +81,8 @@ function _M.handle(uri, method)
     return reply(200, _M.stats())
   elseif uri == "/__mock/uploads" then
     return reply(200, resources.uploads())
+  elseif uri == "/__mock/arrivals" then
+    return reply(200, { arrivals = json.arr(ratelimit.arrivals()) })
   elseif uri == "/__mock/reset" and method == "POST" then
     ngx.shared.mock_stats:flush_all()
     ngx.shared.mock_rate:flush_all()

@@ -1,0 +1,59 @@
+-- Benchmark: chaos under one shared limit (issue 14), the runner of
+-- spec/chaos_spec.lua: 7 processes against the mock on one limit file, then
+-- on one Redis, while some are SIGKILLed and left as zombies, one is
+-- SIGSTOPped for 3 s, the file is truncated, overwritten and zeroed (Redis
+-- paused with DEBUG SLEEP, killed and restarted) and new processes start.
+-- Reports, measured at the mock: processes killed by a signal, the longest
+-- stall of a process beyond what the rate implies, the most arrivals in a
+-- 1-second window outside the second after a damage (and counting it),
+-- requests and 429s. With Redis down or paused each process limits itself
+-- (on_redis_error = "local"), so those seconds are outside the goal too.
+--   lua5.4 bench/chaos.lua        (or through bench/run.lua)
+local testing = require "coreplus.testing"
+
+local function script_dir()
+  return (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "bench"
+end
+local support = script_dir() .. "/../spec/support/"
+local chaos = dofile(support .. "chaos.lua")
+local Redis = dofile(support .. "redis.lua")
+
+local function rows_of(label, r)
+  return {
+    { name = label .. ": processes killed by a signal", value = r.deaths, unit = "",
+      goal = "0", pass = r.deaths == 0 },
+    { name = label .. ": worst stall beyond the rate", value = r.worst_stall, unit = "s",
+      goal = "<= 2 s", pass = r.worst_stall <= 2 },
+    { name = label .. ": max arrivals in 1 s, outside the damage", value = r.max_in_window, unit = "",
+      goal = "<= 10", pass = r.max_in_window <= 10 },
+    { name = label .. ": max arrivals in 1 s, all", value = r.max_in_any_window, unit = "" },
+    { name = label .. ": requests in " .. r.duration .. " s", value = r.requests, unit = "" },
+    { name = label .. ": 429s from the mock", value = r.rate_limited, unit = "" },
+    { name = label .. ": bookings made again (lease ran out)", value = r.relets, unit = "" },
+  }
+end
+
+local function run()
+  local mock = testing.server{ tls = true }
+  local server = Redis.new()
+  local path = os.tmpname()
+  os.remove(path)
+  local ok, rows = pcall(function()
+    local out = rows_of("chaos, limit file", chaos.run{ mock = mock, file = path })
+    server:start()
+    for _, r in ipairs(rows_of("chaos, Redis", chaos.run{ mock = mock, redis = server })) do
+      out[#out + 1] = r
+    end
+    return out
+  end)
+  server:stop()
+  os.remove(path)
+  mock:stop()
+  if not ok then error(rows, 0) end
+  return rows
+end
+
+if ... == nil then   -- run on its own
+  for _, r in ipairs(run()) do print(r.name, r.value, r.unit or "") end
+end
+return run

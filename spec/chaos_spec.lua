@@ -1,0 +1,58 @@
+-- Chaos under one shared limit (issue 14): 7 processes against the mock on
+-- one limit file, then on one Redis, while some are SIGKILLed and left as
+-- zombies, one is SIGSTOPped for 3 s, the file is truncated, overwritten and
+-- zeroed (Redis paused with DEBUG SLEEP, killed and restarted) and new
+-- processes start. Measured at the mock. About 45 s in all; the figures are
+-- in `make bench` (bench/chaos.lua), from the same runner.
+local testing = require "coreplus.testing"
+local chaos = dofile("spec/support/chaos.lua")
+local Redis = dofile("spec/support/redis.lua")
+
+local function report(name, r)
+  if os.getenv("COREPLUS_SPEC_VERBOSE") then
+    io.stderr:write(("# chaos %s: worst stall %.2f s beyond the rate, max %d arrivals in a window "
+      .. "(%d counting the exempt seconds), %d requests, %d x 429, %d relets, %d repairs\n#   %s\n")
+      :format(name, r.worst_stall, r.max_in_window, r.max_in_any_window, r.requests, r.rate_limited,
+        r.relets, r.repairs, table.concat(r.events, "\n#   ")))
+  end
+end
+
+local function check(r)
+  assert.equals(0, r.deaths, "workers killed by a signal nobody sent")
+  assert.is_true(r.worst_stall <= 2, ("a worker stalled %.2f s beyond the rate"):format(r.worst_stall))
+  assert.is_true(r.max_in_window <= 10, ("%d arrivals in one second"):format(r.max_in_window))
+  assert.is_true(r.requests > 100, "requests " .. r.requests)
+end
+
+describe("chaos under one shared limit", function()
+  local mock
+
+  setup(function()
+    math.randomseed(os.time())
+    mock = testing.server{ tls = true }
+  end)
+
+  teardown(function()
+    if mock then mock:stop() end
+  end)
+
+  it("a limit file: kills, a stop, truncation, garbage and zeros cost no process, no stall, no burst", function()
+    local path = os.tmpname()
+    os.remove(path)
+    local r = chaos.run{ mock = mock, file = path }
+    os.remove(path)
+    report("file", r)
+    check(r)
+    assert.is_true(r.repairs >= 1, "repairs " .. r.repairs)
+  end)
+
+  it("Redis: kills, a stop, a pause, Redis killed and restarted cost no process and no stall", function()
+    local server = Redis.new()
+    server:start()
+    local ok, r = pcall(chaos.run, { mock = mock, redis = server })
+    server:stop()
+    assert(ok, r)
+    report("redis", r)
+    check(r)
+  end)
+end)

@@ -1,0 +1,222 @@
+-- Chaos against one shared limit (issue 14): worker processes send requests
+-- to the mock through core.request with a limiter on one limit file or one
+-- Redis, while this controller SIGKILLs some of them without reaping them,
+-- SIGSTOPs one, damages the file (or kills, pauses and restarts Redis) and
+-- starts new ones. Used by spec/chaos_spec.lua and bench/chaos.lua.
+--
+--   local chaos = dofile("spec/support/chaos.lua")
+--   local r = chaos.run{ mock = mock, file = path }             -- or
+--   local r = chaos.run{ mock = mock, redis = server }           -- spec/support/redis.lua
+--   r.deaths        workers ended by a signal we did not send
+--   r.worst_stall   the longest wait of a worker between two answers, beyond
+--                   what the rate implies (workers alive / rate), leaving out
+--                   the time it was stopped
+--   r.max_in_window the most arrivals at the mock in any 1-second window
+--                   outside the exempt ones (the second after a damage; for
+--                   Redis down or paused, the outage: each process then limits
+--                   itself, by design), r.max_in_any_window counting all
+--   r.requests, r.rate_limited, r.relets, r.repairs, r.events, r.duration
+local core = require "coreplus.core"
+
+local M = {}
+
+local RATE, WORKERS = 10, 7
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+-- Sends requests until stop (core.now() seconds); prints "t <time> <outcome>"
+-- after each and "done <relets> <repairs>" at the end.
+local WORKER = [[
+local core = require "coreplus.core"
+local base, url, cafile, cid, secret, token, shared, key, stop = ...
+local lim = core.limiter{ rate = 10, per = 1, shared = shared, key = key }
+local cred = { consumer_id = cid, consumer_secret = secret, access_token = token }
+local st = io.open("/proc/self/stat"); print(st:read("n")); st:close()
+io.stdout:flush()
+while core.now() < tonumber(stop) do
+  local res, err = core.request{ url = url, cafile = cafile, credentials = cred, limiter = lim,
+    deadline = core.now() + 20 }
+  print(("t %.3f %s"):format(core.now(), res and res.status or err.kind))
+  io.stdout:flush()
+end
+local s = lim:stats()
+print(("done %d %d"):format(s.relets or 0, s.file_repairs or 0))
+]]
+
+local function start_worker(o, script, stop)
+  local mock = o.mock
+  local env = ("LUA_CPATH=%s LUA_PATH=%s "):format(q(os.getenv("COREPLUS_CHILD_LUA_CPATH")
+    or package.cpath), q(package.path))
+  local args = { mock.base_url, mock:url("Location/"), mock.cafile, mock.consumer_id,
+    mock.consumer_secret, mock.access_token, o.file or o.redis.url, o.key, ("%.3f"):format(stop) }
+  for i = 1, #args do args[i] = q(args[i]) end
+  -- exec: this process is the worker's parent, so a killed one stays a zombie
+  local proc = assert(io.popen(env .. "exec lua5.4 " .. q(script) .. " " .. table.concat(args, " ")
+    .. " 2>&1"))
+  return { proc = proc, pid = math.tointeger(tonumber(proc:read("l"))), stopped = {} }
+end
+
+-- ===== what the controller does =====
+
+local function damage_file(path, how)
+  if how == "truncate" then
+    sh(": > " .. q(path))
+  else
+    local f = io.open(path, "r+b")
+    if not f then return end
+    local size = f:seek("end")
+    f:seek("set", 0)
+    if how == "zero" then
+      f:write(("\0"):rep(size))
+    else   -- garbage over the header and the first windows
+      local t = {}
+      for i = 1, 16384 do t[i] = string.char(math.random(0, 255)) end
+      f:write(table.concat(t))
+    end
+    f:close()
+  end
+end
+
+-- The timeline: { at = seconds from the start, what, ... }.
+local function file_plan(path)
+  return {
+    { at = 3, kill = { 1, 2 } },
+    { at = 5, stop = 3, for_ = 3 },
+    { at = 10, damage = function() damage_file(path, "truncate") end, name = "truncated" },
+    { at = 13, damage = function() damage_file(path, "garbage") end, name = "garbage written" },
+    { at = 15, spawn = 2 },
+    { at = 17, damage = function() damage_file(path, "zero") end, name = "zeroed" },
+  }, 21
+end
+
+local function redis_plan(server)
+  return {
+    { at = 3, kill = { 1, 2 } },
+    { at = 5, stop = 3, for_ = 3 },
+    { at = 9, outage = 1.5, damage = function() server:pause(1.5) end, name = "DEBUG SLEEP 1.5" },
+    { at = 13, outage = 2, damage = function() server:kill() end, name = "killed" },
+    { at = 15, damage = function() server:start{ port = server.port } end, name = "restarted" },
+    { at = 16, spawn = 2 },
+  }, 21
+end
+
+local function act(ev, workers, spawn, t0)
+  local now = core.now() - t0
+  if ev.kill then
+    for _, i in ipairs(ev.kill) do
+      sh("kill -9 " .. workers[i].pid)
+      workers[i].killed = true
+    end
+    return ("%.1f s: SIGKILL workers %s (not reaped)"):format(now, table.concat(ev.kill, ", "))
+  elseif ev.stop then
+    local w = workers[ev.stop]
+    sh("kill -STOP " .. w.pid)
+    w.stopped = { t0 + ev.at, t0 + ev.at + ev.for_ }
+    return ("%.1f s: SIGSTOP worker %d for %g s"):format(now, ev.stop, ev.for_)
+  elseif ev.spawn then
+    for _ = 1, ev.spawn do workers[#workers + 1] = spawn() end
+    return ("%.1f s: %d new workers"):format(now, ev.spawn)
+  end
+  ev.damage()
+  return ("%.1f s: %s"):format(now, ev.name)
+end
+
+-- ===== what is measured =====
+
+local function read_worker(w)
+  w.times = {}
+  for line in w.proc:lines() do
+    local t = tonumber(line:match("^t (%S+)"))
+    if t then
+      w.times[#w.times + 1] = t
+    else
+      local relets, repairs = line:match("^done (%d+) (%d+)")
+      if relets then w.relets, w.repairs = tonumber(relets), tonumber(repairs) end
+    end
+  end
+  w.ok, w.how, w.code = w.proc:close()
+end
+
+-- The longest gap between answers of w beyond `implied`, leaving out any
+-- gap that overlaps its stopped period.
+local function worst_gap(w, implied)
+  local worst = 0
+  for i = 2, #w.times do
+    local a, b = w.times[i - 1], w.times[i]
+    local s = w.stopped
+    if not (s[1] and a < s[2] and b > s[1]) then
+      worst = math.max(worst, b - a - implied)
+    end
+  end
+  return worst
+end
+
+local function max_in_window(arrivals, exempt)
+  local worst, all = 0, 0
+  local j = 1
+  for i = 1, #arrivals do
+    while arrivals[j] <= arrivals[i] - 1 do j = j + 1 end
+    local n = i - j + 1   -- arrivals in (t - 1, t]
+    all = math.max(all, n)
+    local t, skip = arrivals[i], false
+    for _, e in ipairs(exempt) do
+      if t > e[1] and t - 1 < e[2] then skip = true end
+    end
+    if not skip then worst = math.max(worst, n) end
+  end
+  return worst, all
+end
+
+function M.run(o)
+  local mock = o.mock
+  o.key = o.key or ("chaos " .. os.time() .. " " .. math.random(1, 1e9))
+  local script = os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write(WORKER)
+  f:close()
+  local plan, duration
+  if o.file then plan, duration = file_plan(o.file) else plan, duration = redis_plan(o.redis) end
+  mock:reset()
+  local t0 = core.now()
+  local stop = t0 + duration
+  local workers = {}
+  local function spawn() return start_worker(o, script, stop) end
+  for i = 1, WORKERS do workers[i] = spawn() end
+  local events, exempt = {}, {}
+  for _, ev in ipairs(plan) do
+    core.sleep(t0 + ev.at - core.now())
+    events[#events + 1] = act(ev, workers, spawn, t0)
+    if ev.damage then
+      local at = core.now()
+      -- the second after it; for Redis the outage too, and its 1 s retry
+      exempt[#exempt + 1] = { at, at + (ev.outage or 0) + (o.redis and 2 or 1) }
+    end
+    if ev.stop then
+      local w = workers[ev.stop]
+      core.sleep(ev.for_)
+      sh("kill -CONT " .. w.pid)
+    end
+  end
+  local r = { deaths = 0, worst_stall = 0, relets = 0, repairs = 0, events = events,
+    duration = duration, workers = #workers }
+  for _, w in ipairs(workers) do
+    read_worker(w)
+    if not w.killed then
+      if not w.ok then r.deaths = r.deaths + 1 end
+      r.worst_stall = math.max(r.worst_stall, worst_gap(w, WORKERS / RATE))
+      r.relets, r.repairs = r.relets + (w.relets or 0), r.repairs + (w.repairs or 0)
+    end
+  end
+  os.remove(script)
+  local st = mock:stats()
+  r.requests, r.rate_limited = st.requests, st.rate_limited
+  r.max_in_window, r.max_in_any_window = max_in_window(mock:arrivals(), exempt)
+  return r
+end
+
+return M

@@ -1,0 +1,237 @@
+/* throttle_book.c -- bookings: reserve, wait (renewing the lease), send or
+ * cancel, in a local or file window (thr_enter) or in Redis. See throttle.h
+ * for the lease rule. */
+#include "throttle_limit.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+/* ===== Redis ===== */
+
+/* The Redis outcome of a reserve; *t the booked time. -1: book locally. */
+static int thr_reserve_redis(thr_limit *l, const thr_config *cfg, double now, int pending,
+                             thr_ticket *tk)
+{
+    uint64_t n;
+    double d;
+    int rc = thr_redis_reserve(l->redis, cfg, pending ? THR_LEASE : 0, &n, &d, &tk->pending);
+    if (rc == THR_REDIS_OK) {
+        pthread_mutex_lock(&l->mu);
+        l->local->granted++;        /* this process's counters */
+        l->local->waited_total += d;
+        pthread_mutex_unlock(&l->mu);
+        tk->lim = l;
+        tk->n = n;
+        tk->t = now + d;
+        tk->where = THR_AT_REDIS;
+        return 0;
+    }
+    if (rc == THR_REDIS_FAIL) {
+        tk->failed = 1;
+        return 0;
+    }
+    thr_redis_count_local(l->redis);   /* THR_REDIS_LOCAL */
+    return -1;
+}
+
+/* A mark no other booking carries: the process, a count, the time. */
+static uint64_t thr_new_tag(void)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint64_t count;
+    uint64_t c;
+    pthread_mutex_lock(&mu);
+    c = ++count;
+    pthread_mutex_unlock(&mu);
+    return (((uint64_t)getpid() << 40) ^ (c << 1) ^ (uint64_t)(clock_monotonic() * 1e6)) | 1u;
+}
+
+/* Books the next slot of w's window for tk. */
+static void thr_book(thr_ticket *tk, thr_win *w, const thr_config *cfg, double now, int pending)
+{
+    tk->tag = pending ? thr_new_tag() : 0;
+    tk->n = thr_ring_book(w->ring, cfg, now, pending, tk->tag, &tk->t);
+    tk->where = w->where;
+}
+
+static void thr_count_relet(thr_limit *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->relets++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Redis: asks while an earlier booking was pending, and renews this one's
+ * lease when due (Redis then moves it up if earlier ones went); a lost lease
+ * books again. */
+static double thr_ready_redis(thr_ticket *tk, const thr_config *cfg, double now)
+{
+    double d, left = tk->t - now;
+    int p, lost = 0, renew = now - tk->renewed >= THR_RENEW;
+    if (!tk->pending && !renew)
+        return left > 0 ? left : 0.0;
+    if (thr_redis_ready(tk->lim->redis, cfg, tk->n, renew ? THR_LEASE : 0, &d, &p, &lost)
+        != THR_REDIS_OK) {
+        tk->pending = 0;   /* Redis is gone: go by the booked slot */
+        tk->renewed = now;
+        return left > 0 ? left : 0.0;
+    }
+    if (lost) {
+        thr_count_relet(tk->lim);
+        thr_reserve(tk->lim, cfg, now, tk->deadline, 1, tk);
+        return tk->lim != NULL && tk->t > now ? tk->t - now : 0.0;
+    }
+    if (renew) {
+        tk->renewed = now;
+        left = d;          /* the booking's own time, as Redis moved it */
+        tk->t = now + d;
+    } else if (d > left) {
+        left = d;
+    }
+    tk->pending = p;
+    if (p && left < THR_REDIS_POLL)
+        left = THR_REDIS_POLL;
+    return left > 0 ? left : 0.0;
+}
+
+/* ===== any window ===== */
+
+double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadline,
+                   int pending, thr_ticket *tk)
+{
+    thr_win w;
+    memset(tk, 0, sizeof *tk);
+    tk->cfg = *cfg;
+    tk->deadline = deadline;
+    tk->renewed = now;
+    tk->t = now;
+    if (l->redis != NULL && thr_reserve_redis(l, cfg, now, pending, tk) == 0)
+        return tk->t;
+    if (thr_enter(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
+        != THR_FILE_OK) {
+        tk->late = 1;
+        return now;
+    }
+    thr_book(tk, &w, cfg, now, pending);
+    tk->lim = l;
+    thr_leave(&w, 1);
+    return tk->t;
+}
+
+double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
+{
+    thr_win w;
+    double t;
+    int lost = 0;
+    if (tk->lim == NULL)
+        return 0.0;
+    if (tk->where == THR_AT_REDIS)
+        return thr_ready_redis(tk, cfg, now);
+    if (now < tk->t && now - tk->renewed < THR_RENEW)
+        return tk->t - now;   /* its lease runs: nothing to do yet */
+    thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
+    if (w.where != tk->where || !thr_ring_holds(w.ring, tk->n, tk->tag, now)) {
+        /* Lost: the lease ran out (this process was stopped), the file was
+         * rebuilt, or it cannot be used now. Book again, at the back. */
+        if (w.where == tk->where)
+            thr_ring_cancel(w.ring, tk->n, tk->tag);
+        thr_book(tk, &w, cfg, now, 1);
+        lost = 1;
+    }
+    t = thr_ring_renew(w.ring, tk->n, tk->tag, cfg, now);
+    tk->renewed = now;
+    thr_leave(&w, 1);
+    if (lost)
+        thr_count_relet(tk->lim);   /* after leaving: l->mu may be the window's */
+    tk->t = t;
+    return t > now ? t - now : 0.0;
+}
+
+void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
+{
+    thr_win w;
+    int lost = 0;
+    if (tk->lim == NULL || now - tk->renewed < THR_RENEW)
+        return;
+    tk->renewed = now;
+    if (tk->where == THR_AT_REDIS) {
+        thr_redis_hold(tk->lim->redis, cfg, tk->n, THR_LEASE, &lost);
+        return;   /* a lost lease is found and mended by thr_sent */
+    }
+    thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
+    if (w.where == tk->where)
+        thr_ring_renew(w.ring, tk->n, tk->tag, cfg, now);
+    thr_leave(&w, w.where == tk->where);
+}
+
+/* Redis: the booking leaves now; a lost one is booked again, as sent. */
+static double thr_sent_redis(thr_ticket *tk, const thr_config *cfg, double now)
+{
+    thr_limit *l = tk->lim;
+    double owed = 0.0;
+    int lost = 0;
+    if (thr_redis_sent(l->redis, cfg, tk->n, &owed, &lost) != THR_REDIS_OK || owed < 0)
+        owed = 0.0;   /* Redis failed: the booking keeps its booked slot */
+    if (lost) {
+        thr_count_relet(l);
+        owed = thr_reserve(l, cfg, now, 0, 0, tk) - now;
+        if (owed < 0)
+            owed = 0.0;
+    }
+    pthread_mutex_lock(&l->mu);
+    if (now + owed > l->local->last_sent)
+        l->local->last_sent = now + owed;
+    pthread_mutex_unlock(&l->mu);
+    tk->t = now + owed;
+    return owed;
+}
+
+double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
+{
+    thr_win w;
+    double t;
+    int lost;
+    if (tk->lim == NULL)
+        return 0.0;
+    if (tk->where == THR_AT_REDIS)
+        return thr_sent_redis(tk, cfg, now);
+    thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
+    if (w.where != tk->where) {
+        thr_leave(&w, 0);
+        return 0.0;   /* the file cannot be used now: its lease will run out */
+    }
+    if ((lost = thr_ring_lost(w.ring, tk->n, tk->tag, now)) != 0) {
+        /* Others stopped waiting for it: it goes at the back, as sent. */
+        thr_ring_cancel(w.ring, tk->n, tk->tag);
+        thr_book(tk, &w, cfg, now, 0);
+        t = tk->t;
+    } else {
+        t = thr_ring_send(w.ring, tk->n, tk->tag, cfg, now);
+    }
+    thr_leave(&w, 1);
+    if (lost)
+        thr_count_relet(tk->lim);
+    tk->t = t;
+    return t - now;
+}
+
+void thr_cancel(thr_ticket *tk)
+{
+    thr_win w;
+    if (tk->lim == NULL)
+        return;
+    if (tk->where == THR_AT_REDIS) {
+        thr_redis_cancel(tk->lim->redis, &tk->cfg, tk->n);
+        pthread_mutex_lock(&tk->lim->mu);
+        tk->lim->local->cancelled++;
+        pthread_mutex_unlock(&tk->lim->mu);
+    } else {
+        thr_enter(tk->lim, tk->where, &tk->cfg, clock_monotonic(), 0, &w);
+        if (w.where == tk->where)
+            thr_ring_cancel(w.ring, tk->n, tk->tag);
+        thr_leave(&w, 1);
+    }
+    tk->lim = NULL;
+}
