@@ -283,6 +283,32 @@ describe("core.limiter misuse", function()
 end)
 
 describe("core.limiter shared file", function()
+  -- With sharing by default every client's key takes a slot of the user's
+  -- file, and keys come and go; once all 32 were taken, a new key was never
+  -- shared again (it limited itself alone, file_busy).
+  it("gives a full file's slot of a key idle for two hours to a new key", function()
+    local p = tmpfile()
+    local t = 100000
+    local lims = {}
+    for i = 1, 32 do
+      lims[i] = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("slot" .. i) }
+      lims[i]:reserve(t)
+    end
+    local late = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("late") }
+    late:reserve(t + 60)                       -- all 32 in use within the hour: not shared
+    assert.is_true(late:stats().file_busy > 0)
+    for i = 2, 32 do lims[i]:reserve(t + 7300) end   -- slot 1's key stays idle
+    local other = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("other") }
+    assert.equals(0, (other:reserve(t + 7300)))
+    assert.equals(0, other:stats().file_busy)  -- it took the idle slot
+    local again = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("another") }
+    again:reserve(t + 7300)
+    assert.is_true(again:stats().file_busy > 0)  -- none idle any more
+    for _, l in ipairs(lims) do l:close() end
+    late:close(); other:close(); again:close()
+    os.remove(p)
+  end)
+
   it("shares one window between limiters on the same file and key", function()
     local p = tmpfile()
     local k = key("file")

@@ -329,8 +329,48 @@ const char *thr_file_path(const thr_file *f)
 
 /* ===== operations ===== */
 
-/* Finds id's slot, or claims a free one (*fresh = 1). -1 when none is free. */
-static int thr_file_slot(thr_file *f, const unsigned char id[32], int hint, int *fresh)
+/* The latest time slot i's window was used (a booking's time or lease);
+ * 0 for a window that cannot be read. f->ring is scratch here. */
+static double thr_file_last_use(thr_file *f, int i)
+{
+    double last = 0;
+    int k;
+    if (thr_pread_all(f->fd, &f->ring, sizeof f->ring, thr_slot_at(i)) != 0)
+        return 0;
+    for (k = 0; k < THR_RING; k++) {
+        const thr_entry *e = &f->ring.e[k];
+        if (e->state == THR_EMPTY)
+            continue;
+        if (e->t > last)
+            last = e->t;
+        if (e->state == THR_PENDING && e->lease > last)
+            last = e->lease;
+    }
+    return last;
+}
+
+/* A full file gives up the slot of the key idle longest, when that is over
+ * THR_FILE_IDLE: every client sharing one machine's limit file (the default)
+ * takes a slot for its key, and keys come and go (practices, test mocks).
+ * A window idle that long holds nothing back whatever its `per`. -1: none. */
+static int thr_file_idle_slot(thr_file *f, double now)
+{
+    int i, best = -1;
+    double oldest = now - THR_FILE_IDLE;
+    for (i = 0; i < THR_FILE_KEYS; i++) {
+        double last = thr_file_last_use(f, i);
+        if (last < oldest) {
+            oldest = last;
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* Finds id's slot, or claims a free one (or an idle one) with *fresh = 1.
+ * -1 when none can be had. */
+static int thr_file_slot(thr_file *f, const unsigned char id[32], int hint, double now,
+                         int *fresh)
 {
     static const unsigned char none[32];
     thr_head *h = &f->head;
@@ -341,16 +381,15 @@ static int thr_file_slot(thr_file *f, const unsigned char id[32], int hint, int 
     for (i = 0; i < THR_FILE_KEYS; i++)
         if (memcmp(h->id[i], id, 32) == 0)
             return i;
-    for (i = 0; i < THR_FILE_KEYS; i++) {
-        if (memcmp(h->id[i], none, 32) == 0) {
-            memcpy(h->id[i], id, 32);
-            if (thr_pwrite_all(f->fd, h->id[i], 32, (off_t)(offsetof(thr_head, id) + 32u * (unsigned)i)) != 0)
-                return -1;
-            *fresh = 1;
-            return i;
-        }
-    }
-    return -1;
+    for (i = 0; i < THR_FILE_KEYS && memcmp(h->id[i], none, 32) != 0; i++)
+        ;
+    if (i == THR_FILE_KEYS && (i = thr_file_idle_slot(f, now)) < 0)
+        return -1;
+    memcpy(h->id[i], id, 32);
+    if (thr_pwrite_all(f->fd, h->id[i], 32, (off_t)(offsetof(thr_head, id) + 32u * (unsigned)i)) != 0)
+        return -1;
+    *fresh = 1;
+    return i;
 }
 
 /* Reads slot i's window into f->ring and mends it. Returns values mended. */
@@ -379,7 +418,7 @@ int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr
         return rc;
     }
     rebuilt = thr_file_check(f);
-    if (rebuilt < 0 || (i = thr_file_slot(f, id, *hint, &op->fresh)) < 0) {
+    if (rebuilt < 0 || (i = thr_file_slot(f, id, *hint, now, &op->fresh)) < 0) {
         thr_file_unlock(f->fd);
         pthread_mutex_unlock(&f->mu);
         return rebuilt < 0 ? THR_FILE_IO : THR_FILE_FULL;
