@@ -28,7 +28,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC \
              -fvisibility=hidden $(shell pkg-config --cflags $(LUA_PC) libcurl libcrypto)
-LIBS     := $(shell pkg-config --libs libcurl libcrypto 2>/dev/null) -lhiredis -lpthread
+LIBS     := $(shell pkg-config --libs libcurl libcrypto 2>/dev/null) -lhiredis -lyajl -lpthread
 
 # Tests see the build tree first and the repository's Lua files, then the defaults.
 TEST_ENV = LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" \

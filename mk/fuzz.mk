@@ -15,7 +15,7 @@ FUZZ_CFLAGS  = -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -std=c99 \
 FUZZ_LIBS    = $(LIBS) $(shell pkg-config --libs lua5.4) -lm
 FUZZ_CORE    = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
 FUZZ_C       = fuzz_b64url fuzz_claims fuzz_headers
-FUZZ_LUA     = fuzz_jwt_decode fuzz_query
+FUZZ_LUA     = fuzz_jwt_decode fuzz_query fuzz_json_decode
 FUZZ_TARGETS = $(addprefix $(FUZZ_DIR)/,$(FUZZ_C) $(FUZZ_LUA))
 FUZZ_RUNS   ?= 1000000
 

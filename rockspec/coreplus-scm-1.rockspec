@@ -24,9 +24,9 @@ build = {
     ["coreplus.core"] = {
       sources = {
         -- MODULE-SOURCES (kept in step with src/*.c by spec/packaging_spec.lua)
-        "src/clock.c", "src/clock_lua.c", "src/core.c", "src/defaults.c", "src/defaults_lua.c", "src/error_lua.c", "src/http.c", "src/http_lua.c", "src/http_parse.c", "src/jwt.c", "src/jwt_lua.c", "src/mime.c", "src/pipeline_lua.c", "src/req_lua.c", "src/sched.c", "src/throttle.c", "src/throttle_file.c", "src/throttle_lua.c", "src/throttle_redis.c", "src/throttle_redis_lua.c", "src/throttle_ring.c",
+        "src/clock.c", "src/clock_lua.c", "src/core.c", "src/defaults.c", "src/defaults_lua.c", "src/error_lua.c", "src/http.c", "src/http_lua.c", "src/http_parse.c", "src/json_lua.c", "src/jwt.c", "src/jwt_lua.c", "src/mime.c", "src/pipeline_lua.c", "src/req_lua.c", "src/sched.c", "src/throttle.c", "src/throttle_file.c", "src/throttle_lua.c", "src/throttle_redis.c", "src/throttle_redis_lua.c", "src/throttle_ring.c",
       },
-      libraries = { "curl", "crypto", "hiredis", "pthread" },
+      libraries = { "curl", "crypto", "hiredis", "yajl", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },
