@@ -66,6 +66,7 @@ build = {
     ["coreplus.testing"] = "lua/coreplus/testing/init.lua",
     ["coreplus.testing.launcher"] = "lua/coreplus/testing/launcher.lua",
     ["coreplus.testing.mock.admin"] = "lua/coreplus/testing/mock/admin.lua",
+    ["coreplus.testing.mock.arrivals"] = "lua/coreplus/testing/mock/arrivals.lua",
     ["coreplus.testing.mock.auth"] = "lua/coreplus/testing/mock/auth.lua",
     ["coreplus.testing.mock.billing"] = "lua/coreplus/testing/mock/billing.lua",
     ["coreplus.testing.mock.booking"] = "lua/coreplus/testing/mock/booking.lua",
