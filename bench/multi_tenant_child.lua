@@ -4,7 +4,7 @@
 -- in a coroutine; their requests share one C-core pipeline (one libcurl
 -- multi handle, connections pooled), through a transport whose request()
 -- hands the request to the pipeline and yields until its answer is back.
--- Every practice runs one iteration per PERIOD: 10 GETs, one after another
+-- Every practice runs one iteration per PERIOD: 10 GETs of its locations, one after another
 -- (as many as its 10/s allows: the limiter adds 25 ms to each window). The
 -- practices' iterations are spread over the period, as independent jobs
 -- would be; an iteration is on time when it ends before the next is due.
@@ -167,7 +167,7 @@ for _, n in ipairs(steps) do
         local wait = free - core.now()
         if wait > 0 then transport.sleep(wait) end
         requests = requests + 1
-        if not cp.clients:list{ pageSize = 10 } then failed = failed + 1 end
+        if not cp.locations:list{} then failed = failed + 1 end
         m = m + 1
         back[((m - 1) % PER_ITERATION) + 1] = core.now()
       end

@@ -45,7 +45,9 @@ for _, name in ipairs(wanted) do
   local ok, bench = pcall(require, name)
   if ok then
     io.stderr:write("bench: running " .. name .. " ...\n")
+    local t0 = os.time()
     local ran, result = pcall(bench)
+    io.stderr:write(("bench: %s took %d s\n"):format(name, os.time() - t0))
     if ran then
       for _, r in ipairs(result) do rows[#rows + 1] = r end
     else
