@@ -1,6 +1,7 @@
 -- Benchmark: client CPU per 1,000 GETs of a 100-row client page (mock
 -- latency 0, mock rate limit off, client limiter far above the load), each
--- client's own CPU while it loops, JSON decoding included:
+-- client's own CPU while it loops, JSON decoding included (lua-coreplus, its
+-- parts and the floor: the median of 10 rounds taken in turns):
 --   * lua-coreplus: cp.clients:list{pageSize = 100};
 --   * the floor, measured on the same body in the same run: a kept-alive
 --     libcurl transfer (bench/peers/floor.c, one token for all: no signing)
@@ -22,24 +23,35 @@ local N = 1000                          -- lua-coreplus, its parts and the floor
 local PEER_N = { new = 300, session = 500, plain_lua = 300, curl_loop = 40 }   -- scaled to 1,000
 local PATH = "Client/?pageSize=100"
 
--- CPU seconds per 1,000 calls of each function, measured in turns (ROUNDS
--- rounds, each function n / ROUNDS times per round, the collector run to the
--- end before each turn), so that drift of the machine or of the heap does
--- not favour whichever is measured first.
+-- CPU seconds per 1,000 of each job, measured in turns (ROUNDS rounds; in
+-- each, every job does n / ROUNDS, the collector run to the end before each
+-- turn) and taken as the median of the rounds, so that neither drift of the
+-- machine or of the heap nor a moment when another process took the core
+-- favours one job. A job is a function called once per item, or
+-- {batch = function(k) return cpu_seconds end} that does k items itself and
+-- says what they cost (the floor's transfers, in their own process).
 local ROUNDS = 10
-local function cpu_per_1000(n, fns)
-  local spent = {}
-  for i = 1, #fns do spent[i] = 0 end
-  for _ = 1, ROUNDS do
-    for i, f in ipairs(fns) do
+local function cpu_per_1000(n, jobs)
+  local rounds, k = {}, n // ROUNDS
+  for i = 1, #jobs do rounds[i] = {} end
+  for r = 1, ROUNDS do
+    for i, job in ipairs(jobs) do
       collectgarbage()
-      local t0 = os.clock()
-      for _ = 1, n // ROUNDS do f() end
-      spent[i] = spent[i] + os.clock() - t0
+      if type(job) == "table" then
+        rounds[i][r] = job.batch(k)
+      else
+        local t0 = os.clock()
+        for _ = 1, k do job() end
+        rounds[i][r] = os.clock() - t0
+      end
     end
   end
-  for i = 1, #fns do spent[i] = spent[i] * 1000 / (n // ROUNDS * ROUNDS) end
-  return table.unpack(spent)
+  local out = {}
+  for i = 1, #jobs do
+    table.sort(rounds[i])
+    out[i] = (rounds[i][ROUNDS // 2] + rounds[i][ROUNDS // 2 + 1]) / 2 * 1000 / k
+  end
+  return table.unpack(out)
 end
 
 local function run()
@@ -62,14 +74,15 @@ local function run()
     local function transfer() assert(core.request(opts).status == 200) end
     local function decode_ours() core.json_decode(body) end
     local function decode_cjson() cjson.decode(body) end
-    local ours, transport, decode, cjson_floor = cpu_per_1000(N, { list, transfer, decode_ours, decode_cjson })
+    local curl_floor = { batch = function(k)
+      local per, bytes = peers.floor(mock, k, PATH)
+      assert(bytes == #body, "floor: a different body")
+      return per * k
+    end }
+    local ours, transport, decode, cjson_floor, curl = cpu_per_1000(N,
+      { list, transfer, decode_ours, decode_cjson, curl_floor })
     lim:close()
-
-    -- the floor
-    local curl_floor, bytes = peers.floor(mock, N, PATH)
-    curl_floor = curl_floor * 1000
-    assert(bytes == #body, "floor: a different body")
-    local floor = curl_floor + cjson_floor
+    local floor = curl + cjson_floor
 
     local function peer(name, mode, n)
       local r = peers.run(mock, name, mode, n)
@@ -88,7 +101,7 @@ local function run()
     end
     return {
       { name = "per request: lua-coreplus CPU per 1,000 GETs (100 rows, 30 KB)", value = ours, unit = "s" },
-      { name = "per request: floor: libcurl transfer, kept alive, per 1,000", value = curl_floor, unit = "s" },
+      { name = "per request: floor: libcurl transfer, kept alive, per 1,000", value = curl, unit = "s" },
       { name = "per request: floor: cjson.decode of the body, per 1,000", value = cjson_floor, unit = "s" },
       { name = "per request: floor (transfer + cjson.decode) per 1,000", value = floor, unit = "s" },
       ratio("the floor", ours / floor, "<= 1.25x", 1.25),
