@@ -82,7 +82,7 @@ unset xlabel
 # ===== multi-tenant: CPU against practices =====
 f = dir . "/multi_tenant.dat"
 set output dir . "/multi_tenant.png"
-set title "One process driving N practices, each at its own 10 per second (cp.locations:list{})\nCPU per wall second; hollow points: some iterations late (the machine's 2 cores are shared by both)"
+set title "One process driving N practices, each at its own 10 per second (cp.locations:list{})\nCPU per wall second; filled points: every iteration on time, no 429; hollow: some late (2 cores for both)"
 set xlabel "practices driven by one lua-coreplus process"
 set ylabel "cores (CPU seconds per second)"
 set xrange [0:*]
