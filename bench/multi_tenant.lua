@@ -15,7 +15,7 @@
 --   lua5.4 bench/multi_tenant.lua        (or through bench/run.lua)
 local testing = require "coreplus.testing"
 
-local STEPS = { 100, 300, 500, 700, 900, 1100, 1300 }
+local STEPS = { 100, 300, 500, 700, 900, 1100 }
 local ITERATIONS = 3
 local GOAL_N, GOAL_KB = 500, 8
 

@@ -79,19 +79,8 @@ local function run()
       assert(bytes == #body, "floor: a different body")
       return per * k
     end }
-    -- The collector's mode is the process's choice, not the library's: Lua
-    -- 5.4's generational mode suits a page's short-lived tables.
-    local has_modes = _VERSION == "Lua 5.4"
-    local generational = { batch = function(k)
-      if has_modes then collectgarbage("generational") end
-      local t0 = os.clock()
-      for _ = 1, k do list() end
-      local spent = os.clock() - t0
-      if has_modes then collectgarbage("incremental") end
-      return spent
-    end }
-    local ours, transport, decode, cjson_floor, curl, ours_gen = cpu_per_1000(N,
-      { list, transfer, decode_ours, decode_cjson, curl_floor, generational })
+    local ours, transport, decode, cjson_floor, curl = cpu_per_1000(N,
+      { list, transfer, decode_ours, decode_cjson, curl_floor })
     lim:close()
     local floor = curl + cjson_floor
 
@@ -122,8 +111,6 @@ local function run()
       { name = "per request: lua-coreplus part: the Lua layer (the rest) per 1,000",
         value = ours - transport - decode, unit = "s" },
       { name = "per request: core.json_decode vs cjson.decode", value = decode / cjson_floor, unit = "x" },
-      { name = "per request: lua-coreplus with collectgarbage(\"generational\"), per 1,000", value = ours_gen,
-        unit = "s" },
       { name = "per request: docs' Python, requests.get (new connection), CPU per 1,000", value = py_new,
         unit = "s" },
       { name = "per request: docs' Python with a requests.Session, CPU per 1,000", value = py_session, unit = "s" },
