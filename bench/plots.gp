@@ -38,14 +38,14 @@ set y2label "pages so far"
 set style fill solid 0.85 noborder
 set boxwidth 0.08
 set key at graph 0.98, graph 0.35 right box opaque
-set label 1 sprintf("lua-coreplus: all 50 pages in %.1f s", OURS_max + 0.1) at graph 0.98, graph 0.6 right font ",11"
+set label 1 sprintf("lua-coreplus: all 50 requests arrived by %.1f s", OURS_max + 0.1) at graph 0.98, graph 0.6 right font ",11"
 plot f using ($1 + 0.05):2 with boxes lc rgb ours title "cp.clients:each{} (4 in flight, 10/s)", \
      f using 1:2 axes x1y2 smooth cumulative with lines lw 2 lc rgb ours notitle
 unset label 1
 set xlabel "seconds from the first request"
 set key default
 set key inside top left box opaque
-set label 1 sprintf("plain Lua: all 50 pages in %.1f s", PLAIN_max + 0.1) at graph 0.98, graph 0.45 right font ",11"
+set label 1 sprintf("plain Lua: all 50 requests arrived by %.1f s", PLAIN_max + 0.1) at graph 0.98, graph 0.45 right font ",11"
 plot f using ($1 + 0.05):3 with boxes lc rgb plain title "LuaSec + LuaSocket + luaossl + lua-cjson, a page at a time", \
      f using 1:3 axes x1y2 smooth cumulative with lines lw 2 lc rgb plain notitle
 unset label 1
