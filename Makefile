@@ -65,7 +65,7 @@ build: $(SO)
 
 $(BUILD_DIR)/flags: FORCE
 	@REDIS=$(REDIS) scripts/build-flags $@ "$(CC) $(BASE_CFLAGS)" \
-	    "$(LUA_PC) libcurl libcrypto" "libcurl libcrypto" -lpthread
+	    "$(LUA_PC) libcurl libcrypto yajl" "libcurl libcrypto yajl" -lpthread
 
 $(SO): $(SRCS) $(HDRS) $(EXPORTS) $(BUILD_DIR)/flags Makefile
 	@mkdir -p $(dir $@)
@@ -119,9 +119,9 @@ rock_libdir = -L$(1) -Wl,-rpath,$(1)
 $(ROCK_DIR)/flags: FORCE
 	@REDIS=$(REDIS) scripts/build-flags $@ \
 	    "$(CC) $(CFLAGS) $(filter-out -Werror,$(WARN)) $(CORE_FLAGS) -I$(LUA_INCDIR) \
-	     -I$(CURL_INCDIR) -I$(OPENSSL_INCDIR) -I$(HIREDIS_INCDIR)" "" "" \
+	     -I$(CURL_INCDIR) -I$(OPENSSL_INCDIR) -I$(HIREDIS_INCDIR) -I$(YAJL_INCDIR)" "" "" \
 	    "$(call rock_libdir,$(CURL_LIBDIR)) -lcurl $(call rock_libdir,$(OPENSSL_LIBDIR)) -lcrypto \
-	     $(call rock_libdir,$(HIREDIS_LIBDIR)) -lpthread"
+	     $(call rock_libdir,$(HIREDIS_LIBDIR)) $(call rock_libdir,$(YAJL_LIBDIR)) -lyajl -lpthread"
 
 $(ROCK_SO): $(SRCS) $(HDRS) $(EXPORTS) $(ROCK_DIR)/flags Makefile
 	@mkdir -p $(dir $@)

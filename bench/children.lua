@@ -9,22 +9,36 @@ local M = {}
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 M.q = q
 
---- run(mock, script, shared, procs, total) -> mock stats, wall seconds, failed requests
-function M.run(mock, script, shared, procs, total)
-  mock:reset()
-  local start = core.now() + 0.5   -- every child starts at the same moment
+--- start(mock, script, shared, procs, total, {access_token =, start =}) -> group
+-- The children start together at `start` (default: in 0.5 s).
+function M.start(mock, script, shared, procs, total, o)
+  o = o or {}
+  local start = o.start or core.now() + 0.5
   local each = total // procs
   local env = ("LUA_CPATH=%s LUA_PATH=%s "):format(q(package.cpath), q(package.path))
   local args = table.concat({ q(mock.base_url), q(shared or "-"), q(mock.consumer_id),
-    q(mock.consumer_secret), q(mock.access_token), q(("%.3f"):format(start)), q(each),
+    q(mock.consumer_secret), q(o.access_token or mock.access_token), q(("%.3f"):format(start)), q(each),
     q(mock.cafile) }, " ")
-  local children, failed = {}, 0
-  for i = 1, procs do children[i] = assert(io.popen(env .. "lua5.4 " .. q(script) .. " " .. args)) end
-  for i = 1, procs do
-    failed = failed + (tonumber(children[i]:read("a")) or each)
-    children[i]:close()
+  local group = { start = start, each = each, procs = {} }
+  for i = 1, procs do group.procs[i] = assert(io.popen(env .. "lua5.4 " .. q(script) .. " " .. args)) end
+  return group
+end
+
+--- finish(group) -> wall seconds from the start, failed requests
+function M.finish(group)
+  local failed = 0
+  for _, p in ipairs(group.procs) do
+    failed = failed + (tonumber(p:read("a")) or group.each)
+    p:close()
   end
-  return mock:stats(), core.now() - start, failed
+  return core.now() - group.start, failed
+end
+
+--- run(mock, script, shared, procs, total) -> mock stats, wall seconds, failed requests
+function M.run(mock, script, shared, procs, total)
+  mock:reset()
+  local wall, failed = M.finish(M.start(mock, script, shared, procs, total))
+  return mock:stats(), wall, failed
 end
 
 return M

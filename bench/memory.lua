@@ -21,7 +21,7 @@ local function status(field)
   return tonumber(kb) / 1024
 end
 local cp = require("coreplus").new{ base_url = base, consumer_id = cid, consumer_secret = secret,
-  access_token = token, cafile = cafile, rate = 512, per = 0.05 }
+  access_token = token, cafile = cafile, rate = 512, per = 0.05, user_agent = "coreplus-bench/1.0" }
 assert(cp.clients:list{ pageSize = 1 })
 collectgarbage(); collectgarbage()
 local before = status("VmRSS")

@@ -60,7 +60,7 @@ local coreplus = require "coreplus"
 local core = require "coreplus.core"
 local base, shared, cid, secret, token, start, count, cafile = ...
 local cp = coreplus.new{ base_url = base, consumer_id = cid, consumer_secret = secret,
-  access_token = token, cafile = cafile, shared_limit = shared }
+  access_token = token, cafile = cafile, shared_limit = shared, user_agent = "coreplus-bench/1.0" }
 core.sleep(tonumber(start) - core.now())
 local failed = 0
 for _ = 1, tonumber(count) do

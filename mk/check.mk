@@ -23,7 +23,7 @@ asan-build: $(ASAN_SO) $(ASAN_DIR)/check-preload.so
 
 $(ASAN_DIR)/flags: FORCE
 	@REDIS=$(REDIS) scripts/build-flags $@ "gcc $(ASAN_CFLAGS)" \
-	    "lua5.4 libcurl libcrypto" "libcurl libcrypto" "-lpthread $(SAN_FLAGS)"
+	    "lua5.4 libcurl libcrypto yajl" "libcurl libcrypto yajl" "-lpthread $(SAN_FLAGS)"
 
 $(ASAN_SO): $(SRCS) $(HDRS) $(ASAN_DIR)/flags Makefile mk/check.mk
 	@mkdir -p $(dir $@)

@@ -18,7 +18,7 @@ FUZZ_CC_LINE = $(call flags,$(FUZZ_DIR),1)
 FUZZ_LIBS    = $(call flags,$(FUZZ_DIR),2)
 FUZZ_CORE    = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
 FUZZ_C       = fuzz_b64url fuzz_claims fuzz_headers fuzz_ring
-FUZZ_LUA     = fuzz_jwt_decode fuzz_query
+FUZZ_LUA     = fuzz_jwt_decode fuzz_query fuzz_json_decode
 FUZZ_TARGETS = $(addprefix $(FUZZ_DIR)/,$(FUZZ_C) $(FUZZ_LUA))
 FUZZ_RUNS   ?= 1000000
 
@@ -28,7 +28,7 @@ fuzz-build: $(FUZZ_TARGETS)
 
 $(FUZZ_DIR)/flags: FORCE
 	@REDIS=$(REDIS) scripts/build-flags $@ "$(FUZZ_CC) $(FUZZ_CFLAGS)" \
-	    "lua5.4 libcurl libcrypto" "lua5.4 libcurl libcrypto" "-lpthread -lm"
+	    "lua5.4 libcurl libcrypto yajl" "lua5.4 libcurl libcrypto yajl" "-lpthread -lm"
 
 $(FUZZ_DIR)/obj/%.o: src/%.c $(HDRS) $(FUZZ_DIR)/flags mk/fuzz.mk
 	@mkdir -p $(dir $@)

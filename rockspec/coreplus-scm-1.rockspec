@@ -26,6 +26,7 @@ external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
   OPENSSL = { header = "openssl/hmac.h", library = "crypto" },
   HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
+  YAJL = { header = "yajl/yajl_parse.h", library = "yajl" },
 }
 -- The Makefile builds the rock as it builds everything else (the same
 -- warnings, exports and sources; see `rock-build` in the Makefile), with the
@@ -38,6 +39,7 @@ build = {
     CURL_INCDIR = "$(CURL_INCDIR)", CURL_LIBDIR = "$(CURL_LIBDIR)",
     OPENSSL_INCDIR = "$(OPENSSL_INCDIR)", OPENSSL_LIBDIR = "$(OPENSSL_LIBDIR)",
     HIREDIS_INCDIR = "$(HIREDIS_INCDIR)", HIREDIS_LIBDIR = "$(HIREDIS_LIBDIR)",
+    YAJL_INCDIR = "$(YAJL_INCDIR)", YAJL_LIBDIR = "$(YAJL_LIBDIR)",
   },
   install_target = "rock-install",
   install_variables = {

@@ -17,6 +17,7 @@ int luaopen_coreplus_core(lua_State *L)
     lua_setfield(L, -2, "_private");   /* internal helpers for the Lua layer */
     defaults_lua_register(L);
     jwt_lua_register(L);
+    json_lua_register(L);
     clock_lua_register(L);
     throttle_lua_register(L);
     throttle_redis_lua_register(L);

@@ -9,6 +9,7 @@
 
 /* Each unit adds its functions to the module table on top of the stack. */
 void jwt_lua_register(lua_State *L);
+void json_lua_register(lua_State *L);
 void clock_lua_register(lua_State *L);
 void throttle_lua_register(lua_State *L);
 void defaults_lua_register(lua_State *L);

@@ -20,8 +20,8 @@ local resource = require "coreplus.resource"
 local transports = require "coreplus.transport"
 
 local type = type
-local pairs = pairs
 local rawget = rawget
+local rawset = rawset
 local tostring = tostring
 local setmetatable = setmetatable
 
@@ -38,6 +38,14 @@ function mt.__index(self, key)
   if method ~= nil then return method end
   -- The clock the engine learnt, readable as a field (doctor, specs).
   if key == "clock_offset" then return engines[self].clock_offset end
+  -- A resource is made on first use and kept: a process holding many
+  -- clients (one per practice) pays only for the resources it uses.
+  local row = catalogue[key]
+  if row ~= nil then
+    local r = resource.new(engines[self], key, row)
+    rawset(self, key, r)
+    return r
+  end
   return nil
 end
 
@@ -94,9 +102,6 @@ function _M.new(opts)
     limiter = limiter,
   }, mt)
   engines[self] = eng
-  for name, row in pairs(catalogue) do
-    self[name] = resource.new(eng, name, row)
-  end
   return self
 end
 

@@ -215,7 +215,10 @@ function M.run(o)
   os.remove(script)
   local st = mock:stats()
   r.requests, r.rate_limited = st.requests, st.rate_limited
-  r.max_in_window, r.max_in_any_window = max_in_window(mock:arrivals(), exempt)
+  local times = {}
+  for i, a in ipairs(mock:arrivals()) do times[i] = a.t end
+  table.sort(times)
+  r.max_in_window, r.max_in_any_window = max_in_window(times, exempt)
   return r
 end
 

@@ -39,7 +39,8 @@ local START_TIMEOUT = 15
 
 local DEFAULTS = { tls = true, latency = 0, skew = 0, clients = 537, seed = 1, workers = 1,
   port = false, rate_limit = true, leeway = 2, month = false, tls_variant = false, detach = false,
-  nginx = false, versions = "strict", block_default_user_agent = false, limit_key = "access_token" }
+  nginx = false, versions = "strict", block_default_user_agent = false, limit_key = "access_token",
+  tenants = 1 }
 
 -- ===== Shell helpers =====
 
@@ -346,6 +347,10 @@ local function check_options(opts)
     error("coreplus.testing.server: nginx must be a path or command name", 3)
   end
   if o.tls_variant then o.tls = true end
+  local n = o.tenants
+  if type(n) ~= "number" or n % 1 ~= 0 or n < 1 or n > 100000 then
+    error("coreplus.testing.server: tenants must be an integer from 1 to 100000", 3)
+  end
   return o
 end
 
@@ -366,12 +371,15 @@ end
 --    and v2.1 for all
 --  - `block_default_user_agent` (false): also refuse the library's bare default agent
 --  - `limit_key` ("access_token"): what one rate budget covers; "consumer": one per consumer id
+--  - `tenants` (1): practices that installed the add-on, each with its own full access token
+--    (`mock.access_tokens`; the first is `mock.access_token`) and so its own rate budget
 --  - `detach` (false): true leaves nginx running after this process ends
 --   (`coreplus-mock start`); otherwise a watchdog stops it when this
 --   process ends, and a forgotten `stop()` runs when the mock is collected
 -- @treturn mock a running server: fields `base_url`, `api_url`, `cafile`
 --  (nil for plain HTTP), `consumer_id`, `consumer_secret`, `access_token`,
---  `restricted_access_token` (lacks the client-list permission), `port`,
+--  `restricted_access_token` (lacks the client-list permission), `access_tokens`
+--  (one per tenant, in order), `port`,
 --  `pid` (nginx's master), `prefix` (its directory), `nginx` (the binary);
 --  the methods of `mock` below. Raises, with nginx's own message, when it cannot start.
 function _M.server(opts)
@@ -385,6 +393,8 @@ function _M.server(opts)
   local self = setmetatable({ prefix = prefix, tls = o.tls and true or false, options = o,
     nginx = bin.path, consumer_id = guid(), consumer_secret = secret(40), access_token = guid(),
     restricted_access_token = guid() }, mt)
+  self.access_tokens = { self.access_token }
+  for i = 2, o.tenants do self.access_tokens[i] = guid() end
 
   local ok, err = pcall(function()
     if o.tls then
@@ -402,7 +412,8 @@ function _M.server(opts)
         seed = o.seed, clients = o.clients, month = o.month or nil, rate_limit = o.rate_limit,
         leeway = o.leeway, versions = o.versions, block_default_user_agent = o.block_default_user_agent,
         limit_key = o.limit_key, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
-        access_token = self.access_token, restricted_access_token = self.restricted_access_token })
+        access_token = self.access_token, restricted_access_token = self.restricted_access_token,
+        access_tokens = self.access_tokens })
       exec("chmod 600 " .. q(config_path))
       write_file(prefix .. "/nginx.conf", conf.render{ prefix = prefix, lua_dir = lua_dir(), port = port,
         tls = o.tls, cert = prefix .. "/server.crt", key = prefix .. "/server.key",
@@ -501,9 +512,11 @@ function mock:stats()
   return assert(self:admin("GET", "stats"))
 end
 
---- The time each API request arrived at (core.now() seconds), in order,
--- since the last `reset()`.
--- @treturn {number,...}
+--- The API requests that arrived since the last reset or the last call, in
+-- order of arrival (at most the latest 50,000; a call empties the log).
+-- @treturn table `{{t = arrival (unix seconds, ms), status = n, tenant = i}, ...}`;
+--  `tenant` is the index in `mock.access_tokens` (0: the token was refused or
+--  is the restricted one)
 function mock:arrivals()
   return assert(self:admin("GET", "arrivals")).arrivals
 end

@@ -4,8 +4,6 @@
 --   GET  /__mock/stats         counters (see stats() below)
 --   GET  /__mock/uploads       {"files":[...],"messages":[...]}: what File/
 --                              and Message/ accepted (sizes and SHA-256s)
---   GET  /__mock/arrivals      {"arrivals": [times]}: when each request arrived
---                              (ngx.req.start_time()), since the last reset
 --   POST /__mock/reset         zero the counters, forget bookings and
 --                              created records, clear faults and latency
 --   GET  /__mock/faults        the server-wide fault and latency
@@ -15,14 +13,17 @@
 --   DELETE /__mock/faults      clear the fault and the latency
 --   GET  /__mock/last-request  the last /API request's method, uri and
 --                              headers (the Authorization header included)
+--   GET  /__mock/arrivals      {"arrivals":[{"t":..,"status":..,"tenant":..}]}:
+--                              the API requests since the last reset or
+--                              read, in order (a read empties the log)
 --   ANY  /__mock/echo-headers  the request's method, uri and headers (and
 --                              remembered for GET /__mock/last-echo): the
 --                              target of the redirect fault
 local json = require "coreplus.testing.mock.json"
 local faults = require "coreplus.testing.mock.faults"
-local ratelimit = require "coreplus.testing.mock.ratelimit"
 local resources = require "coreplus.testing.mock.resources"
 local store = require "coreplus.testing.mock.store"
+local arrivals = require "coreplus.testing.mock.arrivals"
 
 local ngx = ngx
 local ipairs, type = ipairs, type
@@ -81,11 +82,10 @@ function _M.handle(uri, method)
     return reply(200, _M.stats())
   elseif uri == "/__mock/uploads" then
     return reply(200, resources.uploads())
-  elseif uri == "/__mock/arrivals" then
-    return reply(200, { arrivals = json.arr(ratelimit.arrivals()) })
   elseif uri == "/__mock/reset" and method == "POST" then
     ngx.shared.mock_stats:flush_all()
     ngx.shared.mock_rate:flush_all()
+    arrivals.flush()
     store.flush()
     return reply(200, { ok = true })
   elseif uri == "/__mock/faults" then
@@ -106,6 +106,8 @@ function _M.handle(uri, method)
     local seen = { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(0, true) }
     ngx.shared.mock_data:set("echo", json.encode(seen))
     return reply(200, seen)
+  elseif uri == "/__mock/arrivals" then
+    return reply(200, { arrivals = arrivals.take() })
   elseif uri == "/__mock/last-request" then
     local e = ngx.shared.mock_data:get("last_request")
     return reply(200, e and json.decode(e) or json.null)

@@ -42,6 +42,7 @@ function _M.render(o)
     format("  lua_package_path %s;", str(o.lua_dir .. "/?.lua;" .. o.lua_dir .. "/?/init.lua;;")),
     "  lua_shared_dict mock_stats 4m;",
     "  lua_shared_dict mock_rate 16m;",
+    "  lua_shared_dict mock_arrivals 8m;",
     "  lua_shared_dict mock_data 64m;",
     "  client_max_body_size 128m;",
     "  client_body_buffer_size 1m;",

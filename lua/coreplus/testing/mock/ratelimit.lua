@@ -9,18 +9,14 @@
 -- for as long as it keeps knocking. Every arrival (refused or not) also
 -- goes into a second log that measures `max_in_window`, the largest number
 -- of requests that arrived within one window, which is what a client's
--- throttle must keep at or below the limit. Every arrival's time is also
--- kept (up to MAX_LOGGED, until reset) for `GET /__mock/arrivals`, so that a
--- test can look at each window (the chaos spec skips the seconds after it
--- damaged a limit on purpose).
+-- throttle must keep at or below the limit. (Each arrival is also logged
+-- for `GET /__mock/arrivals`: coreplus.testing.mock.arrivals.)
 local lock = require "coreplus.testing.mock.lock"
 
 local ngx = ngx
 local tonumber, format, concat = tonumber, string.format, table.concat
 
 local _M = {}
-
-local MAX_LOGGED = 100000
 
 --- times(dict, key, cutoff) -> list of the logged times after cutoff
 local function times(dict, key, cutoff)
@@ -47,8 +43,6 @@ local function admit(dict, stats, token, t, limit, window, enforce)
   save(dict, "ar:" .. token, arrivals, t)
   local seen = #arrivals
   if seen > (stats:get("max_in_window") or 0) then stats:set("max_in_window", seen) end
-  local i = stats:incr("arrivals", 1, 0)
-  if i <= MAX_LOGGED then stats:set("arrival:" .. i, t) end
   local accepted = times(dict, "ok:" .. token, cutoff)
   if enforce and #accepted >= limit then
     local oldest = accepted[1]
@@ -57,16 +51,6 @@ local function admit(dict, stats, token, t, limit, window, enforce)
   end
   save(dict, "ok:" .. token, accepted, t)
   return true
-end
-
---- arrivals() -> the arrival times logged since the last reset, in order
-function _M.arrivals()
-  local stats, out = ngx.shared.mock_stats, {}
-  for i = 1, math.min(stats:get("arrivals") or 0, MAX_LOGGED) do
-    out[#out + 1] = stats:get("arrival:" .. i)
-  end
-  table.sort(out)
-  return out
 end
 
 --- admit(token, t, opts) -> true | false, seconds_until_free

@@ -14,6 +14,7 @@ local clock = require "coreplus.testing.mock.clock"
 local resources = require "coreplus.testing.mock.resources"
 local admin = require "coreplus.testing.mock.admin"
 local multipart = require "coreplus.testing.mock.multipart"
+local arrivals = require "coreplus.testing.mock.arrivals"
 
 local ngx = ngx
 local type, tonumber, tostring, pairs, ipairs = type, tonumber, tostring, pairs, ipairs
@@ -50,6 +51,13 @@ function _M.init(path)
                [cfg.restricted_access_token] = { can_list_clients = false, can_send_messages = false } },
     leeway = tonumber(cfg.leeway) or 2,
   }
+  -- Further practices (the launcher's `tenants`), with the first token's
+  -- permissions and each its own rate budget; tenant i is access_tokens[i].
+  auth_cfg.tenant = {}
+  for i, token in ipairs(type(cfg.access_tokens) == "table" and cfg.access_tokens or { cfg.access_token }) do
+    auth_cfg.tokens[token] = auth_cfg.tokens[token] or { can_list_clients = true, can_send_messages = true }
+    auth_cfg.tenant[token] = i
+  end
   cfg.versions = cfg.versions or "strict"
   if cfg.versions ~= "strict" and cfg.versions ~= "lax" then
     error("mock: versions must be \"strict\" or \"lax\", not " .. tostring(cfg.versions), 0)
@@ -167,6 +175,7 @@ function _M.handle()
   if not claims then
     return refuse(401, "auth_failures", "Invalid token", detail, { ["X-Mock-Refusal"] = detail })
   end
+  ngx.ctx.tenant = auth_cfg.tenant[claims.accessToken]
 
   -- One budget per access token (a practice) or, with limit_key =
   -- "consumer", per consumer (the app, across practices).
@@ -209,6 +218,7 @@ end
 function _M.log()
   if sub(ngx.var.uri, 1, 8) == "/__mock/" then return end
   ngx.shared.mock_stats:incr("status:" .. tostring(ngx.status), 1, 0)
+  arrivals.record(ngx.req.start_time(), ngx.status, ngx.ctx.tenant)
 end
 
 return _M

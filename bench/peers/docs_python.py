@@ -1,12 +1,12 @@
-# The reference client for the benchmarks: coreplus's own Python example
-# (requests + PyJWT, a fresh token per request), with only what a benchmark
-# needs around it. Run with /usr/bin/python3 (Debian's python3-requests and
-# python3-jwt).
-#   reference_client.py MODE N   with COREPLUS_BASE_URL, COREPLUS_CONSUMER_ID,
+# A peer for the benchmarks: coreplus's own Python example (requests +
+# PyJWT, a fresh token per request), with only what a benchmark needs around
+# it. Run with /usr/bin/python3 (Debian's python3-requests and python3-jwt).
+#   docs_python.py MODE N   with COREPLUS_BASE_URL, COREPLUS_CONSUMER_ID,
 #   COREPLUS_CONSUMER_SECRET, COREPLUS_ACCESS_TOKEN, COREPLUS_CAFILE set.
 # MODE: "new" = requests.get, a new connection per request (the docs' way);
 #       "session" = the same through one requests.Session;
-#       "pages" = page through all clients in order with a Session.
+#       "pages" / "pages-new" = page through all clients in order, N per
+#       page, with a Session / with requests.get (on a 429: wait a second).
 # Prints "cpu_seconds wall_seconds requests rows http_429s".
 import datetime
 import os
@@ -44,10 +44,10 @@ def get(http, uri):
 
 def main():
     mode, n = sys.argv[1], int(sys.argv[2])
-    http = requests if mode == "new" else requests.Session()
+    http = requests if mode in ("new", "pages-new") else requests.Session()
     requests_sent = rows = throttled = 0
     cpu0, wall0 = time.process_time(), time.monotonic()
-    if mode == "pages":
+    if mode.startswith("pages"):
         page = 1
         while True:
             status, body = get(http, base_url + end_point + "?pageNumber=%d&pageSize=%d" % (page, n))
