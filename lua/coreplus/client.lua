@@ -64,12 +64,32 @@ local function without_password(text)
   return (text:gsub("(redis://[^%s'\"]*):[^%s'\"]*@", "%1:***@"))
 end
 
+-- Where the limit is shared when `shared_limit` is not given: the user's own
+-- file on this machine (core.default_limit_path), so that a cron job and a
+-- web app on one access token keep to one budget with no configuration. The
+-- ngx transport shares between its workers by itself. nil, why: not shared.
+local function default_shared(transport)
+  if transport.name ~= "curl" or not core.default_limit_path then return nil end
+  local path, err = core.default_limit_path()
+  if not path then return nil, tostring(err and err.message or err) end
+  return path
+end
+
+-- The limiter, and a warning to give once the engine exists (or nil).
 local function make_limiter(transport, o)
   if not transport.limiter then return nil end
-  local ok, lim = pcall(transport.limiter, { rate = o.rate, per = o.per,
-    shared = o.shared_limit or nil,
-    on_redis_error = o.on_redis_error, redis_timeout = o.redis_timeout,
-    key = limiter_key(o) })
+  local shared, why = o.shared_limit, nil
+  if shared == nil then shared, why = default_shared(transport) end
+  local opts = { rate = o.rate, per = o.per, shared = shared or nil,
+    on_redis_error = o.on_redis_error, redis_timeout = o.redis_timeout, key = limiter_key(o) }
+  local ok, lim = pcall(transport.limiter, opts)
+  if not ok and o.shared_limit == nil and shared then
+    -- The default file is unusable (another version's, say): the process
+    -- limits itself alone rather than refusing to start.
+    why = without_password(tostring(lim))
+    opts.shared = nil
+    ok, lim = pcall(transport.limiter, opts)
+  end
   if not ok then
     -- the limiter names its own fields; say the client's option instead
     local msg = without_password(tostring(lim)):gsub("^.-bad field '([%w_]+)'", function(f)
@@ -77,7 +97,8 @@ local function make_limiter(transport, o)
     end)
     misuse.raise("%s", msg)
   end
-  return lim
+  return lim, why and ("the rate limit is not shared with other processes on this machine (" .. why
+    .. "): set shared_limit to a file of your own, or false to say so")
 end
 
 --- Makes a client; `coreplus.new` is the same function, and says what the
@@ -89,8 +110,9 @@ function _M.new(opts)
   local transport = transports.resolve(o.transport)
   local credentials = { consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
     access_token = o.access_token }
-  local limiter = make_limiter(transport, o)
+  local limiter, unshared = make_limiter(transport, o)
   local eng = engine.new(o, credentials, transport, limiter)
+  if unshared then eng:warn("limit_not_shared", unshared) end
   local self = setmetatable({
     base_url = o.base_url,
     version = o.version,

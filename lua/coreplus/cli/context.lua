@@ -150,17 +150,15 @@ end
 
 --- The file that shares the rate limit between successive and parallel
 -- runs of the tool (a script calling `coreplus` in a loop would otherwise
--- start each process with a fresh budget and meet 429s).
--- COREPLUS_SHARED_LIMIT (or the flag, or the profile) names another file;
--- "off" disables it.
+-- start each process with a fresh budget and meet 429s): nil, the library's
+-- default (the user's own file, shared with every other client of this user
+-- on the machine); COREPLUS_SHARED_LIMIT (or the flag, or the profile) names
+-- another file; "off" disables sharing.
 function _M:shared_limit_path()
   local v = self:options().shared_limit
-  if v == "off" or v == "" then return nil end
-  if v then return v end
-  local dir = self.sys.getenv("XDG_RUNTIME_DIR")
-  if dir and dir ~= "" then return dir .. "/coreplus-cli.limit" end
-  local user = (self.sys.getenv("USER") or self.sys.getenv("LOGNAME") or "user"):gsub("[^%w_.-]", "_")
-  return "/tmp/coreplus-cli-" .. user .. ".limit"
+  if v == "off" then return false end
+  if v == "" then return nil end
+  return v   -- nil: the library's default, the user's own file on this machine
 end
 
 --- The client for this run (built once); `extra` options win.
@@ -195,7 +193,7 @@ end
 --- The absolute URL of a path under /API/Core/<version>/.
 function _M:api_url(path)
   local o = self:require_settings{ base_url = true }
-  return o.base_url:gsub("/+$", "") .. "/API/Core/" .. (o.version or _M.defaults.version) .. "/"
+  return require("coreplus.url").api_base((o.base_url:gsub("/+$", "")), o.version or _M.defaults.version)
     .. path:gsub("^/+", "")
 end
 
