@@ -282,6 +282,19 @@ describe("coreplus.transport.ngx", function()
     end)
   end)
 
+  describe("a Redis shared limit", function()
+    it("reads the password up to the last @ and never shows any of it", function()
+      local r = run([[
+        local lim = t.limiter{ rate = 10, per = 1, key = "k", shared = "redis://:p@ss/w@127.0.0.1:1/0",
+          on_redis_error = "fail", redis_timeout = 0.2 }
+        local d, err = lim:reserve()
+        return { d = d, msg = err and err.message }]])
+      assert.is_nil(r.d)
+      assert.truthy(r.msg:find("redis://127.0.0.1:1/0", 1, true), r.msg)
+      assert.is_nil(r.msg:find("ss", 1, true), r.msg)
+    end)
+  end)
+
   describe("request_many", function()
     it("runs requests concurrently and returns results in input order", function()
       local r = run(fmt([[

@@ -49,7 +49,8 @@ end
 local function parse(url)
   local rest = match(url, "^redis://(.*)$")
   if not rest then return nil, "a redis://host[:port][/db] URL expected" end
-  local auth, hostport, db = match(rest, "^([^@/]*)@([^/]*)/?(.*)$")
+  -- The password runs to the last '@' (it may hold '@' or '/' itself).
+  local auth, hostport, db = match(rest, "^(.*)@([^@/]*)/?(.*)$")
   if not auth then
     hostport, db = match(rest, "^([^/]*)/?(.*)$")
   end
@@ -108,20 +109,20 @@ function limiter:_call(op, n, hold)
     return nil, format("%s: the limiter script failed: %s", u.shown, tostring(err))
   end
   red:set_keepalive(KEEPALIVE_MS, POOL_SIZE)
-  return tonumber(res[1]), tonumber(res[2]) or 0, res[3] == 1
+  return tonumber(res[1]), tonumber(res[2]) or 0, res[3] == 1, res[4] == 1
 end
 
 -- Runs op, or says why not; a failure starts a RETRY-second pause.
 function limiter:_op(op, n, hold)
   local t = ngx.now()
   if self.down_until and t < self.down_until then return nil, self.err end
-  local m, d, pending = self:_call(op, n, hold)
+  local m, d, pending, lost = self:_call(op, n, hold)
   if m then
     if self.down_until and self.warned then
       ngx.log(ngx.WARN, "coreplus: the shared limit at ", self.u.shown, " answers again")
     end
     self.down_until, self.warned = nil, false
-    return m, d, pending
+    return m, d, pending, lost
   end
   self.err, self.down_until, self.errors = d, t + RETRY, self.errors + 1
   if not self.fail and not self.warned then
@@ -174,7 +175,13 @@ end
 function limiter:sent(n)
   if type(n) == "table" then return self:_fallback():sent(n.fallback) end
   self.pending[n] = nil
-  local m, owed = self:_op("sent", n, 0)
+  local m, owed, _, lost = self:_op("sent", n, 0)
+  if m and lost then
+    -- The booking's lease ran out (this worker was late): nothing was
+    -- recorded, so the request books again, leaving at its new slot.
+    local n2, d2 = self:_op("reserve", 0, 0)
+    return n2 and max(0, d2) or 0
+  end
   return m and max(0, owed) or 0
 end
 
