@@ -17,17 +17,23 @@ static thr_limit *thr_registry;
 
 /* ===== where an operation runs ===== */
 
+/* A full file is said once per process, not once per key: a process with
+ * hundreds of practices would otherwise say it hundreds of times. */
+static int thr_full_said;
+
 /* Logged once per episode: stderr, because the C core has no logger. */
 static void thr_file_trouble(thr_limit *l, int rc)
 {
     const char *why = rc == THR_FILE_BUSY ? "stayed locked for 1 s (is a process holding it stopped?)"
-                    : rc == THR_FILE_FULL ? "has no free key slot any more"
+                    : rc == THR_FILE_FULL ? "has no free key slot any more (32 keys are in use)"
                     : "cannot be read or written";
     pthread_mutex_lock(&l->mu);
     l->busy = 1;
     l->file_busy++;
-    if (!l->warned) {
+    if (!l->warned && !(rc == THR_FILE_FULL && thr_full_said)) {
         l->warned = 1;
+        if (rc == THR_FILE_FULL)
+            thr_full_said = 1;
         fprintf(stderr, "coreplus: the shared limit file '%s' %s; limiting this process on "
                         "its own until it can be used again\n", thr_file_path(l->file), why);
     }
