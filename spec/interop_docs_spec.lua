@@ -3,7 +3,7 @@
 -- (spec/fixtures/docs_example.py, checked against the docs' text in
 -- ../shared/seeds whenever that is at hand), gets 200 from the mock once the credentials
 -- are filled in and the lines that cannot run today are fixed; and the
--- FAQ's token self-check, in its PyJWT 2 form as docs/mock.md gives it,
+-- FAQ's token self-check, in its PyJWT 2 form as the README gives it,
 -- verifies this library's tokens (from core.sign, and one captured at the
 -- mock from a request through the client).
 local testing = require "coreplus.testing"
@@ -139,12 +139,12 @@ describe("the docs' Python example against the mock", function()
 end)
 
 describe("the FAQ's token self-check with PyJWT 2", function()
-  -- The block docs/mock.md gives, run as it stands with jwtoken and secret
+  -- The block the README gives, run as it stands with jwtoken and secret
   -- from the command line.
   local function snippet()
-    local doc = assert(read("docs/mock.md"))
+    local doc = assert(read("README.md"))
     local block = doc:match("<!%-%- pyjwt2%-self%-check.-%-%->\n```python\n(.-)```")
-    return "import sys\njwtoken, secret = sys.argv[1], sys.argv[2]\n" .. assert(block, "no snippet in docs/mock.md") ..
+    return "import sys\njwtoken, secret = sys.argv[1], sys.argv[2]\n" .. assert(block, "no snippet in README.md") ..
       "\nimport json\nprint(json.dumps(claims, sort_keys=True))\n"
   end
 
