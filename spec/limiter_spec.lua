@@ -285,8 +285,10 @@ end)
 describe("core.limiter shared file", function()
   -- With sharing by default every client's key takes a slot of the user's
   -- file, and keys come and go; once all 32 were taken, a new key was never
-  -- shared again (it limited itself alone, file_busy).
-  it("gives a full file's slot of a key idle for two hours to a new key", function()
+  -- shared again (it limited itself alone, file_busy). A slot whose window no
+  -- longer holds anything back (its last departure older than per + margin)
+  -- now goes to the new key.
+  it("gives a full file's slot of a key whose window is over to a new key", function()
     local p = tmpfile()
     local t = 100000
     local lims = {}
@@ -295,7 +297,7 @@ describe("core.limiter shared file", function()
       lims[i]:reserve(t)
     end
     local late = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("late") }
-    late:reserve(t + 60)                       -- all 32 in use within the hour: not shared
+    late:reserve(t + 0.5)                      -- all 32 windows still count: not shared
     assert.is_true(late:stats().file_busy > 0)
     for i = 2, 32 do lims[i]:reserve(t + 7300) end   -- slot 1's key stays idle
     local other = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("other") }

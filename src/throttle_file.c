@@ -21,7 +21,7 @@
 #include "clock.h"
 
 #define THR_MAGIC "coreplus-limit\n"
-#define THR_FILE_VERSION 2u
+#define THR_FILE_VERSION 3u   /* 3: a window records its span */
 #define THR_HEAD_SIZE 4096
 
 typedef struct thr_head {
@@ -329,14 +329,19 @@ const char *thr_file_path(const thr_file *f)
 
 /* ===== operations ===== */
 
-/* The latest time slot i's window was used (a booking's time or lease);
- * 0 for a window that cannot be read. f->ring is scratch here. */
+/* When slot i's window stops mattering: its latest booking time or lease,
+ * plus how long a departure counts for its key (span, bounded: a damaged
+ * value must not make a slot free early); 0 for a window that cannot be
+ * read. f->ring is scratch here. */
 static double thr_file_last_use(thr_file *f, int i)
 {
-    double last = 0;
+    double last = 0, span;
     int k;
     if (thr_pread_all(f->fd, &f->ring, sizeof f->ring, thr_slot_at(i)) != 0)
         return 0;
+    span = f->ring.span;
+    if (!(span > 0 && span <= 3600.0 + 1.0))
+        span = THR_FILE_IDLE;
     for (k = 0; k < THR_RING; k++) {
         const thr_entry *e = &f->ring.e[k];
         if (e->state == THR_EMPTY)
@@ -346,17 +351,19 @@ static double thr_file_last_use(thr_file *f, int i)
         if (e->state == THR_PENDING && e->lease > last)
             last = e->lease;
     }
-    return last;
+    return last + span;
 }
 
-/* A full file gives up the slot of the key idle longest, when that is over
- * THR_FILE_IDLE: every client sharing one machine's limit file (the default)
- * takes a slot for its key, and keys come and go (practices, test mocks).
- * A window idle that long holds nothing back whatever its `per`. -1: none. */
+/* A full file gives up the slot of a key whose window no longer holds
+ * anything back (its last departure is older than its span, plus a second):
+ * every client sharing one machine's limit file (the default) takes a slot
+ * for its key, and keys come and go (practices, test mocks). The key that
+ * returns later starts an empty window, which is what it would have had.
+ * -1: none. */
 static int thr_file_idle_slot(thr_file *f, double now)
 {
     int i, best = -1;
-    double oldest = now - THR_FILE_IDLE;
+    double oldest = now - 1.0;
     for (i = 0; i < THR_FILE_KEYS; i++) {
         double last = thr_file_last_use(f, i);
         if (last < oldest) {
@@ -425,6 +432,7 @@ int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr
     }
     *hint = i;
     op->repaired = rebuilt + thr_file_load(f, i, op->fresh, cfg, now);
+    f->ring.span = cfg->per + cfg->margin;
     op->ring = &f->ring;
     return THR_FILE_OK;
 }

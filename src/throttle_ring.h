@@ -26,6 +26,8 @@ typedef struct thr_ring {
     uint64_t cancelled;
     double waited_total;
     double last_sent;
+    double span;       /* per + margin of its key's last booking: how long a
+                          departure counts (a shared file's idle slots) */
     thr_entry e[THR_RING];
 } thr_ring;
 
