@@ -15,6 +15,9 @@ local function capture(cmd)
 end
 
 local UID = tonumber(capture("id -u"))
+-- Named by the file's format (src/throttle_file.h), so that releases with
+-- different formats on one machine do not refuse each other's file.
+local FILE = "coreplus-v3.limit"
 
 describe("core.default_limit_path", function()
   local base
@@ -35,16 +38,16 @@ describe("core.default_limit_path", function()
 
   it("uses $XDG_RUNTIME_DIR when it is this user's and 0700", function()
     local run = dir("run", "700")
-    assert.equals(run .. "/coreplus.limit", core.default_limit_path{ runtime_dir = run, temp_dir = base })
+    assert.equals(run .. "/" .. FILE, core.default_limit_path{ runtime_dir = run, temp_dir = base })
   end)
 
   it("else a 0700 directory of this user's under the temporary directory, made when absent", function()
     local run = dir("run", "755")
     local path = core.default_limit_path{ runtime_dir = run, temp_dir = base }
     local private = ("%s/coreplus-%d"):format(base, UID)
-    assert.equals(private .. "/coreplus.limit", path)
+    assert.equals(private .. "/" .. FILE, path)
     assert.equals("drwx------", capture("stat -c %A '" .. private .. "'"))
-    assert.equals(private .. "/coreplus.limit", core.default_limit_path{ runtime_dir = false,
+    assert.equals(private .. "/" .. FILE, core.default_limit_path{ runtime_dir = false,
       temp_dir = base })
   end)
 

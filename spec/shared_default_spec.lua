@@ -2,6 +2,7 @@
 -- app): with default options they share one limit through the user's file on
 -- this machine, so the mock sees no 429; with sharing off each keeps its own
 -- 10/s, the mock refuses the excess, and the clients wait the 429s out.
+local core = require "coreplus.core"
 local testing = require "coreplus.testing"
 local F = dofile("spec/support/files.lua")
 
@@ -52,7 +53,23 @@ describe("two or three programs on one access token", function()
     assert.equal(0, failed, out)
     assert.equal(0, st.rate_limited, out)
     assert.is_true(st.max_in_window <= 10, "max_in_window " .. tostring(st.max_in_window))
-    assert.truthy(F.read(dir .. "/coreplus.limit"), "the default file is in the user's runtime directory")
+    assert.truthy(F.read(core.default_limit_path{ runtime_dir = dir }),
+      "the default file is in the user's runtime directory")
+  end)
+
+  -- Release 0.1.0 kept a file of format 2 at <dir>/coreplus.limit; a newer
+  -- release refused it ("of another lua-coreplus version") and every process
+  -- limited itself alone until someone deleted it. The default file is named
+  -- by its format now, so releases side by side each share among their own.
+  it("share one limit with default options beside an earlier release's file of another format", function()
+    F.write(dir .. "/coreplus.limit", ("c16I4"):pack("coreplus-limit\n", 2) .. ("\0"):rep(4076))
+    assert(os.execute("chmod 600 " .. F.q(dir .. "/coreplus.limit")))
+    local failed, out = run_clients(mock, 3, true, dir)
+    local st = mock:stats()
+    assert.equal(0, failed, out)
+    assert.equal(0, st.rate_limited, out)
+    assert.falsy(out:find("not shared", 1, true), out)
+    assert.truthy(core.default_limit_path{ runtime_dir = dir }:match("/coreplus%-v%d+%.limit$"))
   end)
 
   it("without sharing meet 429s, which the clients wait out: no failed call", function()

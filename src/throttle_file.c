@@ -21,7 +21,7 @@
 #include "clock.h"
 
 #define THR_MAGIC "coreplus-limit\n"
-#define THR_FILE_VERSION 3u   /* 3: a window records its span */
+#define THR_FILE_VERSION ((uint32_t)THR_FILE_FORMAT)
 #define THR_HEAD_SIZE 4096
 
 typedef struct thr_head {
@@ -52,6 +52,11 @@ struct thr_file {
     char boot[48];
     thr_head head;              /* as read by the operation under way */
     thr_ring ring;              /* the window of the operation under way */
+    thr_ring seen;              /* its bytes as read, so that the end writes
+                                   back only what changed (a booking changes
+                                   one entry of 1,024) */
+    int whole;                  /* the window's bytes in the file are unknown
+                                   or stale: write it all */
 };
 
 static pthread_mutex_t thr_files_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -399,9 +404,11 @@ static int thr_file_slot(thr_file *f, const unsigned char id[32], int hint, doub
     return i;
 }
 
-/* Reads slot i's window into f->ring and mends it. Returns values mended. */
+/* Reads slot i's window into f->ring (its bytes also into f->seen) and
+ * mends it. Returns values mended. */
 static int thr_file_load(thr_file *f, int i, int fresh, const thr_config *cfg, double now)
 {
+    f->whole = 1;
     if (fresh) {
         memset(&f->ring, 0, sizeof f->ring);
         return 0;
@@ -410,6 +417,8 @@ static int thr_file_load(thr_file *f, int i, int fresh, const thr_config *cfg, d
         thr_ring_fill(&f->ring, cfg, now);   /* cut short under us: history lost */
         return 1;
     }
+    memcpy(&f->seen, &f->ring, sizeof f->seen);
+    f->whole = 0;
     return thr_ring_repair(&f->ring, cfg, now);
 }
 
@@ -437,10 +446,51 @@ int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr
     return THR_FILE_OK;
 }
 
+/* Entries compared at once when looking for the changed ones (one memcmp
+ * of a block is much cheaper than one per entry). */
+#define THR_DIFF_BLOCK 64
+
+static int thr_entries_same(const thr_file *f, int from, int count)
+{
+    return memcmp(&f->ring.e[from], &f->seen.e[from], (size_t)count * sizeof(thr_entry)) == 0;
+}
+
+/* Writes back the bytes of slot i's window that differ from those read:
+ * its counters, and the run of entries from the first changed one to the
+ * last (under the lock, the file still holds what was read). */
+static void thr_file_write_back(thr_file *f, int i)
+{
+    const size_t head = offsetof(thr_ring, e);
+    off_t at = thr_slot_at(i);
+    int first = 0, last = THR_RING;   /* entries [first, last) changed */
+
+    if (f->whole) {
+        (void)thr_pwrite_all(f->fd, &f->ring, sizeof f->ring, at);
+        return;
+    }
+    if (memcmp(&f->ring, &f->seen, head) != 0)
+        (void)thr_pwrite_all(f->fd, &f->ring, head, at);
+    while (first < THR_RING && thr_entries_same(f, first, THR_DIFF_BLOCK))
+        first += THR_DIFF_BLOCK;
+    if (first == THR_RING)
+        return;
+    while (thr_entries_same(f, last - THR_DIFF_BLOCK, THR_DIFF_BLOCK))
+        last -= THR_DIFF_BLOCK;
+    while (thr_entries_same(f, first, 1))
+        first++;
+    while (thr_entries_same(f, last - 1, 1))
+        last--;
+    (void)thr_pwrite_all(f->fd, &f->ring.e[first], (size_t)(last - first) * sizeof(thr_entry),
+                         at + (off_t)head + (off_t)first * (off_t)sizeof(thr_entry));
+}
+
+/* The blocks tile the ring (a negative array size fails the build if not). */
+typedef char thr_diff_tiles[THR_RING % THR_DIFF_BLOCK == 0 ? 1 : -1];
+
 void thr_file_end(thr_file *f, int hint, int dirty)
 {
     if (dirty)
-        (void)thr_pwrite_all(f->fd, &f->ring, sizeof f->ring, thr_slot_at(hint));
+        thr_file_write_back(f, hint);
     thr_file_unlock(f->fd);
     pthread_mutex_unlock(&f->mu);
 }

@@ -14,6 +14,13 @@
 
 #include "throttle_ring.h"
 
+/* The file's format: its header says it, and the default file's name
+ * carries it (throttle_path.h), so that processes of two releases with
+ * different formats on one machine each share among themselves instead of
+ * one of them refusing the other's file. Bump it with any change of layout
+ * or meaning. */
+#define THR_FILE_FORMAT 3          /* 3: a window records its span */
+
 typedef struct thr_file thr_file;
 
 /* Opens path (one object per file and process, whatever the path's

@@ -152,29 +152,6 @@ void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now)
     r->last_sent = now;
 }
 
-/* Every booking writes its entry, so the entries of the last THR_RING
- * numbers before next carry exactly those numbers, and no entry a higher one. */
-static int thr_ring_numbered(const thr_ring *r)
-{
-    uint64_t lo, k, i;
-    if (r->next == 0) {
-        for (i = 0; i < THR_RING; i++)
-            if (r->e[i].n != 0 || r->e[i].state != THR_EMPTY)
-                return 0;
-        return 1;
-    }
-    if ((double)r->next > THR_NEXT_MAX)
-        return 0;
-    for (i = 0; i < THR_RING; i++)
-        if (r->e[i].n >= r->next || (r->e[i].n != 0 && r->e[i].n % THR_RING != i))
-            return 0;
-    lo = r->next > THR_RING ? r->next - THR_RING : 1;
-    for (k = lo; k < r->next; k++)
-        if (r->e[k % THR_RING].n != k)
-            return 0;
-    return 1;
-}
-
 /* One entry of the numbered range: its state, time and lease. */
 static int thr_entry_repair(thr_entry *e, double now, double horizon)
 {
@@ -195,19 +172,51 @@ static int thr_entry_repair(thr_entry *e, double now, double horizon)
     return fixed;
 }
 
+/* Masks below stand for % THR_RING. */
+typedef char thr_ring_pow2[(THR_RING & (THR_RING - 1)) == 0 ? 1 : -1];
+
+/* Every booking writes its entry, so the entries of the last THR_RING
+ * numbers before next carry exactly those numbers, and the others none: the
+ * entry at index i holds the highest number below next that is i modulo
+ * THR_RING, when that number is among the last THR_RING, else 0. One pass
+ * checks that and mends the values of the numbered entries; a numbering
+ * that is wrong anywhere makes the whole ring unusable (-1). Every operation
+ * on a shared file runs this, so it stays one loop. */
+static int thr_ring_check(thr_ring *r, double now, double horizon)
+{
+    const uint64_t mask = THR_RING - 1;
+    uint64_t hi, lo, i;
+    int fixed = 0;
+
+    if (r->next == 0) {
+        for (i = 0; i < THR_RING; i++)
+            if (r->e[i].n != 0 || r->e[i].state != THR_EMPTY)
+                return -1;
+        return 0;
+    }
+    if ((double)r->next > THR_NEXT_MAX)
+        return -1;
+    hi = r->next - 1;
+    lo = r->next > THR_RING ? r->next - THR_RING : 1;
+    for (i = 0; i < THR_RING; i++) {
+        uint64_t d = (hi - i) & mask, expect = d <= hi && hi - d >= lo ? hi - d : 0;
+        if (r->e[i].n != expect)
+            return -1;
+        if (expect != 0)
+            fixed += thr_entry_repair(&r->e[i], now, horizon);
+    }
+    return fixed;
+}
+
 int thr_ring_repair(thr_ring *r, const thr_config *cfg, double now)
 {
     double horizon = now + thr_horizon(cfg);
-    uint64_t lo, k;
-    int fixed = 0;
+    int fixed = thr_ring_check(r, now, horizon);
 
-    if (!thr_ring_numbered(r)) {
+    if (fixed < 0) {
         thr_ring_fill(r, cfg, now);
         return 1;
     }
-    lo = r->next > THR_RING ? r->next - THR_RING : 1;
-    for (k = lo; k < r->next; k++)
-        fixed += thr_entry_repair(&r->e[k % THR_RING], now, horizon);
     if (!(r->waited_total >= 0 && r->waited_total < 1e15)) {
         r->waited_total = 0;
         fixed++;
