@@ -1,8 +1,8 @@
 /* fuzz_ring.c -- thr_ring_repair over windows as a damaged file may hold
  * them (throttle_ring.c), then bookings on the mended window.
  *
- * Input: rate, per and margin from the first 3 bytes; the window's 40-byte
- * head; then patches of 2 bytes (an entry index) + 40 bytes (the entry), so
+ * Input: rate, per and margin from the first 3 bytes (its top bit: a wrong
+ * capacity, else THR_RING as in a file); the window's first 40 bytes; then patches of 2 bytes (an entry index) + 40 bytes (the entry), so
  * that mutations land on entries the arithmetic looks at.
  * Properties: a mended window needs no second mending; every booking made on
  * it is due at a finite time from now to at most two horizons ahead (nothing
@@ -33,7 +33,7 @@ static void fz_check_time(double t, double now, double horizon)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static thr_ring r;
+    static thr_ring *r;
     thr_config cfg;
     double now = 1000.0, horizon, t;
     uint64_t n;
@@ -46,26 +46,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.margin = (data[2] % 8) / 100.0;
     if (!(cfg.margin < cfg.per))
         cfg.margin = 0;
-    memset(&r, 0, sizeof r);
-    memcpy(&r, data + 3, FZ_HEAD);
+    if (r == NULL && (r = thr_ring_new(THR_RING)) == NULL)
+        return 0;
+    memset(r, 0, THR_RING_BYTES(THR_RING));
+    memcpy(r, data + 3, FZ_HEAD);
+    r->cap = data[2] & 0x80 ? data[0] : THR_RING;
     for (o = 3 + FZ_HEAD; o + FZ_PATCH <= size; o += FZ_PATCH) {
         unsigned i = ((unsigned)data[o] << 8 | data[o + 1]) % THR_RING;
-        memcpy(&r.e[i], data + o + 2, sizeof r.e[i]);
+        memcpy(&r->e[i], data + o + 2, sizeof r->e[i]);
     }
     horizon = ((double)THR_RING / cfg.rate + 1.0) * (cfg.per + cfg.margin) + THR_LEASE;
 
-    thr_ring_repair(&r, &cfg, now);
-    if (thr_ring_repair(&r, &cfg, now) != 0)
+    thr_ring_repair(r, &cfg, now);
+    if (thr_ring_repair(r, &cfg, now) != 0)
         fz_fail();
-    n = thr_ring_book(&r, &cfg, now, 1, 7, &t);
+    n = thr_ring_book(r, &cfg, now, 1, 7, &t);
     fz_check_time(t, now, horizon);
-    if (!thr_ring_holds(&r, n, 7, now) || thr_ring_holds(&r, n, 8, now))
+    if (!thr_ring_holds(r, n, 7, now) || thr_ring_holds(r, n, 8, now))
         fz_fail();
-    fz_check_time(thr_ring_renew(&r, n, 7, &cfg, now), now, horizon);
-    fz_check_time(thr_ring_send(&r, n, 7, &cfg, now), now, horizon);
-    if (thr_ring_holds(&r, n, 7, now) || thr_ring_lost(&r, n, 7, now))
+    fz_check_time(thr_ring_renew(r, n, 7, &cfg, now), now, horizon);
+    fz_check_time(thr_ring_send(r, n, 7, &cfg, now), now, horizon);
+    if (thr_ring_holds(r, n, 7, now) || thr_ring_lost(r, n, 7, now))
         fz_fail();
-    n = thr_ring_book(&r, &cfg, now, 0, 0, &t);
+    n = thr_ring_book(r, &cfg, now, 0, 0, &t);
     fz_check_time(t, now, horizon);
     return 0;
 }

@@ -61,11 +61,11 @@ local function state_of(pid)
   return s:match("^%d+ %b() (%a)")
 end
 
--- The layout of a limit file (throttle_file.c, version 3), for damaging it:
+-- The layout of a limit file (throttle_file.c, format 4), for damaging it:
 -- a 4096-byte header, then one window per key slot; a window is next,
--- granted, cancelled, waited_total, last_sent, span (8 bytes each), then 1024
--- entries of n, t, lease, tag (8 bytes each), state, pid (4 bytes each).
-local HEAD, RING_HEAD, ENTRY = 4096, 48, 40   -- a window: next, granted, cancelled, waited_total, last_sent, span
+-- granted, cancelled, waited_total, last_sent, span, cap (8 bytes each), then
+-- 1024 entries of n, t, lease, tag (8 bytes each), state, pid (4 bytes each).
+local HEAD, RING_HEAD, ENTRY = 4096, 56, 40   -- a window: next, granted, cancelled, waited_total, last_sent, span, cap
 local function entry_at(slot, n)
   return HEAD + slot * (RING_HEAD + 1024 * ENTRY) + RING_HEAD + (n % 1024) * ENTRY
 end

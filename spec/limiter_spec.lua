@@ -29,6 +29,19 @@ describe("core.limiter window", function()
     l:close()
   end)
 
+  -- An in-process window starts small (a client per practice costs ~1 KB,
+  -- not 40) and grows while its bookings still count: none is forgotten.
+  it("keeps every booking that still counts, however many are waiting at once", function()
+    local l = core.limiter{ rate = 200, per = 1, margin = 0, key = key("grows") }
+    local now, delays = core.monotonic(), {}
+    for i = 1, 600 do delays[i] = (l:reserve(now)) end
+    for i = 1, 600 do
+      assert.equals((i - 1) // 200, delays[i], "booking " .. i)
+    end
+    assert.equals(3, (l:reserve(now)), "the 601st waits for the 401st")
+    l:close()
+  end)
+
   it("is a sliding window, not a bucket that lets 2x through in the first second", function()
     local l = core.limiter{ rate = 10, per = 1, margin = 0 }
     local at = {}

@@ -85,6 +85,7 @@ int thr_enter(thr_limit *l, int where, const thr_config *cfg, double now, double
         thr_file_trouble(l, rc);
     }
     pthread_mutex_lock(&l->mu);
+    l->local = thr_ring_room(l->local, cfg, now);   /* an operation books at most once */
     w->ring = l->local;
     w->where = THR_AT_LOCAL;
     return THR_FILE_OK;
@@ -116,7 +117,7 @@ static thr_limit *thr_new(const char *key, size_t keylen, const char *path,
 {
     unsigned int idn = 0;
     thr_limit *l = calloc(1, sizeof *l);
-    if (l == NULL || (l->local = calloc(1, sizeof *l->local)) == NULL
+    if (l == NULL || (l->local = thr_ring_new(THR_RING_MIN)) == NULL
         || pthread_mutex_init(&l->mu, NULL) != 0) {
         if (l != NULL)
             free(l->local);
@@ -279,7 +280,7 @@ void thr_get_stats(thr_limit *l, const thr_config *cfg, thr_stats *st)
 {
     double now = clock_monotonic();
     thr_win w;
-    int i;
+    uint64_t i;
 
     memset(st, 0, sizeof *st);
     st->redis = l->redis != NULL;
@@ -290,7 +291,7 @@ void thr_get_stats(thr_limit *l, const thr_config *cfg, thr_stats *st)
     st->cancelled = w.ring->cancelled;
     st->waited_total = w.ring->waited_total;
     st->last_sent = w.ring->last_sent;
-    for (i = 0; i < THR_RING; i++) {
+    for (i = 0; i < w.ring->cap; i++) {
         const thr_entry *e = &w.ring->e[i];
         if (e->state == THR_PENDING && now <= e->lease)
             st->pending++;

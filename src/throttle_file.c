@@ -29,14 +29,15 @@ typedef struct thr_head {
     uint32_t version;
     uint32_t head_size;         /* THR_HEAD_SIZE */
     uint32_t keys;              /* THR_FILE_KEYS */
-    uint32_t ring_size;         /* sizeof(thr_ring) */
+    uint32_t ring_size;         /* THR_FILE_RING_BYTES */
     uint64_t file_size;
     uint64_t generation;        /* counts rebuilds, for people reading */
     char boot[48];
     unsigned char id[THR_FILE_KEYS][32];   /* all zero: a free slot */
 } thr_head;
 
-#define THR_FILE_SIZE ((off_t)THR_HEAD_SIZE + (off_t)THR_FILE_KEYS * (off_t)sizeof(thr_ring))
+#define THR_FILE_RING_BYTES THR_RING_BYTES(THR_RING)
+#define THR_FILE_SIZE ((off_t)THR_HEAD_SIZE + (off_t)THR_FILE_KEYS * (off_t)THR_FILE_RING_BYTES)
 
 /* The header fits its page (a negative array size fails the build if not). */
 typedef char thr_head_fits[sizeof(thr_head) <= THR_HEAD_SIZE ? 1 : -1];
@@ -51,8 +52,8 @@ struct thr_file {
     char *path;                 /* for messages */
     char boot[48];
     thr_head head;              /* as read by the operation under way */
-    thr_ring ring;              /* the window of the operation under way */
-    thr_ring seen;              /* its bytes as read, so that the end writes
+    thr_ring *ring;             /* the window of the operation under way */
+    thr_ring *seen;             /* its bytes as read, so that the end writes
                                    back only what changed (a booking changes
                                    one entry of 1,024) */
     int whole;                  /* the window's bytes in the file are unknown
@@ -130,7 +131,7 @@ static int thr_pwrite_all(int fd, const void *buf, size_t n, off_t at)
 
 static off_t thr_slot_at(int i)
 {
-    return (off_t)THR_HEAD_SIZE + (off_t)i * (off_t)sizeof(thr_ring);
+    return (off_t)THR_HEAD_SIZE + (off_t)i * (off_t)THR_FILE_RING_BYTES;
 }
 
 /* A new, empty file (under the lock): every window is gone. */
@@ -142,7 +143,7 @@ static int thr_file_build(thr_file *f, uint64_t generation)
     h->version = THR_FILE_VERSION;
     h->head_size = THR_HEAD_SIZE;
     h->keys = THR_FILE_KEYS;
-    h->ring_size = (uint32_t)sizeof(thr_ring);
+    h->ring_size = (uint32_t)THR_FILE_RING_BYTES;
     h->file_size = (uint64_t)THR_FILE_SIZE;
     h->generation = generation;
     memcpy(h->boot, f->boot, sizeof h->boot);
@@ -156,7 +157,7 @@ static int thr_head_ok(const thr_head *h, const char boot[48])
 {
     return memcmp(h->magic, THR_MAGIC, sizeof h->magic) == 0
         && h->version == THR_FILE_VERSION && h->head_size == THR_HEAD_SIZE
-        && h->keys == THR_FILE_KEYS && h->ring_size == sizeof(thr_ring)
+        && h->keys == THR_FILE_KEYS && h->ring_size == THR_FILE_RING_BYTES
         && h->file_size == (uint64_t)THR_FILE_SIZE
         && memcmp(h->boot, boot, sizeof h->boot) == 0;
 }
@@ -230,10 +231,13 @@ static int thr_file_vet(int fd, const struct stat *st, const char *path, char *e
 static thr_file *thr_file_new(int fd, const struct stat *st, const char *path)
 {
     thr_file *f = calloc(1, sizeof *f);
-    if (f == NULL || (f->path = strdup(path)) == NULL
-        || pthread_mutex_init(&f->mu, NULL) != 0) {
-        if (f != NULL)
+    if (f == NULL || (f->path = strdup(path)) == NULL || (f->ring = thr_ring_new(THR_RING)) == NULL
+        || (f->seen = thr_ring_new(THR_RING)) == NULL || pthread_mutex_init(&f->mu, NULL) != 0) {
+        if (f != NULL) {
             free(f->path);
+            free(f->ring);
+            free(f->seen);
+        }
         free(f);
         return NULL;
     }
@@ -324,6 +328,8 @@ void thr_file_close(thr_file *f)
     close(f->fd);
     pthread_mutex_destroy(&f->mu);
     free(f->path);
+    free(f->ring);
+    free(f->seen);
     free(f);
 }
 
@@ -337,18 +343,18 @@ const char *thr_file_path(const thr_file *f)
 /* When slot i's window stops mattering: its latest booking time or lease,
  * plus how long a departure counts for its key (span, bounded: a damaged
  * value must not make a slot free early); 0 for a window that cannot be
- * read. f->ring is scratch here. */
+ * read. f->ring is scratch here (its cap as read is not used). */
 static double thr_file_last_use(thr_file *f, int i)
 {
     double last = 0, span;
     int k;
-    if (thr_pread_all(f->fd, &f->ring, sizeof f->ring, thr_slot_at(i)) != 0)
+    if (thr_pread_all(f->fd, f->ring, THR_FILE_RING_BYTES, thr_slot_at(i)) != 0)
         return 0;
-    span = f->ring.span;
+    span = f->ring->span;
     if (!(span > 0 && span <= 3600.0 + 1.0))
         span = THR_FILE_IDLE;
     for (k = 0; k < THR_RING; k++) {
-        const thr_entry *e = &f->ring.e[k];
+        const thr_entry *e = &f->ring->e[k];
         if (e->state == THR_EMPTY)
             continue;
         if (e->t > last)
@@ -410,16 +416,18 @@ static int thr_file_load(thr_file *f, int i, int fresh, const thr_config *cfg, d
 {
     f->whole = 1;
     if (fresh) {
-        memset(&f->ring, 0, sizeof f->ring);
+        memset(f->ring, 0, THR_FILE_RING_BYTES);
+        f->ring->cap = THR_RING;
         return 0;
     }
-    if (thr_pread_all(f->fd, &f->ring, sizeof f->ring, thr_slot_at(i)) != 0) {
-        thr_ring_fill(&f->ring, cfg, now);   /* cut short under us: history lost */
+    if (thr_pread_all(f->fd, f->ring, THR_FILE_RING_BYTES, thr_slot_at(i)) != 0) {
+        f->ring->cap = THR_RING;
+        thr_ring_fill(f->ring, cfg, now);   /* cut short under us: history lost */
         return 1;
     }
-    memcpy(&f->seen, &f->ring, sizeof f->seen);
+    memcpy(f->seen, f->ring, THR_FILE_RING_BYTES);
     f->whole = 0;
-    return thr_ring_repair(&f->ring, cfg, now);
+    return thr_ring_repair(f->ring, cfg, now);
 }
 
 int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr_config *cfg,
@@ -441,8 +449,8 @@ int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr
     }
     *hint = i;
     op->repaired = rebuilt + thr_file_load(f, i, op->fresh, cfg, now);
-    f->ring.span = cfg->per + cfg->margin;
-    op->ring = &f->ring;
+    f->ring->span = cfg->per + cfg->margin;
+    op->ring = f->ring;
     return THR_FILE_OK;
 }
 
@@ -452,7 +460,7 @@ int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr
 
 static int thr_entries_same(const thr_file *f, int from, int count)
 {
-    return memcmp(&f->ring.e[from], &f->seen.e[from], (size_t)count * sizeof(thr_entry)) == 0;
+    return memcmp(&f->ring->e[from], &f->seen->e[from], (size_t)count * sizeof(thr_entry)) == 0;
 }
 
 /* Writes back the bytes of slot i's window that differ from those read:
@@ -465,11 +473,11 @@ static void thr_file_write_back(thr_file *f, int i)
     int first = 0, last = THR_RING;   /* entries [first, last) changed */
 
     if (f->whole) {
-        (void)thr_pwrite_all(f->fd, &f->ring, sizeof f->ring, at);
+        (void)thr_pwrite_all(f->fd, f->ring, THR_FILE_RING_BYTES, at);
         return;
     }
-    if (memcmp(&f->ring, &f->seen, head) != 0)
-        (void)thr_pwrite_all(f->fd, &f->ring, head, at);
+    if (memcmp(f->ring, f->seen, head) != 0)
+        (void)thr_pwrite_all(f->fd, f->ring, head, at);
     while (first < THR_RING && thr_entries_same(f, first, THR_DIFF_BLOCK))
         first += THR_DIFF_BLOCK;
     if (first == THR_RING)
@@ -480,7 +488,7 @@ static void thr_file_write_back(thr_file *f, int i)
         first++;
     while (thr_entries_same(f, last - 1, 1))
         last--;
-    (void)thr_pwrite_all(f->fd, &f->ring.e[first], (size_t)(last - first) * sizeof(thr_entry),
+    (void)thr_pwrite_all(f->fd, &f->ring->e[first], (size_t)(last - first) * sizeof(thr_entry),
                          at + (off_t)head + (off_t)first * (off_t)sizeof(thr_entry));
 }
 

@@ -19,7 +19,7 @@
  * different formats on one machine each share among themselves instead of
  * one of them refusing the other's file. Bump it with any change of layout
  * or meaning. */
-#define THR_FILE_FORMAT 3          /* 3: a window records its span */
+#define THR_FILE_FORMAT 4          /* 3: a window records its span; 4: its capacity */
 
 typedef struct thr_file thr_file;
 

@@ -1,14 +1,29 @@
 /* throttle_ring.c -- a window's arithmetic (see throttle_ring.h, throttle.h). */
 #include "throttle_ring.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #define THR_NEXT_MAX 4503599627370496.0   /* 2^52: numbers stay exact doubles */
 
+/* Masks stand for % cap: every cap is a power of two. */
+typedef char thr_ring_pow2[(THR_RING & (THR_RING - 1)) == 0
+                           && (THR_RING_MIN & (THR_RING_MIN - 1)) == 0 ? 1 : -1];
+
+static thr_entry *thr_at(thr_ring *r, uint64_t n)
+{
+    return &r->e[n & (r->cap - 1)];
+}
+
+static const thr_entry *thr_at_c(const thr_ring *r, uint64_t n)
+{
+    return &r->e[n & (r->cap - 1)];
+}
+
 /* How far ahead a booked time can be under cfg: each booking waits for the
- * one rate places before it, and a ring holds THR_RING of them. */
+ * one rate places before it, and a file's ring holds THR_RING of them. */
 static double thr_horizon(const thr_config *cfg)
 {
     return ((double)THR_RING / cfg->rate + 1.0) * (cfg->per + cfg->margin) + THR_LEASE;
@@ -28,9 +43,9 @@ double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg, double no
 
     if (n <= (uint64_t)cfg->rate)
         return 0.0;
-    lowest = n > THR_RING ? n - THR_RING + 1 : 1;
+    lowest = n > r->cap ? n - r->cap + 1 : 1;
     for (k = n - (uint64_t)cfg->rate; k >= lowest; k--) {
-        const thr_entry *e = &r->e[k % THR_RING];
+        const thr_entry *e = thr_at_c(r, k);
         if (e->n == k && (e->state == THR_SENT
                           || (e->state == THR_PENDING && now <= e->lease))) {
             double t = e->t;
@@ -48,7 +63,7 @@ double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg, double no
 
 static thr_entry *thr_ring_entry(thr_ring *r, uint64_t n, uint64_t tag)
 {
-    thr_entry *e = &r->e[n % THR_RING];
+    thr_entry *e = thr_at(r, n);
     return e->n == n && e->state != THR_EMPTY && (tag == 0 || e->tag == tag) ? e : NULL;
 }
 
@@ -65,7 +80,7 @@ uint64_t thr_ring_book(thr_ring *r, const thr_config *cfg, double now, int pendi
     at = thr_bound(r, n, cfg, now, 0);
     if (at < now)
         at = now;
-    e = &r->e[n % THR_RING];
+    e = thr_at(r, n);
     e->n = n;
     e->t = at;
     e->lease = now + THR_LEASE;
@@ -82,14 +97,14 @@ uint64_t thr_ring_book(thr_ring *r, const thr_config *cfg, double now, int pendi
 
 int thr_ring_holds(const thr_ring *r, uint64_t n, uint64_t tag, double now)
 {
-    const thr_entry *e = &r->e[n % THR_RING];
+    const thr_entry *e = thr_at_c(r, n);
     return e->n == n && (tag == 0 || e->tag == tag) && e->state == THR_PENDING
         && now <= e->lease;
 }
 
 int thr_ring_lost(const thr_ring *r, uint64_t n, uint64_t tag, double now)
 {
-    const thr_entry *e = &r->e[n % THR_RING];
+    const thr_entry *e = thr_at_c(r, n);
     if (e->n != n || (tag != 0 && e->tag != tag))
         return 1;
     return !(e->state == THR_SENT || (e->state == THR_PENDING && now <= e->lease));
@@ -140,15 +155,16 @@ void thr_ring_cancel(thr_ring *r, uint64_t n, uint64_t tag)
 
 void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now)
 {
-    uint64_t k;
-    memset(r, 0, sizeof *r);
-    for (k = 1; k <= (uint64_t)cfg->rate; k++) {
-        thr_entry *e = &r->e[k % THR_RING];
+    uint64_t k, cap = r->cap;
+    memset(r, 0, THR_RING_BYTES(cap));
+    r->cap = cap;
+    for (k = 1; k <= (uint64_t)cfg->rate && k < cap; k++) {
+        thr_entry *e = thr_at(r, k);
         e->n = k;
         e->t = now;
         e->state = THR_SENT;
     }
-    r->next = (uint64_t)cfg->rate + 1;
+    r->next = k;
     r->last_sent = now;
 }
 
@@ -172,9 +188,6 @@ static int thr_entry_repair(thr_entry *e, double now, double horizon)
     return fixed;
 }
 
-/* Masks below stand for % THR_RING. */
-typedef char thr_ring_pow2[(THR_RING & (THR_RING - 1)) == 0 ? 1 : -1];
-
 /* Every booking writes its entry, so the entries of the last THR_RING
  * numbers before next carry exactly those numbers, and the others none: the
  * entry at index i holds the highest number below next that is i modulo
@@ -188,6 +201,11 @@ static int thr_ring_check(thr_ring *r, double now, double horizon)
     uint64_t hi, lo, i;
     int fixed = 0;
 
+    if (r->cap != THR_RING) {
+        if (r->cap != 0 || r->next != 0)
+            return -1;
+        r->cap = THR_RING;   /* zeroed (a slot never written): an empty window */
+    }
     if (r->next == 0) {
         for (i = 0; i < THR_RING; i++)
             if (r->e[i].n != 0 || r->e[i].state != THR_EMPTY)
@@ -214,6 +232,7 @@ int thr_ring_repair(thr_ring *r, const thr_config *cfg, double now)
     int fixed = thr_ring_check(r, now, horizon);
 
     if (fixed < 0) {
+        r->cap = THR_RING;
         thr_ring_fill(r, cfg, now);
         return 1;
     }
@@ -226,4 +245,40 @@ int thr_ring_repair(thr_ring *r, const thr_config *cfg, double now)
         fixed++;
     }
     return fixed;
+}
+
+/* ===== in-process windows ===== */
+
+thr_ring *thr_ring_new(uint64_t cap)
+{
+    thr_ring *r = calloc(1, THR_RING_BYTES(cap));
+    if (r != NULL)
+        r->cap = cap;
+    return r;
+}
+
+/* A booking the window still needs: it holds later ones up, or its owner
+ * will send on it. */
+static int thr_counts(const thr_entry *e, const thr_config *cfg, double now)
+{
+    return (e->state == THR_PENDING && now <= e->lease)
+        || (e->state == THR_SENT && e->t + cfg->per + cfg->margin > now);
+}
+
+thr_ring *thr_ring_room(thr_ring *r, const thr_config *cfg, double now)
+{
+    uint64_t next = r->next ? r->next : 1, i, cap = r->cap * 2;
+    const thr_entry *e = thr_at_c(r, next);
+    thr_ring *bigger;
+
+    if (e->n == 0 || e->n == next || !thr_counts(e, cfg, now) || r->cap >= THR_RING
+        || (bigger = thr_ring_new(cap)) == NULL)
+        return r;
+    memcpy(bigger, r, offsetof(thr_ring, e));
+    bigger->cap = cap;
+    for (i = 0; i < r->cap; i++)
+        if (r->e[i].n != 0)
+            *thr_at(bigger, r->e[i].n) = r->e[i];
+    free(r);
+    return bigger;
 }

@@ -4,6 +4,7 @@
 #ifndef COREPLUS_THROTTLE_RING_H
 #define COREPLUS_THROTTLE_RING_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "throttle.h"
@@ -11,7 +12,7 @@
 enum { THR_EMPTY = 0, THR_PENDING = 1, THR_SENT = 2, THR_CANCELLED = 3 };
 
 typedef struct thr_entry {
-    uint64_t n;        /* booking number; entry n lives at n % THR_RING */
+    uint64_t n;        /* booking number */
     double t;          /* booked, then actual, departure time */
     double lease;      /* pending: until when it holds later bookings up */
     uint64_t tag;      /* its owner's mark: a number can come back after the
@@ -28,8 +29,25 @@ typedef struct thr_ring {
     double last_sent;
     double span;       /* per + margin of its key's last booking: how long a
                           departure counts (a shared file's idle slots) */
-    thr_entry e[THR_RING];
+    uint64_t cap;      /* entries in e, a power of two: THR_RING in a file;
+                          an in-process window starts at THR_RING_MIN and
+                          grows while its bookings still count (thr_ring_room) */
+    thr_entry e[];     /* entry n lives at n % cap */
 } thr_ring;
+
+#define THR_RING_MIN 16
+#define THR_RING_BYTES(cap) (offsetof(thr_ring, e) + (size_t)(cap) * sizeof(thr_entry))
+
+/* An empty window of cap entries (a power of two, THR_RING_MIN to
+ * THR_RING), or NULL when memory runs out. free() it. */
+thr_ring *thr_ring_new(uint64_t cap);
+/* Makes room for the next booking of an in-process window: when the entry
+ * it would take is a booking that still counts (pending under its lease, or
+ * sent less than per + margin ago), the ring doubles, up to THR_RING (then,
+ * or when memory runs out, that booking gives way, as in a file). Returns
+ * the window, which may have moved. A process holding many clients (one per
+ * practice) so pays ~1 KB per window at 10/s, not THR_RING entries. */
+thr_ring *thr_ring_room(thr_ring *r, const thr_config *cfg, double now);
 
 /* The earliest time booking n may leave (see throttle_ring.c). */
 double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg, double now,
@@ -56,14 +74,15 @@ void thr_ring_cancel(thr_ring *r, uint64_t n, uint64_t tag);
 /* Functions taking a tag find booking n only when it carries that tag (any
  * tag when it is 0). */
 
-/* Checks every value of a ring read from a shared file, mending what is
+/* Checks every value of a ring read from a shared file (cap THR_RING; a
+ * zeroed ring is an empty one), mending what is
  * wrong so that it can only hold bookings back, never let more through or
  * hang anyone: an unusable numbering makes the ring full as of now
  * (thr_ring_fill), a bad time counts as now, a bad lease as one from now.
  * Returns how many values were mended. */
 int thr_ring_repair(thr_ring *r, const thr_config *cfg, double now);
 /* An empty ring that counts as full as of now: the next booking waits a
- * whole window. For a window whose history was lost. */
+ * whole window. For a file's window (cap THR_RING) whose history was lost. */
 void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now);
 
 #endif

@@ -139,7 +139,14 @@ end
 function _M:learn_clock(res, received_at)
   local text = res.headers and res.headers.date
   if text == nil then return end
-  local server = dates.http_date(text)
+  -- Date changes once a second: most responses repeat the one just read.
+  local server
+  if text == self.date_text then
+    server = self.date_epoch
+  else
+    server = dates.http_date(text)
+    self.date_text, self.date_epoch = text, server
+  end
   local estimate = server and server - received_at
   if not estimate or abs(estimate) > MAX_CLOCK_OFFSET then
     self:warn("bad_date", format("ignored a Date header that is %s (%q); signing keeps the clock"

@@ -124,6 +124,10 @@ local function permission_hint(reason)
     .. " re-enable the add-on (Setup > Add-Ons) before the change takes effect"
 end
 
+-- Where reasons are, and which field of an entry says it (in that order).
+local REASON_LISTS = { "result", "statusMessages" }
+local REASON_FIELDS = { "reason", "message", "description" }
+
 --- The `result[]` / `statusMessages` entries of a decoded body, as strings,
 -- and the highest severity seen.
 -- @param body a decoded response body
@@ -132,13 +136,13 @@ end
 function _M.reasons(body)
   local out, severity = {}, 0
   if type(body) ~= "table" then return out, severity end
-  for _, key in ipairs({ "result", "statusMessages" }) do
+  for _, key in ipairs(REASON_LISTS) do
     local list = body[key]
     if type(list) == "table" then
       for _, r in ipairs(list) do
         if type(r) == "table" then
           local text   -- the first that is text: JSON null decodes to a userdata
-          for _, field in ipairs({ "reason", "message", "description" }) do
+          for _, field in ipairs(REASON_FIELDS) do
             local v = r[field]
             if type(v) == "string" or type(v) == "number" then text = v; break end
           end

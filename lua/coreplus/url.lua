@@ -14,8 +14,10 @@ local tointeger = math.tointeger
 local _M = {}
 
 -- RFC 3986 unreserved characters stay; everything else is %XX (upper case).
+local RESERVED = "[^A-Za-z0-9%-%._~]"
 local function escape(s)
-  return (s:gsub("[^A-Za-z0-9%-%._~]", function(c)
+  if not s:find(RESERVED) then return s end   -- the usual case: nothing to do
+  return (s:gsub(RESERVED, function(c)
     return format("%%%02X", c:byte())
   end))
 end
