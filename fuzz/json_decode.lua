@@ -32,7 +32,7 @@ return function(data)
   if not ok then fail("raised: %s", tostring(v)) end
   if v == nil then
     if type(err) ~= "string" then fail("refused without a message") end
-    local at, why = err:match("^invalid JSON at byte (%d+): (.+)$")
+    local at = err:match("^invalid JSON at byte (%d+): .+$")
     if not at then fail("message %q has the wrong form", err) end
     if tonumber(at) > #data then fail("byte %s is past the text's %d", at, #data) end
     -- (yajl's fixed messages hold no double quote: a text with one that

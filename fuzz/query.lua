@@ -73,7 +73,9 @@ end
 local function check_segment(id)
   local ok, seg = pcall(url.segment, id, "fuzz_id")
   if not ok then
-    if not tostring(seg):find("'fuzz_id'", 1, true) then fail("segment error does not name the argument: %s", tostring(seg)) end
+    if not tostring(seg):find("'fuzz_id'", 1, true) then
+      fail("segment error does not name the argument: %s", tostring(seg))
+    end
     if not (id == "" or id == "." or id == ".." or #id > 200) then fail("segment refused %q: %s", id, tostring(seg)) end
     return
   end
@@ -109,7 +111,9 @@ return function(data)
   local ok, q = pcall(url.query, params)
   if bad_key then
     if ok then fail("a non-finite number was accepted: %q", q) end
-    if not tostring(q):find("bad query parameter '", 1, true) then fail("error does not name the parameter: %s", tostring(q)) end
+    if not tostring(q):find("bad query parameter '", 1, true) then
+      fail("error does not name the parameter: %s", tostring(q))
+    end
     return
   end
   if not ok then fail("url.query raised: %s", tostring(q)) end
