@@ -9,7 +9,7 @@
 
 #define THR_PATH_STR_(x) #x
 #define THR_PATH_STR(x) THR_PATH_STR_(x)
-/* "coreplus-v3.limit": named by the file's format (throttle_file.h). */
+/* "coreplus-v4.limit": named by the file's format (throttle_file.h). */
 #define THR_PATH_FILE "coreplus-v" THR_PATH_STR(THR_FILE_FORMAT) ".limit"
 
 /* runtime_dir (normally $XDG_RUNTIME_DIR; NULL or "" when unset) when this
