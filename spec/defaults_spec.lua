@@ -16,7 +16,30 @@ describe("core.defaults", function()
     for k in pairs(d) do names[#names + 1] = k end
     table.sort(names)
     assert.same({ "audience", "concurrency", "connect_timeout", "idempotent", "issuer", "margin",
-      "max_body", "per", "rate", "redis_timeout", "timeout", "token_ttl", "user_agent" }, names)
+      "max_body", "max_concurrency", "max_rate", "per", "rate", "redis_timeout", "timeout", "token_ttl",
+      "user_agent" }, names)
+  end)
+
+  -- coreplus.new checks its options against these (one home: the C core's
+  -- own limits), so an option the core would refuse is refused by name first.
+  it("gives the largest rate and concurrency the core takes, which coreplus.new checks", function()
+    assert.truthy(core.limiter{ rate = d.max_rate })
+    assert.has_error(function() core.limiter{ rate = d.max_rate + 1 } end)
+    core.pipeline{ concurrency = d.max_concurrency }:close()
+    assert.has_error(function() core.pipeline{ concurrency = d.max_concurrency + 1 } end)
+    local base = { base_url = "https://127.0.0.1:1", consumer_id = "c", consumer_secret = "s",
+      access_token = "t", user_agent = "defaults-spec/1.0", shared_limit = false }
+    local function new(extra)
+      local o = {}
+      for k, v in pairs(base) do o[k] = v end
+      for k, v in pairs(extra) do o[k] = v end
+      return require("coreplus").new(o)
+    end
+    assert.truthy(new{ rate = d.max_rate, per = 1 })
+    assert.has_error(function() new{ rate = d.max_rate + 1 } end,
+      "coreplus.new: option 'rate' must be a whole number from 1 to " .. d.max_rate)
+    assert.has_error(function() new{ concurrency = d.max_concurrency + 1 } end,
+      "coreplus.new: option 'concurrency' must be a number from 1 to " .. d.max_concurrency)
   end)
 
   it("gives the values of design.md and decision #15", function()

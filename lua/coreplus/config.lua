@@ -53,10 +53,10 @@ local OPTIONS = {
 -- beyond any real use at both ends, so that a typo or a NaN is caught here,
 -- by name, instead of deep in the C core or never.
 local RANGES = {
-  rate = { 1, 1000, whole = true }, per = { 0.01, 3600 },
+  rate = { 1, C.max_rate, whole = true }, per = { 0.01, 3600 },
   retries = { 0, 100, whole = true },
   timeout = { 0.001, 86400 }, connect_timeout = { 0.001, 3600 },
-  concurrency = { 1, 256 }, max_body = { 1, 2 ^ 40 }, max_upload = { 1, 2 ^ 40 },
+  concurrency = { 1, C.max_concurrency }, max_body = { 1, 2 ^ 40 }, max_upload = { 1, 2 ^ 40 },
   backoff = { 0, 3600 }, backoff_max = { 0, 3600 }, redis_timeout = { 0.001, 60 },
 }
 
@@ -181,9 +181,9 @@ function _M.check(opts)
   end
   check_base_url(o.base_url, o.allow_http)
   for name in pairs(RANGES) do in_range(o, name) end
-  -- floored below; the C core's pipeline holds at most 256 requests
+  -- floored below; the C core's pipeline holds at most max_concurrency requests
   if floor(o.concurrency) < 1 then
-    misuse.raise("coreplus.new: option 'concurrency' must be a number from 1 to 256")
+    misuse.raise("coreplus.new: option 'concurrency' must be a number from 1 to " .. C.max_concurrency)
   end
   if o.backoff_max < o.backoff then
     misuse.raise("coreplus.new: option 'backoff_max' must not be below 'backoff'")
