@@ -315,6 +315,13 @@ describe("a fresh machine", function()
     assert.not_matches("\n[^#\n]*make ", read("scripts/deps"))
   end)
 
+  it("CI runs the README's test command, word for word", function()
+    local block = read("README.md"):match("\n```sh\n(.-)\n```")
+    local test = assert(block:match("([^\n]*)$"):match("^(.-)%s*#"))
+    local ci = assert(read(".ci/run"):match("\nexec scripts/fresh%-root %-%-or%-host '([^']*)'\n"))
+    assert.equals(test, ci)
+  end)
+
   it("without a fresh root, CI says so in one line and runs the command on this host, keeping its status",
     function()
       local ok, out, code = run("COREPLUS_FRESH_MIRROR=http://127.0.0.1:1/debian "
