@@ -19,16 +19,9 @@ local STEPS = { 100, 300, 500, 700, 900, 1100 }
 local ITERATIONS = 3
 local GOAL_N, GOAL_KB = 500, 8
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local F = dofile("spec/support/files.lua")
+local q, read_file = F.q, F.read
 local dir = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "bench"
-
-local function read_file(p)
-  local f = io.open(p)
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 -- CPU seconds (user + system) of the mock's nginx workers so far.
 local TICK = 100   -- USER_HZ: /proc's clock ticks per second on Linux

@@ -4,7 +4,7 @@
 --      local vs Redis on 127.0.0.1, and reserve() alone (one round trip).
 --   2. Four processes ("machines") x 25 requests through one Redis against
 --      the mock: wall time, 429s, most requests in any 1-second window.
--- Starts its own redis-server on a free port and stops it.
+-- Starts its own redis-server on a free port (spec/support/redis.lua) and stops it.
 --   lua5.4 bench/redis_limiter.lua        (or through bench/run.lua)
 local core = require "coreplus.core"
 local testing = require "coreplus.testing"
@@ -12,40 +12,6 @@ local children = require "children"
 
 local N = 5000
 local PROCS, TOTAL = 4, 100
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read_file(p)
-  local f = io.open(p)
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function start_redis()
-  local used = {}
-  for hex in (read_file("/proc/net/tcp") or ""):gmatch("\n%s*%d+: %x+:(%x%x%x%x) ") do
-    used[tonumber(hex, 16)] = true
-  end
-  local port
-  repeat port = math.random(20000, 32000) until not used[port]
-  local dir = os.tmpname()
-  os.remove(dir)
-  os.execute("mkdir -p " .. q(dir))
-  os.execute(("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --daemonize no "
-    .. "--dir %s >/dev/null 2>&1 & echo $! >%s/pid"):format(port, q(dir), q(dir)))
-  local pid = tonumber(read_file(dir .. "/pid"))
-  for _ = 1, 100 do
-    local ok = os.execute(("redis-cli -p %d ping 2>/dev/null | grep -q PONG"):format(port))
-    if ok == true or ok == 0 then break end
-    core.sleep(0.05)
-  end
-  return ("redis://127.0.0.1:%d/0"):format(port), function()
-    os.execute("kill " .. math.floor(pid) .. " 2>/dev/null")
-    os.execute("sleep 0.2; rm -rf " .. q(dir))
-  end
-end
 
 -- Seconds per call of fn over N calls.
 local function per_call(fn)
@@ -86,7 +52,8 @@ end
 
 local function run()
   math.randomseed(os.time())
-  local url, stop = start_redis()
+  local redis = dofile("spec/support/redis.lua").new()   -- the suite's own server helper
+  local url = redis:start()
   local ok, rows = pcall(function()
     -- the real rate (10) with a window too short to ever wait: the script's
     -- work is what a real limiter pays
@@ -123,7 +90,7 @@ local function run()
         unit = "", goal = "<= 10", pass = st.max_in_window <= 10 },
     }
   end)
-  stop()
+  redis:stop()
   if not ok then error(rows, 0) end
   return rows
 end

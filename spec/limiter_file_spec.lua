@@ -15,22 +15,8 @@ local function key(name)
   return ("limiter_file_spec %s %d %d"):format(name, unique, math.random(1, 1e9))
 end
 
-local function tmpfile()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "w"))
-  f:write(s)
-  f:close()
-end
-
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
+local F = dofile("spec/support/files.lua")
+local tmpfile, write, sh = F.tmpname, F.write, F.sh
 
 -- A child Lua script with its own limiter on (path, key): prints its pid,
 -- then runs body (with `core`, `l`, `say(...)` in scope).

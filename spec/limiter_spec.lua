@@ -10,11 +10,7 @@ local function key(name)
   return ("limiter_spec %s %d %d"):format(name, unique, math.random(1, 1e9))
 end
 
-local function tmpfile()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
+local tmpfile = dofile("spec/support/files.lua").tmpname
 
 describe("core.limiter window", function()
   it("grants rate slots at once, then makes the next wait for the oldest to leave the window", function()

@@ -10,24 +10,8 @@ local function run(cmd)
   return ok, out, code
 end
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function tmpdir()
-  local f = assert(io.popen("mktemp -d"))
-  local d = f:read("l")
-  f:close()
-  return d
-end
-
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local F = dofile("spec/support/files.lua")
+local q, read, tmpdir = F.q, F.read, F.tmpdir
 
 local function make(args)
   return run("make --no-print-directory " .. args)

@@ -1,6 +1,8 @@
 -- Small shell and file helpers every spec may need, in one place:
 --   local F = dofile("spec/support/files.lua")
 --   F.q(s)  F.capture(cmd)  F.read(path) -> text | nil  F.write(path, text [, mode])
+--   F.sh(cmd) -> true | false   F.tmpname() -> a path that does not exist yet
+--   F.tmpdir() -> a new directory (mktemp -d)
 local _M = {}
 
 --- s quoted for a POSIX shell.
@@ -12,6 +14,24 @@ function _M.capture(cmd)
   local out = p:read("a")
   p:close()
   return out
+end
+
+--- Runs a shell command: true when it exited 0 (Lua 5.4 and LuaJIT alike).
+function _M.sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+--- A fresh temporary path, not created.
+function _M.tmpname()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+--- A new temporary directory.
+function _M.tmpdir()
+  return (_M.capture("mktemp -d"):gsub("%s+$", ""))
 end
 
 --- A file's bytes, or nil when it cannot be read.

@@ -8,23 +8,12 @@
 -- (Its own port picker: with testing.free_port, LeakSanitizer's tracer
 -- crashed at exit under make check.)
 local core = require "coreplus.core"
+local F = dofile("spec/support/files.lua")
+local read_file, sh = F.read, F.sh
 
 local M = {}
 local server = {}
 server.__index = server
-
-local function read_file(p)
-  local f = io.open(p)
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
 
 function M.free_port()
   local used = {}
