@@ -31,8 +31,8 @@ endif
 
 BUILD_DIR ?= build/$(LUA)
 SO       := $(BUILD_DIR)/coreplus/core.so
-SRCS     := $(wildcard src/*.c)
-HDRS     := $(wildcard src/*.h)
+SRCS     := $(wildcard src/*.c src/limiter/*.c)
+HDRS     := $(wildcard src/*.h src/limiter/*.h)
 # The one list of what core.so exports (luaopen_coreplus_core); the rockspec links it too.
 EXPORTS  := src/exports.ld
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -148,7 +148,7 @@ help:
 	    Makefile $(sort $(wildcard mk/*.mk))
 
 clean:
-	rm -rf build src/*.o core.so coreplus/core.so
+	rm -rf build src/*.o src/limiter/*.o core.so coreplus/core.so
 
 # Further targets (check, fuzz, docs, ...) live in mk/*.mk, one concern each.
 -include mk/*.mk

@@ -1,5 +1,5 @@
 /* fuzz_ring.c -- thr_ring_repair over windows as a damaged file may hold
- * them (throttle_ring.c), then bookings on the mended window.
+ * them (ring.c), then bookings on the mended window.
  *
  * Input: rate, per and margin from the first 3 bytes (its top bit: a wrong
  * capacity, else THR_RING as in a file); the window's first 40 bytes; then patches of 2 bytes (an entry index) + 40 bytes (the entry), so
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "throttle_ring.h"
+#include "limiter/ring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,7 +4,7 @@
 #   make fuzz-short    10,000 executions each (part of make check)
 #   make fuzz-build    build them only (build/fuzz/fuzz_*)
 # Targets: fuzz_b64url, fuzz_claims, fuzz_headers, fuzz_ring (pure C over jwt.c,
-# http_parse.c and throttle_ring.c),
+# http_parse.c and ring.c),
 # fuzz_jwt_decode and fuzz_query (Lua scripts fuzz/*.lua run in an embedded
 # Lua 5.4 state with the core statically linked; see fuzz/lua_harness.c).
 FUZZ_CC     ?= clang

@@ -15,7 +15,7 @@ local function capture(cmd)
 end
 
 local UID = tonumber(capture("id -u"))
--- Named by the file's format (src/throttle_file.h), so that releases with
+-- Named by the file's format (src/limiter/file.h), so that releases with
 -- different formats on one machine do not refuse each other's file.
 local FILE = "coreplus-v4.limit"
 

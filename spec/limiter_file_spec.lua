@@ -47,7 +47,7 @@ local function state_of(pid)
   return s:match("^%d+ %b() (%a)")
 end
 
--- The layout of a limit file (throttle_file.c, format 4), for damaging it:
+-- The layout of a limit file (file.c, format 4), for damaging it:
 -- a 4096-byte header, then one window per key slot; a window is next,
 -- granted, cancelled, waited_total, last_sent, span, cap (8 bytes each), then
 -- 1024 entries of n, t, lease, tag (8 bytes each), state, pid (4 bytes each).

@@ -19,8 +19,8 @@ int luaopen_coreplus_core(lua_State *L)
     jwt_lua_register(L);
     json_lua_register(L);
     clock_lua_register(L);
-    throttle_lua_register(L);
-    throttle_redis_lua_register(L);
+    limiter_lua_register(L);
+    limiter_redis_lua_register(L);
     req_lua_push_state(L);     /* stack: module state, shared by the request functions */
     http_lua_register(L);
     pipeline_lua_register(L);

@@ -14,7 +14,7 @@
 #include "coreplus.h"
 #include "defaults.h"
 #include "sched.h"
-#include "throttle.h"
+#include "limiter/limiter.h"
 
 void defaults_user_agent(lua_State *L, char *out, size_t n)
 {

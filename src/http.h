@@ -16,7 +16,7 @@
 #include "http_parse.h"
 #include "jwt.h"
 #include "mime.h"
-#include "throttle.h"
+#include "limiter/limiter.h"
 
 #define HTTP_MAX_HEAD (256u << 10)    /* all response header lines together */
 

@@ -1,5 +1,5 @@
 --- The OpenResty transport's limiter kept in Redis (`shared_limit =
--- "redis://host:port/db"`): the C core's own script (src/throttle_redis.c,
+-- "redis://host:port/db"`): the C core's own script (src/limiter/redis.c,
 -- `core._private.redis_limiter_script`) run over a cosocket Redis client (Debian's
 -- lua-nginx-redis, `nginx.redis`; `resty.redis` where OpenResty ships it),
 -- so a worker waiting for Redis yields instead of blocking. Windows are the

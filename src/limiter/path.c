@@ -1,10 +1,10 @@
-/* throttle_path.c -- the default shared limit file (see throttle_path.h).
+/* path.c -- the default shared limit file (see path.h).
  *
  * The file must be private: another local user who could create or write it
  * could hang the limit or switch it off (issue 14). So the directory is the
- * user's own, and throttle_file.c checks the file itself again with fstat
+ * user's own, and file.c checks the file itself again with fstat
  * after an O_NOFOLLOW open. */
-#include "throttle_path.h"
+#include "path.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* throttle_redis.h -- the sliding window kept in Redis, for limits shared by
- * many machines. Used by throttle.c only (a limiter opened on a redis:// URL);
+/* redis.h -- the sliding window kept in Redis, for limits shared by
+ * many machines. Used by limiter.c only (a limiter opened on a redis:// URL);
  * no Lua here, so libcurl callbacks may use it.
  *
  * The window is one Redis hash per limiter key, updated by a server-side Lua
@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "throttle.h"
+#include "limiter.h"
 
 #define THR_REDIS_RETRY 1.0            /* seconds between reconnect attempts */
 #define THR_REDIS_POLL 0.01            /* seconds between polls while an

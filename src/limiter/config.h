@@ -1,6 +1,6 @@
-/* throttle_config.h -- what a limiter enforces: "at most rate requests in
+/* config.h -- what a limiter enforces: "at most rate requests in
  * any window of per seconds", with margin added between a slot and the one
- * rate places later. Shared by throttle.c, its binding and http.h. */
+ * rate places later. Shared by limiter.c, its binding and http.h. */
 #ifndef COREPLUS_THROTTLE_CONFIG_H
 #define COREPLUS_THROTTLE_CONFIG_H
 

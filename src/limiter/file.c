@@ -1,4 +1,4 @@
-/* throttle_file.c -- windows in a shared file (see throttle_file.h).
+/* file.c -- windows in a shared file (see file.h).
  *
  * Sections: the layout, the lock, building and checking the header, the
  * process's open files, operations.
@@ -6,7 +6,7 @@
  * Layout: a header (magic, version, sizes, the boot the times belong to, a
  * generation and the slot table: the SHA-256 of each key, so the file never
  * holds a token), then THR_FILE_KEYS windows (thr_ring) at fixed offsets. */
-#include "throttle_file.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "../clock.h"
 
 #define THR_MAGIC "coreplus-limit\n"
 #define THR_FILE_VERSION ((uint32_t)THR_FILE_FORMAT)

@@ -1,12 +1,12 @@
-/* throttle_book.c -- bookings: reserve, wait (renewing the lease), send or
- * cancel, in a local or file window (thr_enter) or in Redis. See throttle.h
+/* book.c -- bookings: reserve, wait (renewing the lease), send or
+ * cancel, in a local or file window (thr_enter) or in Redis. See limiter.h
  * for the lease rule. */
-#include "throttle_limit.h"
+#include "limit.h"
 
 #include <string.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "../clock.h"
 
 /* ===== Redis ===== */
 

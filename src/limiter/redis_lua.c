@@ -1,11 +1,11 @@
-/* throttle_redis_lua.c -- what the OpenResty transport needs from
- * throttle_redis.c to share windows with the C core (same Redis keys, same
+/* redis_lua.c -- what the OpenResty transport needs from
+ * redis.c to share windows with the C core (same Redis keys, same
  * script), in core._private: internal, not part of the public interface.
  *
  *   core._private.redis_limiter_key(key) -> the Redis key of key's window
  *   core._private.redis_limiter_script    the script's text */
-#include "coreplus.h"
-#include "throttle_redis.h"
+#include "../coreplus.h"
+#include "redis.h"
 
 static int thr_redis_lua_key(lua_State *L)
 {
@@ -18,7 +18,7 @@ static int thr_redis_lua_key(lua_State *L)
     return 1;
 }
 
-void throttle_redis_lua_register(lua_State *L)
+void limiter_redis_lua_register(lua_State *L)
 {
     /* stack: module */
     lua_getfield(L, -1, "_private");

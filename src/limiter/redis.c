@@ -1,29 +1,29 @@
-/* throttle_redis.c -- the sliding window kept in Redis (see throttle_redis.h).
+/* redis.c -- the sliding window kept in Redis (see redis.h).
  *
  * Sections: URLs, the connection, operations. The script that runs inside
- * Redis, and the window's name, are in throttle_redis_script.c. All of this
+ * Redis, and the window's name, are in redis_script.c. All of this
  * file needs hiredis: a build without it (-DCOREPLUS_NO_REDIS, see
- * scripts/build-flags) takes src/throttle_noredis.c instead.
+ * scripts/build-flags) takes src/limiter/noredis.c instead.
  *
  * The window of a key is the hash "coreplus:limit:<sha256(key) in hex>" (the
  * key itself, which derives from credentials, never reaches Redis):
  *   next  the last booking number (HINCRBY: bookings are numbered in order)
  *   <n>   booking n: "t" = it left at t, or "t d" = booked for t and still
  *         pending (waiting, or connecting) under a lease that runs until d
- *         (throttle.h: the owner renews it, with 'ready' or 'hold'; once it
+ *         (limiter.h: the owner renews it, with 'ready' or 'hold'; once it
  *         has run out the booking no longer counts, and its owner books
  *         again: 'sent', 'ready' and 'hold' answer lost = 1).
  * Times are the Redis server's (TIME inside the script), so every machine
  * agrees whatever its own clock says; only delays travel to the client.
  *
- * The rule is the local limiter's (throttle.c): booking n may leave no
+ * The rule is the local limiter's (limiter.c): booking n may leave no
  * earlier than per + margin after every booking numbered n - rate or lower,
  * so any rate + 1 departures span at least per + margin in whatever order
  * they really left. A pending earlier booking counts as leaving now: its
  * slot starts when its request really leaves (sent), after TCP/TLS set-up,
  * which the server's count of arrivals needs (docs/decisions.md #21). Only the
  * 2 * rate bookings below n - rate are looked at, and older ones deleted. */
-#include "throttle_redis.h"
+#include "redis.h"
 
 #ifndef COREPLUS_NO_REDIS
 
@@ -38,7 +38,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
-#include "clock.h"
+#include "../clock.h"
 
 /* ===== the connection's state ===== */
 
@@ -554,6 +554,6 @@ void thr_redis_count_local(thr_redis *rd)
 }
 
 #else
-/* Built without Redis support: throttle_noredis.c stands in. */
+/* Built without Redis support: noredis.c stands in. */
 typedef int thr_redis_unused;
 #endif

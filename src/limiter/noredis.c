@@ -1,10 +1,10 @@
-/* throttle_noredis.c -- throttle_redis.h's connection and operations in a
+/* noredis.c -- redis.h's connection and operations in a
  * build without Redis support (-DCOREPLUS_NO_REDIS: the Makefile passes it
  * when hiredis's header is absent, saying so). A redis:// shared limit is then
  * refused with a message that names the missing piece; nothing else changes.
- * The script and window names are in throttle_redis_script.c, which needs no
+ * The script and window names are in redis_script.c, which needs no
  * hiredis. */
-#include "throttle_redis.h"
+#include "redis.h"
 
 #include <stdio.h>
 
@@ -62,6 +62,6 @@ void thr_redis_counts(thr_redis *rd, uint64_t *errors, uint64_t *local, int *con
 void thr_redis_count_local(thr_redis *rd) { (void)rd; }
 
 #else
-/* Built with Redis support: throttle_redis.c has all of it. */
+/* Built with Redis support: redis.c has all of it. */
 typedef int thr_noredis_unused;
 #endif

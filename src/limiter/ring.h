@@ -1,5 +1,5 @@
-/* throttle_ring.h -- a window: the ring of bookings and its arithmetic, for
- * the limiter's units (throttle.c, throttle_file.c). No locking here: the
+/* ring.h -- a window: the ring of bookings and its arithmetic, for
+ * the limiter's units (limiter.c, file.c). No locking here: the
  * callers hold the window's lock. */
 #ifndef COREPLUS_THROTTLE_RING_H
 #define COREPLUS_THROTTLE_RING_H
@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "throttle.h"
+#include "limiter.h"
 
 enum { THR_EMPTY = 0, THR_PENDING = 1, THR_SENT = 2, THR_CANCELLED = 3 };
 
@@ -49,7 +49,7 @@ thr_ring *thr_ring_new(uint64_t cap);
  * practice) so pays ~1 KB per window at 10/s, not THR_RING entries. */
 thr_ring *thr_ring_room(thr_ring *r, const thr_config *cfg, double now);
 
-/* The earliest time booking n may leave (see throttle_ring.c). */
+/* The earliest time booking n may leave (see ring.c). */
 double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg, double now,
                  int poll);
 /* Books the next number at its bound (>= now): pending with a lease of

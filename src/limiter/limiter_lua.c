@@ -1,4 +1,4 @@
-/* throttle_lua.c -- core.limiter and the limiter object (see throttle.h).
+/* limiter_lua.c -- core.limiter and the limiter object (see limiter.h).
  *
  *   core.limiter{ rate =, per =, key = nil, shared = nil, margin = }  (defaults.h)
  *   limiter:acquire([deadline]) -> waited      blocks until a slot is free; nil,
@@ -20,8 +20,8 @@
  * keys (stored as SHA-256, so the file never holds a token), created 0600,
  * refused when it belongs to another user or others may write it; every
  * operation takes its fcntl lock for at most THR_LOCK_WAIT and checks what it
- * reads (throttle_file.h). A pending booking holds the others up only while
- * its lease runs (throttle.h), so a process that dies or is stopped costs
+ * reads (file.h). A pending booking holds the others up only while
+ * its lease runs (limiter.h), so a process that dies or is stopped costs
  * them at most THR_LEASE. Processes sharing a file each enforce their own
  * rate/per against the common history: give them the same figures.
  *
@@ -35,7 +35,7 @@
  * its lock stayed taken for THR_LOCK_WAIT, logged once to stderr).
  *
  * shared = "redis://[[user]:password@]host[:port][/db]": the window lives in
- * Redis and is shared by every machine using it (throttle_redis.c; the key is
+ * Redis and is shared by every machine using it (redis.c; the key is
  * stored as a SHA-256 there too). Redis's clock counts, so machines with
  * skewed clocks agree; reserve's `now` is then only the base of the returned
  * delay. Options: redis_timeout (seconds, DEFAULT_REDIS_TIMEOUT: the connect and each
@@ -51,11 +51,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "coreplus.h"
-#include "defaults.h"
-#include "throttle.h"
-#include "throttle_path.h"
+#include "../clock.h"
+#include "../coreplus.h"
+#include "../defaults.h"
+#include "limiter.h"
+#include "path.h"
 
 #define THR_MT "coreplus.limiter"
 #define THR_POLL_MAX 0.05   /* re-check at least this often while waiting */
@@ -417,7 +417,7 @@ static const luaL_Reg thr_methods[] = {
 };
 
 /* core.default_limit_path([{ runtime_dir =, temp_dir = }]) -> path | nil, err
- * The per-user file that limiters share by default (throttle_path.h); the
+ * The per-user file that limiters share by default (path.h); the
  * options (default $XDG_RUNTIME_DIR and /tmp) exist for specs. */
 static int thr_lua_default_path(lua_State *L)
 {
@@ -450,7 +450,7 @@ static const luaL_Reg thr_funcs[] = {
     { NULL, NULL }
 };
 
-void throttle_lua_register(lua_State *L)
+void limiter_lua_register(lua_State *L)
 {
     /* stack: module */
     if (luaL_newmetatable(L, THR_MT)) {

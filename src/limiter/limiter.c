@@ -1,8 +1,8 @@
-/* throttle.c -- the limiter's windows: the in-process registry, and where a
- * window's operation runs (see throttle.h). The bookings themselves are in
- * throttle_book.c, the window's arithmetic in throttle_ring.c, shared files in
- * throttle_file.c, Redis in throttle_redis.c. */
-#include "throttle_limit.h"
+/* limiter.c -- the limiter's windows: the in-process registry, and where a
+ * window's operation runs (see limiter.h). The bookings themselves are in
+ * book.c, the window's arithmetic in ring.c, shared files in
+ * file.c, Redis in redis.c. */
+#include "limit.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
+#include "../clock.h"
 
 static pthread_mutex_t thr_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static thr_limit *thr_registry;

@@ -1,5 +1,5 @@
-/* throttle_file.h -- windows in a file that processes on one machine share
- * (see throttle.h); used by throttle.c only.
+/* file.h -- windows in a file that processes on one machine share
+ * (see limiter.h); used by limiter.c only.
  *
  * The file is never mapped: each operation takes an fcntl lock on it (the
  * kernel drops it when its holder dies, zombie or not), waits for it at most
@@ -12,10 +12,10 @@
 
 #include <stddef.h>
 
-#include "throttle_ring.h"
+#include "ring.h"
 
 /* The file's format: its header says it, and the default file's name
- * carries it (throttle_path.h), so that processes of two releases with
+ * carries it (path.h), so that processes of two releases with
  * different formats on one machine each share among themselves instead of
  * one of them refusing the other's file. Bump it with any change of layout
  * or meaning. */

@@ -1,4 +1,4 @@
-/* throttle.h -- the sliding-window rate limiter, without Lua.
+/* limiter.h -- the sliding-window rate limiter, without Lua.
  *
  * "At most rate requests in any window of per seconds", counted from the
  * moment each request really left. Bookings are numbered; booking n may leave
@@ -19,9 +19,9 @@
  *
  * A window lives in this process (limiters with the same key share it
  * through a refcounted registry), in a file that processes on one machine
- * share (throttle_file.c: read and written with pread/pwrite under an fcntl
+ * share (file.c: read and written with pread/pwrite under an fcntl
  * lock whose wait is bounded; every value read is checked, and a damaged
- * file is rebuilt), or in Redis (throttle_redis.c), shared by many machines.
+ * file is rebuilt), or in Redis (redis.c), shared by many machines.
  * Shared windows keep an in-process window as the fall-back for the moments
  * the shared one cannot be reached. Times are CLOCK_MONOTONIC seconds (the
  * same for every process on one boot); a file records its boot.
@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "throttle_config.h"
+#include "config.h"
 
 #define THR_RING 1024                  /* bookings remembered per window */
 #define THR_MAX_RATE (THR_RING / 2)
@@ -92,7 +92,7 @@ typedef struct thr_stats {
  * returns NULL and writes a message into err. */
 thr_limit *thr_open(const char *key, size_t keylen, const char *path,
                     char *err, size_t errlen);
-/* Opens (or joins) a window kept in Redis at url (throttle_redis.h) for key;
+/* Opens (or joins) a window kept in Redis at url (redis.h) for key;
  * timeout bounds the connect and each command; fail = 1: a Redis failure
  * makes thr_reserve book nothing and set tk->failed (thr_error says why);
  * fail = 0: it books in an in-process window instead. Raises nothing: the

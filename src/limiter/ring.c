@@ -1,5 +1,5 @@
-/* throttle_ring.c -- a window's arithmetic (see throttle_ring.h, throttle.h). */
-#include "throttle_ring.h"
+/* ring.c -- a window's arithmetic (see ring.h, limiter.h). */
+#include "ring.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
-/* throttle_redis_script.c -- the Lua script that keeps a window inside Redis
- * (see throttle_redis.c for the hash it works on). Its own unit: the
+/* redis_script.c -- the Lua script that keeps a window inside Redis
+ * (see redis.c for the hash it works on). Its own unit: the
  * OpenResty transport runs the same text over cosockets, with or without
  * hiredis in the C core. */
-#include "throttle_redis.h"
+#include "redis.h"
 
 #include <string.h>
 
@@ -11,11 +11,11 @@
 /* KEYS[1] the window; ARGV: op, n, rate, per, margin, hold.
  * Returns { n, delay (string, seconds), pending (0/1), lost (0/1) }. Numbers
  * travel as strings with microseconds: Redis turns a Lua number reply into
- * an integer. Values read back are checked as the file's are (throttle_ring.c):
+ * an integer. Values read back are checked as the file's are (ring.c):
  * a bad time counts as now, a bad lease as run out, a bad or huge `next` or a
  * key of another type restarts the window full as of now. */
 const char thr_redis_script[] =
-    "-- coreplus sliding-window limiter (lua-coreplus src/throttle_redis.c)\n"
+    "-- coreplus sliding-window limiter (lua-coreplus src/limiter/redis.c)\n"
     "if redis.replicate_commands then pcall(redis.replicate_commands) end\n"
     "local key, op = KEYS[1], ARGV[1]\n"
     "local n, rate = tonumber(ARGV[2]), tonumber(ARGV[3])\n"

@@ -1,14 +1,14 @@
-/* throttle_limit.h -- a limiter's window and where its operations run, for
- * throttle.c and throttle_book.c only. */
+/* limit.h -- a limiter's window and where its operations run, for
+ * limiter.c and book.c only. */
 #ifndef COREPLUS_THROTTLE_LIMIT_H
 #define COREPLUS_THROTTLE_LIMIT_H
 
 #include <pthread.h>
 
-#include "throttle.h"
-#include "throttle_file.h"
-#include "throttle_redis.h"
-#include "throttle_ring.h"
+#include "limiter.h"
+#include "file.h"
+#include "redis.h"
+#include "ring.h"
 
 struct thr_limit {
     struct thr_limit *next;     /* registry list (keyed limits only) */
