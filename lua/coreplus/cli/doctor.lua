@@ -146,7 +146,8 @@ end
 
 local function family(source)
   if not source then return nil end
-  if source:match("^profile ") then return source end
+  local profile = source:match(" in (profile .*)$")
+  if profile then return profile end
   if source:match("^%-%-") then return "flags" end
   return "environment variables"
 end
