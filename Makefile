@@ -14,6 +14,9 @@
 #   make rock-build, make rock-install   LuaRocks's build and install steps (the rockspec runs them)
 #   make clean                remove build/
 #   make help                 this list
+# `make` alone builds: the first rule in this file would otherwise be the goal.
+.DEFAULT_GOAL := build
+
 LUA      ?= lua5.4
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -114,7 +117,13 @@ uninstall:
 ROCK_DIR := build/luarocks
 ROCK_SO  := $(ROCK_DIR)/coreplus/core.so
 LIBFLAG  ?= -shared
-rock_libdir = -L$(1) -Wl,-rpath,$(1)
+# An rpath only for a library directory the dynamic linker does not search by
+# itself: one in the system's directories would outrank LD_LIBRARY_PATH and
+# pin the rock to this machine's layout.
+SYSTEM_LIBDIRS = /lib /lib64 /usr/lib /usr/lib64 /lib/$(MULTIARCH) /usr/lib/$(MULTIARCH)
+MULTIARCH = $(shell $(CC) -print-multiarch 2>/dev/null)
+rock_libdir = $(if $(strip $(1)),-L$(1) $(if $(filter $(SYSTEM_LIBDIRS),$(patsubst %/,%,$(1))),,-Wl$(comma)-rpath$(comma)$(1)))
+comma := ,
 
 $(ROCK_DIR)/flags: FORCE
 	@REDIS=$(REDIS) scripts/build-flags $@ \
