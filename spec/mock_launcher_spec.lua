@@ -11,6 +11,26 @@ local function alive(pid)
   return not stat:match("^%d+ %b() [ZX]")
 end
 
+-- The pids whose parent is pid.
+local function children(pid)
+  local out = {}
+  for p in io.popen("ls /proc"):read("a"):gmatch("%d+") do
+    local f = io.open("/proc/" .. p .. "/stat")
+    local stat = f and f:read("a")
+    if f then f:close() end
+    if stat and stat:match("^%d+ %b() %a (%d+)") == tostring(pid) then out[#out + 1] = tonumber(p) end
+  end
+  return out
+end
+
+-- Whether some socket listens on 127.0.0.1:port (/proc/net/tcp, state 0A).
+local function listening(port)
+  local f = assert(io.open("/proc/net/tcp"))
+  local text = f:read("a")
+  f:close()
+  return text:find((": 0100007F:%04X 00000000:0000 0A"):format(port)) ~= nil
+end
+
 local function exists(path)
   local f = io.open(path, "r")
   if f then f:close() end
@@ -200,6 +220,23 @@ describe("coreplus-mock CLI", function()
     assert.are.equal(10, res.json.paging.totalRows)
     assert.is_false(alive(pid))
     assert.is_false(exists(env.COREPLUS_MOCK_PREFIX))
+  end)
+
+  it("stop ends the workers of a master that was killed", function()
+    local p = io.popen(H.CLEAN .. "bin/coreplus-mock start --plain --workers 2")
+    local out = p:read("a")
+    p:close()
+    local pid = tonumber(out:match("COREPLUS_MOCK_PID=(%d+)"))
+    local prefix = out:match("COREPLUS_MOCK_PREFIX='?([^'\n]+)")
+    local port = tonumber(out:match("COREPLUS_BASE_URL='?http://127%.0%.0%.1:(%d+)"))
+    local workers = children(pid)
+    assert.equal(2, #workers, out)
+    os.execute("kill -KILL " .. pid)
+    assert.is_true(listening(port))   -- the workers still hold the port
+    assert.is_true(os.execute(H.CLEAN .. "bin/coreplus-mock stop --pid " .. pid .. " --prefix " .. prefix))
+    for _, w in ipairs(workers) do assert.is_false(alive(w), "worker " .. w) end
+    assert.is_false(listening(port))
+    assert.is_false(exists(prefix))
   end)
 
   it("rejects unknown options", function()
@@ -461,12 +498,16 @@ describe("finding nginx", function()
     assert.is_false(exists(mock.prefix))
   end)
 
-  it("stops quietly when nginx is already gone", function()
-    local mock = testing.server{ tls = false }
+  it("stops quietly when nginx is already gone, and its orphaned workers with it", function()
+    local mock = testing.server{ tls = false, workers = 2 }
+    local workers = children(mock.pid)
+    assert.equal(2, #workers)
     os.execute("kill -KILL " .. mock.pid)
     mock:stop()
     mock:stop()
     assert.is_false(alive(mock.pid))
+    for _, w in ipairs(workers) do assert.is_false(alive(w), "worker " .. w) end
+    assert.is_false(listening(mock.port))
     assert.is_false(exists(mock.prefix))
   end)
 end)
