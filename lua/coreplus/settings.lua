@@ -29,7 +29,6 @@
 local type = type
 local pairs = pairs
 local ipairs = ipairs
-local tostring = tostring
 local tonumber = tonumber
 local format = string.format
 local upper = string.upper
