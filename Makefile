@@ -53,11 +53,14 @@ BASE_CFLAGS = $(CFLAGS) $(WARN) $(CORE_FLAGS)
 flags = $(shell sed -n $(2)p $(1)/flags)
 FORCE:
 
-# Tests see the build tree first and the repository's Lua files, then the defaults.
-TEST_ENV = LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" \
-           LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
+# Tests see the build tree first and the repository's Lua files, then the
+# defaults, and no other Lua paths (scripts/lua-env: whatever
+# `eval "$(luarocks path)"` left in the shell stays out).
+TEST_ENV = scripts/lua-env --checkout lua5.4 \
            PATH="$(CURDIR)/bin:$$PATH" \
            JIT_CPATH="$(CURDIR)/build/luajit"
+# The same for the LUA chosen (demo, bench).
+RUN_ENV  = scripts/lua-env --checkout $(LUA) PATH="$(CURDIR)/bin:$$PATH"
 
 .PHONY: all build deps test test-fast demo bench install uninstall clean rock fresh-check help \
         rock-build rock-install FORCE
@@ -97,10 +100,10 @@ test-fast:
 	@$(TEST_ENV) COREPLUS_TEST_STEPS="lint specs luajit" scripts/run-tests $(SPECS)
 
 demo: build
-	@$(TEST_ENV) $(LUA) examples/demo.lua
+	@$(RUN_ENV) $(LUA) examples/demo.lua
 
 bench: build
-	@$(TEST_ENV) $(LUA) bench/run.lua $(BENCH)
+	@$(RUN_ENV) $(LUA) bench/run.lua $(BENCH)
 
 install: build
 	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" LUA=$(LUA) LUA_ABI=$(LUA_ABI) SO=$(SO) \

@@ -33,7 +33,7 @@ describe("the API reference", function()
 
   lazy_setup(function()
     dir = io.popen("mktemp -d"):read("l")
-    local p = io.popen("cd " .. q(top) .. " && env -u LUA_CPATH LUA_PATH=" .. q(top .. "/docs/ref/?.lua;;")
+    local p = io.popen("cd " .. q(top) .. " && scripts/lua-env LUA_PATH=" .. q(top .. "/docs/ref/?.lua;;")
       .. " ldoc -c config.ld -d " .. q(dir) .. " . 2>&1; echo \"exit=$?\"")
     output = p:read("a")
     p:close()

@@ -260,6 +260,11 @@ describe("mock launcher outside the suite's environment", function()
 
   -- child(code, env) -> handle whose first line is the child's pid: the Lua
   -- code runs in its own lua5.4 with exactly the env given for the paths.
+  -- The directory this busted found coreplus.core in (build/lua5.4, or a
+  -- rock tree under `luarocks test`), as a cpath entry.
+  local CORE = assert(package.searchpath("coreplus.core", package.cpath)):match("^(.*)/coreplus/core%.so$")
+    .. "/?.so"
+
   local function child(code, env)
     local dir = tmpdir()
     local f = assert(io.open(dir .. "/child.lua", "w"))
@@ -268,7 +273,7 @@ describe("mock launcher outside the suite's environment", function()
     env = env or {}
     local vars = {}
     env.LUA_PATH = env.LUA_PATH or (top .. "/lua/?.lua;" .. top .. "/lua/?/init.lua;;")
-    env.LUA_CPATH = env.LUA_CPATH or (top .. "/build/lua5.4/?.so;;")
+    env.LUA_CPATH = env.LUA_CPATH or (CORE .. ";;")
     for k, v in pairs(env) do vars[#vars + 1] = q(k .. "=" .. v) end
     table.sort(vars)
     local p = io.popen(H.CLEAN .. "sh -c 'echo $$; exec \"$@\" 2>&1' sh env " .. table.concat(vars, " ")
@@ -302,7 +307,7 @@ describe("mock launcher outside the suite's environment", function()
       LUA_PATH = table.concat({ top .. "/lua/?.lua", top .. "/lua/?/init.lua",
         "/usr/local/share/lua/5.4/?.lua", "/usr/local/share/lua/5.4/?/init.lua",
         "/usr/share/lua/5.4/?.lua", "/usr/share/lua/5.4/?/init.lua" }, ";"),
-      LUA_CPATH = table.concat({ top .. "/build/lua5.4/?.so", "/usr/local/lib/lua/5.4/?.so",
+      LUA_CPATH = table.concat({ CORE, "/usr/local/lib/lua/5.4/?.so",
         cdir .. "/?.so" }, ";"),
     }, cdir
   end
@@ -376,7 +381,7 @@ describe("mock launcher outside the suite's environment", function()
       for i = 1, 3000 do print("line " .. i); io.stdout:flush(); core.sleep(0.01) end]]):format(dir .. "/ids"))
     f:close()
     local p = io.popen(H.CLEAN .. "env LUA_PATH=" .. q(top .. "/lua/?.lua;" .. top .. "/lua/?/init.lua;;")
-      .. " LUA_CPATH=" .. q(top .. "/build/lua5.4/?.so;;") .. " lua5.4 " .. q(dir .. "/child.lua")
+      .. " LUA_CPATH=" .. q(CORE .. ";;") .. " lua5.4 " .. q(dir .. "/child.lua")
       .. " | head -n 2")
     local out = p:read("a")
     p:close()

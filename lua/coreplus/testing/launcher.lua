@@ -53,12 +53,10 @@ end
 -- must not inherit it.
 local CLEAN = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
 
--- nginx's LuaJIT must not see the caller's module paths: after
--- `eval "$(luarocks path)"` they name Lua 5.4 modules, and a cjson.so built
--- for 5.4 kills nginx's start ("undefined symbol: lua_newuserdatauv"). Its
--- built-in defaults plus nginx.conf's lua_package_path are what it needs.
-local NGINX_ENV = "unset LUA_PATH LUA_CPATH LUA_PATH_5_1 LUA_CPATH_5_1 LUA_PATH_5_4 LUA_CPATH_5_4"
-  .. " LUA_INIT LUA_INIT_5_1 LD_PRELOAD; "
+-- nginx's LuaJIT must not see the caller's module paths (coreplus.testing.env
+-- says why): its built-in defaults plus nginx.conf's lua_package_path are
+-- what it needs. Nor a sanitizer preload.
+local NGINX_ENV = require("coreplus.testing.env").shell() .. "unset LD_PRELOAD; "
 
 -- exec(cmd) -> true when the command exited 0 (Lua 5.1 and 5.4 differ).
 local function exec(cmd)
