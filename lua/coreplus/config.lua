@@ -45,7 +45,7 @@ local OPTIONS = {
   allow_http = "boolean", max_body = "number",
   backoff = "number", backoff_max = "number",
   sleep = "callable", random = "callable", now = "callable", log = "callable",
-  max_upload = "number",
+  max_upload = "number", clock_offset = "number",
 }
 -- A setting's name that is not its option's (api_version for version) is
 -- taken as that option too, so that option `x` <=> COREPLUS_X holds.
@@ -76,6 +76,7 @@ local RANGES = {
   timeout = { 0.001, 86400 }, connect_timeout = { 0.001, 3600 },
   concurrency = { 1, C.max_concurrency }, max_body = { 1, 2 ^ 40 }, max_upload = { 1, 2 ^ 40 },
   backoff = { 0, 3600 }, backoff_max = { 0, 3600 }, redis_timeout = { 0.001, 60 },
+  clock_offset = { -86400, 86400 },
 }
 
 local LIMIT_KEYS = { access_token = true, consumer = true }

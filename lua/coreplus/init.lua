@@ -93,6 +93,10 @@ end
 --  - `log = nil`: a callable `log(message, key)` for the client's warnings
 --   (an unbelievable Date header, no user agent); the default writes them to
 --   standard error (nginx's error log in OpenResty)
+--  - `clock_offset = nil`: seconds the server's clock is ahead of this
+--   machine's, to start from (one learnt before, e.g. `cp.clock_offset` of an
+--   earlier run; the `coreplus` tool keeps its own): the first response's
+--   `Date` corrects it
 --  - `sleep`, `random`, `now`: callables replacing how the client sleeps
 --   (the transport's), draws jitter in [0, 1) (`math.random`) and reads the
 --   clock (the transport's), for tests; a luassert spy will do

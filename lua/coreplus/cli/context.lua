@@ -4,13 +4,16 @@
 --
 -- `sys` carries the outside world so the spec can drive it: stdout(s),
 -- stderr(s), getenv(name), isatty(fd), now(), read_stdin(), and
--- client_options (merged into every client's options: a spec's transport).
+-- client_options (merged into every client's options: a spec's transport),
+-- clock_file (where the server's clock offset is kept; default
+-- coreplus.cli.clock's).
 local coreplus = require "coreplus"
 local config = require "coreplus.config"
 local settings = require "coreplus.settings"
 local args = require "coreplus.cli.args"
 local output = require "coreplus.cli.output"
 local profile = require "coreplus.profile"
+local clock = require "coreplus.cli.clock"
 
 local type = type
 local pairs = pairs
@@ -154,6 +157,10 @@ function _M:client(extra)
   -- The spec's hook: options for every client of the run (a transport).
   for k, v in pairs(self.sys.client_options or {}) do o[k] = v end
   o.shared_limit = self:shared_limit_path()
+  -- The server's clock as an earlier run learnt it (coreplus.cli.clock).
+  if o.clock_offset == nil and not self.flags["dry-run"] then
+    o.clock_offset = clock.recall((tostring(o.base_url):gsub("/+$", "")), self.sys.now(), self.sys.clock_file)
+  end
   -- The library's warnings, on stderr, but for the missing user agent: doctor
   -- reports that one, and every other command would repeat it on each run.
   o.log = o.log or function(message, key)
@@ -172,6 +179,14 @@ function _M:client(extra)
   if not ok then usage(_M.strip_position(cp)) end
   self.cp = cp
   return cp
+end
+
+--- Keeps what this run's client learnt of the server's clock for the next
+-- run (coreplus.cli.clock); never fails.
+function _M:remember_clock()
+  local cp = self.cp
+  local offset = cp and not self.flags["dry-run"] and _M.clock_offset(cp)
+  if offset then pcall(clock.remember, cp.base_url, offset, self.sys.now(), self.sys.clock_file) end
 end
 
 --- The absolute URL of a path under /API/Core/<version>/.
