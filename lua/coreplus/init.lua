@@ -54,7 +54,9 @@ end
 --   add-on's page in coreplus; the secret is used as-is as the HMAC key
 --  - `version = "v2.1"` (or `api_version`, its name as a setting): the API
 --   version in `/API/Core/<version>/`
---  - `issuer = "lua-coreplus"`: the `iss` claim (coreplus documents your company's URL)
+--  - `issuer`: the `iss` claim: your company's URL, as coreplus documents it
+--   (e.g. `"https://myapp.example"`); without one `lua-coreplus` is sent and
+--   the client says once what to set
 --  - `audience = "https://coreplus.com.au"`: the `aud` claim
 --  - `rate = 10`, `per = 1.0`: the client-side limit, `rate` requests per `per` seconds
 --  - `shared_limit = nil`: a file path (processes on one machine) or

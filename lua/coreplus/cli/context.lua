@@ -161,10 +161,13 @@ function _M:client(extra)
   if o.clock_offset == nil and not self.flags["dry-run"] then
     o.clock_offset = clock.recall((tostring(o.base_url):gsub("/+$", "")), self.sys.now(), self.sys.clock_file)
   end
-  -- The library's warnings, on stderr, but for the missing user agent: doctor
-  -- reports that one, and every other command would repeat it on each run.
+  -- The library's warnings, on stderr, but for the missing user agent and
+  -- issuer: doctor reports those, and every other command would repeat them
+  -- on each run.
   o.log = o.log or function(message, key)
-    if key ~= "default_user_agent" then self.sys.stderr("coreplus: warning: " .. message .. "\n") end
+    if key ~= "default_user_agent" and key ~= "default_issuer" then
+      self.sys.stderr("coreplus: warning: " .. message .. "\n")
+    end
   end
   if self.flags["dry-run"] then
     self.dry_seen = {}
