@@ -7,7 +7,7 @@
  * order), then confirmed with the real send time when libcurl is about to
  * send (after connection set-up), or cancelled when it never left.
  *
- * Leases (docs/decisions.md, "Pending bookings hold leases"): a booking that
+ * Leases (docs/decisions.md#pending-leases): a booking that
  * is reserved but not yet sent holds a lease of THR_LEASE seconds, from its
  * slot or from the latest renewal. While it runs, later bookings wait for
  * the booking to leave; once it has run out the booking counts as having left
