@@ -139,11 +139,12 @@ describe("the docs' Python example against the mock", function()
 end)
 
 describe("the FAQ's token self-check with PyJWT 2", function()
-  -- The block the README gives, run as it stands with jwtoken and secret
+  -- The block the README gives (its marker: run by spec/interop_docs_spec.lua
+  -- (pyjwt2-self-check)), run as it stands with jwtoken and secret
   -- from the command line.
   local function snippet()
     local doc = assert(read("README.md"))
-    local block = doc:match("<!%-%- pyjwt2%-self%-check.-%-%->\n```python\n(.-)```")
+    local block = doc:match("<!%-%- run by spec/interop_docs_spec%.lua %(pyjwt2%-self%-check%) %-%->\n```python\n(.-)```")
     return "import sys\njwtoken, secret = sys.argv[1], sys.argv[2]\n" .. assert(block, "no snippet in README.md") ..
       "\nimport json\nprint(json.dumps(claims, sort_keys=True))\n"
   end
