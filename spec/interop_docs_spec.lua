@@ -144,7 +144,8 @@ describe("the FAQ's token self-check with PyJWT 2", function()
   -- from the command line.
   local function snippet()
     local doc = assert(read("README.md"))
-    local block = doc:match("<!%-%- run by spec/interop_docs_spec%.lua %(pyjwt2%-self%-check%) %-%->\n```python\n(.-)```")
+    local marker = "<!%-%- run by spec/interop_docs_spec%.lua %(pyjwt2%-self%-check%) %-%->"
+    local block = doc:match(marker .. "\n```python\n(.-)```")
     return "import sys\njwtoken, secret = sys.argv[1], sys.argv[2]\n" .. assert(block, "no snippet in README.md") ..
       "\nimport json\nprint(json.dumps(claims, sort_keys=True))\n"
   end
