@@ -250,7 +250,12 @@ function _M.stop_instance(o)
   end
   -- A master that QUIT waited for its workers: whatever is left has no master.
   local left = pid and nginx_group(pid) or {}
-  if #left > 0 then exec("kill -KILL " .. concat(left, " ") .. " 2>/dev/null") end
+  if #left > 0 then
+    exec("kill -KILL " .. concat(left, " ") .. " 2>/dev/null")
+    -- a KILL is delivered, not done, when kill returns: wait until they are gone
+    local t = 0
+    while #nginx_group(pid) > 0 and t < 5 do sleep(0.01); t = t + 0.01 end
+  end
   if is_prefix(o.prefix) then exec("rm -rf " .. q(o.prefix)) end
 end
 
