@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,8 +431,17 @@ static int thr_file_load(thr_file *f, int i, int fresh, const thr_config *cfg, d
     return thr_ring_repair(f->ring, cfg, now);
 }
 
-int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr_config *cfg,
-                   double now, double wait, double deadline, thr_file_op *op)
+int thr_file_key_init(thr_file_key *k, const char *key, size_t keylen)
+{
+    unsigned int n = 0;
+    memset(k, 0, sizeof *k);
+    k->hint = -1;
+    return EVP_Digest(key ? key : "", key ? keylen : 0, k->id, &n, EVP_sha256(), NULL) == 1
+        && n == 32 ? 0 : -1;
+}
+
+int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, double now,
+                   double wait, double deadline, thr_file_op *op)
 {
     int rc, i, rebuilt;
 
@@ -442,13 +452,18 @@ int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr
         return rc;
     }
     rebuilt = thr_file_check(f);
-    if (rebuilt < 0 || (i = thr_file_slot(f, id, *hint, now, &op->fresh)) < 0) {
+    if (rebuilt < 0 || (i = thr_file_slot(f, k->id, k->hint, now, &op->fresh)) < 0) {
         thr_file_unlock(f->fd);
         pthread_mutex_unlock(&f->mu);
         return rebuilt < 0 ? THR_FILE_IO : THR_FILE_FULL;
     }
-    *hint = i;
+    k->hint = i;
     op->repaired = rebuilt + thr_file_load(f, i, op->fresh, cfg, now);
+    if (op->fresh && k->had_slot) {
+        thr_ring_fill(f->ring, cfg, now);
+        op->repaired++;
+    }
+    k->had_slot = 1;
     f->ring->span = cfg->per + cfg->margin;
     op->ring = f->ring;
     return THR_FILE_OK;
@@ -495,10 +510,10 @@ static void thr_file_write_back(thr_file *f, int i)
 /* The blocks tile the ring (a negative array size fails the build if not). */
 typedef char thr_diff_tiles[THR_RING % THR_DIFF_BLOCK == 0 ? 1 : -1];
 
-void thr_file_end(thr_file *f, int hint, int dirty)
+void thr_file_end(thr_file *f, const thr_file_key *k, int dirty)
 {
     if (dirty)
-        thr_file_write_back(f, hint);
+        thr_file_write_back(f, k->hint);
     thr_file_unlock(f->fd);
     pthread_mutex_unlock(&f->mu);
 }
