@@ -228,7 +228,7 @@ void thr_cancel(thr_ticket *tk)
         tk->lim->local->cancelled++;
         pthread_mutex_unlock(&tk->lim->mu);
     } else {
-        thr_win_open(tk->lim, tk->where, &tk->cfg, clock_monotonic(), 0, &w);
+        thr_win_open(tk->lim, tk->where, &tk->cfg, thr_clock_now(tk->lim->clock), 0, &w);
         if (w.where == tk->where)
             thr_ring_cancel(w.ring, tk->n, tk->tag);
         thr_win_close(&w, 1);

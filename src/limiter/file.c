@@ -19,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../clock.h"
 
 #define THR_MAGIC "coreplus-limit\n"
 #define THR_FILE_VERSION ((uint32_t)THR_FILE_FORMAT)
@@ -82,7 +81,7 @@ static void thr_boot_id(char out[48])
  * wait seconds, or the deadline when that comes first): a holder that is
  * stopped (SIGSTOP, Ctrl-Z) keeps it. Returns THR_FILE_OK, THR_FILE_LATE
  * (the deadline came first), THR_FILE_BUSY or THR_FILE_IO. */
-static int thr_file_lock(int fd, double now, double wait, double deadline)
+static int thr_file_lock(int fd, thr_clock *clock, double now, double wait, double deadline)
 {
     struct flock fl;
     double until = now + wait, pause = 1e-4;
@@ -98,10 +97,10 @@ static int thr_file_lock(int fd, double now, double wait, double deadline)
             return THR_FILE_OK;
         if (errno != EACCES && errno != EAGAIN && errno != EINTR)
             return THR_FILE_IO;
-        now = clock_monotonic();
+        now = thr_clock_now(clock);
         if (now >= until)
             return late ? THR_FILE_LATE : THR_FILE_BUSY;
-        clock_sleep(pause < until - now ? pause : until - now);
+        thr_clock_sleep(clock, pause < until - now ? pause : until - now);
         if (pause < 0.004)
             pause *= 2;
     }
@@ -440,14 +439,14 @@ int thr_file_key_init(thr_file_key *k, const char *key, size_t keylen)
         && n == 32 ? 0 : -1;
 }
 
-int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, double now,
-                   double wait, double deadline, thr_file_op *op)
+int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, thr_clock *clock,
+                   double now, double wait, double deadline, thr_file_op *op)
 {
     int rc, i, rebuilt;
 
     memset(op, 0, sizeof *op);
     pthread_mutex_lock(&f->mu);
-    if ((rc = thr_file_lock(f->fd, now, wait, deadline)) != THR_FILE_OK) {
+    if ((rc = thr_file_lock(f->fd, clock, now, wait, deadline)) != THR_FILE_OK) {
         pthread_mutex_unlock(&f->mu);
         return rc;
     }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "manual_clock.h"
 #include "ring.h"
 
 /* The file's format: its header says it, and the default file's name
@@ -57,14 +58,14 @@ typedef struct thr_file_op {
     int repaired;              /* values mended, and files rebuilt, on the way */
 } thr_file_op;
 
-/* Locks f (waiting at most wait seconds, or until deadline when that comes
- * first: THR_FILE_BUSY, THR_FILE_LATE), reads the window of k and checks the
+/* Locks f (waiting at most wait seconds of clock, or until deadline when that
+ * comes first: THR_FILE_BUSY, THR_FILE_LATE), reads the window of k and checks the
  * file, rebuilding it when damaged; a window whose history was lost (k's
  * slot had to be claimed again) counts as full as of now. THR_FILE_FULL: no
  * free slot for k. On THR_FILE_OK the caller runs its operation on op->ring
  * and calls thr_file_end. */
-int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, double now,
-                   double wait, double deadline, thr_file_op *op);
+int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, thr_clock *clock,
+                   double now, double wait, double deadline, thr_file_op *op);
 /* Writes the window back when dirty and unlocks. */
 void thr_file_end(thr_file *f, const thr_file_key *k, int dirty);
 

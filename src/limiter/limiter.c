@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../clock.h"
 
 static pthread_mutex_t thr_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static thr_limit *thr_registry;
@@ -21,13 +20,14 @@ static void thr_free(thr_limit *l)
     /* l->refs is 0 here */
     thr_redis_free(l->redis);
     thr_file_close(l->file);
+    thr_clock_release(l->clock);
     pthread_mutex_destroy(&l->mu);
     free(l->local);
     free(l->id);
     free(l);
 }
 
-static thr_limit *thr_new(const char *key, size_t keylen, const char *path,
+static thr_limit *thr_new(const char *key, size_t keylen, const char *path, thr_clock *clock,
                           char *err, size_t errlen)
 {
     thr_limit *l = calloc(1, sizeof *l);
@@ -40,6 +40,8 @@ static thr_limit *thr_new(const char *key, size_t keylen, const char *path,
         return NULL;
     }
     l->refs = 1;
+    l->clock = clock;
+    thr_clock_retain(clock);
     if (path == NULL)
         return l;
     if (thr_file_key_init(&l->fkey, key, keylen) != 0) {
@@ -71,10 +73,10 @@ static char *thr_id(const char *where, const char *key, size_t keylen, size_t *i
 
 /* A new window for (path | url, key); NULL with a message in err. */
 static thr_limit *thr_new_at(const char *key, size_t keylen, const char *path,
-                             const char *url, double timeout, int fail,
+                             thr_clock *clock, const char *url, double timeout, int fail,
                              char *err, size_t errlen)
 {
-    thr_limit *l = thr_new(key, keylen, url != NULL ? NULL : path, err, errlen);
+    thr_limit *l = thr_new(key, keylen, url != NULL ? NULL : path, clock, err, errlen);
     if (l != NULL && url != NULL) {
         l->redis = thr_redis_open(url, key, keylen, timeout, fail, err, errlen);
         if (l->redis == NULL) {
@@ -85,16 +87,20 @@ static thr_limit *thr_new_at(const char *key, size_t keylen, const char *path,
     return l;
 }
 
-/* Finds or makes the window of (where, key). where: the shared file's path,
- * or for Redis its URL and options (url != NULL; path is then NULL). */
+/* Finds or makes the window of (where, key). where: the shared file's path
+ * and the clock, or for Redis its URL and options (url != NULL; path is then
+ * NULL). */
 static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
-                              const char *url, double timeout, int fail,
+                              thr_clock *clock, const char *url, double timeout, int fail,
                               char *err, size_t errlen)
 {
     thr_limit *l;
-    char *id, where[1100];
+    const char *named = path;
+    char *id, where[4400];
     size_t idlen = 0;
 
+    if (key == NULL && path == NULL && url == NULL)
+        return thr_new(NULL, 0, NULL, clock, err, errlen);   /* private */
     if (url != NULL) {
         /* limiters that differ in options must not share a connection */
         if ((size_t)snprintf(where, sizeof where, "%s %g %d", url, timeout, fail)
@@ -102,15 +108,20 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
             snprintf(err, errlen, "redis URL too long");
             return NULL;
         }
-        path = where;
+        named = where;
+    } else if (clock != NULL) {
+        if ((size_t)snprintf(where, sizeof where, "%s clock %p", path ? path : "", (void *)clock)
+            >= sizeof where) {
+            snprintf(err, errlen, "the path is too long");
+            return NULL;
+        }
+        named = where;
     }
-    if (key == NULL && path == NULL)
-        return thr_new(NULL, 0, NULL, err, errlen);   /* private */
     if (key == NULL) {
         key = "";
         keylen = 0;
     }
-    if ((id = thr_id(path, key, keylen, &idlen)) == NULL) {
+    if ((id = thr_id(named, key, keylen, &idlen)) == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -121,7 +132,7 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
     }
     if (l != NULL) {
         l->refs++;
-    } else if ((l = thr_new_at(key, keylen, path, url, timeout, fail, err, errlen)) != NULL) {
+    } else if ((l = thr_new_at(key, keylen, path, clock, url, timeout, fail, err, errlen)) != NULL) {
         l->id = id;
         l->idlen = idlen;
         id = NULL;
@@ -133,16 +144,16 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
     return l;
 }
 
-thr_limit *thr_open(const char *key, size_t keylen, const char *path,
+thr_limit *thr_open(const char *key, size_t keylen, const char *path, thr_clock *clock,
                     char *err, size_t errlen)
 {
-    return thr_open_at(key, keylen, path, NULL, 0, 0, err, errlen);
+    return thr_open_at(key, keylen, path, clock, NULL, 0, 0, err, errlen);
 }
 
 thr_limit *thr_open_redis(const char *key, size_t keylen, const char *url,
                           double timeout, int fail, char *err, size_t errlen)
 {
-    return thr_open_at(key, keylen, NULL, url, timeout, fail, err, errlen);
+    return thr_open_at(key, keylen, NULL, NULL, url, timeout, fail, err, errlen);
 }
 
 void thr_error(thr_limit *l, char *buf, size_t len)
@@ -185,11 +196,16 @@ int thr_shared(const thr_limit *l)
     return l->file != NULL || l->redis != NULL;
 }
 
+thr_clock *thr_clock_of(const thr_limit *l)
+{
+    return l->clock;
+}
+
 /* ===== stats ===== */
 
 void thr_get_stats(thr_limit *l, const thr_config *cfg, thr_stats *st)
 {
-    double now = clock_monotonic();
+    double now = thr_clock_now(l->clock);
     thr_win w;
     uint64_t i;
 
@@ -221,7 +237,7 @@ void thr_add_wait(thr_limit *l, const thr_config *cfg, double seconds)
     thr_win w;
     if (!(seconds > 0))
         return;
-    thr_win_open(l, THR_AT_FILE, cfg, clock_monotonic(), 0, &w);
+    thr_win_open(l, THR_AT_FILE, cfg, thr_clock_now(l->clock), 0, &w);
     w.ring->waited_total += seconds;
     thr_win_close(&w, 1);
 }

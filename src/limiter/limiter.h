@@ -30,12 +30,16 @@
  *               runs there; noredis.c: a build without hiredis;
  *               redis_lua.c: what the OpenResty transport reads of it).
  *   path.c      where the default shared file lives.
- *   limiter_lua.c   core.limiter and the limiter object.
+ *   manual_clock.c  the limiter's time: the real clock, or one that moves
+ *               only when told, so that specs never sleep.
+ *   limiter_lua.c   core.limiter and the limiter object (manual_clock_lua.c:
+ *               core.manual_clock).
  *
- * Headers include only headers below them: limiter.h -> config.h;
+ * Headers include only headers below them: limiter.h -> config.h,
+ * manual_clock.h;
  * window.h (private to limiter.c, book.c, window.c) -> limiter.h, file.h,
- * redis.h, ring.h; path.h -> file.h -> ring.h -> config.h; redis.h ->
- * config.h.
+ * redis.h, ring.h; path.h -> file.h -> ring.h, manual_clock.h; ring.h,
+ * redis.h -> config.h.
  *
  * Leases (docs/decisions.md, "Pending bookings hold leases"): a booking that
  * is reserved but not yet sent holds a lease of THR_LEASE seconds, from its
@@ -60,6 +64,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "manual_clock.h"
 
 /* What ran out, when a wait would pass a deadline (core.request's and
  * limiter:acquire's kind "timeout"). */
@@ -104,10 +109,14 @@ typedef struct thr_stats {
     uint64_t relets;        /* bookings made again after their lease ran out */
 } thr_stats;
 
-/* Opens (or joins) the window for key; path NULL = in-process. On failure
- * returns NULL and writes a message into err. */
-thr_limit *thr_open(const char *key, size_t keylen, const char *path,
+/* Opens (or joins) the window for key; path NULL = in-process. clock: the
+ * window's time (NULL: the real clock; a manual one is part of the window's
+ * name, so limiters on other clocks never share its in-process window). On
+ * failure returns NULL and writes a message into err. */
+thr_limit *thr_open(const char *key, size_t keylen, const char *path, thr_clock *clock,
                     char *err, size_t errlen);
+/* The window's clock (NULL: the real one). */
+thr_clock *thr_clock_of(const thr_limit *lim);
 /* Opens (or joins) a window kept in Redis at url (redis.h) for key;
  * timeout bounds the connect and each command; fail = 1: a Redis failure
  * makes thr_reserve book nothing and set tk->failed (thr_error says why);

@@ -45,8 +45,8 @@ static int thr_win_open_file(thr_limit *l, const thr_config *cfg, double now, do
 {
     thr_file_op op;
     /* While the lock stays taken, look only briefly: the local window serves. */
-    int rc = thr_file_begin(l->file, &l->fkey, cfg, now, l->busy ? 0.01 : THR_LOCK_WAIT,
-                            deadline, &op);
+    int rc = thr_file_begin(l->file, &l->fkey, cfg, l->clock, now,
+                            l->busy ? 0.01 : THR_LOCK_WAIT, deadline, &op);
     if (rc != THR_FILE_OK)
         return rc;
     if (op.repaired || l->busy)

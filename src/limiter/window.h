@@ -24,6 +24,7 @@ struct thr_limit {
     int busy, warned;           /* the file could not be used lately */
     uint64_t file_repairs, file_busy, relets;
     thr_redis *redis;           /* the window lives in Redis */
+    thr_clock *clock;           /* its time (NULL: the real clock), retained */
 };
 
 /* One operation's window, open: the file's (locked) or the local one (its
