@@ -201,8 +201,9 @@ end
 -- The nginx processes of the process group `pgid` (a mock's nginx leads a
 -- group of its own: its workers are there, alive or orphaned). Only
 -- processes that call themselves nginx count, in case the group is long gone
--- and its number taken.
-local function nginx_group(pgid)
+-- and its number taken; with `exiting`, also those whose command line is
+-- already gone (a process being torn down after SIGKILL, not yet a zombie).
+local function nginx_group(pgid, exiting)
   local out = {}
   if not HAVE_PROC then
     for p in capture("pgrep -g " .. tonumber(pgid) .. " '^nginx' 2>/dev/null"):gmatch("%d+") do out[#out + 1] = p end
@@ -211,7 +212,8 @@ local function nginx_group(pgid)
   for p in capture("ls /proc 2>/dev/null"):gmatch("%d+") do
     local stat = read_file("/proc/" .. p .. "/stat")
     local group = stat and stat:match("^%d+ %b() %a %d+ (%d+)")
-    if group == tostring(pgid) and alive(p) and (read_file("/proc/" .. p .. "/cmdline") or ""):match("^nginx") then
+    local cmdline = group == tostring(pgid) and alive(p) and read_file("/proc/" .. p .. "/cmdline")
+    if cmdline and (cmdline:match("^nginx") or (exiting and cmdline == "")) then
       out[#out + 1] = p
     end
   end
@@ -255,7 +257,7 @@ function _M.stop_instance(o)
     -- SIGKILL is delivered at once, but an exit takes a moment on a busy
     -- machine: wait (bounded) so that nothing listens once stop returns.
     local t = 0
-    while #nginx_group(pid) > 0 and t < 2 do sleep(0.01); t = t + 0.01 end
+    while #nginx_group(pid, true) > 0 and t < 2 do sleep(0.01); t = t + 0.01 end
   end
   if is_prefix(o.prefix) then exec("rm -rf " .. q(o.prefix)) end
 end
