@@ -219,6 +219,59 @@ describe("coreplus.transport.ngx", function()
     end)
   end)
 
+  -- The call's deadline bounds everything the transport does (issue 25): the
+  -- limiter's wait included, as in the C core. Before, the wait had no bound
+  -- and the timeout's clock started after it.
+  describe("the call's deadline", function()
+    it("fails at once, unsent, when the limiter's wait would pass the deadline", function()
+      local r = run(fmt([[
+        local lim = t.limiter{ rate = 1, per = 5, key = "spec-dl-a-" .. ngx.now() }
+        local first = t.request{ url = $1, limiter = lim }
+        local res, err = t.request{ url = $1, limiter = lim, deadline = t.now() + 0.5 }
+        return { first = first and first.status, res = res and res.status, err = err }]],
+        h.plain .. "/raw/sized?n=1"))
+      assert.are.equal(200, r.first)
+      assert.is_nil(r.res)
+      assert.are.equal("timeout", r.err.kind)
+      assert.is_false(r.err.sent)
+      assert.truthy(r.err.message:find("rate limit wait", 1, true), r.err.message)
+    end)
+
+    it("counts the limiter's wait against the deadline: what is left bounds the transfer", function()
+      local r = run(fmt([[
+        local lim = t.limiter{ rate = 1, per = 1, key = "spec-dl-b-" .. ngx.now() }
+        assert(t.request{ url = $1, limiter = lim })
+        -- about 1.05 s of wait, then a 1.5 s answer: past a 2 s deadline
+        local res, err = t.request{ url = $2, limiter = lim, timeout = 2, deadline = t.now() + 2 }
+        return { res = res and res.status, err = err }]],
+        h.plain .. "/raw/sized?n=1", h.plain .. "/raw/slow?s=1.5"))
+      assert.is_nil(r.res)
+      assert.are.equal("timeout", r.err.kind)
+    end)
+
+    it("ends the wait for the shared dict's lock by the deadline", function()
+      local r = run(fmt([[
+        local key = "spec-dl-c-" .. ngx.now()
+        local lim = t.limiter{ rate = 10, per = 1, key = key }
+        -- a worker that took the lock and stopped
+        ngx.shared[t.dict_name]:add("l:" .. key .. ":lock", true, 5)
+        local res, err = t.request{ url = $1, limiter = lim, deadline = t.now() + 0.2 }
+        return { res = res and res.status, err = err }]], h.plain .. "/raw/sized?n=1"))
+      assert.is_nil(r.res)
+      assert.are.equal("timeout", r.err.kind)
+      assert.is_false(r.err.sent)
+    end)
+
+    it("sends nothing once the deadline has passed", function()
+      local r = run(fmt([[
+        local res, err = t.request{ url = $1, deadline = t.now() - 1 }
+        return { res = res and res.status, err = err }]], h.plain .. "/raw/sized?n=1"))
+      assert.is_nil(r.res)
+      assert.are.equal("timeout", r.err.kind)
+      assert.is_false(r.err.sent)
+    end)
+  end)
+
   describe("TLS", function()
     it("verifies a server whose CA is in lua_ssl_trusted_certificate", function()
       local r = run(fmt("return assert(t.request{ url = $1 })", h.tls .. "/raw/chunked"))

@@ -281,13 +281,22 @@ end
 
 local ms = function(s) return max(1, floor(s * 1000)) end
 
--- Waits for the limiter's slot, yielding; returns the booking (nil without a
--- limiter) | nil, err (Redis limit, on_redis_error = "fail").
-local function wait_for_slot(limiter, connect_timeout)
+local function late(fmt, seconds)
+  return { kind = "timeout", message = format(fmt, seconds), sent = false }
+end
+
+-- Waits for the limiter's slot, yielding, until the deadline at the latest;
+-- returns the booking (nil without a limiter) | nil, err (the wait would
+-- pass the deadline; the Redis limit failed, on_redis_error = "fail").
+local function wait_for_slot(limiter, connect_timeout, deadline)
   if not limiter then return nil end
-  local d, booking = limiter:reserve()
+  local d, booking = limiter:reserve(deadline)
   if d == nil then return nil, booking end
   while d > 0 do
+    if now() + d > deadline then   -- fail at once rather than wait for nothing
+      limiter:cancel(booking)
+      return nil, late("the rate limit wait (%.2f s) would pass the deadline", d)
+    end
     limiter:hold(booking, d + 1)
     sleep(d)
     d = limiter:ready(booking)
@@ -354,15 +363,20 @@ local function exchange(sock, opts, method, head, remaining, reused, form)
   return res
 end
 
--- One attempt on one connection. Returns res | nil, err, retry_on_fresh.
-local function attempt(opts, method, u, limiter, deadline_from)
+-- One attempt on one connection, over by the deadline. Returns res | nil,
+-- err, retry_on_fresh.
+local function attempt(opts, method, u, limiter, deadline_from, deadline)
   local connect_timeout = opts.connect_timeout or DEFAULTS.connect_timeout
   local timeout = opts.timeout or DEFAULTS.timeout
-  local booking, lerr = wait_for_slot(limiter, connect_timeout)
+  local booking, lerr = wait_for_slot(limiter, connect_timeout, deadline)
   if lerr then return nil, lerr end
 
   local started = now()
-  local sock, reused = connect(opts, u, connect_timeout)
+  if started >= deadline then
+    if booking then limiter:cancel(booking) end
+    return nil, late("the deadline had passed (%.2f s ago) before the request could start", started - deadline)
+  end
+  local sock, reused = connect(opts, u, min(connect_timeout, deadline - started))
   if not sock then
     if booking then limiter:cancel(booking) end
     return nil, reused
@@ -378,7 +392,7 @@ local function attempt(opts, method, u, limiter, deadline_from)
     local owed = limiter:sent(booking)
     sleep(owed)
   end
-  local remaining = timeout - (now() - started)
+  local remaining = min(timeout - (now() - started), deadline - now())
   if remaining <= 0 then
     sock:close()
     return nil, { kind = "timeout", message = "timed out before sending", sent = false }
@@ -432,12 +446,15 @@ end
 local function perform(opts, method, u)
   local limiter = opts.limiter
   local started = now()
-  local res, err, retry = attempt(opts, method, u, limiter, started)
+  -- opts.deadline (this transport's clock) bounds everything, the limiter's
+  -- wait included; timeout bounds the exchange from its connect on
+  local deadline = opts.deadline or math.huge
+  local res, err, retry = attempt(opts, method, u, limiter, started, deadline)
   -- A pooled connection that the server had just closed: the request never
   -- got an answer, so it is sent again once on a fresh connection (as
   -- libcurl does), for idempotent methods only.
   if not res and retry and IDEMPOTENT[method] then
-    res, err = attempt(opts, method, u, limiter, started)
+    res, err = attempt(opts, method, u, limiter, started, deadline)
   end
   if not res then
     err.method, err.url = method, opts.url

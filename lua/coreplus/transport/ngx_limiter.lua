@@ -50,8 +50,9 @@ local dict_limiter = {}
 dict_limiter.__index = dict_limiter
 
 -- A tiny cross-worker mutex: `add` is atomic across workers. Held only
--- around two dict operations, never across a yield.
-local function locked(dict, lock_key, fn, ...)
+-- around two dict operations, never across a yield. The wait for it ends by
+-- the deadline: nil then.
+local function locked(dict, lock_key, deadline, fn, ...)
   for _ = 1, 2000 do
     if dict:add(lock_key, true, 0.5) then
       local ok, a, b = pcall(fn, ...)
@@ -59,6 +60,7 @@ local function locked(dict, lock_key, fn, ...)
       if not ok then error(a, 0) end
       return a, b
     end
+    if deadline and now() >= deadline then return nil end
     ngx.sleep(0.001)
   end
   error("coreplus: limiter lock '" .. lock_key .. "' not acquired in 2 s", 0)
@@ -98,11 +100,16 @@ local function dict_reserve(self, t)
   return n
 end
 
---- limiter:reserve() -> delay_seconds, booking. Books the next slot without
--- blocking; the booking stays pending until sent() or cancel().
-function dict_limiter:reserve()
+--- limiter:reserve(deadline) -> delay_seconds, booking | nil, err. Books the
+-- next slot without blocking; the booking stays pending until sent() or
+-- cancel(). nil, {kind = "timeout"} when the deadline came first.
+function dict_limiter:reserve(deadline)
   local t = now()
-  local n = locked(self.dict, self.prefix .. "lock", dict_reserve, self, t)
+  local n = locked(self.dict, self.prefix .. "lock", deadline, dict_reserve, self, t)
+  if not n then
+    return nil, { kind = "timeout", sent = false,
+      message = "the wait for the shared limit's lock would pass the deadline" }
+  end
   local at = self:_bound(n, t)
   return max(0, at - t), n
 end
