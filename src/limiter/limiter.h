@@ -35,12 +35,13 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "../defaults.h"
 
 #define THR_RING 1024                  /* bookings remembered per window */
 #define THR_MAX_RATE (THR_RING / 2)
 #define THR_FILE_KEYS 32               /* key slots in one shared file */
 #define THR_FILE_IDLE 7200.0           /* a window's span when its own cannot be read */
-#define THR_LEASE 1.0                  /* seconds a pending booking holds the
+#define THR_LEASE DEFAULT_LEASE        /* seconds a pending booking holds the
                                           others up without a renewal */
 #define THR_RENEW (THR_LEASE / 4)      /* the owner renews this often */
 #define THR_LOCK_WAIT 1.0              /* the longest wait for a file's lock */
