@@ -8,8 +8,8 @@
 --
 --   reserve(deadline) -> delay, booking | nil, err   books the next slot
 --   hold(booking, seconds)   renews the lease of a booking that has not left
---   ready(booking) -> delay  seconds still to wait (0: it may leave now)
---   sent(booking) -> owed    it leaves now (after the owed seconds)
+--   ready(booking) -> delay | nil, err   seconds still to wait (0: go)
+--   sent(booking) -> owed | nil, err     it leaves now (after the owed seconds)
 --   cancel(booking)          it never left and no longer counts
 --   acquire(deadline) -> waited | nil, err    all of the above, yielding
 --   stats(), close()
@@ -57,7 +57,9 @@ function _M.wait(lim, deadline)
     end
     lim:hold(booking, _M.LEASE)
     sleep(min(d, _M.RENEW))
-    d = lim:ready(booking)
+    local err
+    d, err = lim:ready(booking)
+    if not d then return nil, err end
   end
   return booking
 end
@@ -178,10 +180,10 @@ local function locked(self, deadline, fn, ...)
   for _ = 1, 2000 do
     local ok, err = store(dict, "safe_add", lock_key, true, LOCK_TTL)
     if ok then
-      local done, a, b = pcall(fn, ...)
+      local done, a, b, c = pcall(fn, ...)
       dict:delete(lock_key)
       if not done then error(a, 0) end
-      return a, b
+      return a, b, c
     end
     if err ~= "exists" then return full(self) end
     if deadline and now() >= deadline then
@@ -232,41 +234,47 @@ function dict_limiter:_ttl(until_, t)
   return max(0.001, until_ - t) + self.per + self.margin + 1
 end
 
--- Under the lock: the next number, its entry written (pending with a lease,
--- or sent at `leave`). n | nil, err.
-local function dict_book(self, t, leave)
+-- Under the lock: the next number, the earliest it may leave, and its entry
+-- written: pending with a lease, or (sending) as leaving then. A booking
+-- whose wait would pass the deadline is not made at all: a number that is
+-- cancelled at once is a hole the others must look past. n, at | nil, why.
+local function dict_book(self, t, deadline, sending)
   local dict, prefix = self.dict, self.prefix
   local counter = prefix .. "next"
+  local at = self:_bound((dict:get(counter) or 0) + 1, t)
+  if deadline and at > deadline then return nil, "late", at - t end
   local n = dict:incr(counter, 1)
   if not n then   -- a new key (or one idle for a day): a counter that evicts nothing
     local ok, err = store(dict, "safe_add", counter, 0, COUNTER_TTL)
     if not ok and err ~= "exists" then return nil, "full" end
     n, err = dict:incr(counter, 1)
     if not n then return nil, err end
+    at = self:_bound(n, t)
   end
   dict:expire(counter, COUNTER_TTL)
-  local value = leave or -(t + _M.LEASE)
-  local ok = store(dict, "safe_set", prefix .. n, value, self:_ttl(leave or -value, t))
+  local value = sending and max(t, at) or -(t + _M.LEASE)
+  local ok = store(dict, "safe_set", prefix .. n, value, self:_ttl(sending and value or -value, t))
   if not ok then return nil, "full" end
-  return n
+  return n, at
 end
 
-function dict_limiter:_book(deadline, t, leave)
-  local n, err = locked(self, deadline, dict_book, self, t, leave)
-  if n then return n end
-  if err == "full" then return full(self) end
-  if type(err) ~= "table" then err = { kind = "limiter", message = tostring(err), sent = false } end
-  return nil, err
+function dict_limiter:_book(deadline, t, sending)
+  local n, at, wait = locked(self, deadline, dict_book, self, t, deadline, sending)
+  if n then return n, at end
+  if at == "full" then return full(self) end
+  if at == "late" then return nil, late("the rate limit wait (%.2f s) would pass the deadline", wait) end
+  if type(at) ~= "table" then at = { kind = "limiter", message = tostring(at), sent = false } end
+  return nil, at
 end
 
 --- limiter:reserve(deadline) -> delay_seconds, booking | nil, err. Books the
 -- next slot without blocking; the booking is pending (holding the later ones
--- up while its lease runs) until sent() or cancel().
+-- up while its lease runs) until sent() or cancel(). nil, {kind = "timeout"}
+-- when its wait would pass the deadline (then nothing is booked).
 function dict_limiter:reserve(deadline)
   local t = now()
-  local n, err = self:_book(deadline, t)
-  if not n then return nil, err end
-  local at = self:_bound(n, t)
+  local n, at = self:_book(deadline, t)
+  if not n then return nil, at end
   return max(0, at - t), { n = n, deadline = deadline }
 end
 
@@ -288,14 +296,15 @@ function dict_limiter:hold(b, seconds)
   end
 end
 
---- limiter:ready(booking) -> seconds still to wait (0: it may leave now).
--- A booking whose lease ran out (its worker was stopped or blocked) books
--- again, at the back.
+--- limiter:ready(booking) -> seconds still to wait (0: it may leave now) |
+-- nil, err. A booking whose lease ran out (its worker was stopped or
+-- blocked) books again, at the back (nil, err: that would pass its deadline,
+-- or the dict is full; nothing is booked then).
 function dict_limiter:ready(b)
   local t = now()
   if self:_lost(b, t) then
-    local n = self:_book(b.deadline, t)
-    if not n then return 0 end   -- sent() books again or says why
+    local n, err = self:_book(b.deadline, t)
+    if not n then return nil, err end
     b.n = n
     self.relets = self.relets + 1
   end
@@ -313,9 +322,11 @@ function dict_limiter:sent(b)
   local t = now()
   if self:_lost(b, t) then
     self.relets = self.relets + 1
-    local n, err = self:_book(nil, t, t)   -- counted at once; moved to its slot below
-    if not n then return nil, err end      -- full: it must not leave uncounted
+    local n, at = self:_book(nil, t, true)   -- leaving at its slot
+    if not n then return nil, at end         -- full: it must not leave uncounted
     b.n = n
+    self.last_sent = max(t, at)
+    return max(t, at) - t
   end
   local at = self:_bound(b.n, t)
   local leave = max(t, at)
