@@ -5,6 +5,7 @@
 -- the URL and encodes the body, and what is printed is what would be sent.
 -- The token is signed as the library would sign it and shown masked.
 local core = require "coreplus.core"
+local sign = require("coreplus.transport.token").sign
 local cjson = require "cjson.safe"
 local context = require "coreplus.cli.context"
 local output = require "coreplus.cli.output"
@@ -13,9 +14,7 @@ local ipairs = ipairs
 local pairs = pairs
 local type = type
 local tostring = tostring
-local floor = math.floor
 local format = string.format
-local defaults = context.defaults
 
 local _M = {}
 
@@ -31,11 +30,7 @@ function _M.transport(seen)
 end
 
 local function token_of(ctx, opts)
-  local c = opts.credentials or {}
-  local ok, token = pcall(core.sign, { consumer_id = c.consumer_id, consumer_secret = c.consumer_secret,
-    access_token = c.access_token, url = opts.url, method = opts.method,
-    issuer = opts.issuer or defaults.issuer, audience = opts.audience or defaults.audience,
-    now = floor(ctx.sys.now() + (opts.now_offset or 0)) })
+  local ok, token = pcall(sign, opts, ctx.sys.now())
   return ok and context.mask(token) or "(not signed: " .. context.strip_position(token) .. ")"
 end
 
