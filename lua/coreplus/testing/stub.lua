@@ -424,11 +424,22 @@ local function answer_of(route, record)
 end
 
 function _M:_handle(req)
-  if type(req) ~= "table" or type(req.url) ~= "string" or type(req.method) ~= "string" then
-    raise("stub transport: request table with url and method expected")
+  if type(req) ~= "table" or type(req.url) ~= "string" or (req.method ~= nil and type(req.method) ~= "string") then
+    raise("stub transport: request table with url (and method) expected")
+  end
+  if req.method == nil or req.method ~= req.method:upper() then   -- "GET" by default, as the transports
+    local copy = {}
+    for k, v in pairs(req) do copy[k] = v end
+    copy.method = (req.method or "GET"):upper()
+    req = copy
   end
   local scheme, rest = req.url:match("^(%a+)://[^/]+(/.*)$")
-  if not scheme then raise("stub transport: absolute URL expected, got %s", req.url) end
+  if not (scheme == "http" or scheme == "https") then
+    raise("stub transport: an absolute http(s) URL expected, got %s", req.url)
+  end
+  if req.body ~= nil and type(req.body) ~= "string" then
+    raise("stub transport: bad field 'body' (string expected, got %s)", type(req.body))
+  end
   if req.deadline and self.now() >= req.deadline then   -- nothing leaves: nothing is recorded
     return nil, { kind = "timeout", sent = false, method = req.method, url = req.url, elapsed = 0, waited = 0,
       message = format("the deadline had passed (%.2f s ago) before the request could start",
