@@ -19,7 +19,9 @@
 --   r.requests, r.rate_limited      arrivals at the mock, and how many got 429
 --   r.max_per_second                the most arrivals of one tenant in any 1 s
 --   r.worst_stall                   the longest gap between two arrivals of a
---                                   tenant beyond per / rate (seconds)
+--                                   tenant beyond what the rate implies: one
+--                                   window (per + the ngx margin), the gap
+--                                   after a burst of `rate` (seconds)
 --   r.calls, r.late, r.longest      calls made; calls longer than their
 --                                   timeout (+ 0.25 s), leaving out those of a
 --                                   worker while it was stopped or blocked;
@@ -33,7 +35,8 @@ local q, capture, read_file, write_file = nginx.q, nginx.capture, nginx.read_fil
 
 local M = {}
 
-local RATE, PER = 10, 1
+local PER = 1
+local WINDOW = PER + 2 * require("coreplus.core").defaults.margin   -- the ngx transport's
 local TOLERANCE = 0.25
 
 local CONF = [[
@@ -154,7 +157,7 @@ local function arrival_figures(arrivals, from, to)
       if i > 1 then gap = math.max(gap, times[i] - times[i - 1]) end
     end
   end
-  return most, math.max(0, gap - PER / RATE)
+  return most, math.max(0, gap - WINDOW)
 end
 
 local function in_fault(pid, a, b, faults)
@@ -200,7 +203,8 @@ function M._run(o, code, duration, base_url)
   local mock = o.mock
   local tokens = {}
   for i = 1, o.tenants or 1 do tokens[i] = mock.access_tokens and mock.access_tokens[i] or mock.access_token end
-  local cfg = { base_url = base_url or mock.base_url, consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
+  local cfg = { base_url = base_url or mock.base_url, consumer_id = mock.consumer_id,
+    consumer_secret = mock.consumer_secret,
     tokens = tokens, callers = o.callers or 10, timeout = o.timeout or 10, clients = o.clients,
     fresh_connections = o.fresh_connections }
   local dict = o.dict and ("lua_shared_dict coreplus_limit " .. o.dict .. ";")
