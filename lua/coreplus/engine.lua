@@ -103,6 +103,17 @@ end
 
 -- ===== one attempt =====
 
+-- A transport raises only on misuse, before sending (the transport
+-- contract): a wrong header or multipart part the caller gave. Raised again
+-- at the caller's line rather than here (an error that is not a message,
+-- such as a stub callable's failed assertion, goes on as it is).
+local function handing(ok, ...)
+  if ok then return ... end
+  local err = ...
+  if type(err) ~= "string" then error(err, 0) end
+  require("coreplus.misuse").raise("%s", (err:gsub("^[^\n]-:%d+: ", "", 1)))
+end
+
 local function encode_body(body)
   if body == nil or type(body) == "string" then return body end
   local misuse = require "coreplus.misuse"
@@ -251,7 +262,7 @@ function _M:run(req, first)
     else
       offset_before = self.clock_offset
       started = self.now()
-      res, terr = transport.request(self:request_opts(req, deadline))
+      res, terr = handing(pcall(transport.request, self:request_opts(req, deadline)))
       finished = self.now()
     end
     local decoded, err = self:outcome(req, res, terr, finished, offset_before)
@@ -300,7 +311,7 @@ function stream:add(path, query, version)
   local eng = self.engine
   local req = request(eng, "GET", path, { query = query, version = version })
   local started = eng.now()
-  local id = self.pipe:add(eng:request_opts(req, started + eng.timeout))
+  local id = handing(pcall(self.pipe.add, self.pipe, eng:request_opts(req, started + eng.timeout)))
   self.reqs[id] = { req = req, started = started, offset = eng.clock_offset }
   return id
 end
