@@ -39,26 +39,13 @@ local PER = 1
 local WINDOW = PER + 2 * require("coreplus.core").defaults.margin   -- the ngx transport's
 local TOLERANCE = 0.25
 
-local CONF = [[
-load_module /usr/lib/nginx/modules/ndk_http_module.so;
-load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
-@USER@
-worker_processes @WORKERS@;
-pid @PREFIX@/nginx.pid;
-error_log @PREFIX@/logs/error.log warn;
+-- nginx.lua's pieces, with the checkout whose code runs (@CODE@), the
+-- number of workers and the limiter's dict (@DICT@) left to fill.
+local CONF = nginx.MAIN:gsub("worker_processes %d+;", "worker_processes @WORKERS@;") .. [[
 worker_shutdown_timeout 1s;
 events { worker_connections 1024; }
 http {
-    access_log off;
-    lua_socket_log_errors off;
-    client_body_temp_path @PREFIX@/tmp/body;
-    proxy_temp_path @PREFIX@/tmp/proxy;
-    fastcgi_temp_path @PREFIX@/tmp/fastcgi;
-    uwsgi_temp_path @PREFIX@/tmp/uwsgi;
-    scgi_temp_path @PREFIX@/tmp/scgi;
-    lua_package_path "@CODE@/lua/?.lua;@CODE@/lua/?/init.lua;;";
-    lua_package_cpath "@CODE@/build/luajit/?.so;;";
-    @DICT@
+]] .. nginx.HTTP:gsub("@TOP@", "@CODE@"):gsub("include @CODE@/nginx/coreplus.conf;", "@DICT@") .. [[
     lua_ssl_trusted_certificate @CAFILE@;
     lua_ssl_verify_depth 5;
     lua_max_running_timers 1024;
