@@ -253,6 +253,28 @@ describe("coreplus.transport.ngx", function()
   end)
 
   describe("a Redis shared limit", function()
+    it("books, waits and sends through the transport's wait (ngx_redis.lua's interface)", function()
+      local server = dofile("spec/support/redis.lua").new()
+      local url = server:start()
+      local ok, r = pcall(run, fmt([[
+        local lim = t.limiter{ rate = 2, per = 0.5, key = "spec-redis-" .. ngx.now(), shared = $1 }
+        local t0, at = t.now(), {}
+        local function send(i)
+          local res, err = t.request{ url = $2, limiter = lim, deadline = t.now() + 5 }
+          assert(res, err and err.message)
+          at[i] = t.now() - t0
+        end
+        send(1); send(2)
+        local late, err = t.request{ url = $2, limiter = lim, deadline = t.now() + 0.1 }
+        send(3)
+        return { at = at, late = late ~= nil, kind = err and err.kind }]], url, h.plain .. "/raw/sized?n=1"))
+      server:stop()
+      assert(ok, r)
+      assert.is_true(r.at[3] >= 0.5, "third after " .. r.at[3])
+      assert.is_false(r.late)
+      assert.are.equal("timeout", r.kind)
+    end)
+
     it("reads the password up to the last @ and never shows any of it", function()
       local r = run([[
         local lim = t.limiter{ rate = 10, per = 1, key = "k", shared = "redis://:p@ss/w@127.0.0.1:1/0",
