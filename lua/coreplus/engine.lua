@@ -5,7 +5,7 @@
 -- (client, resources, pager) uses only this interface:
 --
 --   engine.new(o, credentials, transport, limiter) -> eng
---   eng:call(method, path, {query=, body=, headers=, version=, multipart=}) -> decoded, res | nil, err
+--   eng:call(method, path, {query=, body=, headers=, version=, multipart=, expect=}) -> decoded, res | nil, err
 --     multipart = { {name=, data= | path=, filename=, type=}, ... } (then no body)
 --   eng:stream() -> s       GETs in flight, fetched ahead (up to `concurrency`)
 --     s:add(path, query, version) -> id     s:next() -> id, decoded | id, nil, err | nil
@@ -103,6 +103,17 @@ end
 
 -- ===== one attempt =====
 
+-- A transport raises only on misuse, before sending (the transport
+-- contract): a wrong header or multipart part the caller gave. Raised again
+-- at the caller's line rather than here (an error that is not a message,
+-- such as a stub callable's failed assertion, goes on as it is).
+local function handing(ok, ...)
+  if ok then return ... end
+  local err = ...
+  if type(err) ~= "string" then error(err, 0) end
+  require("coreplus.misuse").raise("%s", (err:gsub("^[^\n]-:%d+: ", "", 1)))
+end
+
 local function encode_body(body)
   if body == nil or type(body) == "string" then return body end
   local misuse = require "coreplus.misuse"
@@ -178,8 +189,19 @@ end
 -- as it is, for users who call it.
 local decode_json = require("coreplus.core").json_decode
 
---- Turns a transport response into decoded or (nil, err).
-function _M:interpret(method, full_url, res)
+-- Whether a decoded answer carries `field`, at its top or in its envelope.
+local function carries(decoded, field)
+  if decoded[field] ~= nil then return true end
+  for _, v in pairs(decoded) do
+    if type(v) == "table" and v[field] ~= nil then return true end
+  end
+  return false
+end
+
+--- Turns a transport response into decoded or (nil, err). `expect`: a field
+-- a success must carry (a booking's id): without it the answer is
+-- bad_response, so a request that is not idempotent says outcome "unknown".
+function _M:interpret(method, full_url, res, expect)
   local decoded, decode_error
   local body = res.body
   if body ~= nil and body ~= "" then
@@ -196,6 +218,10 @@ function _M:interpret(method, full_url, res)
     return nil, errors.new{ kind = "bad_response", status = res.status, method = method,
       url = full_url, message = "response body is not a JSON object or array" }
   end
+  if expect and not carries(decoded, expect) then
+    return nil, errors.new{ kind = "bad_response", status = res.status, method = method,
+      url = full_url, message = "the answer carries no " .. expect }
+  end
   return decoded
 end
 
@@ -204,7 +230,7 @@ end
 function _M:outcome(req, res, terr, finished, offset_before)
   if not res then return nil, errors.from_transport(terr, req.method, req.url) end
   self:learn_clock(res, finished)
-  local decoded, err = self:interpret(req.method, req.url, res)
+  local decoded, err = self:interpret(req.method, req.url, res, req.expect)
   if err and err.kind == "invalid_token" then
     local moved = (self.clock_offset or 0) - (offset_before or 0)
     err.clock_changed = moved >= 5 or moved <= -5
@@ -236,7 +262,7 @@ function _M:run(req, first)
     else
       offset_before = self.clock_offset
       started = self.now()
-      res, terr = transport.request(self:request_opts(req, deadline))
+      res, terr = handing(pcall(transport.request, self:request_opts(req, deadline)))
       finished = self.now()
     end
     local decoded, err = self:outcome(req, res, terr, finished, offset_before)
@@ -261,7 +287,7 @@ end
 local function request(self, method, path, opts)
   local base = url.api_base(self.base_url, opts and opts.version or self.version)
   return { method = method, url = url.build(base, path, opts and opts.query),
-    payload = encode_body(opts and opts.body), headers = opts and opts.headers,
+    payload = encode_body(opts and opts.body), headers = opts and opts.headers, expect = opts and opts.expect,
     multipart = opts and opts.multipart }
 end
 
@@ -285,7 +311,7 @@ function stream:add(path, query, version)
   local eng = self.engine
   local req = request(eng, "GET", path, { query = query, version = version })
   local started = eng.now()
-  local id = self.pipe:add(eng:request_opts(req, started + eng.timeout))
+  local id = handing(pcall(self.pipe.add, self.pipe, eng:request_opts(req, started + eng.timeout)))
   self.reqs[id] = { req = req, started = started, offset = eng.clock_offset }
   return id
 end

@@ -14,6 +14,7 @@
 --  - `attempts`: how many attempts were made
 --  - `outcome = "unknown"`: a POST that may have been processed, so it was not repeated
 --  - `sent = false`: the request provably never left
+--  - `final = true`: repeating cannot help, so it was not repeated
 --
 -- `tostring(err)` is one readable line that never contains a token or secret.
 --
@@ -35,7 +36,6 @@ local KINDS = {
   forbidden = true, not_found = true, conflict = true, validation = true,
   rate_limited = true, server = true, bad_response = true,
   limiter = true, blocked_user_agent = true,
-  stub_missing = true,   -- coreplus.testing.stub: no route registered for the request
 }
 --- The kinds of error, as a set: `errors.kinds[kind]` is true for each of
 -- these, and `err.kind` is always one of them.
@@ -56,8 +56,11 @@ local KINDS = {
 --  - `timeout`: `timeout` or `connect_timeout` passed
 --  - `tls`: the server's certificate did not verify
 --  - `too_large`: a body over `max_body`
---  - `limiter`: a Redis `shared_limit` is unreachable and `on_redis_error = "fail"`
---  - `stub_missing`: `coreplus.testing.stub` has no route for the request
+--  - `limiter`: a Redis `shared_limit` is unreachable and `on_redis_error = "fail"`,
+--    or OpenResty's shared dict is full
+--
+-- A test double may return kinds of its own (`coreplus.testing.stub`'s
+-- `stub_missing`), as error objects made with `errors.new`.
 -- @table kinds
 _M.kinds = KINDS
 

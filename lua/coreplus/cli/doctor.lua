@@ -7,7 +7,7 @@
 -- The exit status is 1 when any check failed, else 0 (warnings included).
 -- The checks run in groups (settings, token, connection, clock, endpoints,
 -- diagnosis); a group's function adds its checks to the run `d`.
-local coreplus = require "coreplus"
+local sign = require("coreplus.transport.token").sign
 local jwt = require "coreplus.jwt"
 local catalogue = require "coreplus.catalogue"
 local context = require "coreplus.cli.context"
@@ -193,9 +193,8 @@ local function check_token(d)
   local o = d.o
   if not (o.consumer_id and o.consumer_secret and o.access_token and o.base_url) then return end
   local now = floor(d.ctx.sys.now())
-  local token = coreplus.core.sign{ consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
-    access_token = o.access_token, url = d.ctx:api_url("Location/"), method = "GET",
-    issuer = o.issuer or defaults.issuer, audience = o.audience or defaults.audience, now = now }
+  local token = sign({ credentials = o, url = d.ctx:api_url("Location/"),
+    method = "GET", issuer = o.issuer, audience = o.audience }, now)
   local claims, err = jwt.decode(token, o.consumer_secret, { now = now })
   if claims and claims.nbf == now and claims.exp == now + defaults.token_ttl then
     d:add("token", "ok", "HS256 token signs and verifies with the consumer secret; nbf/exp are UTC unix"
