@@ -15,7 +15,6 @@ local config = require "coreplus.config"
 local engine = require "coreplus.engine"
 local misuse = require "coreplus.misuse"
 local url = require "coreplus.url"
-local catalogue = require "coreplus.catalogue"
 local resource = require "coreplus.resource"
 local transports = require "coreplus.transport"
 
@@ -38,15 +37,10 @@ function mt.__index(self, key)
   if method ~= nil then return method end
   -- The clock the engine learnt, readable as a field (doctor, specs).
   if key == "clock_offset" then return engines[self].clock_offset end
-  -- A resource is made on first use and kept: a process holding many
-  -- clients (one per practice) pays only for the resources it uses.
-  local row = catalogue[key]
-  if row ~= nil then
-    local r = resource.new(engines[self], key, row)
-    rawset(self, key, r)
-    return r
-  end
-  return nil
+  -- One field per catalogue row, made by the engine on first use.
+  local r = engines[self]:resource(key)
+  if r ~= nil then rawset(self, key, r) end
+  return r
 end
 
 -- What one rate budget covers (option limit_key): one practice's access
@@ -111,7 +105,7 @@ function _M.new(opts)
   local credentials = { consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
     access_token = o.access_token }
   local limiter, unshared = make_limiter(transport, o)
-  local eng = engine.new(o, credentials, transport, limiter)
+  local eng = engine.new(o, credentials, transport, limiter, resource.new)
   if unshared then eng:warn("limit_not_shared", unshared) end
   local self = setmetatable({
     base_url = o.base_url,

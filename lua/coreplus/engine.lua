@@ -4,7 +4,10 @@
 -- deadline, and learning the server's clock. The rest of the package
 -- (client, resources, pager) uses only this interface:
 --
---   engine.new(o, credentials, transport, limiter) -> eng
+--   engine.new(o, credentials, transport, limiter, bind) -> eng
+--     bind(eng, name, row) makes the resource of a catalogue row (the client
+--     passes coreplus.resource's constructor: this module stays below it)
+--   eng:resource(name) -> the resource of catalogue row `name` (made once), or nil
 --   eng:call(method, path, {query=, body=, headers=, version=, multipart=}) -> decoded, res | nil, err
 --     multipart = { {name=, data= | path=, filename=, type=}, ... } (then no body)
 --   eng:stream() -> s       GETs in flight, fetched ahead (up to `concurrency`)
@@ -19,6 +22,7 @@ local errors = require "coreplus.errors"
 local retry = require "coreplus.retry"
 local url = require "coreplus.url"
 local dates = require "coreplus.dates"
+local catalogue = require "coreplus.catalogue"
 
 local type = type
 local tostring = tostring
@@ -66,10 +70,11 @@ local function user_agent(app, transport)
   return app .. " " .. lib
 end
 
---- eng = engine.new(o, credentials, transport, limiter): `o` is the checked
--- client options (config.check).
-function _M.new(o, credentials, transport, limiter)
+--- eng = engine.new(o, credentials, transport, limiter, bind): `o` is the
+-- checked client options (config.check).
+function _M.new(o, credentials, transport, limiter, bind)
   local self = setmetatable({
+    bind = bind, resources = {},
     base_url = o.base_url, version = o.version,
     issuer = o.issuer, audience = o.audience,
     retries = o.retries, timeout = o.timeout, connect_timeout = o.connect_timeout,
@@ -86,6 +91,21 @@ function _M.new(o, credentials, transport, limiter)
   }, mt)
   secrets[self] = credentials
   return self
+end
+
+--- eng:resource(name) -> the resource of catalogue row `name`, made on first
+-- use and kept (a process holding many clients pays only for the resources
+-- it uses), or nil when the catalogue has no such row. Operations reach
+-- their sibling resources this way (next_free reads Location/).
+function _M:resource(name)
+  local r = self.resources[name]
+  if r == nil and type(name) == "string" and self.bind then
+    local row = catalogue[name]
+    if row == nil then return nil end
+    r = self.bind(self, name, row)
+    self.resources[name] = r
+  end
+  return r
 end
 
 --- eng:warn(key, message): says message once per engine, to the `log`

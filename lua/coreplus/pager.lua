@@ -39,7 +39,7 @@ end
 
 -- The API version of the resource's list.
 local function list_version(resource)
-  return require("coreplus.resource").version(resource, "list")
+  return resource:version("list")
 end
 
 --- One page: r:list(params).

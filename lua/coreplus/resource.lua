@@ -71,6 +71,14 @@ function _M.version(self, op)
   return type(spec) == "table" and spec.version or self.row.version
 end
 
+-- Methods of every resource that are not operations: the helpers the
+-- resource hands an operation to (pager, uploads, slots) ask the resource
+-- itself, so that none of them requires this module.
+local methods = {
+  --- r:version(op): the API version `op` is sent under (nil: the client's).
+  version = _M.version,
+}
+
 local function unwrap(self, decoded)
   local key = self.row.record
   if key and type(decoded) == "table" and type(decoded[key]) == "table" then
@@ -245,6 +253,8 @@ local LIST_OPS = { list = true, pages = true, each = true, all = true }
 
 local mt = {}
 function mt.__index(self, key)
+  local method = methods[key]
+  if method then return method end
   local op = ops[key]
   if op then
     local row = self.row
