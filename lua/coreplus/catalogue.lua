@@ -17,6 +17,9 @@
 --   fields it sends in documented forms (`datetimes`, `dates`, `amounts`,
 --   `updated_since`: `coreplus.fields`), and its own `version` when it
 --   differs from the row's
+--  - `filters` (list operations): the query filters the docs do not
+--   document, each `{rule =, fields =}`: the rows that come back are checked
+--   against them (`coreplus.filters`), since a server may ignore them
 --
 -- Sources and confidence: shared/coreplus-api.md section 4 (row numbers in the
 -- comments); docs/decisions.md says what is guessed.
@@ -43,10 +46,21 @@
 -- @field messages `Message/`: send (messageData, attachments)
 local BOOKING_TIMES = { "startDateTime", "endDateTime" }
 
+-- Filters third-party code sends that the docs do not document (section 4.2,
+-- 4.5): checked on the rows that come back.
+local CLIENT_FILTERS = {
+  name = { rule = "name" },
+}
+local APPOINTMENT_FILTERS = {
+  clientId = { rule = "id", fields = { "clients.clientId", "clientId" } },
+  practitionerId = { rule = "id", fields = { "practitioner.practitionerId", "practitionerId" } },
+  locationId = { rule = "id", fields = { "locationId" } },
+}
+
 return {
   clients = {   -- rows 1-3
     path = "Client/", items = "clients", record = "client",
-    list = { updated_since = true }, get = {}, changed_since = {}, find_or_create = {},
+    list = { updated_since = true, filters = CLIENT_FILTERS }, get = {}, changed_since = {}, find_or_create = {},
     create = { required = { "firstName", "lastName", "dateOfBirth" }, dates = { "dateOfBirth" } },
   },
   client_family = {   -- row 4: documented under v2 only
@@ -73,7 +87,7 @@ return {
   },
   appointments = {   -- rows 10-14
     path = "Appointment/", items = "appointments", record = "appointment",
-    list = { required = { "startDate", "endDate", "timezoneId" } },
+    list = { required = { "startDate", "endDate", "timezoneId" }, filters = APPOINTMENT_FILTERS },
     get = {},
     book = { required = { "startDateTime", "endDateTime", "practitioner", "locationId", "clients" },
       datetimes = BOOKING_TIMES },

@@ -21,6 +21,9 @@
 --  - `page`: its number (from 1); `page_size`: the page size
 --  - `total`: `paging.totalRows` when the API gave it, else nil
 --  - `raw`: the whole decoded body
+--  - `received`: how many rows the server sent; `dropped`: how many of them
+--   a filter the docs do not document excludes (the server ignored it):
+--   those are not in `items`, and `total` is then nil (`coreplus.filters`)
 -- @module coreplus.resource
 local pager = require "coreplus.pager"
 local url = require "coreplus.url"

@@ -16,6 +16,9 @@
 --   GET  /__mock/arrivals      {"arrivals":[{"t":..,"status":..,"tenant":..}]}:
 --                              the API requests since the last reset or
 --                              read, in order (a read empties the log)
+--   GET  /__mock/switches      {"ignore_filters":false,"v2_only":[],"jitter":0}
+--   POST /__mock/switches      {"ignore_filters":true} (any of the three):
+--                              coreplus.testing.mock.switches says what each does
 --   ANY  /__mock/echo-headers  the request's method, uri and headers (and
 --                              remembered for GET /__mock/last-echo): the
 --                              target of the redirect fault
@@ -24,6 +27,7 @@ local faults = require "coreplus.testing.mock.faults"
 local resources = require "coreplus.testing.mock.resources"
 local store = require "coreplus.testing.mock.store"
 local arrivals = require "coreplus.testing.mock.arrivals"
+local switches = require "coreplus.testing.mock.switches"
 
 local ngx = ngx
 local ipairs, type = ipairs, type
@@ -101,6 +105,14 @@ function _M.handle(uri, method)
     local err = faults.set(conf)
     if err then return reply(400, { error = err }) end
     return reply(200, faults.current())
+  elseif uri == "/__mock/switches" then
+    if method == "GET" then return reply(200, switches.current()) end
+    if method ~= "POST" then return reply(405, { error = "GET or POST" }) end
+    local conf = json.decode(read_body() or "")
+    if type(conf) ~= "table" then return reply(400, { error = "body must be a JSON object" }) end
+    local err = switches.set(conf)
+    if err then return reply(400, { error = err }) end
+    return reply(200, switches.current())
   elseif uri == "/__mock/echo-headers" then
     ngx.shared.mock_stats:incr("echo_requests", 1, 0)
     local seen = { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(0, true) }
