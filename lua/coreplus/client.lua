@@ -19,6 +19,7 @@ local resource = require "coreplus.resource"
 local transports = require "coreplus.transport"
 
 local type = type
+local pairs = pairs
 local rawget = rawget
 local rawset = rawset
 local tostring = tostring
@@ -139,6 +140,33 @@ end
 -- - `clock_offset`: seconds the server's clock is ahead of this machine's,
 --   learnt from the responses' `Date` headers (nil until the first response)
 -- @type client
+
+--- The API versions this client found its operations answer under, when
+-- the version it tried first had no route (see `coreplus.catalogue`'s
+-- `versions`): `{["clients:list"] = "v2", ...}`, a copy.
+-- @treturn table operation key -> version
+function _M:found_versions()
+  local out = {}
+  for k, v in pairs(engines[self].found_versions) do out[k] = v end
+  return out
+end
+
+--- Starts from versions found earlier (by another run: the CLI keeps them
+-- in a file), and tells `on_found(key, version)` each version found from
+-- now on.
+-- @tparam table known operation key -> version, as `found_versions` gives
+-- @tparam[opt] function on_found
+function _M:learn_versions(known, on_found)
+  if type(known) ~= "table" then misuse.raise("bad argument #1 to 'learn_versions' (table expected)") end
+  if on_found ~= nil and not config.callable(on_found) then
+    misuse.raise("bad argument #2 to 'learn_versions' (function expected)")
+  end
+  local eng = engines[self]
+  for k, v in pairs(known) do
+    if type(k) == "string" and type(v) == "string" and v:match("^v[%d.]+$") then eng.found_versions[k] = v end
+  end
+  eng.on_version_found = on_found
+end
 
 --- Sends one request to any path, for endpoints the catalogue does not
 -- have yet: signed, throttled and retried like the resource operations.

@@ -8,12 +8,15 @@
 --     bind(eng, name, row) makes the resource of a catalogue row (the client
 --     passes coreplus.resource's constructor: this module stays below it)
 --   eng:resource(name) -> the resource of catalogue row `name` (made once), or nil
---   eng:call(method, path, {query=, body=, headers=, version=, multipart=}) -> decoded, res | nil, err
+--   eng:call(method, path, {query=, body=, headers=, version=, route=, multipart=}) -> decoded, res | nil, err
 --     multipart = { {name=, data= | path=, filename=, type=}, ... } (then no body)
+--     route = {key=, version=, versions=}: a catalogue operation (resource:route)
 --   eng:stream() -> s       GETs in flight, fetched ahead (up to `concurrency`)
---     s:add(path, query, version) -> id     s:next() -> id, decoded | id, nil, err | nil
+--     s:add(path, query, route) -> id     s:next() -> id, decoded | id, nil, err | nil
 --     s:pending()  s:capacity()  s:close()
 --   eng:warn(key, message)  a warning, said once per engine (log option + on_request)
+--   eng.found_versions      operation key -> the API version found to answer it
+--   eng.on_version_found    nil, or fn(key, version) called when one is found
 --   eng.concurrency, eng.clock_offset (seconds, server minus local; nil until learnt)
 --   engine.IDEMPOTENT       the methods that may be repeated after a failure
 local cjson = require "cjson.safe"
@@ -25,6 +28,7 @@ local dates = require "coreplus.dates"
 local catalogue = require "coreplus.catalogue"
 
 local type = type
+local ipairs = ipairs
 local tostring = tostring
 local setmetatable = setmetatable
 local min = math.min
@@ -75,6 +79,7 @@ end
 function _M.new(o, credentials, transport, limiter, bind)
   local self = setmetatable({
     bind = bind, resources = {},
+    found_versions = {}, on_version_found = nil,
     base_url = o.base_url, version = o.version,
     issuer = o.issuer, audience = o.audience,
     retries = o.retries, timeout = o.timeout, connect_timeout = o.connect_timeout,
@@ -278,16 +283,59 @@ end
 
 -- ===== the interface =====
 
-local function request(self, method, path, opts)
-  local base = url.api_base(self.base_url, opts and opts.version or self.version)
+local function request(self, method, path, opts, version)
+  local base = url.api_base(self.base_url, version)
   return { method = method, url = url.build(base, path, opts and opts.query),
     payload = encode_body(opts and opts.body), headers = opts and opts.headers,
     multipart = opts and opts.multipart }
 end
 
---- eng:call(method, path, {query=, body=, headers=, version=}) -> decoded, res | nil, err
+--- The API version a call goes under: the one found to answer its
+-- operation, else the one it asks for, else the client's.
+function _M:version_of(opts)
+  local route = opts and opts.route
+  return route and self.found_versions[route.key] or opts and opts.version or route and route.version
+    or self.version
+end
+
+-- The version to try when `tried` has no route: another the operation is
+-- known under, or nil.
+local function other_version(route, tried)
+  for _, v in ipairs(route.versions or { route.version }) do
+    if v ~= tried then return v end
+  end
+  return nil
+end
+
+-- The operation answers under `version`: remembered for this client (and
+-- handed to on_version_found), and said once.
+function _M:found_version(route, version, tried, method, path)
+  self.found_versions[route.key] = version
+  if self.on_version_found then pcall(self.on_version_found, route.key, version) end
+  self:warn("version " .. route.key, format("%s %s has no route under API version %s at %s; %s answers and is"
+    .. " used from now on (pin it: the client's version = %q, coreplus CLI --api-version %s)",
+    method, path, tried, self.base_url, version, version, version))
+end
+
+--- eng:call(method, path, {query=, body=, headers=, version=, route=}) -> decoded, res | nil, err
+-- A catalogue operation (`route`) whose version answers route-not-found
+-- is tried once under the other version the catalogue names for it: that
+-- answer proves the first request was not processed, so a write too.
 function _M:call(method, path, opts)
-  return self:run(request(self, method, path, opts))
+  local version = self:version_of(opts)
+  local decoded, res = self:run(request(self, method, path, opts, version))
+  if decoded ~= nil then return decoded, res end
+  local err, route = res, opts and opts.route
+  local other = err.no_route and route and other_version(route, version)
+  if not other then return nil, err end
+  decoded, res = self:run(request(self, method, path, opts, other))
+  if decoded ~= nil or not res.no_route then
+    self:found_version(route, other, version, method, path)
+  else
+    res.hint = format("neither %s nor %s has a route for %s at this server: check base_url (the API URL shown"
+      .. " with the add-on)", version, other, path)
+  end
+  return decoded, res
 end
 
 -- GETs fetched ahead: the transport's pipeline sends them; each outcome then
@@ -301,9 +349,10 @@ function _M:stream()
     reqs = {} }, stream)
 end
 
-function stream:add(path, query, version)
+function stream:add(path, query, route)
   local eng = self.engine
-  local req = request(eng, "GET", path, { query = query, version = version })
+  local opts = { query = query, route = route }
+  local req = request(eng, "GET", path, opts, eng:version_of(opts))
   local started = eng.now()
   local id = self.pipe:add(eng:request_opts(req, started + eng.timeout))
   self.reqs[id] = { req = req, started = started, offset = eng.clock_offset }

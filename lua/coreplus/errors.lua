@@ -14,6 +14,8 @@
 --  - `attempts`: how many attempts were made
 --  - `outcome = "unknown"`: a POST that may have been processed, so it was not repeated
 --  - `sent = false`: the request provably never left
+--  - `no_route = true`: a 404 that says the server has no route for the
+--   URL (under this API version), not that a record is missing
 --
 -- `tostring(err)` is one readable line that never contains a token or secret.
 --
@@ -171,6 +173,21 @@ local function user_agent_block(status, reasons, raw)
   return text:find("user[%- ]agent") ~= nil
 end
 
+-- A 404 from the server's routing, not from a handler: nothing ran, so the
+-- request was not processed (whatever its method). ASP.NET Web API, which
+-- coreplus answers with, says so in these words; the mock too.
+local NO_ROUTE = { "no http resource was found that matches the request uri",
+  "no type was found that matches the controller", "no route data was found" }
+
+local function no_route(status, reasons, raw)
+  if status ~= 404 then return false end
+  local text = (concat(reasons, " ") .. " " .. (type(raw) == "string" and raw:sub(1, 2000) or "")):lower()
+  for _, words in ipairs(NO_ROUTE) do
+    if text:find(words, 1, true) then return true end
+  end
+  return false
+end
+
 local function status_kind(status)
   if status == 400 or status == 422 then return "validation" end
   if status == 403 then return "forbidden" end
@@ -241,6 +258,12 @@ function _M.from_response(ctx)
   elseif e.kind == "rate_limited" then
     e.message = "over coreplus's limit of 10 requests per second"
     e.hint = "retries were used up; lower `rate` or share one limit between processes (`shared_limit`)"
+  elseif e.kind == "not_found" and no_route(status, reasons, ctx.raw) then
+    local version = type(ctx.url) == "string" and ctx.url:match("/[Aa][Pp][Ii]/[Cc][Oo][Rr][Ee]/([^/]+)/")
+    e.no_route = true
+    e.message = "the server has no route for this URL" .. (version and (" under API version " .. version) or "")
+    e.hint = "another API version may serve it: catalogue operations try the other version the docs name"
+      .. " by themselves; with cp:request pass `version =` (coreplus CLI: --api-version)"
   elseif e.kind == "not_found" then
     e.message = "no such resource"
   elseif e.kind == "server" then

@@ -70,15 +70,10 @@ local function make_page(resource, decoded, number, size, checks)
   return page
 end
 
--- The API version of the resource's list.
-local function list_version(resource)
-  return resource:version("list")
-end
-
 --- One page: r:list(params).
 function _M.page(resource, params)
   local decoded, err = resource.engine:call("GET", resource.row.path,
-    { query = params, version = list_version(resource) })
+    { query = params, route = resource:route("list") })
   if not decoded then return nil, err end
   return make_page(resource, decoded, params.pageNumber or 1, params.pageSize,
     filters.checks(resource.row.list, params))
@@ -98,7 +93,7 @@ local function new_pages(resource, params)
   if paged and base.pageSize == nil then base.pageSize = ITERATOR_PAGE_SIZE end
   return setmetatable({
     resource = resource, engine = resource.engine, path = resource.row.path,
-    version = list_version(resource),
+    route = resource:route("list"),
     paged = paged, base = base, size = base.pageSize,
     checks = filters.checks(resource.row.list, base),
     first = base.pageNumber or 1,
@@ -125,7 +120,7 @@ end
 Pages.__close = Pages.close
 
 function Pages:fetch_one(number)
-  local decoded, err = self.engine:call("GET", self.path, { query = self:query(number), version = self.version })
+  local decoded, err = self.engine:call("GET", self.path, { query = self:query(number), route = self.route })
   if not decoded then return { error = err } end
   return make_page(self.resource, decoded, number, self.size, self.checks)
 end
@@ -135,7 +130,7 @@ end
 function Pages:fill()
   local s = self.stream
   while s:pending() + self.held < s:capacity() and self.next_add <= self.last do
-    self.numbers[s:add(self.path, self:query(self.next_add), self.version)] = self.next_add
+    self.numbers[s:add(self.path, self:query(self.next_add), self.route)] = self.next_add
     self.next_add = self.next_add + 1
   end
 end

@@ -67,19 +67,35 @@ local function check_params(self, op, params, spec)
   return fields_mod.prepare(spec, params)
 end
 
---- The API version of an operation: its own, else the row's, else nil (the
--- client's `version`).
+--- How an operation is sent: `{key =, version =, versions =}`: its key
+-- for the engine ("clients:list"), its pinned version (its own, else the
+-- row's; nil: the client's `version`) and the versions the catalogue names
+-- for it (the engine tries another when one has no route). Made once.
+function _M.route(self, op)
+  local r = self.routes[op]
+  if r == nil then
+    local spec = self.row[op]
+    spec = type(spec) == "table" and spec or {}
+    r = { key = self.name .. ":" .. op, version = spec.version or self.row.version,
+      -- an operation that pins its own version is known only under what it names
+      versions = spec.versions or (spec.version == nil and self.row.versions or nil) }
+    self.routes[op] = r
+  end
+  return r
+end
+
+--- The API version an operation is pinned to: its own, else the row's, else
+-- nil (the client's `version`).
 function _M.version(self, op)
-  local spec = self.row[op]
-  return type(spec) == "table" and spec.version or self.row.version
+  return _M.route(self, op).version
 end
 
 -- Methods of every resource that are not operations: the helpers the
 -- resource hands an operation to (pager, uploads, slots) ask the resource
 -- itself, so that none of them requires this module.
 local methods = {
-  --- r:version(op): the API version `op` is sent under (nil: the client's).
-  version = _M.version,
+  --- r:route(op): how `op` is sent (see route above).
+  route = _M.route,
 }
 
 local function unwrap(self, decoded)
@@ -163,7 +179,7 @@ function ops.get(self, id, params)
   local segment = url.segment(id, "id")
   params = check_params(self, "get", params, self.row.get)
   local decoded, err = self.engine:call("GET", self.row.path .. segment,
-    { query = params, version = _M.version(self, "get") })
+    { query = params, route = _M.route(self, "get") })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end
@@ -179,7 +195,7 @@ local function post(self, op, path, fields)
     end
   end
   local body = fields_mod.prepare(spec, fields)
-  local decoded, err = self.engine:call("POST", path, { body = body, version = _M.version(self, op) })
+  local decoded, err = self.engine:call("POST", path, { body = body, route = _M.route(self, op) })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end
@@ -277,7 +293,7 @@ end
 -- every row; there is no need to call it).
 -- @local
 function _M.new(engine, name, row)
-  return setmetatable({ engine = engine, name = name, row = row }, mt)
+  return setmetatable({ engine = engine, name = name, row = row, routes = {} }, mt)
 end
 
 return _M

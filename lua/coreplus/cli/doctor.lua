@@ -270,10 +270,43 @@ local EMPTY = {
     .. " User Profile > Publish must be on (bookings need a practitioner)",
 }
 
+--- How to pin the client's API version, in the names of every source:
+-- "--api-version v2 (COREPLUS_VERSION=v2, or version = v2 in the profile)".
+local function pin_advice(version)
+  local flag, var, key
+  for name, f in pairs(args.GLOBAL) do
+    if f.option == "version" or f.option == "api_version" then flag, key = name, f.option end
+  end
+  for v, k in pairs(require("coreplus.profile").env_names()) do
+    if k == key then var = v end
+  end
+  key = key or "version"
+  return format("%s%s (%sor %s = %s in the profile)", flag and ("--" .. flag .. " ") or "", version,
+    var and (var .. "=" .. version .. ", ") or "", key, version)
+end
+_M.pin_advice = pin_advice
+
+--- The version an endpoint answered under, when not the one it is pinned
+-- to (found by this run or remembered from an earlier one), or nil.
+local function found_version(d, e)
+  local route = d.cp[e.resource]:route("list")
+  local found = d.cp:found_versions()[route.key]
+  local pinned = route.version or d.cp.version
+  if found and found ~= pinned then return found, pinned end
+  return nil
+end
+
 local function check_readable(d, e, page)
   local name = "GET " .. e.path
   remember(d, page)
   local rows = page.total or #page.items
+  local found, pinned = found_version(d, e)
+  if found then
+    return d:add(name, "warn", format("readable under API version %s only (%s: no route)%s", found, pinned,
+      page.total and format(" (%d rows)", page.total) or ""),
+      format("this server answers %s under %s, not %s: the client switches by itself (one extra request, said"
+        .. " once); to pin it: %s", e.path, found, pinned, pin_advice(found)))
+  end
   if rows == 0 and EMPTY[e.resource] then
     return d:add(name, "warn", "readable, but 0 rows", EMPTY[e.resource])
   end

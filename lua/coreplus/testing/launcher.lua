@@ -544,11 +544,11 @@ end
 -- names answered only under v2: `{ "Location" }`), `jitter` (seconds: a
 -- random delay in [0, jitter) before the rate limit counts a request).
 -- `mock:reset()` returns them to the values the mock started with.
--- @tparam[opt] table conf the switches to change; none: only read them
+-- @tparam[opt] table changes the switches to change; none: only read them
 -- @treturn table the switches now: `{ignore_filters =, v2_only = {...}, jitter =}`
-function mock:switches(conf)
-  if conf == nil then return assert(self:admin("GET", "switches")) end
-  return assert(self:admin("POST", "switches", conf))
+function mock:switches(changes)
+  if changes == nil then return assert(self:admin("GET", "switches")) end
+  return assert(self:admin("POST", "switches", changes))
 end
 
 --- Clears the server-wide fault and latency.
