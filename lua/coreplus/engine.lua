@@ -237,47 +237,55 @@ function _M:outcome(req, res, terr, finished, offset_before)
   return decoded, err
 end
 
---- Runs req to its end: sends, and repeats while the rule allows and the
--- call's deadline (`timeout`, counted from the first attempt) leaves time.
--- `first` is an attempt already made elsewhere (a page fetched ahead):
--- {res=, terr=, started=, finished=, offset=}.
-function _M:run(req, first)
-  local transport, policy = self.transport, self.policy
-  -- (a stub is not coreplus: no warning for unit tests)
-  if self.user_agent == nil and (transport.name == "curl" or transport.name == "ngx") then
+-- (a stub is not coreplus: no warning for unit tests)
+local function check_user_agent(self)
+  local name = self.transport.name
+  if self.user_agent == nil and (name == "curl" or name == "ngx") then
     self:warn("default_user_agent", "no user_agent is set: coreplus may block library defaults;"
       .. " name your app, e.g. user_agent = \"my-practice-sync/1.0\"")
   end
-  local began = first and first.started or self.now()
-  local deadline = began + self.timeout
-  local attempt = 0
+end
+
+-- A call in progress: its request, its deadline (`timeout` counted from its
+-- first attempt) and how many attempts it has had.
+local function new_call(self, req)
+  check_user_agent(self)
+  local began = self.now()
+  return { req = req, began = began, deadline = began + self.timeout, attempt = 0 }
+end
+
+--- Judges one attempt of a call: true, decoded, res (success) | true, nil,
+-- err (the end: the rule allows no other attempt) | false, delay (another
+-- attempt, after `delay` seconds counted from `finished`).
+function _M:judge(call, res, terr, started, finished, offset_before)
+  local req = call.req
+  call.attempt = call.attempt + 1
+  local decoded, err = self:outcome(req, res, terr, finished, offset_before)
+  local reason, delay
+  if err then
+    reason, delay = self.policy:decide{ idempotent = IDEMPOTENT[req.method], res = res, terr = terr or {},
+      err = err, attempt = call.attempt, left = call.deadline - finished }
+  end
+  self:notify{ method = req.method, url = req.url, status = res and res.status, attempt = call.attempt,
+    elapsed = finished - started, error = err and err.kind, retry = reason }
+  if not err then return true, decoded, res end
+  if not reason then
+    return true, nil, retry.final(err, { idempotent = IDEMPOTENT[req.method], res = res, terr = terr,
+      attempt = call.attempt, timeout = self.timeout, began = call.began, now = finished })
+  end
+  return false, delay
+end
+
+--- Runs req to its end: sends, and repeats while the rule allows and the
+-- call's deadline leaves time.
+function _M:run(req)
+  local call = new_call(self, req)
   while true do
-    attempt = attempt + 1
-    local res, terr, started, finished, offset_before
-    if first then
-      res, terr, started, finished, offset_before = first.res, first.terr, first.started,
-        first.finished, first.offset
-      first = nil
-    else
-      offset_before = self.clock_offset
-      started = self.now()
-      res, terr = transport.request(self:request_opts(req, deadline))
-      finished = self.now()
-    end
-    local decoded, err = self:outcome(req, res, terr, finished, offset_before)
-    local reason, delay
-    if err then
-      reason, delay = policy:decide{ idempotent = IDEMPOTENT[req.method], res = res, terr = terr or {},
-        err = err, attempt = attempt, left = deadline - finished }
-    end
-    self:notify{ method = req.method, url = req.url, status = res and res.status, attempt = attempt,
-      elapsed = finished - started, error = err and err.kind, retry = reason }
-    if not err then return decoded, res end
-    if not reason then
-      return nil, retry.final(err, { idempotent = IDEMPOTENT[req.method], res = res, terr = terr,
-        attempt = attempt, timeout = self.timeout, began = began, now = finished })
-    end
-    self.sleep(delay)
+    local offset_before, started = self.clock_offset, self.now()
+    local res, terr = self.transport.request(self:request_opts(req, call.deadline))
+    local done, a, b = self:judge(call, res, terr, started, self.now(), offset_before)
+    if done then return a, b end
+    self.sleep(a)
   end
 end
 
@@ -338,43 +346,84 @@ function _M:call(method, path, opts)
   return decoded, res
 end
 
--- GETs fetched ahead: the transport's pipeline sends them; each outcome then
--- goes through run(), so the rule for repeating is the same as for call().
+-- GETs fetched ahead: the transport's pipeline sends them and each
+-- attempt is judged as call() judges it (judge: the same rule for repeating).
+-- An attempt to repeat waits outside the pipeline, which keeps the other
+-- pages moving meanwhile, and goes back in when its wait is over: after a
+-- burst of 429s the waits run side by side, not one after another.
 local stream = {}
 stream.__index = stream
 
 --- eng:stream() -> a stream of GETs with up to `concurrency` in flight.
 function _M:stream()
   return setmetatable({ engine = self, pipe = self.transport.pipeline{ concurrency = self.concurrency },
-    reqs = {} }, stream)
+    calls = {},      -- pipeline id -> the call it is an attempt of
+    waiting = {},    -- calls waiting to be repeated: {at =, call =}, in no order
+    last_id = 0 }, stream)
+end
+
+-- Puts an attempt of `call` in the pipeline.
+function stream:send(call)
+  local eng = self.engine
+  call.started, call.offset = eng.now(), eng.clock_offset
+  self.calls[self.pipe:add(eng:request_opts(call.req, call.deadline))] = call
 end
 
 function stream:add(path, query, route)
   local eng = self.engine
   local opts = { query = query, route = route }
-  local req = request(eng, "GET", path, opts, eng:version_of(opts))
-  local started = eng.now()
-  local id = self.pipe:add(eng:request_opts(req, started + eng.timeout))
-  self.reqs[id] = { req = req, started = started, offset = eng.clock_offset }
-  return id
+  local call = new_call(eng, request(eng, "GET", path, opts, eng:version_of(opts)))
+  self.last_id = self.last_id + 1
+  call.id = self.last_id
+  self:send(call)
+  return call.id
 end
 
+-- Sends the waiting calls whose wait is over; the soonest wait left, or nil.
+function stream:resend(now)
+  local soonest
+  for i = #self.waiting, 1, -1 do
+    local w = self.waiting[i]
+    if w.at <= now then
+      table.remove(self.waiting, i)
+      self:send(w.call)
+    elseif soonest == nil or w.at < soonest then
+      soonest = w.at
+    end
+  end
+  return soonest
+end
+
+--- s:next() -> id, decoded | id, nil, err | nil (nothing added is left).
 function stream:next()
-  local id, res, terr = self.pipe:next()
-  if id == nil then return nil end
-  local f = self.reqs[id]
-  self.reqs[id] = nil
   local eng = self.engine
-  local decoded, err = eng:run(f.req, { res = res, terr = terr, started = f.started,
-    finished = eng.now(), offset = f.offset })
-  return id, decoded, err
+  local soonest = self:resend(eng.now())
+  while true do
+    if self.pipe:pending() == 0 then
+      if soonest == nil then return nil end
+      eng.sleep(max(0, soonest - eng.now()))
+      -- (the wait is over even by a clock that did not move with it)
+      soonest = self:resend(max(eng.now(), soonest))
+    else
+      local pid, res, terr = self.pipe:next()
+      if pid == nil then return nil end
+      local call = self.calls[pid]
+      self.calls[pid] = nil
+      local finished = eng.now()
+      local done, a, b = eng:judge(call, res, terr, call.started, finished, call.offset)
+      if done then return call.id, a, b end
+      self.waiting[#self.waiting + 1] = { at = finished + a, call = call }
+      soonest = self:resend(eng.now())
+    end
+  end
 end
 
-function stream:pending() return self.pipe:pending() end
+function stream:pending() return self.pipe:pending() + #self.waiting end
 function stream:capacity() return self.pipe:capacity() end
 
 function stream:close()
   if self.pipe then self.pipe:close(); self.pipe = nil end
+  self.waiting = {}
 end
 
 return _M
