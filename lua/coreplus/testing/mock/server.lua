@@ -161,7 +161,6 @@ function _M.handle()
   -- test check the token a client sent with an independent verifier.
   ngx.shared.mock_data:set("last_request", json.encode{ method = method, uri = ngx.var.request_uri,
     headers = ngx.req.get_headers(0, true) })
-  latency(h)
   local sw = switches.get()
   if sw.jitter > 0 then
     -- The time between leaving the client and being counted varies.
@@ -169,6 +168,7 @@ function _M.handle()
     ngx.update_time()
     arrived = ngx.now()
   end
+  latency(h)
   set_date()
 
   local why = auth.ua_refusal(header1(h, "user-agent"), cfg.block_default_user_agent)
