@@ -79,6 +79,16 @@ local function read_body()
   return text
 end
 
+-- A POST of a JSON object to `set` (nil, or what is wrong), answered with
+-- what `current()` says then.
+local function post_settings(set, current)
+  local conf = json.decode(read_body() or "")
+  if type(conf) ~= "table" then return reply(400, { error = "body must be a JSON object" }) end
+  local err = set(conf)
+  if err then return reply(400, { error = err }) end
+  return reply(200, current())
+end
+
 function _M.handle(uri, method)
   if uri == "/__mock/health" then
     return reply(200, { ok = true, worker = ngx.worker.pid() })
@@ -100,19 +110,11 @@ function _M.handle(uri, method)
       return reply(200, faults.current())
     end
     if method ~= "POST" then return reply(405, { error = "GET, POST or DELETE" }) end
-    local conf = json.decode(read_body() or "")
-    if type(conf) ~= "table" then return reply(400, { error = "body must be a JSON object" }) end
-    local err = faults.set(conf)
-    if err then return reply(400, { error = err }) end
-    return reply(200, faults.current())
+    return post_settings(faults.set, faults.current)
   elseif uri == "/__mock/switches" then
     if method == "GET" then return reply(200, switches.current()) end
     if method ~= "POST" then return reply(405, { error = "GET or POST" }) end
-    local conf = json.decode(read_body() or "")
-    if type(conf) ~= "table" then return reply(400, { error = "body must be a JSON object" }) end
-    local err = switches.set(conf)
-    if err then return reply(400, { error = err }) end
-    return reply(200, switches.current())
+    return post_settings(switches.set, switches.current)
   elseif uri == "/__mock/echo-headers" then
     ngx.shared.mock_stats:incr("echo_requests", 1, 0)
     local seen = { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(0, true) }
