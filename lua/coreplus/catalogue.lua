@@ -25,8 +25,8 @@
 --   document, each `{rule =, fields =}`: the rows that come back are checked
 --   against them (`coreplus.filters`), since a server may ignore them
 --
--- Sources and confidence: shared/coreplus-api.md section 4 (row numbers in the
--- comments); docs/decisions.md says what is guessed.
+-- Sources: the coreplus developer docs (developers.coreplus.com.au) and, where
+-- they are silent, independent client code; docs/decisions.md says what is guessed.
 -- @module coreplus.catalogue
 
 --- The rows, by client field.
