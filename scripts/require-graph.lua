@@ -37,7 +37,7 @@ local FLOORS = {
   -- values and rules with no I/O of their own
   { "coreplus.errors", "coreplus.fields", "coreplus.url", "coreplus.config", "coreplus.catalogue",
     "coreplus.jwt" },
-  { "coreplus.dates", "coreplus.misuse", "coreplus.defaults", "coreplus.core" },
+  { "coreplus.dates", "coreplus.misuse", "coreplus.defaults", "coreplus.settings", "coreplus.core" },
 }
 
 local floor_of = {}

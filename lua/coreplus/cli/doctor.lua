@@ -284,19 +284,12 @@ local EMPTY = {
     .. " User Profile > Publish must be on (bookings need a practitioner)",
 }
 
---- How to pin the client's API version, in the names of every source:
--- "--api-version v2 (COREPLUS_VERSION=v2, or version = v2 in the profile)".
+--- How to pin the client's API version, in the names of every source
+-- (coreplus.settings): "--api-version v2 (COREPLUS_API_VERSION=v2, or
+-- api_version = v2 in the profile)".
 local function pin_advice(version)
-  local flag, var, key
-  for name, f in pairs(args.GLOBAL) do
-    if f.option == "version" or f.option == "api_version" then flag, key = name, f.option end
-  end
-  for v, k in pairs(require("coreplus.profile").env_names()) do
-    if k == key then var = v end
-  end
-  key = key or "version"
-  return format("%s%s (%sor %s = %s in the profile)", flag and ("--" .. flag .. " ") or "", version,
-    var and (var .. "=" .. version .. ", ") or "", key, version)
+  local row = require("coreplus.settings").row("api_version")
+  return format("--%s %s (%s=%s, or %s = %s in the profile)", row.flag, version, row.env, version, row.key, version)
 end
 _M.pin_advice = pin_advice
 

@@ -3,16 +3,13 @@
 -- the one that answers (coreplus.engine); this file hands that to the next
 -- run, so that each run does not pay the extra request and say it again.
 --
--- The file is `coreplus-versions` in the directory of the default limit
--- file (core.default_limit_path: the user's runtime directory), one line
--- per server and operation: `<base_url> TAB <operation> TAB <version>`.
--- A damaged or unreadable file is read as empty; writes go to a temporary
--- file renamed into place, so a reader never sees half of one.
-local core = require "coreplus.core"
+-- The file is `coreplus-versions` (coreplus.cli.runtime_file: next to the
+-- default limit file, written atomically), one line per server and
+-- operation: `<base_url> TAB <operation> TAB <version>`. A damaged line is
+-- ignored.
+local runtime_file = require "coreplus.cli.runtime_file"
 
-local type = type
 local ipairs = ipairs
-local tostring = tostring
 local concat = table.concat
 
 local _M = {}
@@ -21,22 +18,16 @@ local NAME = "coreplus-versions"
 
 --- The file's path, or nil when there is no runtime directory to keep it in.
 function _M.path()
-  if not core.default_limit_path then return nil end
-  local limit = core.default_limit_path()
-  local dir = type(limit) == "string" and limit:match("^(.*)/[^/]+$")
-  return dir and (dir .. "/" .. NAME) or nil
+  return runtime_file.path(NAME)
 end
 
 -- Every line of the file: {{base, key, version}, ...}.
 local function read(path)
   local lines = {}
-  local f = path and io.open(path, "rb")
-  if not f then return lines end
-  for line in f:lines() do
+  for _, line in ipairs(runtime_file.lines(path)) do
     local base, key, version = line:match("^(%S+)\t([%w_:]+)\t(v[%d.]+)$")
     if base then lines[#lines + 1] = { base, key, version } end
   end
-  f:close()
   return lines
 end
 
@@ -49,8 +40,8 @@ function _M.load(path, base_url)
   return out
 end
 
---- Records that `key` answers under `version` at `base_url`; true, or nil
--- and why (the tool goes on either way: it only costs a request next time).
+--- Records that `key` answers under `version` at `base_url`; false when it
+-- could not (the tool goes on either way: it only costs a request next time).
 function _M.save(path, base_url, key, version)
   local lines, found = read(path), false
   for _, l in ipairs(lines) do
@@ -59,14 +50,7 @@ function _M.save(path, base_url, key, version)
   if not found then lines[#lines + 1] = { base_url, key, version } end
   local text = {}
   for i, l in ipairs(lines) do text[i] = concat(l, "\t") end
-  local tmp = path .. "." .. tostring(os.time()) .. "." .. tostring(math.random(1e9)) .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, err end
-  local ok, werr = f:write(concat(text, "\n"), "\n")
-  f:close()
-  if ok then ok, werr = os.rename(tmp, path) end
-  if not ok then os.remove(tmp); return nil, werr end
-  return true
+  return runtime_file.write(path, text)
 end
 
 --- Gives the client the versions earlier runs found for its server, and
