@@ -36,6 +36,7 @@ local KINDS = {
   rate_limited = true, server = true, bad_response = true,
   limiter = true, blocked_user_agent = true,
   stub_missing = true,   -- coreplus.testing.stub: no route registered for the request
+  database = true, locked = true, interrupted = true,   -- coreplus.sync
 }
 --- The kinds of error, as a set: `errors.kinds[kind]` is true for each of
 -- these, and `err.kind` is always one of them.
@@ -58,6 +59,9 @@ local KINDS = {
 --  - `too_large`: a body over `max_body`
 --  - `limiter`: a Redis `shared_limit` is unreachable and `on_redis_error = "fail"`
 --  - `stub_missing`: `coreplus.testing.stub` has no route for the request
+--  - `database`: `coreplus.sync` could not open, migrate or write its database
+--  - `locked`: `coreplus.sync`: another sync of the practice holds its lock
+--  - `interrupted`: `coreplus.sync`: stopped (SIGTERM, SIGINT) before the end
 -- @table kinds
 _M.kinds = KINDS
 

@@ -16,6 +16,9 @@
 --   GET  /__mock/arrivals      {"arrivals":[{"t":..,"status":..,"tenant":..}]}:
 --                              the API requests since the last reset or
 --                              read, in order (a read empties the log)
+--   POST /__mock/change        {"kind":"client","id":..,"fields":{..}}: a
+--                              record changed behind the client's back
+--                              (coreplus.testing.mock.changes)
 --   ANY  /__mock/echo-headers  the request's method, uri and headers (and
 --                              remembered for GET /__mock/last-echo): the
 --                              target of the redirect fault
@@ -24,6 +27,7 @@ local faults = require "coreplus.testing.mock.faults"
 local resources = require "coreplus.testing.mock.resources"
 local store = require "coreplus.testing.mock.store"
 local arrivals = require "coreplus.testing.mock.arrivals"
+local changes = require "coreplus.testing.mock.changes"
 
 local ngx = ngx
 local ipairs, type = ipairs, type
@@ -75,7 +79,8 @@ local function read_body()
   return text
 end
 
-function _M.handle(uri, method)
+--- handle(uri, method, ctx): ctx = {data = the fixtures, now = the server's clock}.
+function _M.handle(uri, method, ctx)
   if uri == "/__mock/health" then
     return reply(200, { ok = true, worker = ngx.worker.pid() })
   elseif uri == "/__mock/stats" then
@@ -101,6 +106,8 @@ function _M.handle(uri, method)
     local err = faults.set(conf)
     if err then return reply(400, { error = err }) end
     return reply(200, faults.current())
+  elseif uri == "/__mock/change" and method == "POST" then
+    return reply(changes.change(ctx.data, json.decode(read_body() or ""), ctx.now))
   elseif uri == "/__mock/echo-headers" then
     ngx.shared.mock_stats:incr("echo_requests", 1, 0)
     local seen = { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(0, true) }

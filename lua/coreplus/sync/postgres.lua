@@ -1,0 +1,45 @@
+--- The mirror in PostgreSQL (lua-dbi-postgresql): `data` is jsonb, times
+-- are timestamptz. A practice's lock is a session advisory lock, which the
+-- server drops when the connection ends (the process died, or was killed).
+local DBI = require "DBI"
+
+local _M = {}
+
+_M.BEGIN = "BEGIN"
+_M.DISTINCT = "IS DISTINCT FROM"
+
+-- The advisory locks' keys: hashed from a text, in a namespace of ours.
+local KEY = "hashtextextended(?, 0)"
+
+function _M.connect(where)
+  local conn, err = DBI.Connect("PostgreSQL", where.database, where.user, where.password, where.host,
+    where.port)
+  if not conn then
+    -- libpq's message names the host and user, never the password
+    return nil, require("coreplus.sync.db").error(tostring(err):gsub("%s*\n%s*", " "))
+  end
+  conn:autocommit(true)
+  return conn
+end
+
+function _M.setup(db)
+  db:exec("SET application_name = 'coreplus sync'")
+  db:exec("SET client_min_messages = warning")   -- no NOTICEs from IF NOT EXISTS
+end
+
+function _M.lock_schema(db)
+  db:exec("SELECT pg_advisory_xact_lock(" .. KEY .. ")", "coreplus.sync schema")
+end
+
+function _M.lock(db, practice)
+  local r = db:query("SELECT pg_try_advisory_lock(" .. KEY .. ")", "coreplus.sync practice " .. practice)[1]
+  return r[1] == true or r[1] == "t"
+end
+
+function _M.unlock(db, practice)
+  db:exec("SELECT pg_advisory_unlock(" .. KEY .. ")", "coreplus.sync practice " .. practice)
+end
+
+function _M.close() end
+
+return _M
