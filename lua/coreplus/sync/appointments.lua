@@ -100,7 +100,7 @@ function _M.run(job, cp, o)
       error(err, 0)
     end
   end, cp.concurrency)
-  for _, id in ipairs(db:ids("appointments", practice, "starts_at", from, to)) do
+  for _, id in ipairs(db:live_appointments(practice, from, to)) do
     if not seen[id] then pool:add(id) end
   end
   pool:finish()

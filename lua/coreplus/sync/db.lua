@@ -151,18 +151,22 @@ function DB:upsert(resource, practice, rows, synced_at)
   return written, #list - written
 end
 
---- ids(resource, practice [, column, from, to]) -> list of ids: every row
--- of the practice, or those whose column lies in [from, to).
-function DB:ids(resource, practice, column, from, to)
-  local rows
-  if column then
-    rows = self:query(format("SELECT id FROM %s WHERE practice = ? AND %s >= ? AND %s < ?", resource, column, column),
-      practice, from, to)
-  else
-    rows = self:query(format("SELECT id FROM %s WHERE practice = ?", resource), practice)
-  end
+--- ids(resource, practice) -> the ids of the practice's rows.
+function DB:ids(resource, practice)
   local out = {}
-  for i, r in ipairs(rows) do out[i] = r[1] end
+  for i, r in ipairs(self:query(format("SELECT id FROM %s WHERE practice = ?", resource), practice)) do
+    out[i] = r[1]
+  end
+  return out
+end
+
+--- The practice's appointments starting in [from, to) that are not
+-- cancelled: those the window's list must show (a cancelled one it never
+-- shows again; asking after it each run would cost a request for nothing).
+function DB:live_appointments(practice, from, to)
+  local out = {}
+  for i, r in ipairs(self:query("SELECT id FROM appointments WHERE practice = ? AND starts_at >= ? AND starts_at < ?"
+    .. " AND (status IS NULL OR status <> 'Cancelled')", practice, from, to)) do out[i] = r[1] end
   return out
 end
 

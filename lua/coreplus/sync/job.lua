@@ -3,7 +3,7 @@
 -- (coreplus.sync.lists, .billing, .appointments) use only this.
 local errors = require "coreplus.errors"
 local schema = require "coreplus.sync.schema"
-local json = require "coreplus.sync.json"
+local json = require "coreplus.json"
 local dbmod = require "coreplus.sync.db"
 
 local type = type

@@ -36,6 +36,7 @@ function _M.pages(job, cp, resource, params, on_page)
       checkpoint = checkpoint or floor(before + (cp.clock_offset or 0)) - 1
       c.total = page.total or c.total
       on_page(page)
+      job:emit("progress", resource)
       job:check_stop()
     end
   end)
