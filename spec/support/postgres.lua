@@ -23,7 +23,7 @@ M.BIN = os.getenv("COREPLUS_PG_BIN") or "/usr/lib/postgresql/15/bin"
 local WATCHDOG = [[
 dir=$1; shift
 launcher=$PPID
-exec 3<&0 </dev/null
+exec 3<&0 </dev/null >/dev/null 2>&1
 "$@" >"$dir/server.log" 2>&1 3<&- &
 server=$!
 ( while read -r _ <&3; do :; done ) &
@@ -58,6 +58,14 @@ end
 local server = {}
 server.__index = server
 
+--- installed() -> true | nil, why
+function M.installed()
+  if not sh("test -x " .. q(M.BIN .. "/initdb") .. " && test -x " .. q(M.BIN .. "/postgres")) then
+    return nil, "PostgreSQL 15 is not installed (" .. M.BIN .. "): scripts/deps installs postgresql-15"
+  end
+  return true
+end
+
 --- start() -> server | nil, why
 function M.start()
   if not sh("test -x " .. q(M.BIN .. "/initdb") .. " && test -x " .. q(M.BIN .. "/postgres")) then
@@ -86,7 +94,10 @@ function M.start()
           return
         end
         local log = read_file(dir .. "/server.log") or ""
-        if log:find("could not bind", 1, true) or log:find("FATAL", 1, true) then break end
+        local pid = (read_file(dir .. "/pids") or ""):match("^(%d+)")
+        if log:find("could not bind", 1, true) or (pid and not sh("kill -0 " .. pid .. " 2>/dev/null")) then
+          break
+        end
         core.sleep(0.05)
       end
       local log = read_file(dir .. "/server.log") or ""
