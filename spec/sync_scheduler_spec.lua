@@ -3,7 +3,6 @@
 -- requests that take the time their URL says), so orders and durations are
 -- exact; the last part runs three practices against the mock.
 local scheduler = require "coreplus.scheduler"
-local coreplus = require "coreplus"
 local testing = require "coreplus.testing"
 
 -- A transport whose requests take `?t=SECONDS` of simulated time.

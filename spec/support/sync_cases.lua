@@ -141,7 +141,8 @@ return function(B)
       assert.are.equal(invoices.read, payments.requests)
       assert.is_true(payments.requests < #assert(api.invoices:all{}))
       assert.are.equal(1, count(s, "payments"))
-      local row = s.db:query("SELECT id, invoice_id, line_item_id, amount_paid FROM payments WHERE practice = 'north'")[1]
+      local row = s.db:query("SELECT id, invoice_id, line_item_id, amount_paid FROM payments"
+        .. " WHERE practice = 'north'")[1]
       assert.are.same({ inv.invoiceId .. "/" .. line.lineItemId .. "/1", inv.invoiceId, line.lineItemId, 12.5 },
         { row[1], row[2], row[3], tonumber(row[4]) })
       s:close()
