@@ -118,3 +118,19 @@ describe("sync exit statuses", function()
     assert.are.equal(3, cli_sync.status(report("server", "database")))
   end)
 end)
+
+describe("docs/sync.md", function()
+  it("names every table and every column of the schema", function()
+    local f = assert(io.open("docs/sync.md"))
+    local doc = f:read("a")
+    f:close()
+    for _, name in ipairs(schema.RESOURCES) do
+      local line = doc:match("\n| `" .. name .. "` |[^\n]*")
+      assert.is_not_nil(line, name)
+      for _, c in ipairs(schema.TABLES[name].columns) do
+        assert.truthy(line:find("`" .. c[1] .. "`", 1, true), name .. "." .. c[1])
+      end
+    end
+    for _, t in ipairs{ "sync_state", "sync_schema" } do assert.truthy(doc:find("`" .. t .. "`", 1, true), t) end
+  end)
+end)

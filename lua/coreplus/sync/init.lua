@@ -32,8 +32,11 @@ local _M = {}
 --- The resources a mirror can hold, in the order they are reported.
 _M.RESOURCES = schema.RESOURCES
 
---- Days of appointments read before and after today, by default.
-_M.DAYS_BACK, _M.DAYS_AHEAD = 30, 90
+--- Days of appointments read before today, by default.
+_M.DAYS_BACK = 30
+
+--- Days of appointments read after today, by default.
+_M.DAYS_AHEAD = 90
 
 local Sync = {}
 Sync.__index = Sync
