@@ -134,3 +134,15 @@ describe("docs/sync.md", function()
     for _, t in ipairs{ "sync_state", "sync_schema" } do assert.truthy(doc:find("`" .. t .. "`", 1, true), t) end
   end)
 end)
+
+describe("core.catch_signals", function()
+  it("turns SIGTERM into a flag the program reads, until released", function()
+    assert.is_true(core.catch_signals())
+    assert.is_nil(core.caught_signal())
+    os.execute("kill -TERM $PPID")   -- the shell's parent: this process
+    assert.are.equal("TERM", core.caught_signal())
+    assert.are.equal("TERM", core.caught_signal())   -- it stays until released
+    assert.is_true(core.release_signals())
+    assert.is_nil(core.caught_signal())
+  end)
+end)
