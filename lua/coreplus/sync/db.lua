@@ -272,6 +272,14 @@ function DB:unlock(practice)
   pcall(self.dialect.unlock, self, practice)
 end
 
+--- Whether the connection still works (a PostgreSQL server restarted
+-- since: no).
+function DB:alive()
+  if not self.conn then return false end
+  local ok, yes = pcall(self.dialect.alive, self)
+  return ok and yes
+end
+
 --- Closes the connection (and the practices' locks). Safe to repeat.
 function DB:close()
   if not self.conn then return end

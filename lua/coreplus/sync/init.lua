@@ -113,7 +113,7 @@ function _M.new(o)
     timezone_id = o.timezone_id, on_event = o.on_event, stop = o.stop, totals = {} }, Sync)
   local db, err = dbmod.open(o.to)
   if not db then return nil, err end
-  self.db = db
+  self.db, self.to = db, o.to
   self.sched = scheduler.new{ concurrency = o.concurrency }
   self.jobs = {}
   for _, p in ipairs(self.practices) do
@@ -161,9 +161,31 @@ end
 -- same counts, total =}, ...}}, ...}}`. Nothing raises: what failed is in
 -- the report (`error`: an error object, kinds `database`, `locked`,
 -- `interrupted`, or the API's).
+-- A connection lost since the last run (the server restarted) is made
+-- again; nil, err when it cannot be.
+function Sync:connect()
+  if self.db:alive() then return true end
+  self.db:close()
+  local db, err = dbmod.open(self.to)
+  if not db then return nil, err end
+  self.db = db
+  for _, entry in ipairs(self.jobs) do entry.job.db = db end
+  return true
+end
+
 function Sync:run()
   local started = coreplus.now()
   local report = { ok = true, database = self.db.name, schema = self.db:schema_version(), practices = {} }
+  local connected, cerr = self:connect()
+  if not connected then
+    report.ok = false
+    for i, entry in ipairs(self.jobs) do
+      report.practices[i] = { practice = entry.job.practice, ok = false, error = cerr, resources = {} }
+      for _, k in ipairs(job_mod.COUNTS) do report.practices[i][k] = 0 end
+    end
+    report.seconds = coreplus.now() - started
+    return report
+  end
   local lock_errors = {}
   for i, entry in ipairs(self.jobs) do
     local job = entry.job

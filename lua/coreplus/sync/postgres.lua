@@ -22,9 +22,20 @@ function _M.connect(where)
   return conn
 end
 
+-- A statement never waits forever: a hung server or a table someone else
+-- locked fails the batch (the next run resumes) instead of hanging the sync.
+local STATEMENT_TIMEOUT, LOCK_TIMEOUT = "300s", "60s"
+
 function _M.setup(db)
   db:exec("SET application_name = 'coreplus sync'")
   db:exec("SET client_min_messages = warning")   -- no NOTICEs from IF NOT EXISTS
+  db:exec("SET statement_timeout = '" .. STATEMENT_TIMEOUT .. "'")
+  db:exec("SET lock_timeout = '" .. LOCK_TIMEOUT .. "'")
+end
+
+-- libpq's status says OK until a request fails: ask the server.
+function _M.alive(db)
+  return db:query("SELECT 1")[1] ~= nil
 end
 
 function _M.lock_schema(db)
