@@ -109,15 +109,9 @@ describe("coreplus sync", function()
   -- output and exit status go.
   local function start(...)
     local run = dir .. "/run" .. n
-    local parts = { "env" }
-    for k, v in pairs(env) do
-      if v == false then table.insert(parts, 2, "-u " .. k) else parts[#parts + 1] = k .. "=" .. q(v) end
-    end
-    parts[#parts + 1] = q(C.BIN)
-    for _, a in ipairs({ ... }) do parts[#parts + 1] = q(a) end
     -- exec: the pid written is the command's own
     F.write(run .. ".sh", ("echo $$ >%s\nexec %s >%s 2>%s </dev/null\n"):format(q(run .. ".pid"),
-      table.concat(parts, " "), q(run .. ".out"), q(run .. ".err")))
+      C.command(env, ...), q(run .. ".out"), q(run .. ".err")))
     assert(sh(("(sh %s; echo $? >%s) >/dev/null 2>&1 &"):format(q(run .. ".sh"), q(run .. ".rc"))))
     local pid
     for _ = 1, 200 do
