@@ -1,7 +1,7 @@
 --- The mirror in PostgreSQL (lua-dbi-postgresql): `data` is jsonb, times
 -- are timestamptz. A practice's lock is a session advisory lock, which the
 -- server drops when the connection ends (the process died, or was killed).
-local DBI = require "DBI"
+local dbi = require "coreplus.sync.dbi"
 
 local _M = {}
 
@@ -11,15 +11,10 @@ _M.DISTINCT = "IS DISTINCT FROM"
 -- The advisory locks' keys: hashed from a text, in a namespace of ours.
 local KEY = "hashtextextended(?, 0)"
 
+-- (libpq's messages name the host and user, never the password)
 function _M.connect(where)
-  local conn, err = DBI.Connect("PostgreSQL", where.database, where.user, where.password, where.host,
+  return dbi.connect("PostgreSQL", "lua-dbi-postgresql", where.database, where.user, where.password, where.host,
     where.port)
-  if not conn then
-    -- libpq's message names the host and user, never the password
-    return nil, require("coreplus.sync.db").error(tostring(err):gsub("%s*\n%s*", " "))
-  end
-  conn:autocommit(true)
-  return conn
 end
 
 -- A statement never waits forever: a hung server or a table someone else

@@ -5,7 +5,7 @@
 -- own beside the database (PATH.sync-<digest>.lock): SQLite takes it with the
 -- operating system's file locks, which go when the process goes, SIGKILL
 -- included, so a dead sync never blocks the next one.
-local DBI = require "DBI"
+local dbi = require "coreplus.sync.dbi"
 local core = require "coreplus.core"
 
 local _M = {}
@@ -17,10 +17,7 @@ _M.DISTINCT = "IS NOT"   -- SQLite's IS DISTINCT FROM
 local BUSY_MS = 30000
 
 function _M.connect(where)
-  local conn, err = DBI.Connect("SQLite3", where.path)
-  if not conn then return nil, require("coreplus.sync.db").error(tostring(err)) end
-  conn:autocommit(true)
-  return conn
+  return dbi.connect("SQLite3", "lua-dbi-sqlite3", where.path)
 end
 
 function _M.setup(db)
@@ -42,9 +39,8 @@ local function lock_path(db, practice)
 end
 
 function _M.lock(db, practice)
-  local conn, err = DBI.Connect("SQLite3", lock_path(db, practice))
-  if not conn then error(require("coreplus.sync.db").error(tostring(err)), 0) end
-  conn:autocommit(true)
+  local conn, err = dbi.connect("SQLite3", "lua-dbi-sqlite3", lock_path(db, practice))
+  if not conn then error(err, 0) end
   local st = conn:prepare("BEGIN EXCLUSIVE")
   local ok = st and st:execute()
   if not ok then
