@@ -9,6 +9,7 @@
 local core = require "coreplus.core"
 local sync = require "coreplus.sync"
 local profile = require "coreplus.profile"
+local settings = require "coreplus.settings"
 local args = require "coreplus.cli.args"
 local output = require "coreplus.cli.output"
 local progress = require "coreplus.sync.progress"
@@ -47,48 +48,39 @@ local function split(list)
   return out
 end
 
--- The library's warnings on stderr, but not the missing user agent (doctor
--- reports that one; every run would repeat it).
-local function logger(ctx)
-  return function(message, key)
-    if key ~= "default_user_agent" then ctx.sys.stderr("coreplus: warning: " .. message .. "\n") end
-  end
-end
-
 -- The practices: one from the usual settings (profile, variables, flags),
 -- or one per profile named with several --profile, each from its profile
 -- alone plus the connection flags (variables would make them all one).
+-- A practice's label: --practice, else the `practice` setting, else the
+-- profile's name, else "default".
 local function practices(ctx)
   local names = split(ctx.flags.profiles)
   if #names <= 1 then
     local o = {}
     for k, v in pairs(ctx:require_settings()) do o[k] = v end
-    o.shared_limit = ctx:shared_limit_path()
-    o.log = logger(ctx)
+    o.log = ctx:log_function()
     local _, name = ctx:profile()
-    return { { practice = ctx.flags.practice or name or "default", options = o } }
+    return { { practice = ctx.flags.practice or ctx:setting("practice") or name or "default", options = o } }
   end
   if ctx.flags.practice then
     usage("--practice names one practice; with several profiles each is named by its profile")
   end
   local list, seen = {}, {}
   for _, name in ipairs(names) do
-    if seen[name] then usage("profile '" .. name .. "' is given twice") end
-    seen[name] = true
     local section, why = profile.select(name, ctx.sys.getenv)
     if not section then usage(why or ("no profile '" .. name .. "'")) end
-    local o = {}
-    for k, v in pairs(section) do if not profile.CLI_KEYS[k] then o[k] = v end end
-    for flag, f in pairs(args.GLOBAL) do
-      if f.option and ctx.flags[flag] ~= nil then o[f.option] = ctx.flags[flag] end
+    local values, err = settings.read(settings.section_source(section, "profile " .. name))
+    if values then values, err = settings.read(settings.flag_source(ctx.flags), values) end
+    if not values then usage(err) end
+    for _, row in ipairs(settings.required()) do
+      if values[row.name] == nil then usage("profile '" .. name .. "' has no " .. row.name) end
     end
-    for _, r in ipairs(ctx.REQUIRED) do
-      if o[r[1]] == nil or o[r[1]] == "" then usage("profile '" .. name .. "' has no " .. r[1]) end
-    end
-    if o.shared_limit == "off" then o.shared_limit = false end
-    o.allow_http = profile.allow_http(o.base_url) or nil
-    o.log = logger(ctx)
-    list[#list + 1] = { practice = name, options = o }
+    local label = values.practice or name
+    if seen[label] then usage("two profiles name the practice '" .. label .. "'") end
+    seen[label] = true
+    local o = settings.options(values)
+    o.log = ctx:log_function()
+    list[#list + 1] = { practice = label, options = o }
   end
   return list
 end

@@ -1,6 +1,6 @@
 --- Invoices and their payments. Invoices come from the `updatedSince` feed
 -- (coreplus.sync.lists). The API lists payments only per invoice
--- (`GET Payment/?invoiceId=`: coreplus-api.md has no list of all payments,
+-- (`GET Payment/?invoiceId=`: the API documents no list of all payments,
 -- and no payment ids), so payments cost one request per invoice; the feed
 -- keeps that to the invoices that changed since the last run (a payment
 -- changes its invoice's amountOwing, and with it its updatedSince), fetched
