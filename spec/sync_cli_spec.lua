@@ -84,7 +84,7 @@ describe("coreplus sync", function()
     assert.are.equal(0, C.run(env, "sync", "--to", url, "--resources", "locations").code)
   end)
 
-  it("syncs several profiles at once, each practice under its profile's name", function()
+  it("syncs several profiles at once, each practice under its profile's practice key, else its name", function()
     local home = dir .. "/config"
     sh("mkdir -p " .. q(home .. "/coreplus"))
     local text = {}
@@ -93,6 +93,7 @@ describe("coreplus sync", function()
         .. "user_agent = sync-cli-spec/1.0\nshared_limit = off\n"):format(name, mock.base_url, mock.consumer_id,
         mock.consumer_secret, mock.access_tokens[i], mock.cafile)
     end
+    text[1] = text[1] .. "practice = far north\n"
     F.write(home .. "/coreplus/config", table.concat(text, "\n"), "600")
     local url = fresh()
     local e = C.env_of(mock, { XDG_CONFIG_HOME = home, COREPLUS_BASE_URL = false, COREPLUS_ACCESS_TOKEN = false })
@@ -100,7 +101,7 @@ describe("coreplus sync", function()
       "--json")
     assert.are.equal(0, r.code, r.err)
     local s = cjson.decode(r.out)
-    assert.are.same({ "north", "south" }, { s.practices[1].practice, s.practices[2].practice })
+    assert.are.same({ "far north", "south" }, { s.practices[1].practice, s.practices[2].practice })
     r = C.run(e, "sync", "--profile", "north,south", "--to", url, "--resources", "locations", "--practice", "x")
     assert.are.equal(2, r.code)   -- one label for two practices
   end)
