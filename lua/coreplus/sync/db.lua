@@ -34,10 +34,7 @@ DB.__index = DB
 -- of two, so each table needs at most a handful of prepared statements.
 local CHUNK = 64
 
-local function db_error(message, hint)
-  return errors.new{ kind = "database", message = message, hint = hint }
-end
-_M.error = db_error
+local db_error = require("coreplus.sync.dbi").error
 
 local function pack(...) return { n = select("#", ...), ... } end
 

@@ -1,10 +1,17 @@
 --- lua-dbi, loaded when a mirror is opened: a missing binding is a
 -- database error naming the Debian package, not a Lua error.
+local errors = require "coreplus.errors"
+
 local _M = {}
+
+--- A `database` error object.
+local function db_error(message, hint)
+  return errors.new{ kind = "database", message = message, hint = hint }
+end
+_M.error = db_error
 
 --- connect(driver, package, ...) -> connection | nil, err
 function _M.connect(driver, package_name, ...)
-  local db_error = require("coreplus.sync.db").error
   local ok, DBI = pcall(require, "DBI")
   if not ok then
     return nil, db_error("lua-dbi is not installed", "apt-get install " .. package_name)
