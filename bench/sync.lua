@@ -32,7 +32,7 @@ local practices = {}
 for i, token in ipairs(o.tokens) do
   practices[i] = { practice = o.labels[i], options = { base_url = o.base_url, consumer_id = o.consumer_id,
     consumer_secret = o.consumer_secret, access_token = token, cafile = o.cafile, shared_limit = false,
-    user_agent = "coreplus-bench-sync/1.0" } }
+    user_agent = "coreplus-bench-sync/1.0", issuer = "https://bench.example" } }
 end
 local t0 = core.now()
 local report = assert(sync.run{ to = o.to, practices = practices, resources = o.resources })
@@ -118,7 +118,8 @@ local function cli_start(mock, to)
   local base = F.tmpname()
   local env = ("env LUA_CPATH=%s LUA_PATH=%s COREPLUS_BASE_URL=%s COREPLUS_CONSUMER_ID=%s COREPLUS_CONSUMER_SECRET=%s"
     .. " COREPLUS_ACCESS_TOKEN=%s COREPLUS_CAFILE=%s COREPLUS_SHARED_LIMIT=off COREPLUS_PROFILE="
-    .. " COREPLUS_USER_AGENT=coreplus-bench-sync/1.0 XDG_CONFIG_HOME=%s"):format(q(package.cpath), q(package.path),
+    .. " COREPLUS_USER_AGENT=coreplus-bench-sync/1.0 COREPLUS_ISSUER=https://bench.example XDG_CONFIG_HOME=%s")
+    :format(q(package.cpath), q(package.path),
     q(mock.base_url), q(mock.consumer_id), q(mock.consumer_secret), q(mock.access_token), q(mock.cafile),
     q(base .. ".none"))
   F.write(base .. ".sh", ("echo $$ >%s\nexec %s bin/coreplus sync --to %s --practice practice1 --json >%s 2>&1"

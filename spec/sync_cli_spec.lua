@@ -17,7 +17,7 @@ describe("coreplus sync", function()
 
   lazy_setup(function()
     mock = require("coreplus.testing").server{ clients = CLIENTS, tenants = 2 }
-    env = C.env_of(mock, { COREPLUS_USER_AGENT = "sync-cli-spec/1.0" })
+    env = C.env_of(mock, { COREPLUS_USER_AGENT = "sync-cli-spec/1.0", COREPLUS_ISSUER = "https://sync-spec.example" })
     dir = F.tmpdir()
   end)
   lazy_teardown(function()
@@ -90,8 +90,8 @@ describe("coreplus sync", function()
     local text = {}
     for i, name in ipairs{ "north", "south" } do
       text[#text + 1] = ("[%s]\nbase_url = %s\nconsumer_id = %s\nconsumer_secret = %s\naccess_token = %s\ncafile = %s\n"
-        .. "user_agent = sync-cli-spec/1.0\nshared_limit = off\n"):format(name, mock.base_url, mock.consumer_id,
-        mock.consumer_secret, mock.access_tokens[i], mock.cafile)
+        .. "user_agent = sync-cli-spec/1.0\nissuer = https://sync-spec.example\nshared_limit = off\n"):format(name,
+        mock.base_url, mock.consumer_id, mock.consumer_secret, mock.access_tokens[i], mock.cafile)
     end
     text[1] = text[1] .. "practice = far north\n"
     F.write(home .. "/coreplus/config", table.concat(text, "\n"), "600")

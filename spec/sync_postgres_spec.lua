@@ -32,7 +32,7 @@ describe("coreplus.sync into PostgreSQL, its own", function()
   local function options()
     return { base_url = mock.base_url, consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
       access_token = mock.access_token, cafile = mock.cafile, shared_limit = false, rate = 500,
-      user_agent = "sync-spec/1.0" }
+      user_agent = "sync-spec/1.0", issuer = "https://sync-spec.example" }
   end
 
   it("stores data as jsonb and the filter columns typed, queryable as such", function()
@@ -58,7 +58,7 @@ describe("coreplus.sync into PostgreSQL, its own", function()
 
   it("binds every value as a parameter: a name full of SQL is stored as it is", function()
     local url = fresh_url()
-    local cp = mock:client{ shared_limit = false, user_agent = "sync-spec/1.0" }
+    local cp = mock:client{ shared_limit = false, user_agent = "sync-spec/1.0", issuer = "https://sync-spec.example" }
     local evil = "O'Brien'); DROP TABLE clients; --"
     assert(cp.clients:create{ firstName = "Robert", lastName = evil, dateOfBirth = "1990-01-02" })
     assert.is_true(sync.run{ to = url, practice = "it's; --", options = options(), resources = { "clients" } }.ok)

@@ -197,7 +197,7 @@ describe("coreplus.scheduler with clients of three practices", function()
     local counts = {}
     for i = 1, 3 do
       local cp = mock:client{ access_token = mock.access_tokens[i], transport = sched.transport,
-        shared_limit = false, user_agent = "sync-spec/1.0" }
+        shared_limit = false, user_agent = "sync-spec/1.0", issuer = "https://sync-spec.example" }
       sched:spawn(function()
         local n = 0
         for _ in cp.clients:each{} do n = n + 1 end

@@ -16,7 +16,7 @@ return function(B)
   local function options(token)
     return { base_url = mock.base_url, consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
       access_token = token or mock.access_token, cafile = mock.cafile, shared_limit = false, rate = 500,
-      retries = 0, user_agent = "sync-spec/1.0" }
+      retries = 0, user_agent = "sync-spec/1.0", issuer = "https://sync-spec.example" }
   end
 
   local function new_sync(extra)
@@ -103,6 +103,33 @@ return function(B)
       -- the small lists are read again, and nothing in them is written
       local practitioners = resource(report, "practitioners")
       assert.are.same({ 0, practitioners.read }, { practitioners.written, practitioners.unchanged })
+      s:close()
+    end)
+
+    it("reads next time a client changed while its pages were being read (the cursor is from before them)", function()
+      local s0 = new_sync{ resources = { "clients" } }
+      assert.is_true(s0:run().ok)
+      local first = s0.db:query("SELECT id FROM clients WHERE practice = 'north' ORDER BY id LIMIT 1")[1][1]
+      s0:close()
+      -- a fresh mirror: its first page is read, then the client changes, then
+      -- the rest comes slowly (a cursor taken at the end would be past the change)
+      url = B.fresh_url()
+      local changed = false
+      local s = new_sync{ resources = { "clients" }, on_event = function(ev)
+        if ev.type == "progress" and ev.resource == "clients" and not changed then
+          changed = true
+          assert(mock:admin("POST", "change", { kind = "client", id = first, fields = { lastName = "Midway" } }))
+          mock:fault{ latency = 1.5 }
+        end
+      end }
+      local ok, report = pcall(s.run, s)
+      mock:clear_faults()
+      assert.is_true(ok, report)
+      assert.is_true(report.ok)
+      s.on_event = nil
+      local again = resource(s:run(), "clients")
+      assert.is_true(again.read >= 1)
+      assert.are.equal("Midway", scalar(s, "SELECT last_name FROM clients WHERE practice = 'north' AND id = ?", first))
       s:close()
     end)
 
