@@ -38,6 +38,7 @@ local KINDS = {
   forbidden = true, not_found = true, conflict = true, validation = true,
   rate_limited = true, server = true, bad_response = true,
   limiter = true, blocked_user_agent = true,
+  database = true, locked = true, interrupted = true,   -- coreplus.sync
 }
 --- The kinds of error, as a set: `errors.kinds[kind]` is true for each of
 -- these, and `err.kind` is always one of them.
@@ -60,6 +61,9 @@ local KINDS = {
 --  - `too_large`: a body over `max_body`
 --  - `limiter`: a Redis `shared_limit` is unreachable and `on_redis_error = "fail"`,
 --    or OpenResty's shared dict is full
+--  - `database`: `coreplus.sync` could not open, migrate or write its database
+--  - `locked`: `coreplus.sync`: another sync of the practice holds its lock
+--  - `interrupted`: `coreplus.sync`: stopped (SIGTERM, SIGINT) before the end
 --
 -- A test double may return kinds of its own (`coreplus.testing.stub`'s
 -- `stub_missing`), as error objects made with `errors.new`.
