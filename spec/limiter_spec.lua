@@ -364,21 +364,26 @@ describe("core.limiter shared file", function()
   -- now goes to the new key.
   it("gives a full file's slot of a key whose window is over to a new key", function()
     local p = tmpfile()
-    local t = 100000
+    local clock = core.manual_clock(100000)
+    local function limiter(name)
+      return core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key(name), clock = clock }
+    end
     local lims = {}
     for i = 1, 32 do
-      lims[i] = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("slot" .. i) }
-      lims[i]:reserve(t)
+      lims[i] = limiter("slot" .. i)
+      lims[i]:reserve()
     end
-    local late = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("late") }
-    late:reserve(t + 0.5)                      -- all 32 windows still count: not shared
+    local late = limiter("late")
+    clock:advance(0.5)
+    late:reserve()                             -- all 32 windows still count: not shared
     assert.is_true(late:stats().file_busy > 0)
-    for i = 2, 32 do lims[i]:reserve(t + 7300) end   -- slot 1's key stays idle
-    local other = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("other") }
-    assert.equals(0, (other:reserve(t + 7300)))
+    clock:advance(7299.5)
+    for i = 2, 32 do lims[i]:reserve() end     -- slot 1's key stays idle
+    local other = limiter("other")
+    assert.equals(0, (other:reserve()))
     assert.equals(0, other:stats().file_busy)  -- it took the idle slot
-    local again = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("another") }
-    again:reserve(t + 7300)
+    local again = limiter("another")
+    again:reserve()
     assert.is_true(again:stats().file_busy > 0)  -- none idle any more
     for _, l in ipairs(lims) do l:close() end
     late:close(); other:close(); again:close()

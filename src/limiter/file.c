@@ -58,6 +58,7 @@ struct thr_file {
                                    one entry of 1,024) */
     int whole;                  /* the window's bytes in the file are unknown
                                    or stale: write it all */
+    int mended;                 /* values were mended: write them back */
 };
 
 static pthread_mutex_t thr_files_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -443,6 +444,7 @@ int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, thr_cloc
                    double now, double wait, double deadline, thr_file_op *op)
 {
     int rc, i, rebuilt;
+    double seen;
 
     memset(op, 0, sizeof *op);
     pthread_mutex_lock(&f->mu);
@@ -450,19 +452,25 @@ int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, thr_cloc
         pthread_mutex_unlock(&f->mu);
         return rc;
     }
+    /* Values are judged against the time after the lock came: another
+     * process may have written them while this one waited. */
+    seen = thr_clock_now(clock);
+    if (seen < now)
+        seen = now;
     rebuilt = thr_file_check(f);
-    if (rebuilt < 0 || (i = thr_file_slot(f, k->id, k->hint, now, &op->fresh)) < 0) {
+    if (rebuilt < 0 || (i = thr_file_slot(f, k->id, k->hint, seen, &op->fresh)) < 0) {
         thr_file_unlock(f->fd);
         pthread_mutex_unlock(&f->mu);
         return rebuilt < 0 ? THR_FILE_IO : THR_FILE_FULL;
     }
     k->hint = i;
-    op->repaired = rebuilt + thr_file_load(f, i, op->fresh, cfg, now);
+    op->repaired = rebuilt + thr_file_load(f, i, op->fresh, cfg, seen);
     if (op->fresh && k->had_slot) {
-        thr_ring_fill(f->ring, cfg, now);
+        thr_ring_fill(f->ring, cfg, seen);
         op->repaired++;
     }
     k->had_slot = 1;
+    f->mended = op->repaired > 0;   /* written back even by an operation that reads */
     f->ring->span = cfg->per + cfg->margin;
     op->ring = f->ring;
     return THR_FILE_OK;
@@ -511,7 +519,7 @@ typedef char thr_diff_tiles[THR_RING % THR_DIFF_BLOCK == 0 ? 1 : -1];
 
 void thr_file_end(thr_file *f, const thr_file_key *k, int dirty)
 {
-    if (dirty)
+    if (dirty || f->mended)
         thr_file_write_back(f, k->hint);
     thr_file_unlock(f->fd);
     pthread_mutex_unlock(&f->mu);
