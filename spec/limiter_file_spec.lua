@@ -472,6 +472,79 @@ while True:
   end)
 end)
 
+describe("core.limiter shared file: the file is the one the path names", function()
+  -- Issue 26: a process kept the file it had opened, so deleting the file
+  -- while processes ran made a second window: the ones started afterwards
+  -- shared a new file, the others the deleted one (28 x 429).
+  local OPTS = "{ rate = 3, per = 1, margin = 0, clock = core.manual_clock{ file = %q } }"
+
+  -- A child on (p, k) books `count` slots and says their delays.
+  local function books(p, k, cp, count)
+    local proc = child(p, k, OPTS:format(cp), ([[
+      local d = {}
+      for i = 1, %d do d[i] = ("%%g"):format((l:reserve())) end
+      say(table.concat(d, " "))
+    ]]):format(count), "timeout 30 ")
+    local out = proc:read("l")
+    proc:close()
+    return out
+  end
+
+  local function scene(name)
+    local p, k, cp = tmpfile(), key(name), tmpfile()
+    local clock = core.manual_clock{ file = cp, at = 100 }
+    local l = core.limiter{ rate = 3, per = 1, margin = 0, shared = p, key = k, clock = clock }
+    assert.equals(0, (l:reserve()))   -- one slot of 3 taken, in the first file
+    return p, k, cp, clock, l
+  end
+
+  it("a process moves to the file made after the path's was deleted", function()
+    local p, k, cp, clock, l = scene("deleted")
+    os.remove(p)
+    assert.equals("0 0 0", books(p, k, cp, 3))   -- a new process makes a new file
+    local d = l:reserve()                        -- this one moves to it: 3 taken there
+    l:close(); clock:close()
+    os.remove(p); os.remove(cp)
+    assert.equals(1, d)
+  end)
+
+  it("a process moves to a file put in the path's place", function()
+    local p, k, cp, clock, l = scene("replaced")
+    local q = tmpfile()
+    assert.equals("0 0 0", books(q, k, cp, 3))
+    assert(os.rename(q, p))
+    local d = l:reserve()
+    l:close(); clock:close()
+    os.remove(p); os.remove(cp)
+    assert.equals(1, d)
+  end)
+
+  it("a process whose file was deleted makes the path's file again, counting as full", function()
+    local p, _, cp, clock, l = scene("gone")
+    os.remove(p)
+    local d = l:reserve()
+    local made = F.read(p)
+    l:close(); clock:close()
+    os.remove(p); os.remove(cp)
+    assert.truthy(made and #made > 4096, "the file was made again")
+    assert.equals(1, d)
+  end)
+
+  it("a file put in the path's place that others may write is not used, and that is said", function()
+    local p, k, cp, clock, l = scene("planted")
+    local q = tmpfile()
+    books(q, k, cp, 1)
+    assert(sh("chmod 666 " .. q))
+    assert(os.rename(q, p))
+    local d = l:reserve()
+    local st = l:stats()
+    l:close(); clock:close()
+    os.remove(p); os.remove(cp)
+    assert.equals(0, d)                -- booked in this process's own window ...
+    assert.is_true(st.file_busy >= 1)  -- ... while the file cannot be used
+  end)
+end)
+
 describe("core.limiter shared file: whose file", function()
   it("refuses a file that other users may write", function()
     local p = tmpfile()
@@ -481,6 +554,16 @@ describe("core.limiter shared file: whose file", function()
     os.remove(p)
     assert.is_false(ok)
     assert.matches("may be written by other users (mode 0666)", msg, 1, true)
+  end)
+
+  it("refuses a file that other users may read, since they could hold its lock", function()
+    local p = tmpfile()
+    write(p, "")
+    assert(sh("chmod 644 " .. p))
+    local ok, msg = pcall(core.limiter, { shared = p })
+    os.remove(p)
+    assert.is_false(ok)
+    assert.matches("may be read by other users (mode 0644), who could then hold its lock", msg, 1, true)
   end)
 
   it("refuses a file that belongs to another user", function()
@@ -497,7 +580,7 @@ describe("core.limiter shared file: whose file", function()
 
   it("refuses a limit file of another lua-coreplus version, saying so", function()
     local p = tmpfile()
-    write(p, "coreplus-limit\n\0" .. string.pack("<I4", 1) .. ("\0"):rep(1000))
+    write(p, "coreplus-limit\n\0" .. string.pack("<I4", 1) .. ("\0"):rep(1000), "600")
     local ok, msg = pcall(core.limiter, { shared = p })
     os.remove(p)
     assert.is_false(ok)

@@ -23,7 +23,9 @@
  *               unlocks. It is the only caller of file.c.
  *   file.c      the shared file: its fcntl lock (bounded wait), its header
  *               and key slots, each window read with pread, checked and
- *               mended, and written back with pwrite.
+ *               mended, and written back with pwrite (file_open.c: opening
+ *               it, whose it is, following its path to the file it names;
+ *               file_layout.h: its layout).
  *   ring.c      a window's arithmetic: the bound of a booking, book, renew,
  *               send, cancel, and mending values read from a file.
  *   redis.c     the window kept in Redis (redis_script.c: the script that
@@ -38,8 +40,8 @@
  * Headers include only headers below them: limiter.h -> config.h,
  * manual_clock.h;
  * window.h (private to limiter.c, book.c, window.c) -> limiter.h, file.h,
- * redis.h, ring.h; path.h -> file.h -> ring.h, manual_clock.h; ring.h,
- * redis.h -> config.h.
+ * redis.h, ring.h; path.h, file_layout.h -> file.h -> ring.h,
+ * manual_clock.h; ring.h, redis.h -> config.h.
  *
  * Leases (docs/decisions.md, "Pending bookings hold leases"): a booking that
  * is reserved but not yet sent holds a lease of THR_LEASE seconds, from its

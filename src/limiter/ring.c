@@ -171,6 +171,27 @@ void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now)
     r->last_sent = now;
 }
 
+void thr_ring_block(thr_ring *r, const thr_config *cfg, double now)
+{
+    int k;
+    for (k = 0; k < cfg->rate; k++) {
+        thr_entry *e;
+        uint64_t n;
+        if (r->next == 0)
+            r->next = 1;
+        n = r->next++;
+        e = thr_at(r, n);
+        memset(e, 0, sizeof *e);
+        e->n = n;
+        e->t = now;
+        e->lease = now + THR_LEASE;
+        e->state = THR_SENT;
+        e->pid = (uint32_t)getpid();
+    }
+    if (now > r->last_sent)
+        r->last_sent = now;
+}
+
 /* What a booking's entry can plausibly hold. Every step that writes an
  * entry (book, renew, send, fill) sets its lease to the step's time +
  * THR_LEASE, and its time to max(that time, its bound), so that:

@@ -84,5 +84,9 @@ int thr_ring_repair(thr_ring *r, const thr_config *cfg, double now);
 /* An empty ring that counts as full as of now: the next booking waits a
  * whole window. For a file's window (cap THR_RING) whose history was lost. */
 void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now);
+/* Keeps what the ring holds and adds rate departures at now, so that it
+ * counts as full as of now: for a window that lacks another's history (a
+ * process came from a file that the path no longer names). */
+void thr_ring_block(thr_ring *r, const thr_config *cfg, double now);
 
 #endif

@@ -14,6 +14,7 @@ static void thr_win_trouble(thr_limit *l, int rc)
 {
     const char *why = rc == THR_FILE_BUSY ? "stayed locked for 1 s (is a process holding it stopped?)"
                     : rc == THR_FILE_FULL ? "has no free key slot any more (32 keys are in use)"
+                    : thr_file_why(l->file)[0] ? thr_file_why(l->file)
                     : "cannot be read or written";
     pthread_mutex_lock(&l->mu);
     l->busy = 1;
