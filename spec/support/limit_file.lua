@@ -6,11 +6,11 @@
 --   LF.poke(path, offset, bytes)  LF.peek(path, offset, n) -> bytes
 -- A file is a 4096-byte header, then one window per key slot. A window is
 -- its counters (8 bytes each: next, granted, cancelled, waited_total,
--- last_sent, span, cap), then 1024 entries of n, t, lease, tag (8 bytes
+-- last_sent, span, cap, learnt, learnt_at), then 1024 entries of n, t, lease, tag (8 bytes
 -- each), state, pid (4 bytes each).
 local _M = {}
 
-_M.HEAD, _M.RING_HEAD, _M.ENTRY, _M.RING = 4096, 56, 40, 1024
+_M.HEAD, _M.RING_HEAD, _M.ENTRY, _M.RING = 4096, 72, 40, 1024
 -- offsets inside an entry
 _M.T, _M.LEASE, _M.TAG, _M.STATE = 8, 16, 24, 32
 -- entry states

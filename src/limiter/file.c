@@ -261,7 +261,7 @@ int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, thr_cloc
     k->had_slot = 1;
     k->moves = f->moves;
     f->mended = op->repaired > 0;   /* written back even by an operation that reads */
-    f->ring->span = cfg->per + cfg->margin;
+    f->ring->span = cfg->per + cfg->margin + thr_ring_learnt(f->ring, seen);
     op->ring = f->ring;
     return THR_FILE_OK;
 }

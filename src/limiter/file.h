@@ -20,7 +20,8 @@
  * different formats on one machine each share among themselves instead of
  * one of them refusing the other's file. Bump it with any change of layout
  * or meaning. */
-#define THR_FILE_FORMAT 4          /* 3: a window records its span; 4: its capacity */
+#define THR_FILE_FORMAT 5          /* 3: a window records its span; 4: its capacity;
+                                      5: the margin it learnt from 429s */
 
 #define THR_FILE_KEYS 32           /* key slots in one file */
 #define THR_FILE_IDLE 7200.0       /* a window's span when its own cannot be read */

@@ -6,6 +6,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "../defaults.h"
+
 #define THR_NEXT_MAX 4503599627370496.0   /* 2^52: numbers stay exact doubles */
 
 /* Masks stand for % cap: every cap is a power of two. */
@@ -26,7 +28,8 @@ static const thr_entry *thr_at_c(const thr_ring *r, uint64_t n)
  * one rate places before it, and a file's ring holds THR_RING of them. */
 static double thr_horizon(const thr_config *cfg)
 {
-    return ((double)THR_RING / cfg->rate + 1.0) * (cfg->per + cfg->margin) + THR_LEASE;
+    return ((double)THR_RING / cfg->rate + 1.0) * (cfg->per + cfg->margin + DEFAULT_LEARN_MAX)
+        + THR_LEASE;
 }
 
 /* The earliest time booking n may leave: per + margin after the latest of
@@ -59,6 +62,25 @@ double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg, double no
             break;
     }
     return any ? latest + cfg->per + cfg->margin : 0.0;
+}
+
+/* ===== the learnt margin ===== */
+
+double thr_ring_learnt(const thr_ring *r, double now)
+{
+    double worn = r->learnt - DEFAULT_LEARN_EASE * (now - r->learnt_at);
+    return worn > 0 ? worn : 0.0;
+}
+
+double thr_ring_learn(thr_ring *r, const thr_config *cfg, double now)
+{
+    double learnt = thr_ring_learnt(r, now);
+    if (learnt > 0 && now - r->learnt_at < cfg->per + cfg->margin + learnt)
+        return learnt;   /* widened for this episode already */
+    learnt += DEFAULT_LEARN_STEP;
+    r->learnt = learnt < DEFAULT_LEARN_MAX ? learnt : DEFAULT_LEARN_MAX;
+    r->learnt_at = now;
+    return r->learnt;
 }
 
 static thr_entry *thr_ring_entry(thr_ring *r, uint64_t n, uint64_t tag)
@@ -155,11 +177,16 @@ void thr_ring_cancel(thr_ring *r, uint64_t n, uint64_t tag)
 
 /* ===== values read from a file ===== */
 
+static int thr_learnt_repair(thr_ring *r, double now);
+
 void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now)
 {
     uint64_t k, cap = r->cap;
+    double learnt = r->learnt, learnt_at = r->learnt_at;   /* a rebuild keeps what it learnt */
     memset(r, 0, THR_RING_BYTES(cap));
     r->cap = cap;
+    r->learnt = learnt;
+    r->learnt_at = learnt_at;
     for (k = 1; k <= (uint64_t)cfg->rate && k < cap; k++) {
         thr_entry *e = thr_at(r, k);
         e->n = k;
@@ -169,6 +196,7 @@ void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now)
     }
     r->next = k;
     r->last_sent = now;
+    thr_learnt_repair(r, now);
 }
 
 void thr_ring_block(thr_ring *r, const thr_config *cfg, double now)
@@ -202,10 +230,12 @@ void thr_ring_block(thr_ring *r, const thr_config *cfg, double now)
  *     that waited for one whose time moved up since); beyond that the time
  *     is mended to the latest the evidence allows.
  * A cancel marks the owner's tag even (tags are odd), so that a cancelled
- * mark without it (a flipped state) is no cancel. span is the longest a
- * window can be (per + the largest margin). */
+ * mark without it (a flipped state) is no cancel. */
 typedef struct thr_sane {
-    double now, span;
+    double now;
+    double span;       /* per + margin + what the window learnt: a chain's step */
+    double slack;      /* the most a step can have been (the most learnt) */
+    int fixed;         /* values mended */
     double chain;      /* the latest time the chain allows, or -1e300: none */
     double horizon;    /* for a booking whose chain left the ring: the latest
                           any booking can be (thr_horizon) */
@@ -238,7 +268,7 @@ static int thr_entry_repair(thr_entry *e, const thr_sane *v)
     limit = e->lease - THR_LEASE > v->now ? e->lease - THR_LEASE : v->now;
     if (v->chain > limit)
         limit = v->chain;
-    if (v->unknown ? e->t > v->horizon : e->t > limit + v->span) {
+    if (v->unknown ? e->t > v->horizon : e->t > limit + v->slack) {
         e->t = v->unknown ? v->now : limit;
         fixed++;
     }
@@ -285,6 +315,23 @@ static int thr_ring_check(thr_ring *r, const thr_config *cfg, thr_sane *v)
         }
         fixed += thr_entry_repair(e, v);
     }
+    v->fixed = fixed;
+    return 0;
+}
+
+/* The learnt margin's values: 1 when mended. */
+static int thr_learnt_repair(thr_ring *r, double now)
+{
+    int fixed = 0;
+    if (!(r->learnt >= 0 && r->learnt <= DEFAULT_LEARN_MAX)) {
+        r->learnt = DEFAULT_LEARN_MAX;   /* unknown: the widest (slower, never 429s) */
+        r->learnt_at = now;
+        fixed = 1;
+    }
+    if (!(r->learnt_at >= -1e15 && r->learnt_at <= now)) {
+        r->learnt_at = now;
+        fixed = 1;
+    }
     return fixed;
 }
 
@@ -292,19 +339,20 @@ int thr_ring_repair(thr_ring *r, const thr_config *cfg, double now)
 {
     double horizon = now + thr_horizon(cfg);
     thr_sane v;
-    int fixed;
+    int fixed = thr_learnt_repair(r, now);
 
     v.now = now;
-    v.span = cfg->per + cfg->margin;
+    v.span = cfg->per + cfg->margin + thr_ring_learnt(r, now);
+    v.slack = cfg->per + cfg->margin + DEFAULT_LEARN_MAX;   /* whatever was learnt then */
     v.chain = -1e300;
     v.horizon = horizon;
-    fixed = thr_ring_check(r, cfg, &v);
-
-    if (fixed < 0) {
+    v.unknown = 0;
+    if (thr_ring_check(r, cfg, &v) < 0) {
         r->cap = THR_RING;
         thr_ring_fill(r, cfg, now);
-        return 1;
+        return fixed + 1;
     }
+    fixed += v.fixed;
     if (!(r->waited_total >= 0 && r->waited_total < 1e15)) {
         r->waited_total = 0;
         fixed++;
