@@ -211,9 +211,10 @@ describe("coreplus.transport.ngx", function()
     end
 
     -- The transport sends each request once: repeating is retry.lua's to
-    -- decide (issue 25). A request that is not idempotent (decision #17: PUT
-    -- too) opens a connection of its own, as in the C core, so a pooled one
-    -- the server had closed never leaves its outcome unknown.
+    -- decide (issue 25). A request that is not idempotent
+    -- (docs/decisions.md#no-connection-reuse-for-writes: PUT too) opens a
+    -- connection of its own, as in the C core, so a pooled one the server
+    -- had closed never leaves its outcome unknown.
     it("sends a GET once on a pooled connection the server dropped, and fails (sent)", function()
       local r = run(fmt([[
         local d = ngx.shared.spec_counts

@@ -20,7 +20,7 @@
 #define DEFAULT_REDIS_TIMEOUT 0.5                     /* connect and each command */
 #define DEFAULT_MAX_HEAD (256u << 10)                 /* response header lines, bytes */
 /* Seconds a booking that has not left yet holds later ones up without a
- * renewal (docs/decisions.md, "Pending bookings hold leases"); its owner
+ * renewal (docs/decisions.md#pending-leases); its owner
  * renews every DEFAULT_LEASE / 4 while it waits or connects. The C limiter
  * and the ngx transport's both use it. */
 #define DEFAULT_LEASE 1.0
@@ -28,7 +28,7 @@
 /* "lua-coreplus/<version> (libcurl/<version>; <Lua or LuaJIT version>)" */
 #define DEFAULT_USER_AGENT_FORMAT "lua-coreplus/%s (libcurl/%s; %s)"
 
-/* The methods that may be repeated without asking (decision #17: the others
+/* The methods that may be repeated without asking (docs/decisions.md#no-connection-reuse-for-writes: the others
  * never reuse a connection, and the Lua layer never retries them once sent).
  * X(name) is expanded once per method. */
 #define DEFAULT_IDEMPOTENT(X) X(GET) X(HEAD) X(DELETE) X(OPTIONS)

@@ -105,7 +105,7 @@ function _M.version_ok(version)
 end
 
 --- The API's base for a version: <base_url>/API/Core/<version>/ (the one
--- spelling, see docs/decisions.md #5). base_url has no trailing slash.
+-- spelling, see docs/decisions.md#url-spelling). base_url has no trailing slash.
 function _M.api_base(base_url, version)
   if not _M.version_ok(version) then
     raise("bad version %s (one path segment such as \"v2.1\" expected)", format("%q", tostring(version)))

@@ -4,10 +4,11 @@
 -- request and answers 200 {}; so the library still checks the fields, builds
 -- the URL and encodes the body, and what is printed is what would be sent.
 -- The token is signed as the library would sign it and shown masked.
+-- (The context builds this transport: this module reads nothing of it, so
+-- that calls go one way.)
 local core = require "coreplus.core"
 local sign = require("coreplus.transport.token").sign
 local cjson = require "cjson.safe"
-local context = require "coreplus.cli.context"
 local output = require "coreplus.cli.output"
 
 local ipairs = ipairs
@@ -31,7 +32,7 @@ end
 
 local function token_of(ctx, opts)
   local ok, token = pcall(sign, opts, ctx.sys.now())
-  return ok and context.mask(token) or "(not signed: " .. context.strip_position(token) .. ")"
+  return ok and output.mask(token) or "(not signed: " .. output.strip_position(token) .. ")"
 end
 
 --- One recorded request as {method, url, headers, body}; credentials never.

@@ -101,8 +101,9 @@ end
 
 -- ===== HTTP/1.1 on a cosocket =====
 
--- core.defaults' set (decision #17): these may share a pooled connection;
--- the others (PUT too) go on a connection of their own.
+-- core.defaults' set (docs/decisions.md#no-connection-reuse-for-writes):
+-- these may share a pooled connection; the others (PUT too) go on a
+-- connection of their own.
 local IDEMPOTENT = DEFAULTS.idempotent
 local tls_sessions = {}   -- pool name -> the last TLS session (resumption)
 
