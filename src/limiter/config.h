@@ -1,8 +1,9 @@
 /* config.h -- what a limiter enforces ("at most rate requests in any window
  * of per seconds", margin added between a slot and the one rate places
  * later) and the lease a pending booking holds. The bottom of the limiter's
- * headers: every other includes it, it includes only the project's defaults
- * (the lease's one home, shared with the ngx transport; see limiter.h). */
+ * headers: every other includes it, it includes only the core's defaults
+ * (src/defaults.h, the one home of the lease, shared with the ngx transport
+ * as core.defaults.lease; see limiter.h). */
 #ifndef COREPLUS_LIMITER_CONFIG_H
 #define COREPLUS_LIMITER_CONFIG_H
 
