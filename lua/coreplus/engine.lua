@@ -8,7 +8,7 @@
 --     bind(eng, name, row) makes the resource of a catalogue row (the client
 --     passes coreplus.resource's constructor: this module stays below it)
 --   eng:resource(name) -> the resource of catalogue row `name` (made once), or nil
---   eng:call(method, path, {query=, body=, headers=, version=, route=, multipart=}) -> decoded, res | nil, err
+--   eng:call(method, path, {query=, body=, headers=, version=, route=, multipart=, expect=}) -> decoded, res | nil, err
 --     multipart = { {name=, data= | path=, filename=, type=}, ... } (then no body)
 --     route = {key=, version=, versions=}: a catalogue operation (resource:route)
 --   eng:stream() -> s       GETs in flight, fetched ahead (up to `concurrency`)
@@ -128,6 +128,17 @@ end
 
 -- ===== one attempt =====
 
+-- A transport raises only on misuse, before sending (the transport
+-- contract): a wrong header or multipart part the caller gave. Raised again
+-- at the caller's line rather than here (an error that is not a message,
+-- such as a stub callable's failed assertion, goes on as it is).
+local function handing(ok, ...)
+  if ok then return ... end
+  local err = ...
+  if type(err) ~= "string" then error(err, 0) end
+  require("coreplus.misuse").raise("%s", (err:gsub("^[^\n]-:%d+: ", "", 1)))
+end
+
 local function encode_body(body)
   if body == nil or type(body) == "string" then return body end
   local misuse = require "coreplus.misuse"
@@ -203,8 +214,19 @@ end
 -- as it is, for users who call it.
 local decode_json = require("coreplus.core").json_decode
 
---- Turns a transport response into decoded or (nil, err).
-function _M:interpret(method, full_url, res)
+-- Whether a decoded answer carries `field`, at its top or in its envelope.
+local function carries(decoded, field)
+  if decoded[field] ~= nil then return true end
+  for _, v in pairs(decoded) do
+    if type(v) == "table" and v[field] ~= nil then return true end
+  end
+  return false
+end
+
+--- Turns a transport response into decoded or (nil, err). `expect`: a field
+-- a success must carry (a booking's id): without it the answer is
+-- bad_response, so a request that is not idempotent says outcome "unknown".
+function _M:interpret(method, full_url, res, expect)
   local decoded, decode_error
   local body = res.body
   if body ~= nil and body ~= "" then
@@ -221,6 +243,10 @@ function _M:interpret(method, full_url, res)
     return nil, errors.new{ kind = "bad_response", status = res.status, method = method,
       url = full_url, message = "response body is not a JSON object or array" }
   end
+  if expect and not carries(decoded, expect) then
+    return nil, errors.new{ kind = "bad_response", status = res.status, method = method,
+      url = full_url, message = "the answer carries no " .. expect }
+  end
   return decoded
 end
 
@@ -229,7 +255,7 @@ end
 function _M:outcome(req, res, terr, finished, offset_before)
   if not res then return nil, errors.from_transport(terr, req.method, req.url) end
   self:learn_clock(res, finished)
-  local decoded, err = self:interpret(req.method, req.url, res)
+  local decoded, err = self:interpret(req.method, req.url, res, req.expect)
   if err and err.kind == "invalid_token" then
     local moved = (self.clock_offset or 0) - (offset_before or 0)
     err.clock_changed = moved >= 5 or moved <= -5
@@ -282,7 +308,7 @@ function _M:run(req)
   local call = new_call(self, req)
   while true do
     local offset_before, started = self.clock_offset, self.now()
-    local res, terr = self.transport.request(self:request_opts(req, call.deadline))
+    local res, terr = handing(pcall(self.transport.request, self:request_opts(req, call.deadline)))
     local done, a, b = self:judge(call, res, terr, started, self.now(), offset_before)
     if done then return a, b end
     self.sleep(a)
@@ -294,7 +320,7 @@ end
 local function request(self, method, path, opts, version)
   local base = url.api_base(self.base_url, version)
   return { method = method, url = url.build(base, path, opts and opts.query),
-    payload = encode_body(opts and opts.body), headers = opts and opts.headers,
+    payload = encode_body(opts and opts.body), headers = opts and opts.headers, expect = opts and opts.expect,
     multipart = opts and opts.multipart }
 end
 
@@ -366,7 +392,7 @@ end
 function stream:send(call)
   local eng = self.engine
   call.started, call.offset = eng.now(), eng.clock_offset
-  self.calls[self.pipe:add(eng:request_opts(call.req, call.deadline))] = call
+  self.calls[handing(pcall(self.pipe.add, self.pipe, eng:request_opts(call.req, call.deadline)))] = call
 end
 
 function stream:add(path, query, route)

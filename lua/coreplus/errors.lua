@@ -14,6 +14,7 @@
 --  - `attempts`: how many attempts were made
 --  - `outcome = "unknown"`: a POST that may have been processed, so it was not repeated
 --  - `sent = false`: the request provably never left
+--  - `final = true`: repeating cannot help, so it was not repeated
 --  - `no_route = true`: a 404 that says the server has no route for the
 --   URL (under this API version), not that a record is missing
 --
@@ -37,7 +38,7 @@ local KINDS = {
   forbidden = true, not_found = true, conflict = true, validation = true,
   rate_limited = true, server = true, bad_response = true,
   limiter = true, blocked_user_agent = true,
-  stub_missing = true,   -- coreplus.testing.stub: no route registered for the request
+  database = true, locked = true, interrupted = true,   -- coreplus.sync
 }
 --- The kinds of error, as a set: `errors.kinds[kind]` is true for each of
 -- these, and `err.kind` is always one of them.
@@ -58,8 +59,14 @@ local KINDS = {
 --  - `timeout`: `timeout` or `connect_timeout` passed
 --  - `tls`: the server's certificate did not verify
 --  - `too_large`: a body over `max_body`
---  - `limiter`: a Redis `shared_limit` is unreachable and `on_redis_error = "fail"`
---  - `stub_missing`: `coreplus.testing.stub` has no route for the request
+--  - `limiter`: a Redis `shared_limit` is unreachable and `on_redis_error = "fail"`,
+--    or OpenResty's shared dict is full
+--  - `database`: `coreplus.sync` could not open, migrate or write its database
+--  - `locked`: `coreplus.sync`: another sync of the practice holds its lock
+--  - `interrupted`: `coreplus.sync`: stopped (SIGTERM, SIGINT) before the end
+--
+-- A test double may return kinds of its own (`coreplus.testing.stub`'s
+-- `stub_missing`), as error objects made with `errors.new`.
 -- @table kinds
 _M.kinds = KINDS
 

@@ -195,7 +195,9 @@ local function post(self, op, path, fields)
     end
   end
   local body = fields_mod.prepare(spec, fields)
-  local decoded, err = self.engine:call("POST", path, { body = body, route = _M.route(self, op) })
+  -- a booking answered without its id may still have been made: unknown outcome
+  local expect = op == "book" and self.row.record and self.row.record .. "Id" or nil
+  local decoded, err = self.engine:call("POST", path, { body = body, route = _M.route(self, op), expect = expect })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end

@@ -60,6 +60,8 @@ local ROWS = {
   { "retries", "number", help = "further attempts after a 503 or a transport failure (0: none)" },
   { "need", "string", option = false, flag = false,
     help = "doctor: the endpoints this app needs (catalogue names, commands or paths)" },
+  { "practice", "string", option = false, flag = false,
+    help = "sync: the label the practice's rows carry in the mirror (default: the profile's name)" },
 }
 
 --- The rows, each completed with `option`, `env`, `key`, `flag` and `names`

@@ -7,7 +7,7 @@
 -- The exit status is 1 when any check failed, else 0 (warnings included).
 -- The checks run in groups (settings, token, connection, clock, endpoints,
 -- diagnosis); a group's function adds its checks to the run `d`.
-local coreplus = require "coreplus"
+local sign = require("coreplus.transport.token").sign
 local catalogue = require "coreplus.catalogue"
 local context = require "coreplus.cli.context"
 local lists = require "coreplus.cli.lists"
@@ -193,9 +193,7 @@ local function check_token(d)
   if not (o.consumer_id and o.consumer_secret and o.access_token and o.base_url) then return end
   local now = floor(d.ctx.sys.now())
   local url = d.ctx:api_url("Location/")
-  local token = coreplus.core.sign{ consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
-    access_token = o.access_token, url = url, method = "GET",
-    issuer = o.issuer or defaults.issuer, audience = o.audience or defaults.audience, now = now }
+  local token = sign({ credentials = o, url = url, method = "GET", issuer = o.issuer, audience = o.audience }, now)
   local sent = { ["content-type"] = "application/json", ["user-agent"] = o.user_agent or "lua-coreplus" }
   local found = request_check.check({ kind = "library", authorization = "JwToken " .. token, url = url,
     method = "GET", headers = sent }, { secret = o.consumer_secret, now = now })

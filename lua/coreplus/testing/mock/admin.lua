@@ -19,6 +19,9 @@
 --   GET  /__mock/switches      {"ignore_filters":false,"v2_only":[],"jitter":0}
 --   POST /__mock/switches      {"ignore_filters":true} (any of the three):
 --                              coreplus.testing.mock.switches says what each does
+--   POST /__mock/change        {"kind":"client","id":..,"fields":{..}}: a
+--                              record changed behind the client's back
+--                              (coreplus.testing.mock.changes)
 --   ANY  /__mock/echo-headers  the request's method, uri and headers (and
 --                              remembered for GET /__mock/last-echo): the
 --                              target of the redirect fault
@@ -28,6 +31,7 @@ local resources = require "coreplus.testing.mock.resources"
 local store = require "coreplus.testing.mock.store"
 local arrivals = require "coreplus.testing.mock.arrivals"
 local switches = require "coreplus.testing.mock.switches"
+local changes = require "coreplus.testing.mock.changes"
 
 local ngx = ngx
 local ipairs, type = ipairs, type
@@ -89,7 +93,8 @@ local function post_settings(set, current)
   return reply(200, current())
 end
 
-function _M.handle(uri, method)
+--- handle(uri, method, ctx): ctx = {data = the fixtures, now = the server's clock}.
+function _M.handle(uri, method, ctx)
   if uri == "/__mock/health" then
     return reply(200, { ok = true, worker = ngx.worker.pid() })
   elseif uri == "/__mock/stats" then
@@ -115,6 +120,8 @@ function _M.handle(uri, method)
     if method == "GET" then return reply(200, switches.current()) end
     if method ~= "POST" then return reply(405, { error = "GET or POST" }) end
     return post_settings(switches.set, switches.current)
+  elseif uri == "/__mock/change" and method == "POST" then
+    return reply(changes.change(ctx.data, json.decode(read_body() or ""), ctx.now))
   elseif uri == "/__mock/echo-headers" then
     ngx.shared.mock_stats:incr("echo_requests", 1, 0)
     local seen = { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(0, true) }

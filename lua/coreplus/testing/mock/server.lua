@@ -148,7 +148,7 @@ function _M.handle()
   set_date()
   local uri, method = ngx.var.uri, ngx.req.get_method()
   if sub(uri, 1, 8) == "/__mock/" then
-    return admin.handle(uri, method)
+    return admin.handle(uri, method, { data = data, now = now() })
   end
   local arrived = ngx.req.start_time()
   local st = ngx.shared.mock_stats
