@@ -17,14 +17,11 @@ mock coreplus server on nginx).]],
 -- systems with both (FreeBSD) may work, untested.
 supported_platforms = { "linux" }
 -- What the installed code requires: lua-cjson (the library), argparse (the
--- `coreplus` command), luafilesystem (profiles: a config file's mode is
--- checked before it is read) and luadbi (coreplus.sync: its DBI module; the
--- driver of the database used, luadbi-sqlite3 or luadbi-postgresql, is the
--- user's choice). Debian has them as lua-cjson, lua-argparse, lua-filesystem
--- and lua-dbi-common (with lua-dbi-sqlite3, lua-dbi-postgresql); offline
--- builds use --deps-mode=none because Debian's packages are not known to
--- LuaRocks.
-dependencies = { "lua >= 5.1", "lua-cjson", "argparse", "luafilesystem", "luadbi" }
+-- `coreplus` command) and luafilesystem (profiles: a config file's mode is
+-- checked before it is read). Debian has them as lua-cjson, lua-argparse and
+-- lua-filesystem; offline builds use --deps-mode=none because Debian's
+-- packages are not known to LuaRocks.
+dependencies = { "lua >= 5.1", "lua-cjson", "argparse", "luafilesystem" }
 -- Checked before building, so that a missing one gets LuaRocks's hint (pass
 -- NAME_DIR or NAME_INCDIR / NAME_LIBDIR). LuaRocks looks for headers in
 -- PREFIX/include only: Debian and Ubuntu keep curl.h in the multiarch

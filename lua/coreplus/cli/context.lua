@@ -184,6 +184,8 @@ function _M:client(extra)
     ok, cp = pcall(coreplus.new, o)
   end
   if not ok then usage(_M.strip_position(cp)) end
+  -- API versions found by earlier runs, and kept for later ones
+  require("coreplus.cli.versions").attach(cp)
   self.cp = cp
   return cp
 end
