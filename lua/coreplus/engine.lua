@@ -5,13 +5,15 @@
 -- (client, resources, pager) uses only this interface:
 --
 --   engine.new(o, credentials, transport, limiter) -> eng
---   eng:call(method, path, {query=, body=, headers=, version=, multipart=}) -> decoded, res | nil, err
+--   eng:call(method, path, {query=, body=, headers=, version=, multipart=, operation=}) -> decoded, res | nil, err
 --     multipart = { {name=, data= | path=, filename=, type=}, ... } (then no body)
+--     operation = "clients.list", ...: the metrics' label (default "request")
 --   eng:stream() -> s       GETs in flight, fetched ahead (up to `concurrency`)
---     s:add(path, query, version) -> id     s:next() -> id, decoded | id, nil, err | nil
+--     s:add(path, query, version, operation) -> id     s:next() -> id, decoded | id, nil, err | nil
 --     s:pending()  s:capacity()  s:close()
 --   eng:warn(key, message)  a warning, said once per engine (log option + on_request)
 --   eng.concurrency, eng.clock_offset (seconds, server minus local; nil until learnt)
+--   eng.metrics     the client's recorder (coreplus.metrics), told of every attempt
 --   engine.IDEMPOTENT       the methods that may be repeated after a failure
 local cjson = require "cjson.safe"
 local config = require "coreplus.config"
@@ -247,10 +249,14 @@ function _M:run(req, first)
     end
     self:notify{ method = req.method, url = req.url, status = res and res.status, attempt = attempt,
       elapsed = finished - started, error = err and err.kind, retry = reason }
+    local metrics = self.metrics   -- coreplus.metrics: the client's recorder, or nil
+    if metrics then metrics:attempt(req, res, terr, err, finished - started, reason, self.clock_offset) end
     if not err then return decoded, res end
     if not reason then
-      return nil, retry.final(err, { idempotent = IDEMPOTENT[req.method], res = res, terr = terr,
+      err = retry.final(err, { idempotent = IDEMPOTENT[req.method], res = res, terr = terr,
         attempt = attempt, timeout = self.timeout, began = began, now = finished })
+      if metrics then metrics:failed(req, err) end
+      return nil, err
     end
     self.sleep(delay)
   end
@@ -262,7 +268,7 @@ local function request(self, method, path, opts)
   local base = url.api_base(self.base_url, opts and opts.version or self.version)
   return { method = method, url = url.build(base, path, opts and opts.query),
     payload = encode_body(opts and opts.body), headers = opts and opts.headers,
-    multipart = opts and opts.multipart }
+    multipart = opts and opts.multipart, operation = opts and opts.operation }
 end
 
 --- eng:call(method, path, {query=, body=, headers=, version=}) -> decoded, res | nil, err
@@ -281,9 +287,9 @@ function _M:stream()
     reqs = {} }, stream)
 end
 
-function stream:add(path, query, version)
+function stream:add(path, query, version, operation)
   local eng = self.engine
-  local req = request(eng, "GET", path, { query = query, version = version })
+  local req = request(eng, "GET", path, { query = query, version = version, operation = operation })
   local started = eng.now()
   local id = self.pipe:add(eng:request_opts(req, started + eng.timeout))
   self.reqs[id] = { req = req, started = started, offset = eng.clock_offset }

@@ -15,7 +15,8 @@
 --
 -- - `version` (also `_VERSION`): the library's version
 -- - `core`: the C core, `coreplus.core`
--- - `jwt`, `errors`, `dates`: the modules `coreplus.jwt`, `coreplus.errors`, `coreplus.dates`
+-- - `jwt`, `errors`, `dates`, `metrics`: the modules `coreplus.jwt`, `coreplus.errors`,
+--   `coreplus.dates`, `coreplus.metrics`
 -- - `ENV`: environment variable name -> option name, as `from_env` reads them
 -- - the C core's public functions (`coreplus.core`): `request`, `request_many`,
 --   `pipeline`, `sign`, `jwt_encode`, `jwt_decode`, `base64url_encode`,
@@ -33,6 +34,7 @@ local _M = {
   jwt = require "coreplus.jwt",
   errors = require "coreplus.errors",
   dates = require "coreplus.dates",
+  metrics = require "coreplus.metrics",
 }
 
 -- The C core's public functions are reachable as coreplus.<name> too; the
@@ -91,6 +93,13 @@ end
 --  - `log = nil`: a callable `log(message, key)` for the client's warnings
 --   (an unbelievable Date header, no user agent); the default writes them to
 --   standard error (nginx's error log in OpenResty)
+--  - `practice = "default"`: the label of this client's metrics
+--   (`coreplus.metrics`): a name for the practice, e.g. `"north-clinic"`,
+--   shown to whoever scrapes them (never a token or secret; 1 to 128
+--   printable characters)
+--  - `metrics = nil`: where the client counts its requests: the process's
+--   registry (`coreplus.metrics.default`), a registry of one's own
+--   (`coreplus.metrics.registry()`), or `false` (nothing is counted)
 --  - `sleep`, `random`, `now`: callables replacing how the client sleeps
 --   (the transport's), draws jitter in [0, 1) (`math.random`) and reads the
 --   clock (the transport's), for tests; a luassert spy will do

@@ -45,7 +45,7 @@ end
 --- One page: r:list(params).
 function _M.page(resource, params)
   local decoded, err = resource.engine:call("GET", resource.row.path,
-    { query = params, version = list_version(resource) })
+    { query = params, version = list_version(resource), operation = resource.name .. ".list" })
   if not decoded then return nil, err end
   return make_page(resource, decoded, params.pageNumber or 1, params.pageSize)
 end
@@ -64,7 +64,7 @@ local function new_pages(resource, params)
   if paged and base.pageSize == nil then base.pageSize = ITERATOR_PAGE_SIZE end
   return setmetatable({
     resource = resource, engine = resource.engine, path = resource.row.path,
-    version = list_version(resource),
+    version = list_version(resource), operation = resource.name .. ".list",
     paged = paged, base = base, size = base.pageSize,
     first = base.pageNumber or 1,
     next_yield = base.pageNumber or 1,   -- the page number the loop gets next
@@ -90,7 +90,8 @@ end
 Pages.__close = Pages.close
 
 function Pages:fetch_one(number)
-  local decoded, err = self.engine:call("GET", self.path, { query = self:query(number), version = self.version })
+  local decoded, err = self.engine:call("GET", self.path, { query = self:query(number), version = self.version,
+    operation = self.operation })
   if not decoded then return { error = err } end
   return make_page(self.resource, decoded, number, self.size)
 end
@@ -100,7 +101,7 @@ end
 function Pages:fill()
   local s = self.stream
   while s:pending() + self.held < s:capacity() and self.next_add <= self.last do
-    self.numbers[s:add(self.path, self:query(self.next_add), self.version)] = self.next_add
+    self.numbers[s:add(self.path, self:query(self.next_add), self.version, self.operation)] = self.next_add
     self.next_add = self.next_add + 1
   end
 end

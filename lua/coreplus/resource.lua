@@ -152,7 +152,7 @@ function ops.get(self, id, params)
   local segment = url.segment(id, "id")
   params = check_params(self, "get", params, self.row.get)
   local decoded, err = self.engine:call("GET", self.row.path .. segment,
-    { query = params, version = _M.version(self, "get") })
+    { query = params, version = _M.version(self, "get"), operation = self.name .. ".get" })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end
@@ -168,7 +168,8 @@ local function post(self, op, path, fields)
     end
   end
   local body = fields_mod.prepare(spec, fields)
-  local decoded, err = self.engine:call("POST", path, { body = body, version = _M.version(self, op) })
+  local decoded, err = self.engine:call("POST", path, { body = body, version = _M.version(self, op),
+    operation = self.name .. "." .. op })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end
