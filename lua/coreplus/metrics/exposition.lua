@@ -75,8 +75,7 @@ local function write_histogram(out, def, labels, fields)
   out[#out + 1] = name .. "_count" .. braces(labels) .. " " .. number(count)
 end
 
---- render(flat) -> the text of every family (HELP and TYPE even for a family
--- without series, so that a scrape shows what there is to see).
+--- render(flat) -> the text of every family that has a series.
 function _M.render(flat)
   local grouped = {}   -- name -> labels -> field -> value
   for key, v in pairs(flat) do
@@ -91,12 +90,14 @@ function _M.render(flat)
   end
   local out = {}
   for _, def in ipairs(families.list) do
-    out[#out + 1] = "# HELP " .. def.name .. " " .. help(def.help)
-    out[#out + 1] = "# TYPE " .. def.name .. " " .. def.type
     local by_labels = grouped[def.name] or {}
     local order = {}
     for labels in pairs(by_labels) do order[#order + 1] = labels end
     sort(order)
+    if #order > 0 then
+      out[#out + 1] = "# HELP " .. def.name .. " " .. help(def.help)
+      out[#out + 1] = "# TYPE " .. def.name .. " " .. def.type
+    end
     for _, labels in ipairs(order) do
       local fields = by_labels[labels]
       if def.type == "histogram" then
@@ -106,6 +107,7 @@ function _M.render(flat)
       end
     end
   end
+  if #out == 0 then return "" end
   out[#out + 1] = ""
   return concat(out, "\n")
 end
