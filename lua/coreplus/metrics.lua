@@ -9,7 +9,6 @@
 -- `"default"`; `coreplus.from_profile` gives the profile's name), never by a
 -- token or secret. docs/metrics.md lists the metrics and example alerts.
 --
---     local coreplus = require "coreplus"
 --     local cp = coreplus.new{ ..., practice = "north-clinic" }
 --     cp.clients:list{}
 --     io.write(coreplus.metrics.render())   -- every client of this process

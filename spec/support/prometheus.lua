@@ -14,7 +14,7 @@ local core = require "coreplus.core"
 local F = dofile("spec/support/files.lua")
 local free_port = dofile("spec/support/redis.lua").free_port
 
-local q, sh, capture, read = F.q, F.sh, F.capture, F.read
+local q, sh, capture, read, gone = F.q, F.sh, F.capture, F.read, F.gone
 
 local _M = {}
 
@@ -22,12 +22,6 @@ local LIFETIME = 180
 
 function _M.available()
   return sh("command -v prometheus >/dev/null && command -v promtool >/dev/null")
-end
-
-local function gone(pid)
-  local stat = read("/proc/" .. pid .. "/stat")
-  local state = stat and stat:match("^%d+ %b() (%a)")
-  return state == nil or state == "Z" or state == "X"
 end
 
 function _M.start(o)
