@@ -10,7 +10,6 @@
 --   reg:recorder(practice) -> rec     the same rec for the same label
 --   rec:attempt(req, res, terr, err, elapsed, reason, clock_offset)
 --   rec:failed(req, err)              a call's final error
---   reg:add(name, labels, delta)  reg:set(name, labels, value)   other families (a label table)
 --   reg:flatten{practice =, dirty =} -> { [key] = number }   (see below)
 --
 -- A flat key is "<family>\t<labels>\t<field>": labels as they are written
@@ -26,7 +25,6 @@ local pairs = pairs
 local floor = math.floor
 local format = string.format
 local select = select
-local tostring = tostring
 local getmetatable = getmetatable
 local setmetatable = setmetatable
 
@@ -123,7 +121,7 @@ local Registry = {}
 Registry.__index = Registry
 
 function _M.new()
-  return setmetatable({ recorders = {}, extra = {}, extra_dirty = {} }, Registry)
+  return setmetatable({ recorders = {} }, Registry)
 end
 
 function Registry:recorder(practice)
@@ -135,33 +133,6 @@ function Registry:recorder(practice)
     self.recorders[practice] = rec
   end
   return rec
-end
-
--- name, {label = value} -> the flat key of a family other than the
--- request path's (labels in the family's order).
-local function extra_key(name, labels)
-  local def = BY_NAME[name]
-  if def == nil then error("coreplus.metrics: unknown family '" .. tostring(name) .. "'", 3) end
-  local parts = {}
-  for i, l in ipairs(def.labels or {}) do
-    parts[i] = format('%s="%s"', l, escape(tostring(labels[l] or "")))
-  end
-  return name .. "\t" .. table.concat(parts, ",") .. "\t"
-end
-
---- reg:add(name, labels, delta): adds to a counter of a family other than
--- the request path's (labels: {name = value}).
-function Registry:add(name, labels, delta)
-  local key = extra_key(name, labels)
-  self.extra[key] = (self.extra[key] or 0) + (delta or 1)
-  self.extra_dirty[key] = true
-end
-
---- reg:set(name, labels, value): sets a gauge.
-function Registry:set(name, labels, value)
-  local key = extra_key(name, labels)
-  self.extra[key] = value
-  self.extra_dirty[key] = true
 end
 
 local function put_histogram(out, name, labels, h, bounds)
@@ -194,7 +165,7 @@ local function put_series(out, s)
 end
 
 --- reg:flatten{practice = label, dirty = bool, into = map} -> flat map. With
--- `practice`, that practice's series only (and no other family); with
+-- `practice`, that practice's series only; with
 -- `dirty`, only what changed since the last dirty flatten (for a flush).
 function Registry:flatten(opts)
   opts = opts or {}
@@ -216,12 +187,6 @@ function Registry:flatten(opts)
         out["coreplus_server_clock_offset_seconds\t" .. rec.labels .. "\t"] = rec.clock_offset
       end
     end
-  end
-  if only == nil then
-    for key, v in pairs(self.extra) do
-      if not dirty or self.extra_dirty[key] then out[key] = v end
-    end
-    if dirty then self.extra_dirty = {} end
   end
   return out
 end
