@@ -115,6 +115,11 @@ function _M.new(opts)
   local eng = engine.new(o, credentials, transport, limiter)
   eng.metrics = metrics.for_client(o)
   if unshared then eng:warn("limit_not_shared", unshared) end
+  -- (a stub is not coreplus: no warning for unit tests)
+  if opts.issuer == nil and (transport.name == "curl" or transport.name == "ngx") then
+    eng:warn("default_issuer", "no issuer is set: coreplus documents iss as your company's URL; set"
+      .. " issuer (COREPLUS_ISSUER), e.g. issuer = \"https://myapp.example\"")
+  end
   local self = setmetatable({
     base_url = o.base_url,
     version = o.version,

@@ -5,9 +5,11 @@
 -- reads `config.DEFAULTS`.
 local core = require "coreplus.core"
 local misuse = require "coreplus.misuse"
+local settings = require "coreplus.settings"
 
 local type = type
 local pairs = pairs
+local ipairs = ipairs
 local tostring = tostring
 local floor = math.floor
 local huge = math.huge
@@ -34,22 +36,38 @@ local DEFAULTS = {
 _M.DEFAULTS = DEFAULTS
 
 -- name -> expected type; anything else is refused by name. "callable" is a
--- function or anything with __call (a luassert spy).
+-- function or anything with __call (a luassert spy). The options a person
+-- gives as text (coreplus.settings) take their types from there; these are
+-- the ones only code gives.
 local OPTIONS = {
-  base_url = "string", version = "string",
-  consumer_id = "string", consumer_secret = "string", access_token = "string",
-  issuer = "string", audience = "string",
-  rate = "number", per = "number", shared_limit = "limit", limit_key = "string",
-  on_redis_error = "string", redis_timeout = "number",   -- shared_limit = "redis://..."
-  retries = "number", timeout = "number", connect_timeout = "number",
-  cafile = "string", capath = "string", insecure = "boolean", user_agent = "string",
+  rate = "number", per = "number",
+  insecure = "boolean",
   concurrency = "number", transport = "any", on_request = "callable",
   allow_http = "boolean", max_body = "number",
   backoff = "number", backoff_max = "number",
   sleep = "callable", random = "callable", now = "callable", log = "callable",
-  max_upload = "number",
+  max_upload = "number", clock_offset = "number",
   practice = "string", metrics = "metrics",   -- coreplus.metrics
 }
+-- A setting's name that is not its option's (api_version for version) is
+-- taken as that option too, so that option `x` <=> COREPLUS_X holds.
+local SYNONYMS = {}
+for _, row in ipairs(settings.ROWS) do
+  if row.option then
+    OPTIONS[row.option] = row.type
+    for _, n in ipairs(row.names) do
+      if n ~= row.option then SYNONYMS[n] = row.option end
+    end
+  end
+end
+
+--- Every option name coreplus.new takes (a set), synonyms included.
+function _M.option_names()
+  local out = {}
+  for k in pairs(OPTIONS) do out[k] = true end
+  for k in pairs(SYNONYMS) do out[k] = true end
+  return out
+end
 
 -- Numbers: the range each may take (finite; a few must be whole). Far
 -- beyond any real use at both ends, so that a typo or a NaN is caught here,
@@ -60,11 +78,13 @@ local RANGES = {
   timeout = { 0.001, 86400 }, connect_timeout = { 0.001, 3600 },
   concurrency = { 1, C.max_concurrency }, max_body = { 1, 2 ^ 40 }, max_upload = { 1, 2 ^ 40 },
   backoff = { 0, 3600 }, backoff_max = { 0, 3600 }, redis_timeout = { 0.001, 60 },
+  clock_offset = { -86400, 86400 },
 }
 
 local LIMIT_KEYS = { access_token = true, consumer = true }
 
-local REQUIRED = { "base_url", "consumer_id", "consumer_secret", "access_token" }
+local REQUIRED = {}
+for i, row in ipairs(settings.required()) do REQUIRED[i] = row.option end
 _M.REQUIRED = REQUIRED
 
 local MAX_OPTION_LEN = 64 * 1024
@@ -107,7 +127,7 @@ end
 _M.callable = callable
 
 local function check_option(name, value)
-  local want = OPTIONS[name]
+  local want = OPTIONS[SYNONYMS[name] or name]
   if want == nil then
     misuse.raise("coreplus.new: unknown option '%s'", tostring(name))
   end
@@ -192,7 +212,16 @@ function _M.check(opts)
   for k, v in pairs(opts) do check_option(k, v) end
   local o = {}
   for k, v in pairs(DEFAULTS) do o[k] = v end
-  for k, v in pairs(opts) do o[k] = v end
+  for k, v in pairs(opts) do
+    local name = SYNONYMS[k]
+    if name == nil then
+      o[k] = v
+    elseif opts[name] ~= nil and opts[name] ~= v then
+      misuse.raise("coreplus.new: options '%s' and '%s' are one setting and differ", name, k)
+    else
+      o[name] = v
+    end
+  end
 
   for _, name in ipairs(REQUIRED) do
     if o[name] == nil or o[name] == "" then

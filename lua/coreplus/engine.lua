@@ -84,7 +84,7 @@ function _M.new(o, credentials, transport, limiter)
     transport = transport, limiter = limiter,
     sleep = o.sleep or transport.sleep,
     now = o.now or transport.now,
-    clock_offset = nil,
+    clock_offset = o.clock_offset,   -- a start (remembered); the first Date corrects it
   }, mt)
   secrets[self] = credentials
   return self

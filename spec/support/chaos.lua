@@ -50,13 +50,13 @@ print(("done %d %d"):format(s.relets or 0, s.file_repairs or 0))
 
 local function start_worker(o, script, stop)
   local mock = o.mock
-  local env = ("LUA_CPATH=%s LUA_PATH=%s "):format(q(os.getenv("COREPLUS_CHILD_LUA_CPATH")
+  local env = ("exec scripts/lua-env LUA_CPATH=%s LUA_PATH=%s "):format(q(os.getenv("COREPLUS_CHILD_LUA_CPATH")
     or package.cpath), q(package.path))
   local args = { mock.base_url, mock:url("Location/"), mock.cafile, mock.consumer_id,
     mock.consumer_secret, mock.access_token, o.file or o.redis.url, o.key, ("%.3f"):format(stop) }
   for i = 1, #args do args[i] = q(args[i]) end
   -- exec: this process is the worker's parent, so a killed one stays a zombie
-  local proc = assert(io.popen(env .. "exec lua5.4 " .. q(script) .. " " .. table.concat(args, " ")
+  local proc = assert(io.popen(env .. "lua5.4 " .. q(script) .. " " .. table.concat(args, " ")
     .. " 2>&1"))
   return { proc = proc, pid = math.tointeger(tonumber(proc:read("l"))), stopped = {} }
 end

@@ -6,6 +6,7 @@
 -- (so `clients ID` and `clients create` can both exist), every missing
 -- required flag is reported at once, and a usage error is one line.
 local argparse = require "argparse"
+local settings = require "coreplus.settings"
 
 local type = type
 local pairs = pairs
@@ -30,8 +31,8 @@ function _M.is_usage(e)
   return type(e) == "table" and getmetatable(e) == usage_mt
 end
 
--- Flags every command accepts: output, connection settings (each overrides
--- its COREPLUS_* variable and the profile's key) and help.
+-- Flags every command accepts: output, the settings (each overrides its
+-- COREPLUS_* variable and the profile's key) and help.
 _M.GLOBAL = {
   json = { kind = "bool", help = "print JSON (an array for lists)" },
   jsonl = { kind = "bool", help = "print JSON lines: one object per line (the default when piped)" },
@@ -43,21 +44,15 @@ _M.GLOBAL = {
   ["no-progress"] = { kind = "bool", help = "never show the progress bar" },
   profile = { kind = "string",
     help = "the config file's [section] to use (default: COREPLUS_PROFILE, else [default])" },
-  ["base-url"] = { kind = "string", option = "base_url", help = "overrides COREPLUS_BASE_URL" },
-  ["consumer-id"] = { kind = "string", option = "consumer_id", help = "overrides COREPLUS_CONSUMER_ID" },
-  ["consumer-secret"] = { kind = "string", option = "consumer_secret",
-    help = "overrides COREPLUS_CONSUMER_SECRET (prefer the variable or a profile: flags show in `ps`)" },
-  ["access-token"] = { kind = "string", option = "access_token", help = "overrides COREPLUS_ACCESS_TOKEN" },
-  issuer = { kind = "string", option = "issuer", help = "overrides COREPLUS_ISSUER" },
-  audience = { kind = "string", option = "audience", help = "overrides COREPLUS_AUDIENCE" },
-  ["api-version"] = { kind = "string", option = "version", help = "overrides COREPLUS_VERSION (v2.1)" },
-  cafile = { kind = "string", option = "cafile", help = "overrides COREPLUS_CAFILE" },
-  ["user-agent"] = { kind = "string", option = "user_agent",
-    help = "your app's name, sent before the library's User-Agent (overrides COREPLUS_USER_AGENT)" },
-  ["shared-limit"] = { kind = "string", option = "shared_limit", help = "file sharing the 10/s limit between"
-    .. " runs (default: COREPLUS_SHARED_LIMIT, else a per-user file; off disables)" },
   help = { kind = "bool", short = "h", help = "this help" },
 }
+-- One flag per setting (coreplus.settings: --x for the setting x).
+for _, row in ipairs(settings.ROWS) do
+  if row.flag then
+    _M.GLOBAL[row.flag] = { kind = row.type == "boolean" and "bool" or "string", setting = row.name,
+      help = row.help .. " [" .. row.env .. "]" }
+  end
+end
 
 local function number_of(name)
   return function(v)

@@ -110,11 +110,16 @@ end
 
 local function check_optional(d)
   local o = d.o
-  if o.issuer then
-    d:add("issuer", "ok", o.issuer)
+  -- coreplus documents iss as the URL of your company's web site.
+  if not o.issuer then
+    d:add("issuer", "warn", defaults.issuer .. " (the library's default)",
+      "coreplus documents iss as your company's URL: set COREPLUS_ISSUER (or --issuer, or issuer in the"
+        .. " profile), e.g. https://myapp.example")
+  elseif not o.issuer:match("^[hH][tT][tT][pP][sS]?://[^/%s]+") then
+    d:add("issuer", "warn", o.issuer .. " is not an http(s) URL",
+      "coreplus documents iss as your company's URL, e.g. https://myapp.example")
   else
-    d:add("issuer", "ok", defaults.issuer .. " (default; coreplus documents iss as your company's URL:"
-      .. " set COREPLUS_ISSUER)")
+    d:add("issuer", "ok", o.issuer)
   end
   d:add("audience", "ok", o.audience or (defaults.audience .. " (default)"))
   d:add("version", "ok", o.version or (defaults.version .. " (default)"))
@@ -146,7 +151,8 @@ end
 
 local function family(source)
   if not source then return nil end
-  if source:match("^profile ") then return source end
+  local profile = source:match(" in (profile .*)$")
+  if profile then return profile end
   if source:match("^%-%-") then return "flags" end
   return "environment variables"
 end

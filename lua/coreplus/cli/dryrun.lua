@@ -4,9 +4,11 @@
 -- request and answers 200 {}; so the library still checks the fields, builds
 -- the URL and encodes the body, and what is printed is what would be sent.
 -- The token is signed as the library would sign it and shown masked.
+-- (The context builds this transport: this module reads nothing of it, so
+-- that calls go one way.)
 local core = require "coreplus.core"
 local cjson = require "cjson.safe"
-local context = require "coreplus.cli.context"
+local config = require "coreplus.config"
 local output = require "coreplus.cli.output"
 
 local ipairs = ipairs
@@ -15,7 +17,7 @@ local type = type
 local tostring = tostring
 local floor = math.floor
 local format = string.format
-local defaults = context.defaults
+local defaults = config.DEFAULTS
 
 local _M = {}
 
@@ -36,7 +38,7 @@ local function token_of(ctx, opts)
     access_token = c.access_token, url = opts.url, method = opts.method,
     issuer = opts.issuer or defaults.issuer, audience = opts.audience or defaults.audience,
     now = floor(ctx.sys.now() + (opts.now_offset or 0)) })
-  return ok and context.mask(token) or "(not signed: " .. context.strip_position(token) .. ")"
+  return ok and output.mask(token) or "(not signed: " .. output.strip_position(token) .. ")"
 end
 
 --- One recorded request as {method, url, headers, body}; credentials never.

@@ -96,6 +96,7 @@ function _M.main(argv, sys)
     if sys.getenv("COREPLUS_DEBUG") then return debug.traceback(tostring(e), 2) end
     return { library = true, message = context.strip_position(e) }
   end, ctx, argv)
+  ctx:remember_clock()
   if ok then return status end
   local e = status
   if args.is_usage(e) then

@@ -17,6 +17,19 @@ local _M = {}
 
 local null = cjson.null
 
+--- "3e5c...53a3": enough to recognise a credential, not to use it.
+function _M.mask(s)
+  if type(s) ~= "string" then return "" end
+  if #s <= 10 then return ("*"):rep(#s) end
+  return s:sub(1, 4) .. "..." .. s:sub(-4)
+end
+
+--- Library argument errors arrive as "file:line: message"; keep the message.
+function _M.strip_position(msg)
+  msg = tostring(msg)
+  return (msg:gsub("^[^%s:]+:%d+: ", ""))
+end
+
 -- ===== JSON =====
 
 local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",

@@ -53,12 +53,10 @@ end
 -- must not inherit it.
 local CLEAN = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
 
--- nginx's LuaJIT must not see the caller's module paths: after
--- `eval "$(luarocks path)"` they name Lua 5.4 modules, and a cjson.so built
--- for 5.4 kills nginx's start ("undefined symbol: lua_newuserdatauv"). Its
--- built-in defaults plus nginx.conf's lua_package_path are what it needs.
-local NGINX_ENV = "unset LUA_PATH LUA_CPATH LUA_PATH_5_1 LUA_CPATH_5_1 LUA_PATH_5_4 LUA_CPATH_5_4"
-  .. " LUA_INIT LUA_INIT_5_1 LD_PRELOAD; "
+-- nginx's LuaJIT must not see the caller's module paths (coreplus.testing.env
+-- says why): its built-in defaults plus nginx.conf's lua_package_path are
+-- what it needs. Nor a sanitizer preload.
+local NGINX_ENV = require("coreplus.testing.env").shell() .. "unset LD_PRELOAD; "
 
 -- exec(cmd) -> true when the command exited 0 (Lua 5.1 and 5.4 differ).
 local function exec(cmd)
@@ -200,16 +198,22 @@ local function alive(pid)
   return state ~= nil and state ~= "Z" and state ~= "X"
 end
 
-local function children(pid)
+-- The nginx processes of the process group `pgid` (a mock's nginx leads a
+-- group of its own: its workers are there, alive or orphaned). Only
+-- processes that call themselves nginx count, in case the group is long gone
+-- and its number taken.
+local function nginx_group(pgid)
   local out = {}
   if not HAVE_PROC then
-    for p in capture("pgrep -P " .. tonumber(pid) .. " 2>/dev/null"):gmatch("%d+") do out[#out + 1] = p end
+    for p in capture("pgrep -g " .. tonumber(pgid) .. " '^nginx' 2>/dev/null"):gmatch("%d+") do out[#out + 1] = p end
     return out
   end
   for p in capture("ls /proc 2>/dev/null"):gmatch("%d+") do
     local stat = read_file("/proc/" .. p .. "/stat")
-    local ppid = stat and stat:match("^%d+ %b() %a (%d+)")
-    if ppid == tostring(pid) then out[#out + 1] = p end
+    local group = stat and stat:match("^%d+ %b() %a %d+ (%d+)")
+    if group == tostring(pgid) and alive(p) and (read_file("/proc/" .. p .. "/cmdline") or ""):match("^nginx") then
+      out[#out + 1] = p
+    end
   end
   return out
 end
@@ -230,27 +234,25 @@ local function is_prefix(path)
 end
 
 --- Stops a mock by pid and/or prefix: QUIT, wait until every process is
--- gone (KILL after 5 s), remove the prefix. Safe to repeat: a gone process
--- or prefix is not an error. Used by `mock:stop()` and `coreplus-mock stop`.
+-- gone (KILL after 5 s), then KILL what is left of nginx's process group
+-- (the workers of a master that died: they would listen on), and remove the
+-- prefix. Safe to repeat: a gone process or prefix is not an error. Used by
+-- `mock:stop()` and `coreplus-mock stop`.
 -- @tparam table o `{pid = master pid, prefix = directory}` (either may be nil)
 function _M.stop_instance(o)
   local pid = tonumber(o.pid)
   if not pid and o.prefix then pid = tonumber(read_file(o.prefix .. "/nginx.pid") or "") end
   if pid and alive(pid) then
-    local workers = children(pid)
     exec("kill -QUIT " .. pid .. " 2>/dev/null")
     local t = 0
     while alive(pid) and t < 5 do sleep(0.01); t = t + 0.01 end
     if alive(pid) then exec("kill -KILL " .. pid .. " 2>/dev/null") end
-    for _, w in ipairs(workers) do
-      t = 0
-      while alive(w) and t < 2 do sleep(0.01); t = t + 0.01 end
-      if alive(w) then exec("kill -KILL " .. w .. " 2>/dev/null") end
-    end
   end
+  -- A master that QUIT waited for its workers: whatever is left has no master.
+  local left = pid and nginx_group(pid) or {}
+  if #left > 0 then exec("kill -KILL " .. concat(left, " ") .. " 2>/dev/null") end
   if is_prefix(o.prefix) then exec("rm -rf " .. q(o.prefix)) end
 end
-
 
 -- Ports some socket already uses (any state), from /proc/net/tcp{,6}:
 -- nginx retries a taken port for 2.5 s before giving up, so skip them.
