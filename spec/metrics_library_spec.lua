@@ -184,6 +184,32 @@ describe("metrics: labels never carry a secret", function()
     end
   end)
 
+  it("takes the practice from COREPLUS_PRACTICE, and from the profile's name in from_profile", function()
+    local env = { COREPLUS_BASE_URL = "https://coreplus.test", COREPLUS_CONSUMER_ID = CREDS.consumer_id,
+      COREPLUS_CONSUMER_SECRET = CREDS.consumer_secret, COREPLUS_ACCESS_TOKEN = CREDS.access_token }
+    local function getenv(extra)
+      return function(k) return (extra or {})[k] or env[k] end
+    end
+    assert.equal("default", coreplus.from_env({ transport = stub_mod.new(CREDS) }, getenv()).practice)
+    assert.equal("east", coreplus.from_env({ transport = stub_mod.new(CREDS) },
+      getenv{ COREPLUS_PRACTICE = "east" }).practice)
+    local dir = F.tmpdir()
+    os.execute("mkdir -p " .. F.q(dir .. "/coreplus"))
+    F.write(dir .. "/coreplus/config", table.concat({ "[north-clinic]", "base_url = https://coreplus.test",
+      "consumer_id = cid-1", "consumer_secret = secret-1", "access_token = tok-1",
+      "[south]", "base_url = https://coreplus.test", "consumer_id = cid-1", "consumer_secret = secret-1",
+      "access_token = tok-1", "practice = south-clinic", "" }, "\n"), "600")
+    local xdg = getenv{ XDG_CONFIG_HOME = dir }
+    local profile = require "coreplus.profile"
+    local ok, north = pcall(profile.from_profile, "north-clinic", { transport = stub_mod.new(CREDS) }, xdg)
+    local ok2, south = pcall(profile.from_profile, "south", { transport = stub_mod.new(CREDS) }, xdg)
+    os.execute("rm -rf " .. F.q(dir))
+    assert(ok, north)
+    assert(ok2, south)
+    assert.equal("north-clinic", north.practice)
+    assert.equal("south-clinic", south.practice)
+  end)
+
   it("shows no credential anywhere in the text, whatever happened", function()
     local cp, stub = client{ practice = "clinic" }
     stub:on("GET", "Location/", { status = 401, body = { result = { { reason = "Invalid token" } } } })

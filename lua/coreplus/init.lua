@@ -100,7 +100,8 @@ end
 --  - `practice = "default"`: the label of this client's metrics
 --   (`coreplus.metrics`): a name for the practice, e.g. `"north-clinic"`,
 --   shown to whoever scrapes them (never a token or secret; 1 to 128
---   printable characters)
+--   printable characters). `COREPLUS_PRACTICE`; `from_profile` gives the
+--   profile's name unless the profile has `practice`
 --  - `metrics = nil`: where the client counts its requests: the process's
 --   registry (`coreplus.metrics.default`), a registry of one's own
 --   (`coreplus.metrics.registry()`), or `false` (nothing is counted)
@@ -159,7 +160,8 @@ end
 -- `from_env` reads the variables.
 -- `overrides` win over the file; environment variables are not read (that
 -- is `from_env`, and the CLI's layering). A file holding a secret that others
--- can read is refused.
+-- can read is refused. The client's `practice` (its metrics' label) is the
+-- section's name unless the section or `overrides` give one.
 -- @tparam[opt] string name the section (default `COREPLUS_PROFILE`, else `default`)
 -- @tparam[opt] table overrides options that win
 -- @return a client (`coreplus.client`)

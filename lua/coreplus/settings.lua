@@ -58,6 +58,8 @@ local ROWS = {
   { "timeout", "number", help = "seconds for a whole call, every attempt and wait included" },
   { "connect_timeout", "number", help = "seconds to connect" },
   { "retries", "number", help = "further attempts after a 503 or a transport failure (0: none)" },
+  { "practice", "string",
+    help = "the practice's label in metrics (and coreplus sync's rows); default: the profile's name" },
   { "need", "string", option = false, flag = false,
     help = "doctor: the endpoints this app needs (catalogue names, commands or paths)" },
 }
