@@ -82,10 +82,11 @@ describe("docs/metrics.md", function()
     if not dir then return pending("promtool is not installed (Debian package prometheus)") end
     F.write(dir .. "/rules.yml", block_starting("groups:"))
     local out = promtool(dir, "check rules rules.yml")
-    assert.truthy(out:find("SUCCESS: 4 rules found", 1, true) and out:find("rc=0\n$"), out)
+    assert.truthy(out:find("SUCCESS: 5 rules found", 1, true) and out:find("rc=0\n$"), out)
   end)
 
-  it("has alerts that fire on 429s, unknown outcomes, failing calls and clock offset, and not otherwise", function()
+  it("has alerts that fire on 429s, unknown outcomes, failing calls, sync lag and clock offset, and not otherwise",
+    function()
     if not dir then return pending("promtool is not installed (Debian package prometheus)") end
     F.write(dir .. "/rules.yml", without_annotations(block_starting("groups:")))
     local L = 'practice="%s",operation="appointments.book",method="POST"'
@@ -112,6 +113,10 @@ describe("docs/metrics.md", function()
       series("coreplus_failures_total", "north", "0+10x60", ',error="timeout"'),
       series("coreplus_requests_total", "south", "0+99x60", ',status_class="2xx",error="none"'),
       series("coreplus_failures_total", "south", "0+1x60", ',error="timeout"'),
+      "      - series: 'coreplus_sync_lag_seconds{practice=\"north\",resource=\"clients\"}'\n"
+        .. "        values: '0+60x90'\n",
+      "      - series: 'coreplus_sync_lag_seconds{practice=\"south\",resource=\"clients\"}'\n"
+        .. "        values: '600+0x90'\n",
       "      - series: 'coreplus_server_clock_offset_seconds{practice=\"north\"}'\n        values: '45+0x60'\n",
       "      - series: 'coreplus_server_clock_offset_seconds{practice=\"south\"}'\n        values: '-2+0x60'\n",
       "    alert_rule_test:\n",
@@ -121,6 +126,8 @@ describe("docs/metrics.md", function()
         "severity: critical, practice: north, operation: appointments.book"),
       alert("CoreplusCallsFailing", "30m", "severity: warning, practice: north"),
       alert("CoreplusCallsFailing", "10m", nil),
+      alert("CoreplusSyncLagging", "50m", nil),
+      alert("CoreplusSyncLagging", "70m", "severity: warning, practice: north, resource: clients"),
       alert("CoreplusClockOffset", "45m", "severity: info, practice: north"),
     })
     local out = promtool(dir, "test rules test.yml")
