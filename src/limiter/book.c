@@ -1,7 +1,7 @@
-/* book.c -- bookings: reserve, wait (renewing the lease), send or
- * cancel, in a local or file window (thr_enter) or in Redis. See limiter.h
- * for the lease rule. */
-#include "limit.h"
+/* book.c -- bookings (see limiter.h): reserve, wait (renewing the lease),
+ * send or cancel, each step one operation on a window (window.c) or one
+ * call to Redis (redis.c). */
+#include "window.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -109,14 +109,14 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadl
     tk->t = now;
     if (l->redis != NULL && thr_reserve_redis(l, cfg, now, pending, tk) == 0)
         return tk->t;
-    if (thr_enter(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
+    if (thr_win_open(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
         != THR_FILE_OK) {
         tk->late = 1;
         return now;
     }
     thr_book(tk, &w, cfg, now, pending);
     tk->lim = l;
-    thr_leave(&w, 1);
+    thr_win_close(&w, 1);
     return tk->t;
 }
 
@@ -131,7 +131,7 @@ double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
         return thr_ready_redis(tk, cfg, now);
     if (now < tk->t && now - tk->renewed < THR_RENEW)
         return tk->t - now;   /* its lease runs: nothing to do yet */
-    thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
+    thr_win_open(tk->lim, tk->where, cfg, now, 0, &w);
     if (w.where != tk->where || !thr_ring_holds(w.ring, tk->n, tk->tag, now)) {
         /* Lost: the lease ran out (this process was stopped), the file was
          * rebuilt, or it cannot be used now. Book again, at the back. */
@@ -142,7 +142,7 @@ double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
     }
     t = thr_ring_renew(w.ring, tk->n, tk->tag, cfg, now);
     tk->renewed = now;
-    thr_leave(&w, 1);
+    thr_win_close(&w, 1);
     if (lost)
         thr_count_relet(tk->lim);   /* after leaving: l->mu may be the window's */
     tk->t = t;
@@ -160,10 +160,10 @@ void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
         thr_redis_hold(tk->lim->redis, cfg, tk->n, THR_LEASE, &lost);
         return;   /* a lost lease is found and mended by thr_sent */
     }
-    thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
+    thr_win_open(tk->lim, tk->where, cfg, now, 0, &w);
     if (w.where == tk->where)
         thr_ring_renew(w.ring, tk->n, tk->tag, cfg, now);
-    thr_leave(&w, w.where == tk->where);
+    thr_win_close(&w, w.where == tk->where);
 }
 
 /* Redis: the booking leaves now; a lost one is booked again, as sent. */
@@ -197,9 +197,9 @@ double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
         return 0.0;
     if (tk->where == THR_AT_REDIS)
         return thr_sent_redis(tk, cfg, now);
-    thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
+    thr_win_open(tk->lim, tk->where, cfg, now, 0, &w);
     if (w.where != tk->where) {
-        thr_leave(&w, 0);
+        thr_win_close(&w, 0);
         return 0.0;   /* the file cannot be used now: its lease will run out */
     }
     if ((lost = thr_ring_lost(w.ring, tk->n, tk->tag, now)) != 0) {
@@ -210,7 +210,7 @@ double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
     } else {
         t = thr_ring_send(w.ring, tk->n, tk->tag, cfg, now);
     }
-    thr_leave(&w, 1);
+    thr_win_close(&w, 1);
     if (lost)
         thr_count_relet(tk->lim);
     tk->t = t;
@@ -228,10 +228,10 @@ void thr_cancel(thr_ticket *tk)
         tk->lim->local->cancelled++;
         pthread_mutex_unlock(&tk->lim->mu);
     } else {
-        thr_enter(tk->lim, tk->where, &tk->cfg, clock_monotonic(), 0, &w);
+        thr_win_open(tk->lim, tk->where, &tk->cfg, thr_clock_now(tk->lim->clock), 0, &w);
         if (w.where == tk->where)
             thr_ring_cancel(w.ring, tk->n, tk->tag);
-        thr_leave(&w, 1);
+        thr_win_close(&w, 1);
     }
     tk->lim = NULL;
 }

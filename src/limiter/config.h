@@ -1,8 +1,15 @@
-/* config.h -- what a limiter enforces: "at most rate requests in
- * any window of per seconds", with margin added between a slot and the one
- * rate places later. Shared by limiter.c, its binding and http.h. */
-#ifndef COREPLUS_THROTTLE_CONFIG_H
-#define COREPLUS_THROTTLE_CONFIG_H
+/* config.h -- what a limiter enforces ("at most rate requests in any window
+ * of per seconds", margin added between a slot and the one rate places
+ * later) and the lease a pending booking holds. The bottom of the limiter's
+ * headers: every other includes it, it includes nothing (see limiter.h). */
+#ifndef COREPLUS_LIMITER_CONFIG_H
+#define COREPLUS_LIMITER_CONFIG_H
+
+#define THR_RING 1024                  /* bookings a window remembers, at most */
+#define THR_MAX_RATE (THR_RING / 2)
+#define THR_LEASE 1.0                  /* seconds a pending booking holds the
+                                          others up without a renewal */
+#define THR_RENEW (THR_LEASE / 4)      /* the owner renews this often */
 
 typedef struct thr_config {
     int rate;          /* 1 .. THR_MAX_RATE */

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../clock.h"
 
 #define THR_MAGIC "coreplus-limit\n"
 #define THR_FILE_VERSION ((uint32_t)THR_FILE_FORMAT)
@@ -81,7 +81,7 @@ static void thr_boot_id(char out[48])
  * wait seconds, or the deadline when that comes first): a holder that is
  * stopped (SIGSTOP, Ctrl-Z) keeps it. Returns THR_FILE_OK, THR_FILE_LATE
  * (the deadline came first), THR_FILE_BUSY or THR_FILE_IO. */
-static int thr_file_lock(int fd, double now, double wait, double deadline)
+static int thr_file_lock(int fd, thr_clock *clock, double now, double wait, double deadline)
 {
     struct flock fl;
     double until = now + wait, pause = 1e-4;
@@ -97,10 +97,10 @@ static int thr_file_lock(int fd, double now, double wait, double deadline)
             return THR_FILE_OK;
         if (errno != EACCES && errno != EAGAIN && errno != EINTR)
             return THR_FILE_IO;
-        now = clock_monotonic();
+        now = thr_clock_now(clock);
         if (now >= until)
             return late ? THR_FILE_LATE : THR_FILE_BUSY;
-        clock_sleep(pause < until - now ? pause : until - now);
+        thr_clock_sleep(clock, pause < until - now ? pause : until - now);
         if (pause < 0.004)
             pause *= 2;
     }
@@ -430,25 +430,39 @@ static int thr_file_load(thr_file *f, int i, int fresh, const thr_config *cfg, d
     return thr_ring_repair(f->ring, cfg, now);
 }
 
-int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr_config *cfg,
+int thr_file_key_init(thr_file_key *k, const char *key, size_t keylen)
+{
+    unsigned int n = 0;
+    memset(k, 0, sizeof *k);
+    k->hint = -1;
+    return EVP_Digest(key ? key : "", key ? keylen : 0, k->id, &n, EVP_sha256(), NULL) == 1
+        && n == 32 ? 0 : -1;
+}
+
+int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, thr_clock *clock,
                    double now, double wait, double deadline, thr_file_op *op)
 {
     int rc, i, rebuilt;
 
     memset(op, 0, sizeof *op);
     pthread_mutex_lock(&f->mu);
-    if ((rc = thr_file_lock(f->fd, now, wait, deadline)) != THR_FILE_OK) {
+    if ((rc = thr_file_lock(f->fd, clock, now, wait, deadline)) != THR_FILE_OK) {
         pthread_mutex_unlock(&f->mu);
         return rc;
     }
     rebuilt = thr_file_check(f);
-    if (rebuilt < 0 || (i = thr_file_slot(f, id, *hint, now, &op->fresh)) < 0) {
+    if (rebuilt < 0 || (i = thr_file_slot(f, k->id, k->hint, now, &op->fresh)) < 0) {
         thr_file_unlock(f->fd);
         pthread_mutex_unlock(&f->mu);
         return rebuilt < 0 ? THR_FILE_IO : THR_FILE_FULL;
     }
-    *hint = i;
+    k->hint = i;
     op->repaired = rebuilt + thr_file_load(f, i, op->fresh, cfg, now);
+    if (op->fresh && k->had_slot) {
+        thr_ring_fill(f->ring, cfg, now);
+        op->repaired++;
+    }
+    k->had_slot = 1;
     f->ring->span = cfg->per + cfg->margin;
     op->ring = f->ring;
     return THR_FILE_OK;
@@ -495,10 +509,10 @@ static void thr_file_write_back(thr_file *f, int i)
 /* The blocks tile the ring (a negative array size fails the build if not). */
 typedef char thr_diff_tiles[THR_RING % THR_DIFF_BLOCK == 0 ? 1 : -1];
 
-void thr_file_end(thr_file *f, int hint, int dirty)
+void thr_file_end(thr_file *f, const thr_file_key *k, int dirty)
 {
     if (dirty)
-        thr_file_write_back(f, hint);
+        thr_file_write_back(f, k->hint);
     thr_file_unlock(f->fd);
     pthread_mutex_unlock(&f->mu);
 }

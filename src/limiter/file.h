@@ -1,5 +1,5 @@
 /* file.h -- windows in a file that processes on one machine share
- * (see limiter.h); used by limiter.c only.
+ * (see limiter.h); used by window.c only (and path.h for the format).
  *
  * The file is never mapped: each operation takes an fcntl lock on it (the
  * kernel drops it when its holder dies, zombie or not), waits for it at most
@@ -7,11 +7,12 @@
  * pread, checks and mends them, and writes back what changed with pwrite. A
  * file truncated, shrunk, zeroed or overwritten while in use therefore costs
  * no signal: it is rebuilt under the lock. */
-#ifndef COREPLUS_THROTTLE_FILE_H
-#define COREPLUS_THROTTLE_FILE_H
+#ifndef COREPLUS_LIMITER_FILE_H
+#define COREPLUS_LIMITER_FILE_H
 
 #include <stddef.h>
 
+#include "manual_clock.h"
 #include "ring.h"
 
 /* The file's format: its header says it, and the default file's name
@@ -20,6 +21,21 @@
  * one of them refusing the other's file. Bump it with any change of layout
  * or meaning. */
 #define THR_FILE_FORMAT 4          /* 3: a window records its span; 4: its capacity */
+
+#define THR_FILE_KEYS 32           /* key slots in one file */
+#define THR_FILE_IDLE 7200.0       /* a window's span when its own cannot be read */
+#define THR_LOCK_WAIT 1.0          /* the longest wait for a file's lock */
+
+/* A key's place in the files: its name there (the SHA-256 of the key, so a
+ * file never holds a token) and where it was found last. */
+typedef struct thr_file_key {
+    unsigned char id[32];
+    int hint;                  /* the slot it had last; -1: none yet */
+    int had_slot;              /* it had one: a slot claimed again lost its history */
+} thr_file_key;
+
+/* Names key (keylen bytes, NULL: the empty key). 0, or -1 when OpenSSL fails. */
+int thr_file_key_init(thr_file_key *k, const char *key, size_t keylen);
 
 typedef struct thr_file thr_file;
 
@@ -42,15 +58,15 @@ typedef struct thr_file_op {
     int repaired;              /* values mended, and files rebuilt, on the way */
 } thr_file_op;
 
-/* Locks f (waiting at most wait seconds, or until deadline when that comes
- * first: THR_FILE_BUSY, THR_FILE_LATE), reads the window of id (the SHA-256
- * of the key; *hint is where it was last found) and checks the file,
- * rebuilding it when damaged. THR_FILE_FULL: no free slot for id. On
- * THR_FILE_OK the caller runs its operation on op->ring and calls
- * thr_file_end. */
-int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr_config *cfg,
+/* Locks f (waiting at most wait seconds of clock, or until deadline when that
+ * comes first: THR_FILE_BUSY, THR_FILE_LATE), reads the window of k and checks the
+ * file, rebuilding it when damaged; a window whose history was lost (k's
+ * slot had to be claimed again) counts as full as of now. THR_FILE_FULL: no
+ * free slot for k. On THR_FILE_OK the caller runs its operation on op->ring
+ * and calls thr_file_end. */
+int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, thr_clock *clock,
                    double now, double wait, double deadline, thr_file_op *op);
 /* Writes the window back when dirty and unlocks. */
-void thr_file_end(thr_file *f, int hint, int dirty);
+void thr_file_end(thr_file *f, const thr_file_key *k, int dirty);
 
 #endif

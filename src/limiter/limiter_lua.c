@@ -11,7 +11,11 @@
  *   core.default_limit_path() -> path | nil, err   the per-user file to share
  *
  * `now` arguments are core.monotonic() seconds; they exist so that specs can
- * drive the window arithmetic without sleeping.
+ * drive the window arithmetic without sleeping. clock = core.manual_clock()
+ * (manual_clock_lua.c) runs the limiter on that clock instead: its now is
+ * the default `now`, acquire's deadline is in its seconds, and every wait
+ * (the slot, the shared file's lock) sleeps on it, so a spec never sleeps.
+ * core.request refuses such a limiter: it times real requests.
  *
  * rate: integer 1..512; per: seconds > 0; margin (DEFAULT_MARGIN says why
  * it is what it is) is added to per between a slot and the one rate places
@@ -51,7 +55,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../clock.h"
 #include "../coreplus.h"
 #include "../defaults.h"
 #include "limiter.h"
@@ -91,6 +94,9 @@ int thr_lua_tolimiter(lua_State *L, int idx, thr_limit **lim, thr_config *cfg)
                           luaL_typename(L, idx));
     if (t->lim == NULL)
         return luaL_error(L, "bad field 'limiter' (limiter is closed)");
+    if (thr_clock_of(t->lim) != NULL)
+        return luaL_error(L, "bad field 'limiter' (a limiter on a manual clock times no real "
+                             "requests)");
     *lim = t->lim;
     *cfg = t->cfg;
     return 0;
@@ -158,6 +164,24 @@ static size_t thr_lua_read_where(lua_State *L, thr_lua *t)
     return keylen;
 }
 
+/* The clock option: a manual clock, or NULL for the real one. */
+static thr_clock *thr_lua_read_clock(lua_State *L, int redis)
+{
+    thr_clock **c;
+    lua_getfield(L, 1, "clock");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    c = luaL_testudata(L, -1, THR_CLOCK_MT);
+    if (c == NULL || *c == NULL)
+        luaL_error(L, "bad field 'clock' (an open core.manual_clock expected)");
+    if (redis)
+        luaL_error(L, "bad field 'clock' (a window in Redis runs on Redis's clock)");
+    lua_pop(L, 1);
+    return *c;   /* the limiter retains it */
+}
+
 /* on_redis_error (returns 1 "fail", 0 "local") and redis_timeout */
 static int thr_lua_read_redis(lua_State *L, double *timeout)
 {
@@ -180,6 +204,7 @@ static int thr_lua_new(lua_State *L)
     size_t keylen;
     double redis_timeout;
     int fail;
+    thr_clock *clock;
     char err[512];
 
     if (lua_isnoneornil(L, 1))
@@ -194,10 +219,11 @@ static int thr_lua_new(lua_State *L)
     fail = thr_lua_read_redis(L, &redis_timeout);
     keylen = thr_lua_read_where(L, t);
     thr_lua_read_config(L, &t->cfg);
+    clock = thr_lua_read_clock(L, t->redis);
     if (t->redis)
         t->lim = thr_open_redis(t->key, keylen, t->path, redis_timeout, fail, err, sizeof err);
     else
-        t->lim = thr_open(t->key, keylen, t->path, err, sizeof err);
+        t->lim = thr_open(t->key, keylen, t->path, clock, err, sizeof err);
     if (t->lim == NULL)
         return luaL_error(L, "bad field 'shared' (%s)", err);
     return 1;
@@ -211,9 +237,9 @@ static int thr_lua_fail(lua_State *L, thr_lua *t)
     return err_lua_fail(L, "limiter", why[0] ? why : "the shared limit failed");
 }
 
-/* An optional deadline argument: core.now() seconds; returned on the
- * monotonic clock, 0 when absent. */
-static double thr_lua_deadline(lua_State *L, int arg)
+/* An optional deadline argument: core.now() seconds (a manual clock's own);
+ * returned on the limiter's clock, 0 when absent. */
+static double thr_lua_deadline(lua_State *L, int arg, thr_clock *clock)
 {
     double d;
     if (lua_isnoneornil(L, arg))
@@ -221,7 +247,7 @@ static double thr_lua_deadline(lua_State *L, int arg)
     d = lua_type(L, arg) == LUA_TNUMBER ? lua_tonumber(L, arg) : -1;
     if (!(d > 0 && d < 1e12))
         luaL_argerror(L, arg, "a deadline in core.now() seconds expected");
-    return clock_deadline(d);
+    return thr_clock_deadline(clock, d);
 }
 
 /* nil, { kind = "timeout", message = what ran out, sent = false } */
@@ -239,15 +265,16 @@ static int thr_lua_late(lua_State *L, const char *fmt, double seconds)
  * *late = the wait that would have been needed). */
 static int thr_lua_wait(thr_lua *t, thr_ticket *tk, double deadline, double *late)
 {
+    thr_clock *clock = thr_clock_of(t->lim);
     for (;;) {
-        double now = clock_monotonic(), d = thr_ready(tk, &t->cfg, now);
+        double now = thr_clock_now(clock), d = thr_ready(tk, &t->cfg, now);
         if (d <= 0)
             return 0;
         if (deadline > 0 && now + d > deadline) {
             *late = d;
             return -1;
         }
-        clock_sleep(d < THR_POLL_MAX ? d : THR_POLL_MAX);
+        thr_clock_sleep(clock, d < THR_POLL_MAX ? d : THR_POLL_MAX);
     }
 }
 
@@ -256,8 +283,9 @@ static int thr_lua_wait(thr_lua *t, thr_ticket *tk, double deadline, double *lat
 static int thr_lua_acquire(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
-    double deadline = thr_lua_deadline(L, 2);
-    double start = clock_monotonic(), now, d;
+    thr_clock *clock = thr_clock_of(t->lim);
+    double deadline = thr_lua_deadline(L, 2, clock);
+    double start = thr_clock_now(clock), now, d;
     thr_ticket tk;
 
     if (deadline > 0 && start >= deadline)
@@ -271,24 +299,25 @@ static int thr_lua_acquire(lua_State *L)
         thr_cancel(&tk);
         return thr_lua_late(L, THR_LATE_WAIT, d);
     }
-    now = clock_monotonic();
+    now = thr_clock_now(clock);
     d = thr_sent(&tk, &t->cfg, now);
     if (deadline > 0 && now + d > deadline)
         return thr_lua_late(L, THR_LATE_WAIT, d);   /* the slot stays counted */
-    clock_sleep(d);
-    now = clock_monotonic();
+    thr_clock_sleep(clock, d);
+    now = thr_clock_now(clock);
     thr_add_wait(t->lim, &t->cfg, (now - start) - (tk.t - start > 0 ? tk.t - start : 0));
     lua_pushnumber(L, now - start);
     return 1;
 }
 
-/* An optional injected time (monotonic seconds): a NaN or infinity would
- * poison a window that other processes share. */
-static double thr_lua_time(lua_State *L, int arg)
+/* An optional injected time (monotonic seconds; default: the limiter's
+ * clock): a NaN or infinity would poison a window that other processes
+ * share. */
+static double thr_lua_time(lua_State *L, int arg, thr_lua *t)
 {
     double now;
     if (lua_isnoneornil(L, arg))
-        return clock_monotonic();
+        return thr_clock_now(thr_clock_of(t->lim));
     now = luaL_checknumber(L, arg);
     if (!(now > -1e12 && now < 1e12))
         luaL_argerror(L, arg, "a finite time in seconds expected");
@@ -299,7 +328,7 @@ static double thr_lua_time(lua_State *L, int arg)
 static int thr_lua_reserve(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
-    double now = thr_lua_time(L, 2);
+    double now = thr_lua_time(L, 2, t);
     thr_ticket tk;
     double at = thr_reserve(t->lim, &t->cfg, now, 0, 0, &tk);
     if (tk.failed)
@@ -317,7 +346,7 @@ static int thr_lua_sent(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
     lua_Number n = luaL_checknumber(L, 2);
-    double now = thr_lua_time(L, 3);
+    double now = thr_lua_time(L, 3, t);
     thr_ticket tk;
     memset(&tk, 0, sizeof tk);
     tk.cfg = t->cfg;
@@ -470,4 +499,5 @@ void limiter_lua_register(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_setfuncs(L, thr_funcs, 0);
+    limiter_clock_lua_register(L);
 }

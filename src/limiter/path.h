@@ -1,7 +1,7 @@
 /* path.h -- where a user's shared limit file lives by default (a
  * private directory of theirs), without Lua. */
-#ifndef COREPLUS_THROTTLE_PATH_H
-#define COREPLUS_THROTTLE_PATH_H
+#ifndef COREPLUS_LIMITER_PATH_H
+#define COREPLUS_LIMITER_PATH_H
 
 #include <stddef.h>
 

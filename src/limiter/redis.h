@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limiter.h"
+#include "config.h"
 
 #define THR_REDIS_RETRY 1.0            /* seconds between reconnect attempts */
 #define THR_REDIS_POLL 0.01            /* seconds between polls while an

@@ -1,13 +1,13 @@
 /* ring.h -- a window: the ring of bookings and its arithmetic, for
- * the limiter's units (limiter.c, file.c). No locking here: the
+ * book.c, window.c and file.c. No locking here: the
  * callers hold the window's lock. */
-#ifndef COREPLUS_THROTTLE_RING_H
-#define COREPLUS_THROTTLE_RING_H
+#ifndef COREPLUS_LIMITER_RING_H
+#define COREPLUS_LIMITER_RING_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limiter.h"
+#include "config.h"
 
 enum { THR_EMPTY = 0, THR_PENDING = 1, THR_SENT = 2, THR_CANCELLED = 3 };
 
