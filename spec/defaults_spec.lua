@@ -42,7 +42,7 @@ describe("core.defaults", function()
       "coreplus.new: option 'concurrency' must be a number from 1 to " .. d.max_concurrency)
   end)
 
-  it("gives the values of design.md and decision #15", function()
+  it("gives the values of docs/decisions.md#core-interface-additions", function()
     assert.equal("lua-coreplus", d.issuer)
     assert.equal("https://coreplus.com.au", d.audience)
     assert.equal(60, d.token_ttl)

@@ -230,11 +230,4 @@ describe("the README and docs/*.md", function()
       end
     end
   end)
-
-  it("show the stub example exactly as spec/readme_example_spec.lua runs it", function()
-    local readme = assert(read(top .. "/README.md"))
-    local spec = assert(read(top .. "/spec/readme_example_spec.lua"))
-    assert.truthy(readme:find("```lua\n" .. spec .. "```\n", 1, true),
-      "README's example differs from spec/readme_example_spec.lua")
-  end)
 end)

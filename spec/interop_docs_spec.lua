@@ -1,7 +1,7 @@
 -- Interoperability with coreplus's own documentation (issue 15 item 7):
 -- the docs' Python example (PyJWT + requests), as the page prints it
--- (spec/fixtures/docs_example.py, checked against the docs' text when
--- COREPLUS_DOCS_SEEDS names the folder of the saved documentation pages), gets 200 from the mock once the credentials
+-- (spec/fixtures/docs_example.py, checked against the docs' text in
+-- the directory COREPLUS_DOCS_SEEDS names, when set), gets 200 from the mock once the credentials
 -- are filled in and the lines that cannot run today are fixed; and the
 -- FAQ's token self-check, in its PyJWT 2 form as the README gives it,
 -- verifies this library's tokens (from core.sign, and one captured at the
@@ -138,11 +138,13 @@ describe("the docs' Python example against the mock", function()
 end)
 
 describe("the FAQ's token self-check with PyJWT 2", function()
-  -- The block the README gives, run as it stands with jwtoken and secret
+  -- The block the README gives (its marker: run by spec/interop_docs_spec.lua
+  -- (pyjwt2-self-check)), run as it stands with jwtoken and secret
   -- from the command line.
   local function snippet()
     local doc = assert(read("README.md"))
-    local block = doc:match("<!%-%- pyjwt2%-self%-check.-%-%->\n```python\n(.-)```")
+    local marker = "<!%-%- run by spec/interop_docs_spec%.lua %(pyjwt2%-self%-check%) %-%->"
+    local block = doc:match(marker .. "\n```python\n(.-)```")
     return "import sys\njwtoken, secret = sys.argv[1], sys.argv[2]\n" .. assert(block, "no snippet in README.md") ..
       "\nimport json\nprint(json.dumps(claims, sort_keys=True))\n"
   end

@@ -1,5 +1,5 @@
 -- core.limiter{shared = path} when processes die or stop and when the file
--- rots: leases on pending bookings (docs/decisions.md), and every value read
+-- rots: leases on pending bookings (docs/decisions.md#pending-leases), and every value read
 -- from the file checked. Child processes are started with exec, so that this
 -- process is their parent: a child killed here stays a zombie until closed.
 -- Time is a manual clock (core.manual_clock): this process's own, or one in

@@ -319,7 +319,8 @@ describe("mock launcher outside the suite's environment", function()
     assert.truthy(exists(cdir .. "/cjson.so"))
     local out = run([[
       local mock = require("coreplus.testing").server{}
-      local page = assert(mock:client{ user_agent = "spec/1", shared_limit = false }.locations:list())
+      local page = assert(mock:client{ user_agent = "spec/1", issuer = "https://spec.example",
+        shared_limit = false }.locations:list())
       mock:stop()
       print("listed " .. #page.items)]], env)
     assert.equal("listed 3\n", out)

@@ -250,7 +250,7 @@ describe("coreplus.transport.ngx", function()
       end)
     end
 
-    -- Decision #17: only idempotent methods may be sent again, and PUT is not
+    -- docs/decisions.md#no-connection-reuse-for-writes: only idempotent methods may be sent again, and PUT is not
     -- one of them (the C core never repeats it either).
     it("re-sends a GET once on a fresh connection when the pooled one was dropped, never a PUT", function()
       local r = run(fmt([[

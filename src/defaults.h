@@ -22,7 +22,7 @@
 /* "lua-coreplus/<version> (libcurl/<version>; <Lua or LuaJIT version>)" */
 #define DEFAULT_USER_AGENT_FORMAT "lua-coreplus/%s (libcurl/%s; %s)"
 
-/* The methods that may be repeated without asking (decision #17: the others
+/* The methods that may be repeated without asking (docs/decisions.md#no-connection-reuse-for-writes: the others
  * never reuse a connection, and the Lua layer never retries them once sent).
  * X(name) is expanded once per method. */
 #define DEFAULT_IDEMPOTENT(X) X(GET) X(HEAD) X(DELETE) X(OPTIONS)

@@ -18,8 +18,8 @@
 --   `updated_since`: `coreplus.fields`), and its own `version` when it
 --   differs from the row's
 --
--- Sources and confidence: shared/coreplus-api.md section 4 (row numbers in the
--- comments); docs/decisions.md says what is guessed.
+-- Sources: the coreplus developer docs (developers.coreplus.com.au) and, where
+-- they are silent, independent client code; docs/decisions.md says what is guessed.
 -- @module coreplus.catalogue
 
 --- The rows, by client field.

@@ -4,8 +4,8 @@
 -- the OpenResty booking page); `cp.clients:find_or_create(fields)` is the
 -- same function with the clients resource in place of the client.
 --
--- coreplus documents no search filter on Client/ (../shared/coreplus-api.md
--- §4.2). Third-party code sends `name=`, which a server may honour as a
+-- coreplus documents no search filter on Client/ (the developer docs' Client
+-- pages). Third-party code sends `name=`, which a server may honour as a
 -- substring, match some other way, or ignore and answer every client. So the
 -- filter is only a hint:
 --   1. the first page is asked for with `name = <last name>`: a last name is

@@ -98,7 +98,7 @@ function _M.segment(id, name)
 end
 
 --- The API's base for a version: <base_url>/API/Core/<version>/ (the one
--- spelling, see docs/decisions.md #5). base_url has no trailing slash.
+-- spelling, see docs/decisions.md#url-spelling). base_url has no trailing slash.
 function _M.api_base(base_url, version)
   return base_url .. "/API/Core/" .. version .. "/"
 end

@@ -41,7 +41,7 @@
  * redis.h, ring.h; path.h -> file.h -> ring.h, manual_clock.h; ring.h,
  * redis.h -> config.h.
  *
- * Leases (docs/decisions.md, "Pending bookings hold leases"): a booking that
+ * Leases (docs/decisions.md#pending-leases): a booking that
  * is reserved but not yet sent holds a lease of THR_LEASE seconds, from its
  * slot or from the latest renewal. While it runs, later bookings wait for
  * the booking to leave; once it has run out the booking no longer counts, so

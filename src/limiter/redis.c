@@ -21,7 +21,7 @@
  * so any rate + 1 departures span at least per + margin in whatever order
  * they really left. A pending earlier booking counts as leaving now: its
  * slot starts when its request really leaves (sent), after TCP/TLS set-up,
- * which the server's count of arrivals needs (docs/decisions.md #21). Only the
+ * which the server's count of arrivals needs (docs/decisions.md#slot-counts-from-departure). Only the
  * 2 * rate bookings below n - rate are looked at, and older ones deleted. */
 #include "redis.h"
 

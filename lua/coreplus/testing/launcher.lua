@@ -201,8 +201,9 @@ end
 -- The nginx processes of the process group `pgid` (a mock's nginx leads a
 -- group of its own: its workers are there, alive or orphaned). Only
 -- processes that call themselves nginx count, in case the group is long gone
--- and its number taken.
-local function nginx_group(pgid)
+-- and its number taken; with `exiting`, also those whose command line is
+-- already gone (a process being torn down after SIGKILL, not yet a zombie).
+local function nginx_group(pgid, exiting)
   local out = {}
   if not HAVE_PROC then
     for p in capture("pgrep -g " .. tonumber(pgid) .. " '^nginx' 2>/dev/null"):gmatch("%d+") do out[#out + 1] = p end
@@ -211,7 +212,8 @@ local function nginx_group(pgid)
   for p in capture("ls /proc 2>/dev/null"):gmatch("%d+") do
     local stat = read_file("/proc/" .. p .. "/stat")
     local group = stat and stat:match("^%d+ %b() %a %d+ (%d+)")
-    if group == tostring(pgid) and alive(p) and (read_file("/proc/" .. p .. "/cmdline") or ""):match("^nginx") then
+    local cmdline = group == tostring(pgid) and alive(p) and read_file("/proc/" .. p .. "/cmdline")
+    if cmdline and (cmdline:match("^nginx") or (exiting and cmdline == "")) then
       out[#out + 1] = p
     end
   end
@@ -250,7 +252,13 @@ function _M.stop_instance(o)
   end
   -- A master that QUIT waited for its workers: whatever is left has no master.
   local left = pid and nginx_group(pid) or {}
-  if #left > 0 then exec("kill -KILL " .. concat(left, " ") .. " 2>/dev/null") end
+  if #left > 0 then
+    exec("kill -KILL " .. concat(left, " ") .. " 2>/dev/null")
+    -- SIGKILL is delivered at once, but an exit takes a moment on a busy
+    -- machine: wait (bounded) so that nothing listens once stop returns.
+    local t = 0
+    while #nginx_group(pid, true) > 0 and t < 2 do sleep(0.01); t = t + 0.01 end
+  end
   if is_prefix(o.prefix) then exec("rm -rf " .. q(o.prefix)) end
 end
 
@@ -541,13 +549,15 @@ function mock:clear_faults()
   return assert(self:admin("DELETE", "faults"))
 end
 
---- A coreplus client configured for this mock.
+--- A coreplus client configured for this mock. Its issuer is the mock's own
+-- test URL unless overridden, so that a test double's client does not say
+-- "no issuer is set" in every suite that uses it.
 -- @tparam[opt] table overrides options that win over the mock's (`coreplus.new`)
 -- @return a client
 function mock:client(overrides)
   local o = { base_url = self.base_url, consumer_id = self.consumer_id,
     consumer_secret = self.consumer_secret, access_token = self.access_token,
-    cafile = self.cafile, allow_http = not self.tls }
+    cafile = self.cafile, allow_http = not self.tls, issuer = "https://mock.lua-coreplus.test" }
   for k, v in pairs(overrides or {}) do o[k] = v end
   return require("coreplus").new(o)
 end

@@ -83,7 +83,7 @@ end
 
 -- ===== HTTP/1.1 on a cosocket =====
 
--- The engine's set (decision #17): a PUT is never sent twice either.
+-- The engine's set (docs/decisions.md#no-connection-reuse-for-writes): a PUT is never sent twice either.
 local IDEMPOTENT = require("coreplus.engine").IDEMPOTENT
 local tls_sessions = {}   -- pool name -> the last TLS session (resumption)
 

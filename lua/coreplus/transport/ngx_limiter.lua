@@ -28,7 +28,7 @@ end
 -- departure is the moment the request bytes are written, after the TCP and
 -- TLS set-up: a request whose connection is slow to open arrives late, and
 -- counting from before the connect would let a later request overtake it
--- inside the server's window (docs/decisions.md #21).
+-- inside the server's window (docs/decisions.md#slot-counts-from-departure).
 --
 -- How: bookings are numbered (an atomic counter). Booking n may leave no
 -- earlier than per + margin after every booking numbered n - rate or lower

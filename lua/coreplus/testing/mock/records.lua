@@ -17,7 +17,7 @@ local function client_record(data, id)
   return store.get("client", id)
 end
 
--- A client as the list shows it (coreplus-api.md §4.2: the list page's
+-- A client as the list shows it (the developer docs' Client list page:
 -- fields, and relatedClients as the docs' Python example prints it).
 local function render_client(c)
   return obj{ "clientId", c.clientId, "title", c.title or "", "firstName", c.firstName,

@@ -27,7 +27,7 @@ end
 ------------------------------------------------------------------------
 
 -- Which operation lives where: the one table of resources, methods and the
--- API versions that answer them (coreplus-api.md §4.1, column "Ver").
+-- API versions that answer them (the developer docs' versions per operation).
 -- Operations the docs show only under v2 (ClientFamily, AppointmentType
 -- POST, Invoice, Payment) are only there; File only under v2.1, the one
 -- version its page shows; the rest, seen under both in the docs and in
