@@ -64,7 +64,7 @@ local function round(mock, edit, scrape_path)
       :format(DURATION, q(service.url .. "/health"), q(dir .. "/done")))
     local metrics = capture("curl -s " .. q(service.url .. scrape_path))
     return { p99 = p99(out), rps = requests_per_s(out),
-      counted = tonumber(metrics:match('\ncoreplus_requests_total{[^}]*operation="availability_slots.list"'
+      counted = tonumber(metrics:match('\ncoreplus_requests_total{[^}]*operation="availability_slots:list"'
         .. '[^}]*status_class="2xx"[^}]*} (%d+)')) }
   end)
   service.stop()

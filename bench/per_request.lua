@@ -61,7 +61,7 @@ end
 local function metrics_recorder_us()
   local rec = require("coreplus.metrics").registry():recorder("bench")
   local reqs = {}
-  for i = 1, 8 do reqs[i] = { operation = "resource" .. i .. ".list", method = "GET" } end
+  for i = 1, 8 do reqs[i] = { operation = "resource" .. i .. ":list", method = "GET" } end
   local res = { status = 200, waited = 0.0004 }
   local k = 20000
   local rounds = {}

@@ -149,7 +149,8 @@ describe("coreplus doctor", function()
         { transport = refusing() })
       assert.equal(1, r.code)
       local c = by_check(r.out)
-      assert.truthy(c.diagnosis.cause:find("sandbox credentials do not work on production", 1, true))
+      -- in the words of the FAQ's cause, as `coreplus explain` names it
+      assert.truthy(c.diagnosis.cause:find(require("coreplus.errors").causes.environment.name, 1, true))
     end)
 
     it("a profile named sandbox that points at production WARNs", function()

@@ -123,7 +123,7 @@ describe("the API reference", function()
       assert.truthy(pages["coreplus.testing.launcher"]:find('name = "mock:' .. name .. '"'), "mock:" .. name)
     end
     assert.is_true(n >= 8)
-    for _, name in ipairs{ "request", "request_many", "pipeline", "limiter", "dict_name",
+    for _, name in ipairs{ "request", "pipeline", "limiter", "dict_name", "dict_size", "check_dict",
       "keepalive_timeout", "pool_size", "margin" } do
       assert.truthy(documented(page_of("coreplus.transport.ngx"), name), "ngx " .. name)
     end

@@ -267,10 +267,13 @@ describe("core.limiter shared file: damaged values", function()
   local function flooded(word)
     local p, go = tmpfile(), tmpfile()
     assert(sh("mkfifo " .. go))
+    -- (both ends open the FIFO read-write, which never blocks: a child that
+    -- died early costs a failure, not a hung suite)
     local proc = child(p, key("flood"), "{ rate = 3, per = 1, margin = 0, clock = core.manual_clock(100) }", ([[
+      local go = io.open(%q, "r+")
       for _ = 1, 3 do l:reserve() end
       say("taken")
-      io.open(%q):read("a")
+      go:read("l")
       say(("d %%.3f"):format((l:reserve())))
     ]]):format(go), "timeout 10 ")
     assert.equals("taken", proc:read("l"))
@@ -279,7 +282,9 @@ describe("core.limiter shared file: damaged values", function()
     f:seek("set", 0)
     f:write(word:rep(size // 8))
     f:close()
-    write(go, "")
+    local fifo = assert(io.open(go, "r+"))
+    fifo:write("go\n")
+    fifo:close()
     local out = proc:read("a")
     local ok = proc:close()
     os.remove(p); os.remove(go)
@@ -320,14 +325,14 @@ describe("core.limiter shared file: cut short or locked while in use", function(
       local fifo = tmpfile()
       assert(sh("mkfifo " .. fifo))
       procs[i] = child(p, k, "{ rate = 10, per = 1 }", ([[
-        local go = io.open(%q)
+        local go = io.open(%q, "r+")
         while go:read("l") == "go" do
           for _ = 1, 10 do l:reserve() end
           say("booked")
         end
         say("done", l:stats().file_repairs)
       ]]):format(fifo), "timeout 60 ")
-      gos[i] = { path = fifo, f = assert(io.open(fifo, "w")) }
+      gos[i] = { path = fifo, f = assert(io.open(fifo, "r+")) }
     end
     local function round(word)
       for _, go in ipairs(gos) do go.f:write(word, "\n"); go.f:flush() end
@@ -388,6 +393,51 @@ describe("core.limiter shared file: cut short or locked while in use", function(
     assert.is_true(tonumber(busy) >= 1, out)
     local _, logged = out:gsub("stayed locked", "")
     assert.equals(1, logged, out)
+  end)
+end)
+
+describe("core.limiter shared file: the call's deadline bounds every lock wait", function()
+  -- Issue 26: only the booking's first step waited for the lock no longer
+  -- than the deadline; renewing it, sending and counting waited up to a
+  -- second each, so acquire(deadline) and core.request returned after their
+  -- deadline, holding a slot.
+  it("a lock taken while a booking waits is waited for until the deadline, not a second", function()
+    local p, k, cp = tmpfile(), key("late-lock"), tmpfile()
+    core.manual_clock{ file = cp, at = 100 }:close()
+    local clock = core.manual_clock{ file = cp, follow = true }
+    local l = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = k, clock = clock }
+    assert.equals(0, l:acquire())
+    -- Once the second booking is in the file (granted 2), it takes the lock
+    -- and moves the clock 10 ms at a time: this process's next look at the
+    -- file, a renewal 0.25 s on, finds it locked.
+    local granted_at = HEAD + 8
+    local holder = assert(io.popen(("exec timeout 60 /usr/bin/python3 -c '%s' %s %s %d"):format([[
+import fcntl, os, struct, sys, time
+print(os.getpid(), flush=True)
+f = open(sys.argv[1], "r+b"); c = open(sys.argv[2], "r+b"); at = int(sys.argv[3])
+while True:
+    f.seek(at)
+    if struct.unpack("<Q", f.read(8))[0] >= 2: break
+    time.sleep(0.001)
+fcntl.lockf(f, fcntl.LOCK_EX)
+while True:
+    c.seek(0); t = struct.unpack("<d", c.read(8))[0] + 0.01
+    c.seek(0); c.write(struct.pack("<d", t)); c.flush()
+    time.sleep(0.001)
+]], p, cp, granted_at)))
+    local pid = assert(math.tointeger(tonumber(holder:read("l"))))
+    finally(function() sh("kill -9 " .. pid .. " 2>/dev/null") end)
+    local deadline = clock:now() + 1.1   -- its slot is at 101: in time
+    local w, err = l:acquire(deadline)
+    local ended = clock:now()
+    sh("kill -9 " .. pid)
+    holder:close()
+    l:close(); clock:close()
+    os.remove(p); os.remove(cp)
+    assert.is_true(ended <= deadline + 0.02, ("ended %.3f s after the deadline"):format(ended - deadline))
+    assert.is_nil(w, "granted after the deadline")
+    assert.equals("timeout", err.kind)
+    assert.matches("the wait for the shared limit file's lock would pass the deadline", err.message, 1, true)
   end)
 end)
 

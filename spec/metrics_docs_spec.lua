@@ -89,7 +89,7 @@ describe("docs/metrics.md", function()
     function()
     if not dir then return pending("promtool is not installed (Debian package prometheus)") end
     F.write(dir .. "/rules.yml", without_annotations(block_starting("groups:")))
-    local L = 'practice="%s",operation="appointments.book",method="POST"'
+    local L = 'practice="%s",operation="appointments:book",method="POST"'
     local function series(name, practice, values, extra)
       return ("      - series: '%s{%s%s}'\n        values: '%s'\n")
         :format(name, L:format(practice), extra or "", values)
@@ -123,7 +123,7 @@ describe("docs/metrics.md", function()
       alert("CoreplusRateLimited", "25m", "severity: warning, practice: north"),
       alert("CoreplusRateLimited", "5m", nil),
       alert("CoreplusUnknownOutcome", "5m",
-        "severity: critical, practice: north, operation: appointments.book"),
+        "severity: critical, practice: north, operation: \"appointments:book\""),
       alert("CoreplusCallsFailing", "30m", "severity: warning, practice: north"),
       alert("CoreplusCallsFailing", "10m", nil),
       alert("CoreplusSyncLagging", "50m", nil),

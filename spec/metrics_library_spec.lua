@@ -42,19 +42,19 @@ describe("metrics: each attempt is counted", function()
     assert.truthy(cp.locations:list{})
     assert.is_nil(cp.clients:get("c1"))
     local text = cp:metrics()
-    local L = 'practice="north",operation="locations.list",method="GET"'
+    local L = 'practice="north",operation="locations:list",method="GET"'
     assert.equal(1, sample(text, 'coreplus_requests_total{' .. L .. ',status_class="4xx",error="rate_limited"}'))
     assert.equal(1, sample(text, 'coreplus_requests_total{' .. L .. ',status_class="2xx",error="none"}'))
     assert.equal(1, sample(text, 'coreplus_rate_limited_total{' .. L .. '}'))
     assert.equal(1, sample(text, 'coreplus_retries_total{' .. L .. ',reason="rate_limited"}'))
     assert.equal(2, sample(text, 'coreplus_request_duration_seconds_count{' .. L .. '}'))
-    local G = 'practice="north",operation="clients.get",method="GET"'
+    local G = 'practice="north",operation="clients:get",method="GET"'
     assert.equal(1, sample(text, 'coreplus_requests_total{' .. G .. ',status_class="4xx",error="not_found"}'))
     assert.equal(1, sample(text, 'coreplus_failures_total{' .. G .. ',error="not_found"}'))
     assert.is_nil(sample(text, 'coreplus_failures_total{' .. L .. ',error="rate_limited"}'))
   end)
 
-  it("names the operation: <resource>.<op>, pages fetched ahead as list, cp:request as request or its own", function()
+  it("names the operation: <resource>:<op>, pages fetched ahead as list, cp:request as request or its own", function()
     local cp, stub = client{ concurrency = 2 }
     stub:on("GET", "Client/", function(req)
       local page = tonumber(req.query.pageNumber) or 1
@@ -67,16 +67,16 @@ describe("metrics: each attempt is counted", function()
     assert.equal(3, seen)
     assert.truthy(cp.appointments:book(BOOKING))
     assert.truthy(cp:request("GET", "Payment/", { query = { invoiceId = "i" } }))
-    assert.truthy(cp:request("GET", "Payment/", { query = { invoiceId = "i" }, operation = "payments.by_invoice" }))
+    assert.truthy(cp:request("GET", "Payment/", { query = { invoiceId = "i" }, operation = "payments:by_invoice" }))
     local text = cp:metrics()
     local function count(op, method)
       return sample(text, ('coreplus_requests_total{practice="default",operation="%s",method="%s",'
         .. 'status_class="2xx",error="none"}'):format(op, method))
     end
-    assert.equal(3, count("clients.list", "GET"))
-    assert.equal(1, count("appointments.book", "POST"))
+    assert.equal(3, count("clients:list", "GET"))
+    assert.equal(1, count("appointments:book", "POST"))
     assert.equal(1, count("request", "GET"))
-    assert.equal(1, count("payments.by_invoice", "GET"))
+    assert.equal(1, count("payments:by_invoice", "GET"))
     assert.has_error(function() cp:request("GET", "Payment/", { operation = "a\tb" }) end)
   end)
 
@@ -87,7 +87,7 @@ describe("metrics: each attempt is counted", function()
     assert.is_nil(appt)
     assert.equal("unknown", err.outcome)
     local text = cp:metrics()
-    local B = 'practice="p1",operation="appointments.book",method="POST"'
+    local B = 'practice="p1",operation="appointments:book",method="POST"'
     assert.equal(1, sample(text, 'coreplus_unknown_outcomes_total{' .. B .. '}'))
     assert.equal(1, sample(text, 'coreplus_failures_total{' .. B .. ',error="network"}'))
     assert.equal(1, sample(text, 'coreplus_requests_total{' .. B .. ',status_class="none",error="network"}'))
@@ -103,7 +103,7 @@ describe("metrics: each attempt is counted", function()
     local cp = client{ transport = transport, now = function() return t end, sleep = function() end }
     assert.truthy(cp.locations:list{})
     local text = cp:metrics()
-    local L = 'practice="default",operation="locations.list",method="GET"'
+    local L = 'practice="default",operation="locations:list",method="GET"'
     assert.equal(0, sample(text, 'coreplus_request_duration_seconds_bucket{' .. L .. ',le="0.05"}'))
     assert.equal(1, sample(text, 'coreplus_request_duration_seconds_bucket{' .. L .. ',le="0.25"}'))
     assert.near(0.1, sample(text, 'coreplus_request_duration_seconds_sum{' .. L .. '}'), 1e-9)
@@ -132,7 +132,7 @@ describe("metrics: where counts are kept", function()
     for _, s in ipairs{ sa, sa2, sb } do s:on("GET", "Location/", { body = { locations = {} } }) end
     for _, cp in ipairs{ a, a2, b, b } do assert.truthy(cp.locations:list{}) end
     local text = metrics.render(reg)
-    local S = 'coreplus_requests_total{practice="%s",operation="locations.list",method="GET",'
+    local S = 'coreplus_requests_total{practice="%s",operation="locations:list",method="GET",'
       .. 'status_class="2xx",error="none"}'
     assert.equal(2, sample(text, S:format("a")))
     assert.equal(2, sample(text, S:format("b")))

@@ -12,7 +12,7 @@ local F = dofile("spec/support/files.lua")
 
 local q, capture = F.q, F.capture
 
-local SLOTS = 'coreplus_requests_total{practice="default",operation="availability_slots.list",method="GET",'
+local SLOTS = 'coreplus_requests_total{practice="default",operation="availability_slots:list",method="GET",'
   .. 'status_class="2xx",error="none"}'
 
 local function get(url, extra)
@@ -96,7 +96,7 @@ describe("metrics in OpenResty: the example service's /metrics", function()
     scrape_until(n)
     local prom = P.start{ targets = { "127.0.0.1:" .. service.ports[1] } }
     local ok, err = pcall(function()
-      local expr = 'sum(coreplus_requests_total{operation="availability_slots.list",status_class="2xx"})'
+      local expr = 'sum(coreplus_requests_total{operation="availability_slots:list",status_class="2xx"})'
       local result = prom.wait(expr, function(r) return #r == 1 and tonumber(r[1].value[2]) == n end, 20)
       assert.equal(n, tonumber(result[1].value[2]))
       local up = prom.wait("up", function(r) return #r == 1 end, 5)

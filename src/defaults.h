@@ -18,6 +18,12 @@
  * jitter and still reaches ~97 % of the rate. */
 #define DEFAULT_MARGIN 0.025
 #define DEFAULT_REDIS_TIMEOUT 0.5                     /* connect and each command */
+#define DEFAULT_MAX_HEAD (256u << 10)                 /* response header lines, bytes */
+/* Seconds a booking that has not left yet holds later ones up without a
+ * renewal (docs/decisions.md, "Pending bookings hold leases"); its owner
+ * renews every DEFAULT_LEASE / 4 while it waits or connects. The C limiter
+ * and the ngx transport's both use it. */
+#define DEFAULT_LEASE 1.0
 
 /* "lua-coreplus/<version> (libcurl/<version>; <Lua or LuaJIT version>)" */
 #define DEFAULT_USER_AGENT_FORMAT "lua-coreplus/%s (libcurl/%s; %s)"

@@ -507,14 +507,9 @@ void http_finish(http_req *r, CURLcode rc)
     if (rc != CURLE_OK && r->errbuf[0] == '\0')
         snprintf(r->errbuf, sizeof r->errbuf, "%s", curl_easy_strerror(rc));
     if (e != NULL) {
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
-        curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &r->total_time);
-        curl_easy_getinfo(e, CURLINFO_CONNECT_TIME, &r->connect_time);
-        curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME, &r->appconnect_time);
-        curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME, &r->pretransfer_time);
-        curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME, &r->starttransfer_time);
-        curl_easy_getinfo(e, CURLINFO_PRIMARY_PORT, &r->primary_port);
-        curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &r->local_port);
+#define HTTP_GETINFO(type, field, info, name) curl_easy_getinfo(e, info, &r->field);
+        HTTP_RESULT_INFO(HTTP_GETINFO)
+#undef HTTP_GETINFO
         curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &r->num_connects);
         curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &r->http_version);
         if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL)

@@ -75,10 +75,13 @@ local function first_match(items, want)
   return nil
 end
 
--- Whether the first page is all the server would give for this query.
+-- Whether the first page is all the server would give for this query: by
+-- what it sent (rows the pager dropped as not matching count too).
 local function whole_answer(page)
-  if page.total then return page.total <= #page.items end
-  return #page.items < PAGE_SIZE
+  local got = page.received or #page.items
+  local total = page.server_total or page.total
+  if total then return total <= got end
+  return got < PAGE_SIZE
 end
 
 local function create(cp, fields)

@@ -241,7 +241,7 @@ function _M.check(opts)
   if not LIMIT_KEYS[o.limit_key] then
     misuse.raise("coreplus.new: option 'limit_key' must be \"access_token\" or \"consumer\"")
   end
-  if o.version:find("[^%w._-]") then
+  if not require("coreplus.url").version_ok(o.version) then
     misuse.raise("coreplus.new: option 'version' must look like v2.1")
   end
   o.base_url = o.base_url:gsub("/+$", "")

@@ -59,7 +59,7 @@ local ROWS = {
   { "connect_timeout", "number", help = "seconds to connect" },
   { "retries", "number", help = "further attempts after a 503 or a transport failure (0: none)" },
   { "practice", "string",
-    help = "the practice's label in metrics (and coreplus sync's rows); default: the profile's name" },
+    help = "the practice's label: in metrics, and on coreplus sync's rows (default: the profile's name)" },
   { "need", "string", option = false, flag = false,
     help = "doctor: the endpoints this app needs (catalogue names, commands or paths)" },
 }

@@ -37,16 +37,22 @@ function _M.env_of(mock, overrides)
   return e
 end
 
---- run(env, args...) -> {out=, err=, code=}; env values false are unset.
-function _M.run(env, ...)
+--- command(env, args...) -> the shell command running bin/coreplus with
+-- that environment (values false are unset) and those arguments.
+function _M.command(env, ...)
   local parts = { "env" }
   for k, v in pairs(env) do
     if v == false then table.insert(parts, 2, "-u " .. k) else parts[#parts + 1] = k .. "=" .. q(v) end
   end
   parts[#parts + 1] = q(_M.BIN)
   for _, a in ipairs({ ... }) do parts[#parts + 1] = q(a) end
+  return table.concat(parts, " ")
+end
+
+--- run(env, args...) -> {out=, err=, code=}; env values false are unset.
+function _M.run(env, ...)
   local errfile = os.tmpname()
-  local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null", "r"))
+  local p = assert(io.popen(_M.command(env, ...) .. " 2>" .. q(errfile) .. " </dev/null", "r"))
   local out = p:read("a")
   local _, _, code = p:close()
   local err = _M.slurp(errfile)

@@ -120,6 +120,13 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadl
     return tk->t;
 }
 
+/* The deadline came while waiting for the file's lock: a wait that passes it. */
+static double thr_late(thr_ticket *tk, double now)
+{
+    tk->late = 1;
+    return tk->deadline - now + 1e-3;
+}
+
 double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
 {
     thr_win w;
@@ -131,7 +138,8 @@ double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
         return thr_ready_redis(tk, cfg, now);
     if (now < tk->t && now - tk->renewed < THR_RENEW)
         return tk->t - now;   /* its lease runs: nothing to do yet */
-    thr_win_open(tk->lim, tk->where, cfg, now, 0, &w);
+    if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+        return thr_late(tk, now);
     if (w.where != tk->where || !thr_ring_holds(w.ring, tk->n, tk->tag, now)) {
         /* Lost: the lease ran out (this process was stopped), the file was
          * rebuilt, or it cannot be used now. Book again, at the back. */
@@ -144,7 +152,7 @@ double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
     tk->renewed = now;
     thr_win_close(&w, 1);
     if (lost)
-        thr_count_relet(tk->lim);   /* after leaving: l->mu may be the window's */
+        thr_count_relet(tk->lim);   /* after closing: l->mu may be the window's */
     tk->t = t;
     return t > now ? t - now : 0.0;
 }
@@ -160,7 +168,8 @@ void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
         thr_redis_hold(tk->lim->redis, cfg, tk->n, THR_LEASE, &lost);
         return;   /* a lost lease is found and mended by thr_sent */
     }
-    thr_win_open(tk->lim, tk->where, cfg, now, 0, &w);
+    if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+        return;   /* the deadline came first: the call ends before its lease */
     if (w.where == tk->where)
         thr_ring_renew(w.ring, tk->n, tk->tag, cfg, now);
     thr_win_close(&w, w.where == tk->where);
@@ -197,7 +206,8 @@ double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
         return 0.0;
     if (tk->where == THR_AT_REDIS)
         return thr_sent_redis(tk, cfg, now);
-    thr_win_open(tk->lim, tk->where, cfg, now, 0, &w);
+    if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+        return thr_late(tk, now);
     if (w.where != tk->where) {
         thr_win_close(&w, 0);
         return 0.0;   /* the file cannot be used now: its lease will run out */
@@ -227,8 +237,9 @@ void thr_cancel(thr_ticket *tk)
         pthread_mutex_lock(&tk->lim->mu);
         tk->lim->local->cancelled++;
         pthread_mutex_unlock(&tk->lim->mu);
-    } else {
-        thr_win_open(tk->lim, tk->where, &tk->cfg, thr_clock_now(tk->lim->clock), 0, &w);
+    } else if (thr_win_open(tk->lim, tk->where, &tk->cfg, thr_clock_now(tk->lim->clock),
+                            tk->deadline, &w) == THR_FILE_OK) {
+        /* (past the deadline, one try: else its lease runs out by itself) */
         if (w.where == tk->where)
             thr_ring_cancel(w.ring, tk->n, tk->tag);
         thr_win_close(&w, 1);

@@ -232,12 +232,12 @@ void thr_get_stats(thr_limit *l, const thr_config *cfg, thr_stats *st)
     pthread_mutex_unlock(&l->mu);
 }
 
-void thr_add_wait(thr_limit *l, const thr_config *cfg, double seconds)
+void thr_add_wait(thr_limit *l, const thr_config *cfg, double seconds, double deadline)
 {
     thr_win w;
-    if (!(seconds > 0))
+    if (!(seconds > 0)
+        || thr_win_open(l, THR_AT_FILE, cfg, thr_clock_now(l->clock), deadline, &w) != THR_FILE_OK)
         return;
-    thr_win_open(l, THR_AT_FILE, cfg, thr_clock_now(l->clock), 0, &w);
     w.ring->waited_total += seconds;
     thr_win_close(&w, 1);
 }

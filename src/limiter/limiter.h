@@ -88,8 +88,9 @@ typedef struct thr_ticket {
     int where;         /* THR_AT_* */
     int pending;       /* Redis saw an earlier booking still pending: poll it */
     int failed;        /* no booking: the Redis limit failed, policy "fail" */
-    int late;          /* no booking: the deadline came while waiting for the
-                          shared file's lock */
+    int late;          /* the deadline came while waiting for the shared
+                          file's lock: no booking (thr_reserve), or none
+                          confirmed (thr_ready, thr_sent) */
 } thr_ticket;
 
 typedef struct thr_stats {
@@ -132,16 +133,19 @@ int thr_shared(const thr_limit *lim);   /* the window is in a file or Redis */
 
 /* Books the next slot. pending = 1: the caller will confirm it with
  * thr_sent() or thr_cancel(), renewing its lease meanwhile; 0: it counts as
- * sent at the booked time. deadline (monotonic, 0 = none) bounds the wait for
- * a shared file's lock: when it comes first, nothing is booked and tk->late
- * is set. Returns the booked time (>= now). */
+ * sent at the booked time. deadline (monotonic, 0 = none) bounds every wait
+ * for a shared file's lock that this booking makes, here and in the calls
+ * below: when it comes first, nothing is booked and tk->late is set. Returns
+ * the booked time (>= now). */
 double thr_reserve(thr_limit *lim, const thr_config *cfg, double now, double deadline,
                    int pending, thr_ticket *tk);
 
 /* Seconds the booking must still wait, now that earlier bookings may have
  * left later than planned; a still-pending earlier booking counts as leaving
  * now while its lease runs. Renews this booking's lease, and books again
- * when it had run out (the owner was stopped), so it may be polled. */
+ * when it had run out (the owner was stopped), so it may be polled. When the
+ * deadline came while waiting for the file's lock: tk->late, and a wait
+ * past the deadline. */
 double thr_ready(thr_ticket *tk, const thr_config *cfg, double now);
 
 /* Renews the lease of a booking whose request is on its way out (connecting)
@@ -150,13 +154,16 @@ void thr_hold(thr_ticket *tk, const thr_config *cfg, double now);
 
 /* Records that the booking leaves now; returns the seconds still owed
  * (earlier bookings that left late, counted once, not polled; or, when its
- * lease had run out, the wait of the new booking made in its place). */
+ * lease had run out, the wait of the new booking made in its place; or,
+ * with tk->late, a wait past the deadline: it cannot be recorded in time). */
 double thr_sent(thr_ticket *tk, const thr_config *cfg, double now);
 
 /* The booking never left: it no longer counts. */
 void thr_cancel(thr_ticket *tk);
 
 void thr_get_stats(thr_limit *lim, const thr_config *cfg, thr_stats *st);
-void thr_add_wait(thr_limit *lim, const thr_config *cfg, double seconds);
+/* Counts seconds of waiting in the window's stats (skipped when the file's
+ * lock cannot be had before deadline, monotonic, 0: none). */
+void thr_add_wait(thr_limit *lim, const thr_config *cfg, double seconds, double deadline);
 
 #endif

@@ -297,15 +297,15 @@ static int thr_lua_acquire(lua_State *L)
         return thr_lua_late(L, THR_LATE_LOCK, 0);
     if (thr_lua_wait(t, &tk, deadline, &d) != 0) {
         thr_cancel(&tk);
-        return thr_lua_late(L, THR_LATE_WAIT, d);
+        return thr_lua_late(L, tk.late ? THR_LATE_LOCK : THR_LATE_WAIT, d);
     }
     now = thr_clock_now(clock);
     d = thr_sent(&tk, &t->cfg, now);
-    if (deadline > 0 && now + d > deadline)
-        return thr_lua_late(L, THR_LATE_WAIT, d);   /* the slot stays counted */
+    if (deadline > 0 && now + d > deadline)   /* the slot stays counted */
+        return thr_lua_late(L, tk.late ? THR_LATE_LOCK : THR_LATE_WAIT, d);
     thr_clock_sleep(clock, d);
     now = thr_clock_now(clock);
-    thr_add_wait(t->lim, &t->cfg, (now - start) - (tk.t - start > 0 ? tk.t - start : 0));
+    thr_add_wait(t->lim, &t->cfg, (now - start) - (tk.t - start > 0 ? tk.t - start : 0), deadline);
     lua_pushnumber(L, now - start);
     return 1;
 }

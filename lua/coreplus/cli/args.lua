@@ -42,8 +42,8 @@ _M.GLOBAL = {
     help = "columns (table) or fields (JSON), comma-separated; dotted paths reach inside" },
   progress = { kind = "bool", help = "show the --all progress bar even when stderr is not a terminal" },
   ["no-progress"] = { kind = "bool", help = "never show the progress bar" },
-  profile = { kind = "string",
-    help = "the config file's [section] to use (default: COREPLUS_PROFILE, else [default])" },
+  profile = { kind = "list",
+    help = "the config file's [section] to use (default: COREPLUS_PROFILE, else [default]); sync takes several" },
   help = { kind = "bool", short = "h", help = "this help" },
 }
 -- One flag per setting (coreplus.settings: --x for the setting x).
@@ -214,6 +214,12 @@ function _M.parse(cmd, argv)
   if not ok then _M.usage(one_line(result) .. " (coreplus help " .. cmd.name .. ")") end
   local flags, positional = {}, {}
   for name in pairs(_M.GLOBAL) do flags[name] = result[name] end
+  -- --profile may be given several times (sync runs several practices):
+  -- every value is in `profiles`, and the last one is `profile`.
+  if type(flags.profile) == "table" then
+    flags.profiles = #flags.profile > 0 and flags.profile or nil
+    flags.profile = flags.profile[#flags.profile]
+  end
   for name, f in pairs(cmd.flags or {}) do
     local v = result[name]
     if f.kind == "list" and type(v) == "table" and #v == 0 then v = nil end

@@ -13,9 +13,10 @@
 -- server costs one 401 per machine. The first response corrects a stale
 -- offset; one older than a week is not used. A damaged line is ignored, and
 -- nothing here ever fails a command.
-local core = require "coreplus.core"
+local runtime_file = require "coreplus.cli.runtime_file"
 
 local type = type
+local ipairs = ipairs
 local tonumber = tonumber
 local format = string.format
 local floor = math.floor
@@ -31,23 +32,17 @@ local MAX_LINES = 64             -- base URLs kept (the most recent)
 
 --- The file, or nil when there is no default limit directory.
 function _M.path()
-  if not core.default_limit_path then return nil end
-  local ok, p = pcall(core.default_limit_path)
-  local dir = ok and type(p) == "string" and p:match("^(.*)/[^/]*$")
-  return dir and (dir .. "/" .. FILE) or nil
+  return runtime_file.path(FILE)
 end
 
 -- Every line of the file: a list of {offset =, at =, base =}, oldest first.
 local function read(path)
   local out = {}
-  local f = io.open(path, "rb")
-  if not f then return out end
-  for line in f:lines() do
+  for _, line in ipairs(runtime_file.lines(path)) do
     local offset, at, base = line:match("^(%-?[%d.]+) (%d+) (%S+)$")
     offset, at = tonumber(offset), tonumber(at)
     if offset and at and abs(offset) <= MAX_OFFSET then out[#out + 1] = { offset = offset, at = at, base = base } end
   end
-  f:close()
   return out
 end
 
@@ -80,19 +75,12 @@ function _M.remember(base_url, offset, now, path)
   if e and abs(e.offset - offset) < 0.5 and now - e.at < REFRESH then return false end
   if i then table.remove(entries, i) end
   entries[#entries + 1] = { offset = offset, at = floor(now), base = base_url }
-  local tmp = format("%s.%d.new", path, floor(core.monotonic() * 1e6) % 1000000000)
-  local f = io.open(tmp, "wb")
-  if not f then return false end
+  local lines = {}
   for k = math.max(1, #entries - MAX_LINES + 1), #entries do
     local x = entries[k]
-    f:write(format("%.3f %d %s\n", x.offset, x.at, x.base))
+    lines[#lines + 1] = format("%.3f %d %s", x.offset, x.at, x.base)
   end
-  f:close()
-  if not os.rename(tmp, path) then
-    os.remove(tmp)
-    return false
-  end
-  return true
+  return runtime_file.write(path, lines)
 end
 
 return _M

@@ -148,6 +148,17 @@ function _M:shared_limit_path()
   return self:options().shared_limit
 end
 
+--- The library's warnings, on stderr, but for the missing user agent and
+-- issuer: doctor reports those, and every other command would repeat them
+-- on each run. (A client's `log` option.)
+function _M:log_function()
+  return function(message, key)
+    if key ~= "default_user_agent" and key ~= "default_issuer" then
+      self.sys.stderr("coreplus: warning: " .. message .. "\n")
+    end
+  end
+end
+
 --- The client for this run (built once); `extra` options win.
 function _M:client(extra)
   if self.cp then return self.cp end
@@ -161,14 +172,7 @@ function _M:client(extra)
   if o.clock_offset == nil and not self.flags["dry-run"] then
     o.clock_offset = clock.recall((tostring(o.base_url):gsub("/+$", "")), self.sys.now(), self.sys.clock_file)
   end
-  -- The library's warnings, on stderr, but for the missing user agent and
-  -- issuer: doctor reports those, and every other command would repeat them
-  -- on each run.
-  o.log = o.log or function(message, key)
-    if key ~= "default_user_agent" and key ~= "default_issuer" then
-      self.sys.stderr("coreplus: warning: " .. message .. "\n")
-    end
-  end
+  o.log = o.log or self:log_function()
   if self.flags["dry-run"] then
     self.dry_seen = {}
     o.transport = require("coreplus.cli.dryrun").transport(self.dry_seen)
@@ -180,6 +184,8 @@ function _M:client(extra)
     ok, cp = pcall(coreplus.new, o)
   end
   if not ok then usage(_M.strip_position(cp)) end
+  -- API versions found by earlier runs, and kept for later ones
+  require("coreplus.cli.versions").attach(cp)
   self.cp = cp
   return cp
 end

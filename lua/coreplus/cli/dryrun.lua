@@ -7,17 +7,15 @@
 -- (The context builds this transport: this module reads nothing of it, so
 -- that calls go one way.)
 local core = require "coreplus.core"
+local sign = require("coreplus.transport.token").sign
 local cjson = require "cjson.safe"
-local config = require "coreplus.config"
 local output = require "coreplus.cli.output"
 
 local ipairs = ipairs
 local pairs = pairs
 local type = type
 local tostring = tostring
-local floor = math.floor
 local format = string.format
-local defaults = config.DEFAULTS
 
 local _M = {}
 
@@ -33,11 +31,7 @@ function _M.transport(seen)
 end
 
 local function token_of(ctx, opts)
-  local c = opts.credentials or {}
-  local ok, token = pcall(core.sign, { consumer_id = c.consumer_id, consumer_secret = c.consumer_secret,
-    access_token = c.access_token, url = opts.url, method = opts.method,
-    issuer = opts.issuer or defaults.issuer, audience = opts.audience or defaults.audience,
-    now = floor(ctx.sys.now() + (opts.now_offset or 0)) })
+  local ok, token = pcall(sign, opts, ctx.sys.now())
   return ok and output.mask(token) or "(not signed: " .. output.strip_position(token) .. ")"
 end
 

@@ -21,7 +21,7 @@ local usage = args.usage
 local _M = {}
 
 local FAMILIES = { "coreplus.cli.doctor", "coreplus.cli.lists", "coreplus.cli.writes", "coreplus.cli.tokens",
-  "coreplus.cli.profiles" }
+  "coreplus.cli.profiles", "coreplus.cli.explain", "coreplus.cli.sync" }
 
 local COMMANDS, ORDER = {}, {}
 local function register(list, keep_order)

@@ -5,6 +5,7 @@ local cjson = require "cjson.safe"
 local args = require "coreplus.cli.args"
 local context = require "coreplus.cli.context"
 local output = require "coreplus.cli.output"
+local sign = require("coreplus.transport.token").sign
 
 local type = type
 local pairs = pairs
@@ -50,9 +51,7 @@ local function run_token(ctx)
     end
   end
   now = floor(now)
-  local token = coreplus.core.sign{ consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
-    access_token = o.access_token, url = u, method = method,
-    issuer = o.issuer or defaults.issuer, audience = o.audience or defaults.audience, now = now }
+  local token = sign({ credentials = o, url = u, method = method, issuer = o.issuer, audience = o.audience }, now)
   if ctx:format() == "json" then
     ctx:print(output.json{ token = token, url = u, method = method, nbf = now, exp = now + defaults.token_ttl,
       clock_offset = offset and context.whole_seconds(offset) or nil })

@@ -8,9 +8,10 @@
 -- Labels:
 --   practice      the client's `practice` option (default "default"; the
 --                 profile's name for from_profile): never a token or secret
---   operation     what was asked, "<resource>.<op>" (clients.list,
---                 appointments.book, ...; pages fetched by each/pages/all are
---                 "<resource>.list"), or "request" for cp:request
+--   operation     what was asked: the catalogue's key of the operation,
+--                 "<resource>:<op>" (clients:list, appointments:book, ...; pages
+--                 fetched by each/pages/all are "<resource>:list"), or
+--                 "request" for cp:request (or the operation it is given)
 --   method        GET, POST, ...
 --   status_class  1xx .. 5xx, or "none" when no HTTP answer came back
 --   error         the attempt's error kind (coreplus.errors), "none" when it succeeded

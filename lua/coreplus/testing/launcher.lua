@@ -40,7 +40,7 @@ local START_TIMEOUT = 15
 local DEFAULTS = { tls = true, latency = 0, skew = 0, clients = 537, seed = 1, workers = 1,
   port = false, rate_limit = true, leeway = 2, month = false, tls_variant = false, detach = false,
   nginx = false, versions = "strict", block_default_user_agent = false, limit_key = "access_token",
-  tenants = 1 }
+  tenants = 1, ignore_filters = false, v2_only = false, jitter = 0 }
 
 -- ===== Shell helpers =====
 
@@ -381,6 +381,9 @@ end
 --    and v2.1 for all
 --  - `block_default_user_agent` (false): also refuse the library's bare default agent
 --  - `limit_key` ("access_token"): what one rate budget covers; "consumer": one per consumer id
+--  - `ignore_filters` (false), `v2_only` (none: a list of resource names such as
+--    `{ "Location" }`), `jitter` (0 s): a server that differs from the docs
+--    (`mock:switches` says how; they can change while the mock runs)
 --  - `tenants` (1): practices that installed the add-on, each with its own full access token
 --    (`mock.access_tokens`; the first is `mock.access_token`) and so its own rate budget
 --  - `detach` (false): true leaves nginx running after this process ends
@@ -421,7 +424,8 @@ function _M.server(opts)
       write_file(config_path, cjson.encode{ port = port, tls = o.tls, skew = o.skew, latency = o.latency,
         seed = o.seed, clients = o.clients, month = o.month or nil, rate_limit = o.rate_limit,
         leeway = o.leeway, versions = o.versions, block_default_user_agent = o.block_default_user_agent,
-        limit_key = o.limit_key, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
+        limit_key = o.limit_key, ignore_filters = o.ignore_filters, v2_only = o.v2_only or nil,
+        jitter = o.jitter, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
         access_token = self.access_token, restricted_access_token = self.restricted_access_token,
         access_tokens = self.access_tokens })
       exec("chmod 600 " .. q(config_path))
@@ -542,6 +546,19 @@ end
 --  location =, path =, method =, latency =}` (docs/mock.md lists the faults)
 function mock:fault(f)
   return assert(self:admin("POST", "faults", f or {}))
+end
+
+--- Reads or changes the switches that make the mock differ from the docs
+-- as a real server may: `ignore_filters` (true: the query filters the docs
+-- do not document are ignored, every row comes back), `v2_only` (resource
+-- names answered only under v2: `{ "Location" }`), `jitter` (seconds: a
+-- random delay in [0, jitter) before the rate limit counts a request).
+-- `mock:reset()` returns them to the values the mock started with.
+-- @tparam[opt] table changes the switches to change; none: only read them
+-- @treturn table the switches now: `{ignore_filters =, v2_only = {...}, jitter =}`
+function mock:switches(changes)
+  if changes == nil then return assert(self:admin("GET", "switches")) end
+  return assert(self:admin("POST", "switches", changes))
 end
 
 --- Clears the server-wide fault and latency.

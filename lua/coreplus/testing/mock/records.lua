@@ -4,6 +4,7 @@ local json = require "coreplus.testing.mock.json"
 local clock = require "coreplus.testing.mock.clock"
 local fixtures = require "coreplus.testing.mock.fixtures"
 local store = require "coreplus.testing.mock.store"
+local changes = require "coreplus.testing.mock.changes"
 
 local obj, arr = json.obj, json.arr
 local type, ipairs = type, ipairs
@@ -13,7 +14,7 @@ local _M = {}
 
 local function client_record(data, id)
   local i = fixtures.client_index(data.seed, id, data.client_count)
-  if i then return fixtures.client(data, i) end
+  if i then return changes.fixture_client(data, i) end
   return store.get("client", id)
 end
 
