@@ -9,6 +9,7 @@
 local registry = require "coreplus.metrics.registry"
 local exposition = require "coreplus.metrics.exposition"
 
+local type = type
 local pairs = pairs
 local format = string.format
 local escape = registry.escape
@@ -30,7 +31,7 @@ function _M.flatten(stats, now, into)
       if s.last_success then
         out["coreplus_sync_last_success_timestamp_seconds\t" .. labels .. "\t"] = s.last_success
       end
-      if s.cursor then
+      if type(s.cursor) == "number" then
         local lag = now - s.cursor
         out["coreplus_sync_lag_seconds\t" .. labels .. "\t"] = lag > 0 and lag or 0
       end
