@@ -7,6 +7,7 @@
 --   prom.query(expr) -> the API's data.result (a list) | nil, why
 --   prom.wait(expr, check, seconds) -> result | error     check(result) -> true when done
 --   prom.stop()      SIGTERM, waits; removes the directory (call it in a finally)
+--   P.check_metrics(text) -> promtool check metrics's output and "rc=N" (clean: "rc=0\n")
 -- It runs under `timeout`, so that a spec that dies without stop() cannot
 -- leave it running for more than LIFETIME seconds.
 local cjson = require "cjson"
@@ -19,6 +20,14 @@ local q, sh, capture, read, gone = F.q, F.sh, F.capture, F.read, F.gone
 local _M = {}
 
 local LIFETIME = 180
+
+function _M.check_metrics(text)
+  local path = F.tmpname()
+  F.write(path, text)
+  local out = capture("promtool check metrics < " .. q(path) .. " 2>&1; echo rc=$?")
+  os.remove(path)
+  return out
+end
 
 function _M.available()
   return sh("command -v prometheus >/dev/null && command -v promtool >/dev/null")
