@@ -33,11 +33,12 @@ local FLOORS = {
   { "coreplus.pager" },
   { "coreplus.filters" },
   { "coreplus.engine" },
-  { "coreplus.retry", "coreplus.transport" },
+  { "coreplus.retry", "coreplus.transport", "coreplus.scheduler" },
   -- values and rules with no I/O of their own
   { "coreplus.errors", "coreplus.fields", "coreplus.url", "coreplus.config", "coreplus.catalogue",
     "coreplus.jwt" },
-  { "coreplus.dates", "coreplus.misuse", "coreplus.defaults", "coreplus.settings", "coreplus.core" },
+  { "coreplus.dates", "coreplus.misuse", "coreplus.defaults", "coreplus.settings", "coreplus.json",
+    "coreplus.core" },
 }
 
 local floor_of = {}

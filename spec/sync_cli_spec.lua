@@ -110,27 +110,10 @@ describe("coreplus sync", function()
   -- output and exit status go.
   local function start(...)
     local run = dir .. "/run" .. n
-    -- exec: the pid written is the command's own
-    F.write(run .. ".sh", ("echo $$ >%s\nexec %s >%s 2>%s </dev/null\n"):format(q(run .. ".pid"),
-      C.command(env, ...), q(run .. ".out"), q(run .. ".err")))
-    assert(sh(("(sh %s; echo $? >%s) >/dev/null 2>&1 &"):format(q(run .. ".sh"), q(run .. ".rc"))))
-    local pid
-    for _ = 1, 200 do
-      pid = tonumber(read(run .. ".pid") or "")
-      if pid then break end
-      core.sleep(0.01)
-    end
-    return assert(pid), run
+    return C.spawn(env, run, ...), run
   end
 
-  local function wait_rc(run)
-    for _ = 1, 1500 do
-      local rc = tonumber(read(run .. ".rc") or "")
-      if rc then return rc end
-      core.sleep(0.02)
-    end
-    error("the sync did not end")
-  end
+  local wait_rc = C.wait_rc
 
   -- Waits until the database holds at least `rows` clients (a batch committed).
   local function wait_rows(url, rows)

@@ -17,6 +17,7 @@ local misuse = require "coreplus.misuse"
 local url = require "coreplus.url"
 local resource = require "coreplus.resource"
 local transports = require "coreplus.transport"
+local metrics = require "coreplus.metrics.registry"
 
 local type = type
 local pairs = pairs
@@ -107,6 +108,7 @@ function _M.new(opts)
     access_token = o.access_token }
   local limiter, unshared = make_limiter(transport, o)
   local eng = engine.new(o, credentials, transport, limiter, resource.new)
+  eng.metrics = metrics.for_client(o)
   if unshared then eng:warn("limit_not_shared", unshared) end
   -- (a stub is not coreplus: no warning for unit tests)
   if opts.issuer == nil and (transport.name == "curl" or transport.name == "ngx") then
@@ -122,6 +124,7 @@ function _M.new(opts)
     concurrency = o.concurrency,
     transport = transport,
     limiter = limiter,
+    practice = o.practice,
   }, mt)
   engines[self] = eng
   return self
@@ -142,6 +145,7 @@ end
 -- - `concurrency`: pages fetched ahead by the iterators
 -- - `transport`: the transport in use (`coreplus.transport`)
 -- - `limiter`: the limiter in use (nil when the transport has none)
+-- - `practice`: the label of this client's metrics (`coreplus.metrics`)
 -- - `clock_offset`: seconds the server's clock is ahead of this machine's,
 --   learnt from the responses' `Date` headers (nil until the first response)
 -- @type client
@@ -180,7 +184,8 @@ end
 --  (no `?`, `#`, `..` or spaces: put parameters in `query`)
 -- @tparam[opt] table opts `query` (a table: list values become repeated
 --  keys), `body` (a table, sent as JSON, or a string), `headers` (extra
---  headers), `version` (this request's API version)
+--  headers), `version` (this request's API version), `operation` (its label
+--  in the metrics, e.g. `"payments:list"`; default `"request"`)
 -- @treturn table the decoded JSON body, and the transport's response (`status`,
 --  `headers`, `body`, `elapsed`, ...); or nil and an error (`coreplus.errors`)
 -- @usage local body, res = cp:request("GET", "Payment/", { query = { invoiceId = "..." } })
@@ -194,7 +199,21 @@ function _M:request(method, path, opts)
   if opts ~= nil and type(opts) ~= "table" then
     misuse.raise("bad argument #3 to 'request' (table expected, got %s)", type(opts))
   end
+  local op = opts and opts.operation
+  if op ~= nil and (type(op) ~= "string" or #op > 64 or not op:match("^[%w_.:-]+$")) then
+    misuse.raise("bad argument #3 to 'request' (operation: up to 64 letters, digits, '_', '.', ':' or '-')")
+  end
   return engines[self]:call(method:upper(), (path:gsub("^/+", "")), opts)
+end
+
+--- This client's metrics: its practice's series in its registry
+-- (`coreplus.metrics`), in the Prometheus text format. Every client with the
+-- same `practice` and registry adds to the same series.
+-- @treturn string the text format, version 0.0.4 (no series with `metrics = false`)
+-- @usage io.write(cp:metrics())
+function _M:metrics()
+  local rec = engines[self].metrics
+  return require("coreplus.metrics.exposition").render(rec and rec.registry:flatten{ practice = rec.practice } or {})
 end
 
 return _M

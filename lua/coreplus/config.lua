@@ -31,6 +31,7 @@ local DEFAULTS = {
   max_body = C.max_body,
   backoff = L.backoff, backoff_max = L.backoff_max,
   limit_key = L.limit_key, max_upload = L.max_upload,
+  practice = L.practice,
 }
 _M.DEFAULTS = DEFAULTS
 
@@ -46,6 +47,7 @@ local OPTIONS = {
   backoff = "number", backoff_max = "number",
   sleep = "callable", random = "callable", now = "callable", log = "callable",
   max_upload = "number", clock_offset = "number",
+  practice = "string", metrics = "metrics",   -- coreplus.metrics
 }
 -- A setting's name that is not its option's (api_version for version) is
 -- taken as that option too, so that option `x` <=> COREPLUS_X holds.
@@ -138,6 +140,10 @@ local function check_option(name, value)
       misuse.raise("coreplus.new: option '%s' must be a path, a redis:// URL or false (got %s)",
         name, type(value))
     end
+  elseif want == "metrics" then
+    if value ~= false and not require("coreplus.metrics.registry").is_registry(value) then
+      misuse.raise("coreplus.new: option '%s' must be a registry (coreplus.metrics.registry()) or false", name)
+    end
   elseif want ~= "any" and type(value) ~= want then
     misuse.raise("coreplus.new: option '%s' must be a %s (got %s)", name, want, type(value))
   end
@@ -183,6 +189,20 @@ local function check_base_url(u, allow_http)
   end
 end
 
+-- The practice label is shown to whoever scrapes the metrics: printable,
+-- short, and never one of the secrets (a token pasted in the wrong field).
+local MAX_PRACTICE_LEN = 128
+local function check_practice(o)
+  local p = o.practice
+  if p == "" or #p > MAX_PRACTICE_LEN or p:find("%c") then
+    misuse.raise("coreplus.new: option 'practice' must be 1 to %d printable characters", MAX_PRACTICE_LEN)
+  end
+  if p == o.access_token or p == o.consumer_secret then
+    misuse.raise("coreplus.new: option 'practice' must not be the access token or the consumer secret:"
+      .. " it labels metrics that whoever scrapes them can read")
+  end
+end
+
 --- check(opts) -> o: the options merged over the defaults, each checked by
 -- name (raising at the caller's line).
 function _M.check(opts)
@@ -209,6 +229,7 @@ function _M.check(opts)
     end
   end
   check_base_url(o.base_url, o.allow_http)
+  check_practice(o)
   for name in pairs(RANGES) do in_range(o, name) end
   -- floored below; the C core's pipeline holds at most max_concurrency requests
   if floor(o.concurrency) < 1 then

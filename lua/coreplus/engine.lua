@@ -8,9 +8,11 @@
 --     bind(eng, name, row) makes the resource of a catalogue row (the client
 --     passes coreplus.resource's constructor: this module stays below it)
 --   eng:resource(name) -> the resource of catalogue row `name` (made once), or nil
---   eng:call(method, path, {query=, body=, headers=, version=, route=, multipart=, expect=}) -> decoded, res | nil, err
+--   eng:call(method, path, {query=, body=, headers=, version=, route=, multipart=, expect=, operation=})
+--     -> decoded, res | nil, err
 --     multipart = { {name=, data= | path=, filename=, type=}, ... } (then no body)
 --     route = {key=, version=, versions=}: a catalogue operation (resource:route)
+--     operation: the metrics' label when there is no route (default "request")
 --   eng:stream() -> s       GETs in flight, fetched ahead (up to `concurrency`)
 --     s:add(path, query, route) -> id     s:next() -> id, decoded | id, nil, err | nil
 --     s:pending()  s:capacity()  s:close()
@@ -18,6 +20,7 @@
 --   eng.found_versions      operation key -> the API version found to answer it
 --   eng.on_version_found    nil, or fn(key, version) called when one is found
 --   eng.concurrency, eng.clock_offset (seconds, server minus local; nil until learnt)
+--   eng.metrics     the client's recorder (coreplus.metrics), told of every attempt
 --   engine.IDEMPOTENT       the methods that may be repeated after a failure
 local cjson = require "cjson.safe"
 local config = require "coreplus.config"
@@ -294,10 +297,14 @@ function _M:judge(call, res, terr, started, finished, offset_before)
   end
   self:notify{ method = req.method, url = req.url, status = res and res.status, attempt = call.attempt,
     elapsed = finished - started, error = err and err.kind, retry = reason }
+  local metrics = self.metrics   -- coreplus.metrics: the client's recorder, or nil
+  if metrics then metrics:attempt(req, res, terr, err, finished - started, reason, self.clock_offset) end
   if not err then return true, decoded, res end
   if not reason then
-    return true, nil, retry.final(err, { idempotent = IDEMPOTENT[req.method], res = res, terr = terr,
+    err = retry.final(err, { idempotent = IDEMPOTENT[req.method], res = res, terr = terr,
       attempt = call.attempt, timeout = self.timeout, began = call.began, now = finished })
+    if metrics then metrics:failed(req, err) end
+    return true, nil, err
   end
   return false, delay
 end
@@ -321,7 +328,8 @@ local function request(self, method, path, opts, version)
   local base = url.api_base(self.base_url, version)
   return { method = method, url = url.build(base, path, opts and opts.query),
     payload = encode_body(opts and opts.body), headers = opts and opts.headers, expect = opts and opts.expect,
-    multipart = opts and opts.multipart }
+    multipart = opts and opts.multipart,
+    operation = opts and (opts.route and opts.route.key or opts.operation) }
 end
 
 --- The API version a call goes under: the one found to answer its

@@ -15,7 +15,8 @@
 --
 -- - `version` (also `_VERSION`): the library's version
 -- - `core`: the C core, `coreplus.core`
--- - `jwt`, `errors`, `dates`: the modules `coreplus.jwt`, `coreplus.errors`, `coreplus.dates`
+-- - `jwt`, `errors`, `dates`, `metrics`: the modules `coreplus.jwt`, `coreplus.errors`,
+--   `coreplus.dates`, `coreplus.metrics`
 -- - `ENV`: environment variable name -> option name, as `from_env` reads them
 -- - the C core's public functions (`coreplus.core`): `request`, `request_many`,
 --   `pipeline`, `sign`, `jwt_encode`, `jwt_decode`, `base64url_encode`,
@@ -34,6 +35,7 @@ local _M = {
   jwt = require "coreplus.jwt",
   errors = require "coreplus.errors",
   dates = require "coreplus.dates",
+  metrics = require "coreplus.metrics",
 }
 
 -- The C core's public functions are reachable as coreplus.<name> too; the
@@ -95,6 +97,14 @@ end
 --  - `log = nil`: a callable `log(message, key)` for the client's warnings
 --   (an unbelievable Date header, no user agent); the default writes them to
 --   standard error (nginx's error log in OpenResty)
+--  - `practice = "default"`: the label of this client's metrics
+--   (`coreplus.metrics`): a name for the practice, e.g. `"north-clinic"`,
+--   shown to whoever scrapes them (never a token or secret; 1 to 128
+--   printable characters). `COREPLUS_PRACTICE`; `from_profile` gives the
+--   profile's name unless the profile has `practice`
+--  - `metrics = nil`: where the client counts its requests: the process's
+--   registry (`coreplus.metrics.default`), a registry of one's own
+--   (`coreplus.metrics.registry()`), or `false` (nothing is counted)
 --  - `clock_offset = nil`: seconds the server's clock is ahead of this
 --   machine's, to start from (one learnt before, e.g. `cp.clock_offset` of an
 --   earlier run; the `coreplus` tool keeps its own): the first response's
@@ -150,7 +160,8 @@ end
 -- `from_env` reads the variables.
 -- `overrides` win over the file; environment variables are not read (that
 -- is `from_env`, and the CLI's layering). A file holding a secret that others
--- can read is refused.
+-- can read is refused. The client's `practice` (its metrics' label) is the
+-- section's name unless the section or `overrides` give one.
 -- @tparam[opt] string name the section (default `COREPLUS_PROFILE`, else `default`)
 -- @tparam[opt] table overrides options that win
 -- @return a client (`coreplus.client`)

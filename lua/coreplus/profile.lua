@@ -190,6 +190,8 @@ function _M.from_profile(name, overrides, getenv)
   local o, err = _M.options(section, found)
   if not o then misuse.raise("coreplus.from_profile: %s", err) end
   for k, v in pairs(overrides or {}) do o[k] = v end
+  -- the metrics' label: the profile's name unless the profile or the caller gives one
+  if o.practice == nil then o.practice = found end
   for _, key in ipairs(require("coreplus.config").REQUIRED) do
     if o[key] == nil then misuse.raise("coreplus.from_profile: the profile has no %s", key) end
   end

@@ -24,7 +24,7 @@
 --
 -- Option names, types, ranges and defaults of `coreplus.new` are checked by
 -- coreplus.config, which takes the types of these options from here.
--- Plain data and plain Lua: nothing is required (the mock launcher reads it).
+-- Plain data and plain Lua: it requires nothing, so any module may read it.
 -- @module coreplus.settings
 local type = type
 local pairs = pairs
@@ -58,10 +58,10 @@ local ROWS = {
   { "timeout", "number", help = "seconds for a whole call, every attempt and wait included" },
   { "connect_timeout", "number", help = "seconds to connect" },
   { "retries", "number", help = "further attempts after a 503 or a transport failure (0: none)" },
+  { "practice", "string",
+    help = "the practice's label: in metrics, and on coreplus sync's rows (default: the profile's name)" },
   { "need", "string", option = false, flag = false,
     help = "doctor: the endpoints this app needs (catalogue names, commands or paths)" },
-  { "practice", "string", option = false, flag = false,
-    help = "sync: the label the practice's rows carry in the mirror (default: the profile's name)" },
 }
 
 --- The rows, each completed with `option`, `env`, `key`, `flag` and `names`

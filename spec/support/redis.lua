@@ -31,12 +31,7 @@ function M.new()
   return setmetatable({}, server)
 end
 
-local function gone(pid)
-  -- gone, or a zombie (no init reaps it in some containers): it has stopped
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  local state = stat and stat:match("^%d+ %b() (%a)")
-  return state == nil or state == "Z" or state == "X"
-end
+local gone = F.gone
 
 function server:cli(args)
   return ("redis-cli -p %d %s %s"):format(self.port,

@@ -93,8 +93,12 @@ end
 
 local function leaf_parser(cmd)
   local p = argparse("coreplus " .. cmd.name):add_help(false)
-  add_flags(p, _M.GLOBAL)
+  -- A command may restate a global flag to say what it means there (sync's
+  -- --practice: the label its rows carry); its own words win.
   add_flags(p, cmd.flags)
+  for _, n in ipairs(sorted(_M.GLOBAL)) do
+    if not (cmd.flags and cmd.flags[n]) then add_flag(p, n, _M.GLOBAL[n]) end
+  end
   for _, a in ipairs(cmd.args or {}) do p:argument(a.name):args(a.many and "*" or "?") end
   return p
 end

@@ -29,9 +29,12 @@ _M.EXIT = { ok = 0, api = 1, usage = 2, database = 3, locked = 4, interrupted = 
 
 local FLAGS = {
   to = { kind = "string", help = "the database: sqlite:PATH or postgres://user[:password]@host[:port]/db" },
-  practice = { kind = "string", help = "the label the rows carry (default: the profile's name, else 'default')" },
+  practice = { kind = "string", help = "the label the rows carry (default: COREPLUS_PRACTICE or the profile's"
+    .. " practice key, else the profile's name, else 'default')" },
   resources = { kind = "string", help = "comma-separated, of " .. concat(sync.RESOURCES, ",") .. " (default: all)" },
   watch = { kind = "number", help = "sync again every SECONDS until stopped (SIGTERM, Ctrl-C)" },
+  metrics = { kind = "number", help = "with --watch: serve Prometheus metrics at http://127.0.0.1:PORT/metrics"
+    .. " (docs/metrics.md)" },
   ["days-back"] = { kind = "number", help = "appointments from this many days before today (default "
     .. sync.DAYS_BACK .. ")" },
   ["days-ahead"] = { kind = "number", help = "appointments up to this many days after today (default "
@@ -173,6 +176,11 @@ local function run(ctx)
   end
   local watch = ctx.flags.watch
   if watch ~= nil and watch <= 0 then usage("--watch takes a number of seconds above 0") end
+  local port = ctx.flags.metrics
+  if port ~= nil then
+    if not watch then usage("--metrics needs --watch (a one-off sync ends before anyone could scrape it)") end
+    if port < 1 or port > 65535 or port % 1 ~= 0 then usage("--metrics takes a port from 1 to 65535") end
+  end
   local now = ctx.sys.now
   local bar
   if ctx:want_progress() then
@@ -182,15 +190,37 @@ local function run(ctx)
   end
   local signals = ctx.sys.signals or { catch = core.catch_signals, caught = core.caught_signal,
     release = core.release_signals, sleep = core.sleep }
+  -- --metrics: scrapes are answered between pages and while waiting for the next run.
+  local listener
   local ok, s, err = pcall(sync.new, { to = ctx.flags.to, practices = list, resources = resources,
     days_back = number_flag(ctx, "days-back"), days_ahead = number_flag(ctx, "days-ahead"),
     timezone_id = ctx.flags.timezone,
-    on_event = bar and function(ev) bar:event(ev) end,
+    on_event = (bar or port) and function(ev)
+      if bar then bar:event(ev) end
+      if listener then listener:poll(0) end
+    end,
     stop = function() return signals.caught() ~= nil end })
   if not ok then usage(tostring(s):gsub("^[^:]*:%d+: ", "")) end
   if not s then
     ctx.sys.stderr("coreplus: " .. tostring(err):gsub("^coreplus ", "") .. "\n")
     return _M.EXIT.database
+  end
+  if port then
+    local found, listener_mod = pcall(require, "coreplus.metrics.listener")
+    if not found then
+      s:close()
+      ctx.sys.stderr("coreplus: --metrics needs LuaSocket (Debian: lua-socket; LuaRocks: luasocket)\n")
+      return _M.EXIT.usage
+    end
+    local lerr
+    listener, lerr = listener_mod.new{ port = port,
+      render = function() return require("coreplus.metrics.sync").render(s:stats()) end,
+      stop = function() return signals.caught() ~= nil end }
+    if not listener then
+      s:close()
+      ctx.sys.stderr("coreplus: --metrics: " .. lerr .. "\n")
+      return _M.EXIT.usage
+    end
   end
   signals.catch()
   local status
@@ -202,10 +232,14 @@ local function run(ctx)
     status = _M.status(report)
     if not watch or signals.caught() then break end
     local due = now() + watch
-    while now() < due and not signals.caught() do signals.sleep(math.min(0.2, due - now())) end
+    while now() < due and not signals.caught() do
+      local nap = math.min(0.2, due - now())
+      if listener then listener:poll(nap) else signals.sleep(nap) end
+    end
     if signals.caught() then break end
   end
   s:close()
+  if listener then listener:close() end
   local stopped = signals.caught()
   signals.release()
   if watch then return stopped and _M.EXIT.ok or status end
@@ -225,6 +259,7 @@ function _M.commands()
       examples = { "coreplus sync --to sqlite:mirror.db",
         "coreplus sync --to sqlite:mirror.db --resources clients,invoices",
         "coreplus sync --profile north --profile south --to postgres://sync@127.0.0.1/mirror --watch 300",
+        "coreplus sync --to sqlite:mirror.db --watch 900 --metrics 9464",
         "coreplus sync --to sqlite:mirror.db --json | jq '.practices[].resources[] | {resource, written}'" } },
   }
 end

@@ -122,6 +122,7 @@ function _M.new(o)
       stopping = function() return self.stop ~= nil and self.stop() end }
     local opts = {}
     for k, v in pairs(p.options) do opts[k] = v end
+    opts.practice = p.practice   -- its requests' metrics carry the rows' label (coreplus.metrics)
     local user_hook = opts.on_request
     opts.on_request = function(info)
       job:on_request(info)
