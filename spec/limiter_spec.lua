@@ -520,10 +520,10 @@ describe("core.limiter across processes (against the mock)", function()
     local cred = { consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
       access_token = mock.access_token }
     mock:fault{ fault = "429", count = 1 }
-    local res = assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
+    assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
       credentials = cred, limiter = l })
     local learnt = l:stats().learnt_margin
-    res = assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
+    local res = assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
       credentials = cred, limiter = l })
     mock:fault{}
     l:close()

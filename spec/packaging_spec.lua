@@ -128,10 +128,11 @@ describe("packaging: LuaRocks", function()
     local BUILT_IN = { ffi = true, bit = true, luassert = true, say = true }
     -- inside nginx only (docs/openresty.md, docs/redis.md): OpenResty's, or Debian's lua-nginx-redis
     local NGINX = { ["resty.redis"] = true, ["nginx.redis"] = true }
-    -- needed by `coreplus sync` only, and loaded when a mirror is opened: its
-    -- absence is a `database` error naming the Debian package and the rock
+    -- needed by `coreplus sync` only, and loaded when a mirror is opened (DBI)
+    -- or `--metrics` is given (socket, through coreplus.metrics.listener): the
+    -- absence of either is an error naming the Debian package and the rock
     -- (docs/decisions.md#sync-bindings-optional-in-the-rock)
-    local OPTIONAL = { DBI = "luadbi" }
+    local OPTIONAL = { DBI = "luadbi", socket = "luasocket" }
     local n = 0
     local _, files = run("find lua bin -type f")
     for path in files:gmatch("[^\n]+") do
