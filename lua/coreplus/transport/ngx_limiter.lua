@@ -58,7 +58,7 @@ function _M.wait(lim, deadline)
       return nil, late("the rate limit wait (%.2f s) would pass the deadline", d)
     end
     lim:hold(booking, _M.LEASE)
-    sleep(min(d, _M.RENEW))
+    sleep(min(d, _M.RENEW, type(booking) == "table" and booking.look or _M.RENEW))
     local err
     d, err = lim:ready(booking)
     if not d then return nil, err end
@@ -209,15 +209,17 @@ end
 -- A pending earlier booking counts as leaving at t (it has not left yet),
 -- so the answer is only final once no booking in range is pending.
 --
--- Numbers below n that no longer count (cancelled, or whose lease ran out
--- and which booked again) are skipped: n waits for the rate-th booking
+-- The third result is the soonest end of a lease among the pending ones: if
+-- its owner is gone, the bound may drop then. Numbers below n that no longer
+-- count (cancelled, or whose lease ran out and which booked again) are
+-- skipped: n waits for the rate-th booking
 -- before it that still counts, and looks at 2 * rate more (any of which may
 -- have left later than the ones after it: a slow connect), up to 20 * rate
 -- numbers back.
 function dict_limiter:_bound(n, t)
   local rate = self.rate
   local dict, prefix = self.dict, self.prefix
-  local latest, pending, live = 0, false, 0
+  local latest, pending, live, lapse = 0, false, 0, nil
   for k = n - 1, max(1, n - 20 * rate), -1 do
     local v = dict:get(prefix .. k)
     if v and (v > 0 or t < -v) then
@@ -226,6 +228,7 @@ function dict_limiter:_bound(n, t)
         if v < 0 then
           pending = true
           if t > latest then latest = t end
+          if not lapse or -v < lapse then lapse = -v end
         elseif v > latest then
           latest = v
         end
@@ -233,8 +236,8 @@ function dict_limiter:_bound(n, t)
       end
     end
   end
-  if latest == 0 then return 0, pending end
-  return latest + self.per + self.margin + self:_learnt(t), pending
+  if latest == 0 then return 0, pending, lapse end
+  return latest + self.per + self.margin + self:_learnt(t), pending, lapse
 end
 
 -- What the key learnt from 429s, worn off by now: seconds added to the
@@ -366,9 +369,12 @@ function dict_limiter:ready(b)
     b.n = n
     self.relets = self.relets + 1
   end
-  local at, pending = self:_bound(b.n, t)
+  local at, pending, lapse = self:_bound(b.n, t)
   local d = at - t
   if pending and d < POLL then d = POLL end
+  -- a pending earlier booking: look again when its lease would run out (its
+  -- owner may be gone), not a renewal later
+  b.look = pending and max(POLL, lapse - t) or nil
   return max(0, d)
 end
 
