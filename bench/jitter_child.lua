@@ -9,7 +9,8 @@ local core = require "coreplus.core"
 local base_url, cafile, consumer_id, secret, token, concurrency, start = table.unpack(arg)
 local cp = coreplus.new{ base_url = base_url, cafile = cafile, consumer_id = consumer_id,
   consumer_secret = secret, access_token = token, concurrency = tonumber(concurrency),
-  shared_limit = false, user_agent = "coreplus-bench-jitter/1.0", timeout = 600 }
+  shared_limit = false, user_agent = "coreplus-bench-jitter/1.0", issuer = "https://bench.example",
+  timeout = 600 }
 assert(cp.locations:list{ pageSize = 1 })   -- the connection, before the clock starts
 local wait = tonumber(start) - core.now()
 if wait > 0 then core.sleep(wait) end

@@ -20,6 +20,7 @@ local LATENCY = 0.3
 local RATE = 10
 local BIG = 100000
 local KILLS = 3
+local PAID = 20   -- invoices with a payment
 
 local F = dofile("spec/support/files.lua")
 local q, sh, read = F.q, F.sh, F.read
@@ -142,15 +143,25 @@ local function run()
   F.write(script, CHILD)
   local mock = testing.server{ latency = LATENCY, tenants = 10 }
   local pg, pg_why = dofile("spec/support/postgres.lua").start()
-  -- The fixture invoices last changed at the latest when the mock started:
-  -- a first sync's cursor (its start, two seconds back at most) must come
-  -- after that, as it would against a real practice.
-  core.sleep(3)
+  -- The fixture invoices last changed at the latest when the mock started
+  -- (or were paid just now): a first sync's cursor (its start, two seconds
+  -- back at most) must come after that, as it would against a real practice.
   local rows = {}
   local function row(name, value, unit, goal, pass)
     rows[#rows + 1] = { name = "sync: " .. name, value = value, unit = unit, goal = goal, pass = pass }
   end
   local ok, err = pcall(function()
+    -- Payments on some invoices (the fixtures have none), through the API
+    -- with the last practice's token.
+    local api = mock:client{ access_token = mock.access_tokens[10], shared_limit = false,
+      user_agent = "coreplus-bench-sync/1.0", issuer = "https://bench.example" }
+    local invoices = assert(api.invoices:list{ pageSize = PAID })
+    for _, inv in ipairs(invoices.items) do
+      local line = assert(api.invoices:get(inv.invoiceId)).lineItems[1]
+      assert(api.payments:create{ invoiceId = inv.invoiceId, payments = { { lineItemId = line.lineItemId,
+        amountPaid = "20.00", datePaid = "2025-09-20" } } })
+    end
+    core.sleep(3)   -- past the invoices' change (see below)
     -- 1. a first sync, into SQLite and PostgreSQL
     local lite = "sqlite:" .. dir .. "/one.db"
     local first = child(mock, lite, 1)

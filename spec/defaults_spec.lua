@@ -15,9 +15,9 @@ describe("core.defaults", function()
     local names = {}
     for k in pairs(d) do names[#names + 1] = k end
     table.sort(names)
-    assert.same({ "audience", "concurrency", "connect_timeout", "idempotent", "issuer", "margin",
-      "max_body", "max_concurrency", "max_rate", "per", "rate", "redis_timeout", "timeout", "token_ttl",
-      "user_agent" }, names)
+    assert.same({ "audience", "concurrency", "connect_timeout", "idempotent", "issuer", "learn_ease",
+      "learn_max", "learn_step", "lease", "margin", "max_body", "max_concurrency", "max_head",
+      "max_rate", "per", "rate", "redis_timeout", "timeout", "token_ttl", "user_agent" }, names)
   end)
 
   -- coreplus.new checks its options against these (one home: the C core's

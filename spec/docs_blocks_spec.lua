@@ -39,6 +39,9 @@ local F = dofile("spec/support/files.lua")
 local q, read, write, tmpdir = F.q, F.read, F.write, F.tmpdir
 
 local TOP = (os.getenv("PWD") or "."):gsub("/+$", "")
+-- Where this busted found the C core (build/lua5.4, or a rock's tree under
+-- `luarocks test`): the blocks use the same one.
+local CORE_DIR = assert(package.searchpath("coreplus.core", package.cpath)):match("^(.*)/coreplus/core%.so$")
 
 -- ===== the blocks =====
 
@@ -75,10 +78,12 @@ end
 
 local mock, env_base, ids
 
--- The environment of a block: `scripts/lua-env` with this checkout's paths,
--- bin/ first on PATH, and `vars` (the mock's COREPLUS_* unless replaced).
+-- The environment of a block: `scripts/lua-env` with this checkout's modules
+-- and CORE_DIR's C core, bin/ first on PATH, and `vars` (the mock's COREPLUS_*
+-- unless replaced).
 local function command(dir, vars, cmd)
-  local parts = { "cd", q(dir), "&&", q(TOP .. "/scripts/lua-env"), "--checkout", "lua5.4",
+  local parts = { "cd", q(dir), "&&", q(TOP .. "/scripts/lua-env"),
+    q("LUA_PATH=" .. TOP .. "/lua/?.lua;" .. TOP .. "/lua/?/init.lua;;"), q("LUA_CPATH=" .. CORE_DIR .. "/?.so;;"),
     q("PATH=" .. TOP .. "/bin:" .. os.getenv("PATH")) }
   local names = {}
   for k in pairs(vars) do names[#names + 1] = k end
@@ -190,7 +195,7 @@ local function run_block(b, dir)
     write(dir .. "/.busted", b.code)
     os.execute(("mkdir -p %s/lua_modules/share/lua %s/lua_modules/lib/lua %s/spec && ln -s %s %s && ln -s %s %s")
       :format(q(dir), q(dir), q(dir), q(TOP .. "/lua"), q(dir .. "/lua_modules/share/lua/5.4"),
-        q(TOP .. "/build/lua5.4"), q(dir .. "/lua_modules/lib/lua/5.4")))
+        q(CORE_DIR), q(dir .. "/lua_modules/lib/lua/5.4")))
     write(dir .. "/spec/project_spec.lua", PROJECT_SPEC)
     -- plain busted, and no Lua paths of this checkout: only the .busted file's
     return run(dir, {}, q(TOP .. "/scripts/lua-env") .. " busted")

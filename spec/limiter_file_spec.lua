@@ -60,27 +60,9 @@ local function state_of(pid)
   return s:match("^%d+ %b() (%a)")
 end
 
--- The layout of a limit file (file.c, format 4), for damaging it:
--- a 4096-byte header, then one window per key slot; a window is next,
--- granted, cancelled, waited_total, last_sent, span, cap (8 bytes each), then
--- 1024 entries of n, t, lease, tag (8 bytes each), state, pid (4 bytes each).
-local HEAD, RING_HEAD, ENTRY = 4096, 56, 40   -- a window: next, granted, cancelled, waited_total, last_sent, span, cap
-local function entry_at(slot, n)
-  return HEAD + slot * (RING_HEAD + 1024 * ENTRY) + RING_HEAD + (n % 1024) * ENTRY
-end
-local function peek(path, offset, n)
-  local f = assert(io.open(path, "rb"))
-  f:seek("set", offset)
-  local bytes = f:read(n)
-  f:close()
-  return bytes
-end
-local function poke(path, offset, bytes)
-  local f = assert(io.open(path, "r+b"))
-  f:seek("set", offset)
-  f:write(bytes)
-  f:close()
-end
+-- The file's layout, for damaging it.
+local LF = dofile("spec/support/limit_file.lua")
+local HEAD, entry_at, peek, poke = LF.HEAD, LF.entry_at, LF.peek, LF.poke
 
 describe("core.limiter shared file: a process dies or is stopped", function()
   -- Takes a slot, then waits for one booked `per` seconds ahead (pending),
@@ -176,10 +158,10 @@ end)
 describe("core.limiter shared file: damaged values", function()
   -- A limiter on a fresh file, its key in slot 0, on a clock at 100, with
   -- `rate` slots taken now.
-  local function taken(rate)
+  local function taken(rate, clock)
     local p = tmpfile()
     local l = core.limiter{ rate = rate, per = 1, margin = 0, shared = p, key = key("damage"),
-      clock = core.manual_clock(100) }
+      clock = clock or core.manual_clock(100) }
     for _ = 1, rate do assert.equals(0, (l:reserve())) end
     return l, p
   end
@@ -229,6 +211,52 @@ describe("core.limiter shared file: damaged values", function()
     local d = l:reserve()
     ends(l, p)
     full(d)
+  end)
+
+  -- Issue 26: values that are possible but wrong. Before, a time 100 s
+  -- ahead held everyone up for 100 s (anything within the ~107 s a full
+  -- ring can queue was believed), a flipped state made bookings that left
+  -- no longer count, and a lease far ahead held everyone up until it ran out.
+  it("a time 100 s ahead costs at most one window, and is written back mended", function()
+    local l, p = taken(3)
+    for n = 1, 3 do poke(p, entry_at(0, n) + LF.T, string.pack("<d", 200)) end
+    l:stats()   -- an operation that only reads mends, and writes back
+    local mended = string.unpack("<d", peek(p, entry_at(0, 1) + LF.T, 8))
+    local d = l:reserve()
+    ends(l, p)
+    assert.equals(100, mended)
+    full(d)
+  end)
+
+  it("a time 100 s ahead behind a chain of bookings costs at most one window", function()
+    local p = tmpfile()
+    local l = core.limiter{ rate = 3, per = 1, margin = 0, shared = p, key = key("chain"),
+      clock = core.manual_clock(100) }
+    for i = 1, 6 do assert.equals(i <= 3 and 0 or 1, (l:reserve())) end   -- 3 at 100, 3 at 101
+    for n = 4, 6 do poke(p, entry_at(0, n) + LF.T, string.pack("<d", 200)) end
+    local d = l:reserve()
+    ends(l, p)
+    assert.near(2, d, 1e-9)   -- after 101's: as if nothing had happened
+  end)
+
+  it("a cancelled mark on bookings that left lets nothing through", function()
+    local l, p = taken(3)
+    for n = 1, 3 do poke(p, entry_at(0, n) + LF.STATE, string.pack("<I4", LF.CANCELLED)) end
+    local d = l:reserve()
+    ends(l, p)
+    full(d)
+  end)
+
+  it("a lease 100 s ahead holds the others up for a lease at most", function()
+    local l, p = taken(3, core.manual_clock(100))
+    -- the first becomes a booking still pending under a lease to 200
+    local at = entry_at(0, 1)
+    poke(p, at + LF.LEASE, string.pack("<d", 200))
+    poke(p, at + LF.TAG, string.pack("<I8", 7))
+    poke(p, at + LF.STATE, string.pack("<I4", LF.PENDING))
+    local waited = assert(l:acquire())
+    ends(l, p)
+    assert.is_true(waited <= 2, "waited " .. waited)
   end)
 
   it("a zeroed file is rebuilt, and the window counts as full, not empty", function()
@@ -414,12 +442,15 @@ describe("core.limiter shared file: the call's deadline bounds every lock wait",
     local holder = assert(io.popen(("exec timeout 60 /usr/bin/python3 -c '%s' %s %s %d"):format([[
 import fcntl, os, struct, sys, time
 print(os.getpid(), flush=True)
-f = open(sys.argv[1], "r+b"); c = open(sys.argv[2], "r+b"); at = int(sys.argv[3])
-while True:
+f = open(sys.argv[1], "r+b", buffering=0); c = open(sys.argv[2], "r+b", buffering=0)
+at, give_up = int(sys.argv[3]), time.time() + 10
+while time.time() < give_up:
     f.seek(at)
     if struct.unpack("<Q", f.read(8))[0] >= 2: break
     time.sleep(0.001)
-fcntl.lockf(f, fcntl.LOCK_EX)
+else:
+    f = None  # never seen: the clock still moves, and the spec fails, not hangs
+if f: fcntl.lockf(f, fcntl.LOCK_EX)
 while True:
     c.seek(0); t = struct.unpack("<d", c.read(8))[0] + 0.01
     c.seek(0); c.write(struct.pack("<d", t)); c.flush()
@@ -441,6 +472,79 @@ while True:
   end)
 end)
 
+describe("core.limiter shared file: the file is the one the path names", function()
+  -- Issue 26: a process kept the file it had opened, so deleting the file
+  -- while processes ran made a second window: the ones started afterwards
+  -- shared a new file, the others the deleted one (28 x 429).
+  local OPTS = "{ rate = 3, per = 1, margin = 0, clock = core.manual_clock{ file = %q } }"
+
+  -- A child on (p, k) books `count` slots and says their delays.
+  local function books(p, k, cp, count)
+    local proc = child(p, k, OPTS:format(cp), ([[
+      local d = {}
+      for i = 1, %d do d[i] = ("%%g"):format((l:reserve())) end
+      say(table.concat(d, " "))
+    ]]):format(count), "timeout 30 ")
+    local out = proc:read("l")
+    proc:close()
+    return out
+  end
+
+  local function scene(name)
+    local p, k, cp = tmpfile(), key(name), tmpfile()
+    local clock = core.manual_clock{ file = cp, at = 100 }
+    local l = core.limiter{ rate = 3, per = 1, margin = 0, shared = p, key = k, clock = clock }
+    assert.equals(0, (l:reserve()))   -- one slot of 3 taken, in the first file
+    return p, k, cp, clock, l
+  end
+
+  it("a process moves to the file made after the path's was deleted", function()
+    local p, k, cp, clock, l = scene("deleted")
+    os.remove(p)
+    assert.equals("0 0 0", books(p, k, cp, 3))   -- a new process makes a new file
+    local d = l:reserve()                        -- this one moves to it: 3 taken there
+    l:close(); clock:close()
+    os.remove(p); os.remove(cp)
+    assert.equals(1, d)
+  end)
+
+  it("a process moves to a file put in the path's place", function()
+    local p, k, cp, clock, l = scene("replaced")
+    local q = tmpfile()
+    assert.equals("0 0 0", books(q, k, cp, 3))
+    assert(os.rename(q, p))
+    local d = l:reserve()
+    l:close(); clock:close()
+    os.remove(p); os.remove(cp)
+    assert.equals(1, d)
+  end)
+
+  it("a process whose file was deleted makes the path's file again, counting as full", function()
+    local p, _, cp, clock, l = scene("gone")
+    os.remove(p)
+    local d = l:reserve()
+    local made = F.read(p)
+    l:close(); clock:close()
+    os.remove(p); os.remove(cp)
+    assert.truthy(made and #made > 4096, "the file was made again")
+    assert.equals(1, d)
+  end)
+
+  it("a file put in the path's place that others may write is not used, and that is said", function()
+    local p, k, cp, clock, l = scene("planted")
+    local q = tmpfile()
+    books(q, k, cp, 1)
+    assert(sh("chmod 666 " .. q))
+    assert(os.rename(q, p))
+    local d = l:reserve()
+    local st = l:stats()
+    l:close(); clock:close()
+    os.remove(p); os.remove(cp)
+    assert.equals(0, d)                -- booked in this process's own window ...
+    assert.is_true(st.file_busy >= 1)  -- ... while the file cannot be used
+  end)
+end)
+
 describe("core.limiter shared file: whose file", function()
   it("refuses a file that other users may write", function()
     local p = tmpfile()
@@ -450,6 +554,16 @@ describe("core.limiter shared file: whose file", function()
     os.remove(p)
     assert.is_false(ok)
     assert.matches("may be written by other users (mode 0666)", msg, 1, true)
+  end)
+
+  it("refuses a file that other users may read, since they could hold its lock", function()
+    local p = tmpfile()
+    write(p, "")
+    assert(sh("chmod 644 " .. p))
+    local ok, msg = pcall(core.limiter, { shared = p })
+    os.remove(p)
+    assert.is_false(ok)
+    assert.matches("may be read by other users (mode 0644), who could then hold its lock", msg, 1, true)
   end)
 
   it("refuses a file that belongs to another user", function()
@@ -466,7 +580,7 @@ describe("core.limiter shared file: whose file", function()
 
   it("refuses a limit file of another lua-coreplus version, saying so", function()
     local p = tmpfile()
-    write(p, "coreplus-limit\n\0" .. string.pack("<I4", 1) .. ("\0"):rep(1000))
+    write(p, "coreplus-limit\n\0" .. string.pack("<I4", 1) .. ("\0"):rep(1000), "600")
     local ok, msg = pcall(core.limiter, { shared = p })
     os.remove(p)
     assert.is_false(ok)

@@ -9,7 +9,7 @@ local LAYERS = {
   { "config.h", "manual_clock.h" },
   { "ring.h", "redis.h", "limiter.h" },
   { "file.h" },
-  { "path.h", "window.h" },
+  { "path.h", "window.h", "file_layout.h" },
 }
 -- What the rest of src/ may include from the limiter: its front, and the
 -- configuration that coreplus.h passes on to req_lua.c.

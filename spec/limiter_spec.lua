@@ -216,6 +216,56 @@ describe("core.manual_clock", function()
   end)
 end)
 
+describe("core.limiter learns from 429s (on a manual clock)", function()
+  local D = core.defaults
+
+  it("a 429 widens the key's margin by learn_step, once per window", function()
+    local clock = core.manual_clock(100)
+    local l = core.limiter{ rate = 2, per = 1, margin = 0, clock = clock, key = key("learn") }
+    assert.equals(0, l:stats().learnt_margin)
+    assert.near(D.learn_step, l:rate_limited(), 1e-12)
+    assert.near(D.learn_step, l:rate_limited(), 1e-12, "the same episode widens it once")
+    assert.equals(0, (l:reserve()))
+    assert.equals(0, (l:reserve()))
+    assert.near(1 + D.learn_step, (l:reserve()), 1e-9, "the third waits the wider window")
+    clock:advance(2)
+    assert.near(2 * D.learn_step - 2 * D.learn_ease, l:rate_limited(), 1e-12, "a later 429 widens it again")
+    l:close()
+  end)
+
+  it("wears off at learn_ease per second while no 429 comes, and stays within learn_max", function()
+    local clock = core.manual_clock(100)
+    local l = core.limiter{ rate = 2, per = 1, margin = 0, clock = clock }
+    l:rate_limited()
+    clock:advance(40)
+    assert.near(D.learn_step - 40 * D.learn_ease, l:stats().learnt_margin, 1e-12)
+    clock:advance(1000)
+    assert.equals(0, l:stats().learnt_margin)
+    for _ = 1, 40 do
+      l:rate_limited()
+      clock:advance(2)
+    end
+    assert.is_true(l:stats().learnt_margin <= D.learn_max, l:stats().learnt_margin)
+    assert.is_true(l:stats().learnt_margin > D.learn_max - 0.01)
+    l:close()
+  end)
+
+  it("in a shared file, every limiter on the key learns", function()
+    local p, k = tmpfile(), key("learn-file")
+    local a = core.limiter{ rate = 2, per = 1, margin = 0, shared = p, key = k, clock = core.manual_clock(100) }
+    local b = core.limiter{ rate = 2, per = 1, margin = 0, shared = p, key = k, clock = core.manual_clock(100) }
+    a:rate_limited()
+    local learnt = b:stats().learnt_margin
+    a:close(); b:close()
+    os.remove(p)
+    assert.near(D.learn_step, learnt, 1e-12)
+  end)
+
+  it("gives its rule to the Lua layer in core.defaults", function()
+    assert.is_true(D.learn_step > 0 and D.learn_max >= D.learn_step and D.learn_ease > 0)
+  end)
+end)
+
 describe("core.limiter acquire(deadline)", function()
   it("gives up at once, with kind timeout, when the wait would pass the deadline", function()
     local clock = core.manual_clock(100)
@@ -273,6 +323,7 @@ describe("core.limiter misuse", function()
     local f = assert(io.open(p, "w"))
     f:write("hello")
     f:close()
+    assert(os.execute("chmod 600 " .. p))
     local ok, msg = pcall(core.limiter, { shared = p })
     os.remove(p)
     assert.is_false(ok)
@@ -364,21 +415,26 @@ describe("core.limiter shared file", function()
   -- now goes to the new key.
   it("gives a full file's slot of a key whose window is over to a new key", function()
     local p = tmpfile()
-    local t = 100000
+    local clock = core.manual_clock(100000)
+    local function limiter(name)
+      return core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key(name), clock = clock }
+    end
     local lims = {}
     for i = 1, 32 do
-      lims[i] = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("slot" .. i) }
-      lims[i]:reserve(t)
+      lims[i] = limiter("slot" .. i)
+      lims[i]:reserve()
     end
-    local late = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("late") }
-    late:reserve(t + 0.5)                      -- all 32 windows still count: not shared
+    local late = limiter("late")
+    clock:advance(0.5)
+    late:reserve()                             -- all 32 windows still count: not shared
     assert.is_true(late:stats().file_busy > 0)
-    for i = 2, 32 do lims[i]:reserve(t + 7300) end   -- slot 1's key stays idle
-    local other = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("other") }
-    assert.equals(0, (other:reserve(t + 7300)))
+    clock:advance(7299.5)
+    for i = 2, 32 do lims[i]:reserve() end     -- slot 1's key stays idle
+    local other = limiter("other")
+    assert.equals(0, (other:reserve()))
     assert.equals(0, other:stats().file_busy)  -- it took the idle slot
-    local again = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("another") }
-    again:reserve(t + 7300)
+    local again = limiter("another")
+    again:reserve()
     assert.is_true(again:stats().file_busy > 0)  -- none idle any more
     for _, l in ipairs(lims) do l:close() end
     late:close(); other:close(); again:close()
@@ -456,6 +512,23 @@ describe("core.limiter across processes (against the mock)", function()
     assert.equals(60, st.requests)
     assert.equals(0, st.rate_limited)
     assert.is_true(st.max_in_window <= 10, "max_in_window " .. tostring(st.max_in_window))
+  end)
+
+  it("core.request tells its limiter about a 429 by itself: the key's margin widens", function()
+    mock:reset()
+    local l = core.limiter{ rate = 10, per = 1, key = key("request-429") }
+    local cred = { consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
+      access_token = mock.access_token }
+    mock:fault{ fault = "429", count = 1 }
+    assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
+      credentials = cred, limiter = l })
+    local learnt = l:stats().learnt_margin
+    local res = assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
+      credentials = cred, limiter = l })
+    mock:fault{}
+    l:close()
+    assert.equals(200, res.status)
+    assert.is_true(learnt > 0.9 * core.defaults.learn_step, "learnt " .. learnt)
   end)
 
   it("without the shared file the same processes overrun the limit (why it exists)", function()

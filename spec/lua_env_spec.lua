@@ -38,9 +38,9 @@ describe("coreplus.testing.env", function()
     assert.is_true(ok, out)
     assert.equals("X=1\n", out)
     ok, out = run(after_luarocks_path("5.1", "scripts/lua-env --checkout luajit luajit -e "
-      .. q("print(package.searchpath('coreplus.core', package.cpath), require('cjson').encode{1})")))
+      .. q("print(package.cpath:match('^[^;]*'), require('cjson').encode{1})")))
     assert.is_true(ok, out)
-    assert.matches("/build/luajit/coreplus/core.so%s+%[1%]\n$", out)
+    assert.matches("/build/luajit/%?%.so%s+%[1%]\n$", out)
   end)
 
   for _, version in ipairs{ "5.4", "5.1" } do

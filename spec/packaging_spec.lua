@@ -129,6 +129,11 @@ describe("packaging: LuaRocks", function()
     local BUILT_IN = { ffi = true, bit = true, luassert = true, say = true }
     -- inside nginx only (docs/openresty.md, docs/redis.md): OpenResty's, or Debian's lua-nginx-redis
     local NGINX = { ["resty.redis"] = true, ["nginx.redis"] = true }
+    -- needed by `coreplus sync` only, and loaded when a mirror is opened (DBI)
+    -- or `--metrics` is given (socket, through coreplus.metrics.listener): the
+    -- absence of either is an error naming the Debian package and the rock
+    -- (docs/decisions.md#sync-bindings-optional-in-the-rock)
+    local OPTIONAL = { DBI = "luadbi", socket = "luasocket" }
     local n = 0
     local _, files = run("find lua bin -type f")
     for path in files:gmatch("[^\n]+") do
@@ -137,7 +142,9 @@ describe("packaging: LuaRocks", function()
       for name in text:gmatch("require%s*%(?%s*[\"']([^\"']+)[\"']") do names[#names + 1] = name end
       for name in text:gmatch("pcall%(require,%s*[\"']([^\"']+)[\"']") do names[#names + 1] = name end
       for _, name in ipairs(names) do
-        if not name:match("^coreplus") and not BUILT_IN[name] and not NGINX[name] then
+        if OPTIONAL[name] then
+          assert.is_nil(declared[OPTIONAL[name]], OPTIONAL[name] .. " is optional, not a dependency")
+        elseif not name:match("^coreplus") and not BUILT_IN[name] and not NGINX[name] then
           n = n + 1
           assert.is_not_nil(ROCK[name], path .. ": which rock gives " .. name .. "?")
           assert.is_true(declared[ROCK[name]], ROCK[name] .. " (for " .. name .. ") is not a dependency")

@@ -211,9 +211,10 @@ describe("coreplus.transport.ngx", function()
     end
 
     -- The transport sends each request once: repeating is retry.lua's to
-    -- decide (issue 25). A request that is not idempotent (docs/decisions.md#no-connection-reuse-for-writes:
-    -- PUT too) opens a connection of its own, as in the C core, so a pooled one
-    -- the server had closed never leaves its outcome unknown.
+    -- decide (issue 25). A request that is not idempotent
+    -- (docs/decisions.md#no-connection-reuse-for-writes: PUT too) opens a
+    -- connection of its own, as in the C core, so a pooled one the server
+    -- had closed never leaves its outcome unknown.
     it("sends a GET once on a pooled connection the server dropped, and fails (sent)", function()
       local r = run(fmt([[
         local d = ngx.shared.spec_counts
@@ -434,6 +435,30 @@ describe("coreplus.transport.ngx", function()
       assert.is_false(r.err.sent)
       assert.truthy(r.err.message:find("lua_shared_dict spec_small is full", 1, true), r.err.message)
       assert.are.equal(0, r.forgot)
+    end)
+
+    it("takes no booking number for a booking the full dict could not hold", function()
+      local r = run([[
+        local saved = t.dict_name
+        t.dict_name = "spec_small"
+        local dict = ngx.shared.spec_small
+        dict:flush_all(); dict:flush_expired()
+        local lim = t.limiter{ rate = 1, per = 30, key = "spec-hole-" .. ngx.now() }
+        local _, b = lim:reserve(); lim:sent(b)            -- booking 1
+        local i = 0
+        while dict:safe_set("f" .. i, i) do i = i + 1 end   -- entries of the size of its own
+        dict:delete("f0")                                   -- room for the lock, not the booking
+        local failed = 0
+        for _ = 1, 5 do if not lim:reserve() then failed = failed + 1 end end
+        local before = lim:stats().granted
+        for k = 0, i do dict:delete("f" .. k) end
+        local d, b2 = lim:reserve()                          -- booking 2: waits for booking 1
+        t.dict_name = saved
+        return { failed = failed, before = before, after = lim:stats().granted, d = d, n = b2.n }]])
+      assert.are.equal(5, r.failed)
+      assert.are.equal(1, r.before)
+      assert.are.equal(2, r.after)
+      assert.is_true(r.d > 29, "delay " .. tostring(r.d))
     end)
 
     it("says the size the dict needs, and checks it at start-up", function()

@@ -271,7 +271,7 @@ double http_wait_left(http_req *r, double now)
     d = thr_ready(&r->tk, &r->cfg, now);
     if (r->deadline > 0 && d > 0 && now + d > r->deadline) {
         thr_cancel(&r->tk);    /* earlier bookings left late: it cannot make it */
-        http_stop(r, HTTP_TIMEOUT, THR_LATE_WAIT, d);
+        http_stop(r, HTTP_TIMEOUT, r->tk.late ? THR_LATE_LOCK : THR_LATE_WAIT, d);
         return 0.0;
     }
     return d;
@@ -516,6 +516,8 @@ void http_finish(http_req *r, CURLcode rc)
             snprintf(r->primary_ip, sizeof r->primary_ip, "%s", ip);
         if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
             r->retry_after = (long)ra;
+        if (r->status == 429 && r->lim != NULL)   /* its key's margin widens (limiter.h) */
+            thr_learn_429(r->lim, &r->cfg, clock_monotonic(), r->deadline);
         /* libcurl keeps pointers to these until the handle is reset */
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
         curl_easy_setopt(e, CURLOPT_MIMEPOST, NULL);

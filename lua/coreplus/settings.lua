@@ -24,7 +24,7 @@
 --
 -- Option names, types, ranges and defaults of `coreplus.new` are checked by
 -- coreplus.config, which takes the types of these options from here.
--- Plain data and plain Lua: nothing is required (the mock launcher reads it).
+-- Plain data and plain Lua: it requires nothing, so any module may read it.
 -- @module coreplus.settings
 local type = type
 local pairs = pairs

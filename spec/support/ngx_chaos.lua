@@ -78,7 +78,7 @@ local function client(i)
   if not clients[key] then
     clients[key] = coreplus.new{ base_url = cfg.base_url, consumer_id = cfg.consumer_id,
       consumer_secret = cfg.consumer_secret, access_token = cfg.tokens[tenant], transport = "ngx",
-      timeout = cfg.timeout, user_agent = "ngx-chaos/1.0" }
+      timeout = cfg.timeout, user_agent = "ngx-chaos/1.0", issuer = "https://chaos.example" }
   end
   return clients[key]
 end
@@ -125,7 +125,8 @@ local function serialize(v)
   return tostring(v)
 end
 
--- The most arrivals in any 1-second window, and the longest gap, per tenant.
+-- The most arrivals in any 1-second window, and the longest gap, per tenant
+-- (the time from its last arrival to the end of the run included).
 local function arrival_figures(arrivals, from, to)
   local by = {}
   for _, a in ipairs(arrivals) do
@@ -143,6 +144,7 @@ local function arrival_figures(arrivals, from, to)
       most = math.max(most, i - j + 1)
       if i > 1 then gap = math.max(gap, times[i] - times[i - 1]) end
     end
+    gap = math.max(gap, to - times[#times])
   end
   return most, math.max(0, gap - WINDOW)
 end

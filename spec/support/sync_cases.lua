@@ -200,6 +200,17 @@ return function(B)
       s:close()
     end)
 
+    it("reads everything again when a cursor is damaged, instead of failing on every run", function()
+      local s = new_sync{ resources = { "clients" } }
+      assert.is_true(s:run().ok)
+      s.db:set_state("north", "clients", "not a time", nil, nil)
+      local clients = resource(s:run(), "clients")
+      assert.is_true(clients.ok)
+      assert.are.same({ 180, 180 }, { clients.read, clients.unchanged })
+      assert.is_string(s.db:state("north", "clients").cursor:match("^%d%d%d%d%-"))
+      s:close()
+    end)
+
     it("refuses a second sync of a practice while one runs, and writes nothing for it", function()
       local a, b = new_sync(), new_sync()
       assert(a.db:lock("north"))

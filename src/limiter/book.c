@@ -10,13 +10,25 @@
 
 /* ===== Redis ===== */
 
+/* cfg, its margin widened by what l learnt from 429s: a window in Redis
+ * learns in this process's own (thr_learn_429). */
+static thr_config thr_redis_cfg(thr_limit *l, const thr_config *cfg, double now)
+{
+    thr_config eff = *cfg;
+    pthread_mutex_lock(&l->mu);
+    eff.margin += thr_ring_learnt(l->local, now);
+    pthread_mutex_unlock(&l->mu);
+    return eff;
+}
+
 /* The Redis outcome of a reserve; *t the booked time. -1: book locally. */
 static int thr_reserve_redis(thr_limit *l, const thr_config *cfg, double now, int pending,
                              thr_ticket *tk)
 {
     uint64_t n;
     double d;
-    int rc = thr_redis_reserve(l->redis, cfg, pending ? THR_LEASE : 0, &n, &d, &tk->pending);
+    thr_config eff = thr_redis_cfg(l, cfg, now);
+    int rc = thr_redis_reserve(l->redis, &eff, pending ? THR_LEASE : 0, &n, &d, &tk->pending);
     if (rc == THR_REDIS_OK) {
         pthread_mutex_lock(&l->mu);
         l->local->granted++;        /* this process's counters */
@@ -49,10 +61,10 @@ static uint64_t thr_new_tag(void)
 }
 
 /* Books the next slot of w's window for tk. */
-static void thr_book(thr_ticket *tk, thr_win *w, const thr_config *cfg, double now, int pending)
+static void thr_book(thr_ticket *tk, thr_win *w, double now, int pending)
 {
     tk->tag = pending ? thr_new_tag() : 0;
-    tk->n = thr_ring_book(w->ring, cfg, now, pending, tk->tag, &tk->t);
+    tk->n = thr_ring_book(w->ring, &w->cfg, now, pending, tk->tag, &tk->t);
     tk->where = w->where;
 }
 
@@ -70,9 +82,11 @@ static double thr_ready_redis(thr_ticket *tk, const thr_config *cfg, double now)
 {
     double d, left = tk->t - now;
     int p, lost = 0, renew = now - tk->renewed >= THR_RENEW;
+    thr_config eff;
     if (!tk->pending && !renew)
         return left > 0 ? left : 0.0;
-    if (thr_redis_ready(tk->lim->redis, cfg, tk->n, renew ? THR_LEASE : 0, &d, &p, &lost)
+    eff = thr_redis_cfg(tk->lim, cfg, now);
+    if (thr_redis_ready(tk->lim->redis, &eff, tk->n, renew ? THR_LEASE : 0, &d, &p, &lost)
         != THR_REDIS_OK) {
         tk->pending = 0;   /* Redis is gone: go by the booked slot */
         tk->renewed = now;
@@ -114,7 +128,7 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadl
         tk->late = 1;
         return now;
     }
-    thr_book(tk, &w, cfg, now, pending);
+    thr_book(tk, &w, now, pending);
     tk->lim = l;
     thr_win_close(&w, 1);
     return tk->t;
@@ -145,10 +159,10 @@ double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
          * rebuilt, or it cannot be used now. Book again, at the back. */
         if (w.where == tk->where)
             thr_ring_cancel(w.ring, tk->n, tk->tag);
-        thr_book(tk, &w, cfg, now, 1);
+        thr_book(tk, &w, now, 1);
         lost = 1;
     }
-    t = thr_ring_renew(w.ring, tk->n, tk->tag, cfg, now);
+    t = thr_ring_renew(w.ring, tk->n, tk->tag, &w.cfg, now);
     tk->renewed = now;
     thr_win_close(&w, 1);
     if (lost)
@@ -165,13 +179,14 @@ void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
         return;
     tk->renewed = now;
     if (tk->where == THR_AT_REDIS) {
-        thr_redis_hold(tk->lim->redis, cfg, tk->n, THR_LEASE, &lost);
+        thr_config eff = thr_redis_cfg(tk->lim, cfg, now);
+        thr_redis_hold(tk->lim->redis, &eff, tk->n, THR_LEASE, &lost);
         return;   /* a lost lease is found and mended by thr_sent */
     }
     if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
         return;   /* the deadline came first: the call ends before its lease */
     if (w.where == tk->where)
-        thr_ring_renew(w.ring, tk->n, tk->tag, cfg, now);
+        thr_ring_renew(w.ring, tk->n, tk->tag, &w.cfg, now);
     thr_win_close(&w, w.where == tk->where);
 }
 
@@ -181,7 +196,8 @@ static double thr_sent_redis(thr_ticket *tk, const thr_config *cfg, double now)
     thr_limit *l = tk->lim;
     double owed = 0.0;
     int lost = 0;
-    if (thr_redis_sent(l->redis, cfg, tk->n, &owed, &lost) != THR_REDIS_OK || owed < 0)
+    thr_config eff = thr_redis_cfg(l, cfg, now);
+    if (thr_redis_sent(l->redis, &eff, tk->n, &owed, &lost) != THR_REDIS_OK || owed < 0)
         owed = 0.0;   /* Redis failed: the booking keeps its booked slot */
     if (lost) {
         thr_count_relet(l);
@@ -215,10 +231,10 @@ double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
     if ((lost = thr_ring_lost(w.ring, tk->n, tk->tag, now)) != 0) {
         /* Others stopped waiting for it: it goes at the back, as sent. */
         thr_ring_cancel(w.ring, tk->n, tk->tag);
-        thr_book(tk, &w, cfg, now, 0);
+        thr_book(tk, &w, now, 0);
         t = tk->t;
     } else {
-        t = thr_ring_send(w.ring, tk->n, tk->tag, cfg, now);
+        t = thr_ring_send(w.ring, tk->n, tk->tag, &w.cfg, now);
     }
     thr_win_close(&w, 1);
     if (lost)
@@ -245,4 +261,18 @@ void thr_cancel(thr_ticket *tk)
         thr_win_close(&w, 1);
     }
     tk->lim = NULL;
+}
+
+/* ===== learning from 429s ===== */
+
+double thr_learn_429(thr_limit *l, const thr_config *cfg, double now, double deadline)
+{
+    thr_win w;
+    double learnt;
+    if (thr_win_open(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
+        != THR_FILE_OK)
+        return 0.0;   /* the deadline came first: the next 429 teaches it */
+    learnt = thr_ring_learn(w.ring, cfg, now);
+    thr_win_close(&w, 1);
+    return learnt;
 }

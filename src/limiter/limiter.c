@@ -218,6 +218,7 @@ void thr_get_stats(thr_limit *l, const thr_config *cfg, thr_stats *st)
     st->cancelled = w.ring->cancelled;
     st->waited_total = w.ring->waited_total;
     st->last_sent = w.ring->last_sent;
+    st->learnt = thr_ring_learnt(w.ring, now);
     for (i = 0; i < w.ring->cap; i++) {
         const thr_entry *e = &w.ring->e[i];
         if (e->state == THR_PENDING && now <= e->lease)

@@ -15,15 +15,18 @@
  *               (pending), thr_ready is polled while it waits (renewing its
  *               lease), thr_hold while its request connects, thr_sent when
  *               it leaves (its real send time), thr_cancel when it never
- *               does. Redis bookings go to redis.c; the others run each step
- *               as one operation on a window:
+ *               does; thr_learn_429 when its request came back 429. Redis
+ *               bookings go to redis.c; the others run each step as one
+ *               operation on a window:
  *   window.c    thr_win_open picks the window an operation runs in (the
  *               file's, or the in-process one when the file cannot be used,
  *               said once) and locks it; thr_win_close writes it back and
  *               unlocks. It is the only caller of file.c.
  *   file.c      the shared file: its fcntl lock (bounded wait), its header
  *               and key slots, each window read with pread, checked and
- *               mended, and written back with pwrite.
+ *               mended, and written back with pwrite (file_open.c: opening
+ *               it, whose it is, following its path to the file it names;
+ *               file_layout.h: its layout).
  *   ring.c      a window's arithmetic: the bound of a booking, book, renew,
  *               send, cancel, and mending values read from a file.
  *   redis.c     the window kept in Redis (redis_script.c: the script that
@@ -38,8 +41,8 @@
  * Headers include only headers below them: limiter.h -> config.h,
  * manual_clock.h;
  * window.h (private to limiter.c, book.c, window.c) -> limiter.h, file.h,
- * redis.h, ring.h; path.h -> file.h -> ring.h, manual_clock.h; ring.h,
- * redis.h -> config.h.
+ * redis.h, ring.h; path.h, file_layout.h -> file.h -> ring.h,
+ * manual_clock.h; ring.h, redis.h -> config.h.
  *
  * Leases (docs/decisions.md#pending-leases): a booking that
  * is reserved but not yet sent holds a lease of THR_LEASE seconds, from its
@@ -108,6 +111,7 @@ typedef struct thr_stats {
     uint64_t file_repairs;  /* damaged values or files this process mended */
     uint64_t file_busy;     /* bookings made locally: the lock stayed taken */
     uint64_t relets;        /* bookings made again after their lease ran out */
+    double learnt;          /* margin learnt from 429s, now (thr_learn_429) */
 } thr_stats;
 
 /* Opens (or joins) the window for key; path NULL = in-process. clock: the
@@ -162,6 +166,13 @@ double thr_sent(thr_ticket *tk, const thr_config *cfg, double now);
 void thr_cancel(thr_ticket *tk);
 
 void thr_get_stats(thr_limit *lim, const thr_config *cfg, thr_stats *st);
+/* A request booked on lim came back 429: the window widens its margin
+ * (DEFAULT_LEARN_*, src/defaults.h; docs/decisions.md#limit-learns), in the
+ * shared file for every process on it (a window in Redis: in this process's
+ * own). deadline (monotonic, 0: none) bounds the wait for the file's lock.
+ * Returns the margin learnt, in seconds above the configured one. */
+double thr_learn_429(thr_limit *lim, const thr_config *cfg, double now, double deadline);
+
 /* Counts seconds of waiting in the window's stats (skipped when the file's
  * lock cannot be had before deadline, monotonic, 0: none). */
 void thr_add_wait(thr_limit *lim, const thr_config *cfg, double seconds, double deadline);

@@ -6,6 +6,8 @@
  *                                              would pass deadline (core.now() s)
  *   limiter:reserve([now]) -> delay, booking   books a slot, never blocks
  *   limiter:sent(booking [, now]) -> owed      the booked request left now
+ *   limiter:rate_limited([now]) -> learnt      a request came back 429: the
+ *                                              key's margin widens (thr_learn_429)
  *   limiter:stats() -> table
  *   limiter:close()                            also __gc, and __close on 5.4
  *   core.default_limit_path() -> path | nil, err   the per-user file to share
@@ -29,8 +31,10 @@
  * them at most THR_LEASE. Processes sharing a file each enforce their own
  * rate/per against the common history: give them the same figures.
  *
- * stats() -> { rate, per, margin, key, shared, granted, cancelled, pending,
- *              relets, waited_total, last_sent } (counters are the window's,
+ * stats() -> { rate, per, margin, learnt_margin, key, shared, granted,
+ *              cancelled, pending, relets, waited_total, last_sent }
+ * (learnt_margin: seconds the window adds to margin now, learnt from 429s;
+ * counters are the window's,
  * i.e. of every limiter sharing it; last_sent is core.monotonic() time;
  * pending counts bookings whose lease runs; relets, this process's bookings
  * made again after their lease ran out). A shared file adds file_repairs
@@ -364,6 +368,17 @@ static int thr_lua_sent(lua_State *L)
     return 1;
 }
 
+/* limiter:rate_limited([now]) -> learnt_margin
+ * For callers that send requests themselves (core.request tells the limiter
+ * by itself): a request booked here came back 429. */
+static int thr_lua_rate_limited(lua_State *L)
+{
+    thr_lua *t = thr_check(L, 1);
+    double now = thr_lua_time(L, 2, t);
+    lua_pushnumber(L, thr_learn_429(t->lim, &t->cfg, now, 0));
+    return 1;
+}
+
 static void thr_setint(lua_State *L, const char *k, uint64_t v)
 {
     lua_pushinteger(L, (lua_Integer)v);
@@ -401,6 +416,7 @@ static int thr_lua_stats(lua_State *L)
     thr_setint(L, "rate", (uint64_t)t->cfg.rate);
     thr_setnum(L, "per", t->cfg.per);
     thr_setnum(L, "margin", t->cfg.margin);
+    thr_setnum(L, "learnt_margin", st.learnt);
     thr_lua_push_where(L, t);
     if (st.redis) {
         lua_pushboolean(L, st.redis_connected);
@@ -440,6 +456,7 @@ static const luaL_Reg thr_methods[] = {
     { "acquire", thr_lua_acquire },
     { "reserve", thr_lua_reserve },
     { "sent", thr_lua_sent },
+    { "rate_limited", thr_lua_rate_limited },
     { "stats", thr_lua_stats },
     { "close", thr_lua_close },
     { NULL, NULL }

@@ -14,6 +14,7 @@ static void thr_win_trouble(thr_limit *l, int rc)
 {
     const char *why = rc == THR_FILE_BUSY ? "stayed locked for 1 s (is a process holding it stopped?)"
                     : rc == THR_FILE_FULL ? "has no free key slot any more (32 keys are in use)"
+                    : thr_file_why(l->file)[0] ? thr_file_why(l->file)
                     : "cannot be read or written";
     pthread_mutex_lock(&l->mu);
     l->busy = 1;
@@ -60,14 +61,20 @@ int thr_win_open(thr_limit *l, int where, const thr_config *cfg, double now, dou
                  thr_win *w)
 {
     w->l = l;
+    w->cfg = *cfg;
     if (where == THR_AT_FILE && l->file != NULL) {
         int rc = thr_win_open_file(l, cfg, now, deadline, w);
-        if (rc == THR_FILE_OK || rc == THR_FILE_LATE)
+        if (rc == THR_FILE_LATE)
             return rc;
+        if (rc == THR_FILE_OK) {
+            w->cfg.margin += thr_ring_learnt(w->ring, now);
+            return rc;
+        }
         thr_win_trouble(l, rc);
     }
     pthread_mutex_lock(&l->mu);
-    l->local = thr_ring_room(l->local, cfg, now);   /* an operation books at most once */
+    w->cfg.margin += thr_ring_learnt(l->local, now);
+    l->local = thr_ring_room(l->local, &w->cfg, now);   /* an operation books at most once */
     w->ring = l->local;
     w->where = THR_AT_LOCAL;
     return THR_FILE_OK;

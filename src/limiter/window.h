@@ -32,6 +32,8 @@ struct thr_limit {
 typedef struct thr_win {
     thr_limit *l;
     thr_ring *ring;
+    thr_config cfg;             /* the caller's, its margin widened by what
+                                   the window learnt from 429s */
     int where;                  /* THR_AT_FILE or THR_AT_LOCAL */
 } thr_win;
 

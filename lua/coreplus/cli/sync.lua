@@ -29,7 +29,8 @@ _M.EXIT = { ok = 0, api = 1, usage = 2, database = 3, locked = 4, interrupted = 
 
 local FLAGS = {
   to = { kind = "string", help = "the database: sqlite:PATH or postgres://user[:password]@host[:port]/db" },
-  practice = { kind = "string", help = "the label the rows carry (default: the profile's name, else 'default')" },
+  practice = { kind = "string", help = "the label the rows carry (default: COREPLUS_PRACTICE or the profile's"
+    .. " practice key, else the profile's name, else 'default')" },
   resources = { kind = "string", help = "comma-separated, of " .. concat(sync.RESOURCES, ",") .. " (default: all)" },
   watch = { kind = "number", help = "sync again every SECONDS until stopped (SIGTERM, Ctrl-C)" },
   metrics = { kind = "number", help = "with --watch: serve Prometheus metrics at http://127.0.0.1:PORT/metrics"

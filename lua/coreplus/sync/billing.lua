@@ -94,13 +94,12 @@ end
 
 --- run(job, cp, want): want = {invoices = bool, payments = bool}.
 function _M.run(job, cp, want)
-  local practice, db = job.practice, job.db
+  local practice = job.practice
   -- One pass of the feed serves both: from the older cursor (none: all).
   local since
   for _, r in ipairs{ "invoices", "payments" } do
     if want[r] then
-      local st = db:state(practice, r)
-      local cur = st and st.cursor
+      local cur = job:cursor(r)
       if not cur then since = false; break end
       if since == nil or cur < since then since = cur end
     end

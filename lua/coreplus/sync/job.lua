@@ -5,6 +5,7 @@ local errors = require "coreplus.errors"
 local schema = require "coreplus.sync.schema"
 local json = require "coreplus.json"
 local dbmod = require "coreplus.sync.db"
+local dates = require "coreplus.dates"
 
 local type = type
 local pairs = pairs
@@ -86,6 +87,16 @@ end
 --- The server's clock (seconds), as the client has learnt it.
 function Job:server_now(cp)
   return self.clock() + (cp.clock_offset or 0)
+end
+
+--- The cursor the last run committed for a resource, or nil (none yet, or
+-- text that is not an instant: damaged state costs a full read, never a
+-- sync that fails on every run).
+function Job:cursor(resource)
+  local st = self.db:state(self.practice, resource)
+  local c = st and st.cursor
+  local t = type(c) == "string" and dates.parse(c)
+  return t and t.offset and c or nil
 end
 
 --- A record as a row of the resource's table, or nil when it has no id.

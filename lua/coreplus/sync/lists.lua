@@ -72,9 +72,7 @@ end
 -- first time), and the new cursor with the last rows.
 function _M.feed(job, cp, resource)
   local practice = job.practice
-  local state = job.db:state(practice, resource)
-  local params = {}
-  if state and state.cursor then params.updatedSince = state.cursor end
+  local params = { updatedSince = job:cursor(resource) }
   local batch = job:batch(resource)
   local checkpoint = _M.pages(job, cp, resource, params, function(page)
     for _, item in ipairs(page.items) do batch:add(job_mod.row(resource, item)) end

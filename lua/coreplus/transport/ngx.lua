@@ -101,8 +101,9 @@ end
 
 -- ===== HTTP/1.1 on a cosocket =====
 
--- core.defaults' set (docs/decisions.md#no-connection-reuse-for-writes): these may share a pooled
--- connection; the others (PUT too) go on a connection of their own.
+-- core.defaults' set (docs/decisions.md#no-connection-reuse-for-writes):
+-- these may share a pooled connection; the others (PUT too) go on a
+-- connection of their own.
 local IDEMPOTENT = DEFAULTS.idempotent
 local tls_sessions = {}   -- pool name -> the last TLS session (resumption)
 
@@ -335,15 +336,17 @@ end
 
 -- connect() while a light thread renews the booking's lease (a connect may
 -- outlast it; a worker stopped meanwhile renews nothing, so the others go on).
-local function connect_holding(limiter, booking, ...)
-  if not booking then return connect(...) end
+-- The renewals end with connect_timeout at the latest, killed or not.
+local function connect_holding(limiter, booking, opts, u, method, connect_timeout)
+  if not booking then return connect(opts, u, method, connect_timeout) end
+  local until_ = now() + connect_timeout
   local keeper = ngx.thread.spawn(function()
-    while true do
+    while now() < until_ do
       sleep(ngx_limiter.RENEW)
       limiter:hold(booking, ngx_limiter.LEASE)
     end
   end)
-  local sock, reused = connect(...)
+  local sock, reused = connect(opts, u, method, connect_timeout)
   ngx.thread.kill(keeper)
   return sock, reused
 end

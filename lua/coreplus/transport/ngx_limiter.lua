@@ -235,26 +235,37 @@ function dict_limiter:_ttl(until_, t)
 end
 
 -- Under the lock: the next number, the earliest it may leave, and its entry
--- written: pending with a lease, or (sending) as leaving then. A booking
--- whose wait would pass the deadline is not made at all: a number that is
--- cancelled at once is a hole the others must look past. n, at | nil, why.
+-- written: pending with a lease, or (sending) as leaving then. A booking that
+-- cannot be made takes no number: a number without a live entry is a hole
+-- the others must look past. Its wait would pass the deadline: nothing is
+-- booked; the dict is full: nothing is booked either. n, at | nil, why.
 local function dict_book(self, t, deadline, sending)
   local dict, prefix = self.dict, self.prefix
   local counter = prefix .. "next"
-  local at = self:_bound((dict:get(counter) or 0) + 1, t)
-  if deadline and at > deadline then return nil, "late", at - t end
-  local n = dict:incr(counter, 1)
-  if not n then   -- a new key (or one idle for a day): a counter that evicts nothing
+  local last = dict:get(counter)
+  if not last then   -- a new key (or one idle for a day): a counter that evicts nothing
     local ok, err = store(dict, "safe_add", counter, 0, COUNTER_TTL)
     if not ok and err ~= "exists" then return nil, "full" end
-    n, err = dict:incr(counter, 1)
-    if not n then return nil, err end
-    at = self:_bound(n, t)
+    last = dict:get(counter) or 0
+  end
+  local n = last + 1
+  local at = self:_bound(n, t)
+  if deadline and at > deadline then return nil, "late", at - t end
+  local value = sending and max(t, at) or -(t + _M.LEASE)
+  local ttl = self:_ttl(sending and value or -value, t)
+  if not store(dict, "safe_set", prefix .. n, value, ttl) then return nil, "full" end
+  local got = dict:incr(counter, 1)
+  if got and got ~= n then
+    -- the lock had run out under a holder that was stopped: number n was
+    -- taken twice; this booking is `got`, and n's owner finds out on its
+    -- next renewal
+    n, at = got, self:_bound(got, t)
+    value = sending and max(t, at) or value
+    if not store(dict, "safe_set", prefix .. n, value, self:_ttl(sending and value or -value, t)) then
+      return nil, "full"
+    end
   end
   dict:expire(counter, COUNTER_TTL)
-  local value = sending and max(t, at) or -(t + _M.LEASE)
-  local ok = store(dict, "safe_set", prefix .. n, value, self:_ttl(sending and value or -value, t))
-  if not ok then return nil, "full" end
   return n, at
 end
 
