@@ -21,7 +21,7 @@ supported_platforms = { "linux" }
 -- checked before it is read). Debian has them as lua-cjson, lua-argparse and
 -- lua-filesystem; offline builds use --deps-mode=none because Debian's
 -- packages are not known to LuaRocks.
-dependencies = { "lua >= 5.1", "lua-cjson", "argparse", "luafilesystem", "luasocket" }
+dependencies = { "lua >= 5.1", "lua-cjson", "argparse", "luafilesystem" }
 -- Checked before building, so that a missing one gets LuaRocks's hint (pass
 -- NAME_DIR or NAME_INCDIR / NAME_LIBDIR). LuaRocks looks for headers in
 -- PREFIX/include only: Debian and Ubuntu keep curl.h in the multiarch

@@ -124,8 +124,7 @@ describe("packaging: LuaRocks", function()
     for _, d in ipairs(spec.dependencies) do declared[d:match("^(%S+)")] = true end
     -- module -> rock; the modules a Lua or LuaJIT has built in, and busted's
     -- own (coreplus.testing.busted runs only inside busted), need none
-    local ROCK = { cjson = "lua-cjson", ["cjson.safe"] = "lua-cjson", argparse = "argparse", lfs = "luafilesystem",
-      socket = "luasocket" }   -- socket: coreplus sync --metrics (coreplus.metrics.listener)
+    local ROCK = { cjson = "lua-cjson", ["cjson.safe"] = "lua-cjson", argparse = "argparse", lfs = "luafilesystem" }
     local BUILT_IN = { ffi = true, bit = true, luassert = true, say = true }
     -- inside nginx only (docs/openresty.md, docs/redis.md): OpenResty's, or Debian's lua-nginx-redis
     local NGINX = { ["resty.redis"] = true, ["nginx.redis"] = true }
