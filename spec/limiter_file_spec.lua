@@ -519,6 +519,35 @@ describe("core.limiter shared file: the file is the one the path names", functio
     assert.equals(1, d)
   end)
 
+  -- Each process arriving from the old file used to add a window's worth of
+  -- departures after the bookings made there since, and each of those then
+  -- waited a window for the one before it: 6 processes, 6 windows of one
+  -- request each.
+  it("processes arriving from a deleted file one after another cost one window together", function()
+    local p, k, cp, clock, l = scene("arrivals")
+    local fifo = tmpfile()
+    assert(sh("mkfifo " .. fifo))
+    local proc = child(p, k, OPTS:format(cp), ([[
+      local go = io.open(%q, "r+")
+      l:reserve()
+      say("ready")
+      go:read("l")
+      say(("%%g"):format((l:reserve())))
+    ]]):format(fifo), "timeout 30 ")
+    assert.equals("ready", proc:read("l"))
+    os.remove(p)
+    local f = assert(io.open(fifo, "r+"))
+    f:write("go\n")
+    f:close()
+    local theirs = proc:read("l")   -- first on the new file: it counts as full
+    proc:close()
+    local mine = l:reserve()        -- second: in the same window as theirs
+    l:close(); clock:close()
+    os.remove(p); os.remove(cp); os.remove(fifo)
+    assert.equals("1", theirs)
+    assert.equals(1, mine)
+  end)
+
   it("a process whose file was deleted makes the path's file again, counting as full", function()
     local p, _, cp, clock, l = scene("gone")
     os.remove(p)

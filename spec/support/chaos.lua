@@ -29,7 +29,8 @@
 --                   the fault, beyond what the rate implies (0.1 s)
 --   r.max_in_window the most arrivals in a 1-second window
 --   r.requests, r.rate_limited, r.failed (calls that failed), r.refused
---   (workers whose limiter refused the file)
+--   (workers whose limiter refused the file), r.arrivals (core.now() times,
+--   sorted), r.fault_at
 local core = require "coreplus.core"
 local LF = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "limit_file.lua")
 
@@ -326,6 +327,7 @@ function M.file_fault(o)
   os.remove(script)
   os.remove(path)
   local times = at_the_mock(mock, r)
+  r.arrivals, r.fault_at = times, fault_at
   r.max_in_window = max_in_window(times, {})
   -- the longest time without an arrival after the fault, to the end
   local last, stall = fault_at, 0
