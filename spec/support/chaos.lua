@@ -29,7 +29,8 @@
 --                   the fault, beyond what the rate implies (0.1 s)
 --   r.max_in_window the most arrivals in a 1-second window
 --   r.requests, r.rate_limited, r.failed (calls that failed), r.refused
---   (workers whose limiter refused the file)
+--   (workers whose limiter refused the file), r.arrivals (core.now() times,
+--   sorted), r.fault_at
 local core = require "coreplus.core"
 local LF = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "limit_file.lua")
 
@@ -192,6 +193,17 @@ local function max_in_window(arrivals, exempt)
   return worst, all
 end
 
+-- The mock's counts into r (requests, rate_limited); returns the arrival
+-- times, sorted.
+local function at_the_mock(mock, r)
+  local st = mock:stats()
+  r.requests, r.rate_limited = st.requests, st.rate_limited
+  local times = {}
+  for i, a in ipairs(mock:arrivals()) do times[i] = a.t end
+  table.sort(times)
+  return times
+end
+
 function M.run(o)
   local mock = o.mock
   o.key = o.key or ("chaos " .. os.time() .. " " .. math.random(1, 1e9))
@@ -233,11 +245,7 @@ function M.run(o)
     end
   end
   os.remove(script)
-  local st = mock:stats()
-  r.requests, r.rate_limited = st.requests, st.rate_limited
-  local times = {}
-  for i, a in ipairs(mock:arrivals()) do times[i] = a.t end
-  table.sort(times)
+  local times = at_the_mock(mock, r)
   r.max_in_window, r.max_in_any_window = max_in_window(times, exempt)
   return r
 end
@@ -318,11 +326,8 @@ function M.file_fault(o)
   end
   os.remove(script)
   os.remove(path)
-  local st = mock:stats()
-  r.requests, r.rate_limited = st.requests, st.rate_limited
-  local times = {}
-  for i, a in ipairs(mock:arrivals()) do times[i] = a.t end
-  table.sort(times)
+  local times = at_the_mock(mock, r)
+  r.arrivals, r.fault_at = times, fault_at
   r.max_in_window = max_in_window(times, {})
   -- the longest time without an arrival after the fault, to the end
   local last, stall = fault_at, 0
