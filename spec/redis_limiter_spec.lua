@@ -281,7 +281,7 @@ describe("core.limiter in Redis: a password with '@'", function()
     local d, booking = l:reserve()
     assert.is_number(d, type(booking) == "table" and booking.message or "")
     assert.is_true(l:stats().redis_connected)
-    assert.equals("redis://***@127.0.0.1:" .. pw.port .. "/0", l:stats().shared)
+    assert.equals("redis://:***@127.0.0.1:" .. pw.port .. "/0", l:stats().shared)
     l:close()
   end)
 

@@ -59,10 +59,8 @@ local function limiter_key(o)
   return key .. " " .. digest:sub(1, 16)
 end
 
--- A Redis URL's password never appears in a message (it runs to the last @).
-local function without_password(text)
-  return (text:gsub("(redis://[^%s'\"]*):[^%s'\"]*@", "%1:***@"))
-end
+-- A URL's password never appears in a message (the C core's one masker).
+local without_password = core.mask_url
 
 -- Where the limit is shared when `shared_limit` is not given: the user's own
 -- file on this machine (core.default_limit_path), so that a cron job and a

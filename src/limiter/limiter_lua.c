@@ -56,6 +56,7 @@
 #include "../defaults.h"
 #include "limiter.h"
 #include "path.h"
+#include "redis_url.h"
 
 #define THR_MT "coreplus.limiter"
 #define THR_POLL_MAX 0.05   /* re-check at least this often while waiting */
@@ -154,7 +155,8 @@ static size_t thr_lua_read_where(lua_State *L, thr_lua *t)
         luaL_error(L, "out of memory");
     if (path != NULL && (plen == 0 || strlen(t->path) != plen))
         luaL_error(L, "bad field 'shared' (a file path expected)");
-    t->redis = path != NULL && strncmp(t->path, "redis:", 6) == 0;
+    /* any scheme:// is a URL (refused by name unless Redis's), never a path */
+    t->redis = path != NULL && redis_url_is_url(t->path);
     return keylen;
 }
 
@@ -355,10 +357,13 @@ static void thr_lua_push_where(lua_State *L, thr_lua *t)
         lua_setfield(L, -2, "key");
     }
     if (t->path) {
-        if (t->redis && strchr(t->path, '@') != NULL)
-            lua_pushfstring(L, "redis://***@%s", strrchr(t->path, '@') + 1);
-        else
+        char shown[1024];   /* masking never writes a password: a cut is safe */
+        if (t->redis) {
+            redis_url_mask(t->path, strlen(t->path), shown, sizeof shown);
+            lua_pushstring(L, shown);
+        } else {
             lua_pushstring(L, t->path);
+        }
         lua_setfield(L, -2, "shared");
     }
 }

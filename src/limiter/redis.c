@@ -39,6 +39,7 @@
 #include <openssl/evp.h>
 
 #include "../clock.h"
+#include "redis_url.h"
 
 /* ===== the connection's state ===== */
 
@@ -46,10 +47,7 @@ struct thr_redis {
     pthread_mutex_t mu;          /* one command at a time on the connection */
     redisContext *c;             /* NULL: not connected */
     pid_t pid;                   /* the process that made the connection */
-    char host[256];
-    int port, db;
-    char *user, *password;       /* NULL when absent */
-    char shown[320];             /* the URL without its password, for messages */
+    redis_url url;               /* where, and who (url.shown for messages) */
     char wkey[64];               /* "coreplus:limit:" + 32 hex digits */
     char sha[41];                /* SHA-1 of the script, for EVALSHA */
     double timeout;
@@ -60,126 +58,6 @@ struct thr_redis {
     char err[1024];
     uint64_t errors, local;
 };
-
-/* ===== URLs ===== */
-
-static int thr_redis_num(const char *s, size_t n, long lo, long hi, long *out)
-{
-    long v = 0;
-    size_t i;
-    if (n == 0 || n > 9)
-        return -1;
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static char *thr_redis_dup(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p != NULL) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
-/* "user:password" or ":password" (the text before the URL's last '@', so a
- * password may hold '@', '/', '?' or '#'); the user ends at the first ':'. */
-static int thr_redis_userinfo(thr_redis *rd, const char *p, const char *at, char *err,
-                              size_t errlen)
-{
-    const char *c = memchr(p, ':', (size_t)(at - p));
-    if (c == NULL) {
-        snprintf(err, errlen, "redis URL: 'user:password@' or ':password@' expected");
-        return -1;
-    }
-    if ((c > p && (rd->user = thr_redis_dup(p, (size_t)(c - p))) == NULL)
-        || (rd->password = thr_redis_dup(c + 1, (size_t)(at - c - 1))) == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-/* host[:port] or [IPv6][:port], between hp and end */
-static int thr_redis_hostport(thr_redis *rd, const char *hp, const char *end, char *err,
-                              size_t errlen)
-{
-    const char *he, *colon;
-    long v;
-    if (*hp == '[') {
-        he = memchr(hp, ']', (size_t)(end - hp));
-        if (he == NULL) {
-            snprintf(err, errlen, "redis URL: ']' expected after an IPv6 address");
-            return -1;
-        }
-        colon = he + 1 < end && he[1] == ':' ? he + 1 : NULL;
-        hp++;
-    } else {
-        colon = memchr(hp, ':', (size_t)(end - hp));
-        he = colon ? colon : end;
-    }
-    if (he == hp || (size_t)(he - hp) >= sizeof rd->host) {
-        snprintf(err, errlen, "redis URL: a host name expected");
-        return -1;
-    }
-    memcpy(rd->host, hp, (size_t)(he - hp));
-    rd->host[he - hp] = '\0';
-    rd->port = 6379;
-    if (colon != NULL) {
-        if (thr_redis_num(colon + 1, (size_t)(end - colon - 1), 1, 65535, &v) != 0) {
-            snprintf(err, errlen, "redis URL: a port from 1 to 65535 expected");
-            return -1;
-        }
-        rd->port = (int)v;
-    }
-    return 0;
-}
-
-/* redis://[[user]:password@]host[:port][/db]. Messages never show the
- * password; rd->shown is the URL with *** in its place. */
-static int thr_redis_parse(thr_redis *rd, const char *url, char *err, size_t errlen)
-{
-    const char *p = url + 8, *end, *at, *hp = p;
-    long v;
-
-    if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "a redis://host[:port][/db] URL expected");
-        return -1;
-    }
-    at = strrchr(p, '@');
-    if (at != NULL) {
-        if (thr_redis_userinfo(rd, p, at, err, errlen) != 0)
-            return -1;
-        hp = at + 1;
-    }
-    end = hp + strcspn(hp, "/?#");
-    if (*end == '?' || *end == '#') {
-        snprintf(err, errlen, "redis URL: no query or fragment expected");
-        return -1;
-    }
-    if (thr_redis_hostport(rd, hp, end, err, errlen) != 0)
-        return -1;
-    rd->db = 0;
-    if (*end == '/' && end[1] != '\0') {
-        if (thr_redis_num(end + 1, strlen(end + 1), 0, 1000000, &v) != 0) {
-            snprintf(err, errlen, "redis URL: a database number expected after '/'");
-            return -1;
-        }
-        rd->db = (int)v;
-    }
-    snprintf(rd->shown, sizeof rd->shown, "redis://%s%s%s:%d/%d",
-             rd->password ? (rd->user ? rd->user : "") : "", rd->password ? ":***@" : "",
-             rd->host, rd->port, rd->db);
-    return 0;
-}
 
 thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
                           double timeout, int fail, char *err, size_t errlen)
@@ -197,7 +75,12 @@ thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (thr_redis_parse(rd, url, err, errlen) != 0) {
+    if (redis_url_parse(url, &rd->url, err, errlen) != 0) {
+        thr_redis_free(rd);
+        return NULL;
+    }
+    if (rd->url.tls || rd->url.sentinel) {
+        snprintf(err, errlen, "%s: TLS and Sentinel are not supported yet", rd->url.shown);
         thr_redis_free(rd);
         return NULL;
     }
@@ -224,11 +107,7 @@ void thr_redis_free(thr_redis *rd)
         return;
     if (rd->c != NULL)
         redisFree(rd->c);
-    if (rd->password != NULL) {
-        memset(rd->password, 0, strlen(rd->password));
-        free(rd->password);
-    }
-    free(rd->user);
+    redis_url_free(&rd->url);
     pthread_mutex_destroy(&rd->mu);
     free(rd);
 }
@@ -256,10 +135,10 @@ static void thr_redis_io_error(thr_redis *rd, const char *what)
     const char *msg = rd->c != NULL && rd->c->errstr[0] ? rd->c->errstr : "no answer";
     if (rd->c != NULL && rd->c->err == REDIS_ERR_IO
         && (strstr(msg, "temporarily unavailable") || strstr(msg, "timed out")))
-        snprintf(rd->err, sizeof rd->err, "%s: %s gave no answer in %g s", rd->shown, what,
+        snprintf(rd->err, sizeof rd->err, "%s: %s gave no answer in %g s", rd->url.shown, what,
                  rd->timeout);
     else
-        snprintf(rd->err, sizeof rd->err, "%s: %s failed: %s", rd->shown, what, msg);
+        snprintf(rd->err, sizeof rd->err, "%s: %s failed: %s", rd->url.shown, what, msg);
     thr_redis_drop(rd);
 }
 
@@ -286,7 +165,7 @@ static int thr_redis_setup(thr_redis *rd, const char *what, int argc, const char
     if ((rep = thr_redis_cmd(rd, what, argc, argv, lens)) == NULL)
         return -1;
     if (rep->type == REDIS_REPLY_ERROR) {
-        snprintf(rd->err, sizeof rd->err, "%s: %s refused: %s", rd->shown, what, rep->str);
+        snprintf(rd->err, sizeof rd->err, "%s: %s refused: %s", rd->url.shown, what, rep->str);
         freeReplyObject(rep);
         thr_redis_drop(rd);
         return -1;
@@ -303,31 +182,31 @@ static int thr_redis_connect(thr_redis *rd)
     int argc = 0;
 
     rd->pid = getpid();
-    rd->c = redisConnectWithTimeout(rd->host, rd->port, tv);
+    rd->c = redisConnectWithTimeout(rd->url.nodes[0].host, rd->url.nodes[0].port, tv);
     if (rd->c == NULL) {
-        snprintf(rd->err, sizeof rd->err, "%s: out of memory", rd->shown);
+        snprintf(rd->err, sizeof rd->err, "%s: out of memory", rd->url.shown);
         return -1;
     }
     if (rd->c->err) {
-        snprintf(rd->err, sizeof rd->err, "%s: cannot connect: %s", rd->shown, rd->c->errstr);
+        snprintf(rd->err, sizeof rd->err, "%s: cannot connect: %s", rd->url.shown, rd->c->errstr);
         thr_redis_drop(rd);
         return -1;
     }
     if (redisSetTimeout(rd->c, tv) != REDIS_OK) {
-        snprintf(rd->err, sizeof rd->err, "%s: cannot set the timeout", rd->shown);
+        snprintf(rd->err, sizeof rd->err, "%s: cannot set the timeout", rd->url.shown);
         thr_redis_drop(rd);
         return -1;
     }
-    if (rd->password != NULL) {
+    if (rd->url.password != NULL) {
         argv[argc++] = "AUTH";
-        if (rd->user != NULL)
-            argv[argc++] = rd->user;
-        argv[argc++] = rd->password;
+        if (rd->url.user != NULL)
+            argv[argc++] = rd->url.user;
+        argv[argc++] = rd->url.password;
         if (thr_redis_setup(rd, "AUTH", argc, argv) != 0)
             return -1;
     }
-    if (rd->db != 0) {
-        snprintf(db, sizeof db, "%d", rd->db);
+    if (rd->url.db != 0) {
+        snprintf(db, sizeof db, "%d", rd->url.db);
         argv[0] = "SELECT";
         argv[1] = db;
         if (thr_redis_setup(rd, "SELECT", 2, argv) != 0)
@@ -370,7 +249,7 @@ static int thr_redis_reply(thr_redis *rd, const redisReply *rep, uint64_t n_in,
 {
     const redisReply *const *e = (const redisReply *const *)rep->element;
     if (rep->type == REDIS_REPLY_ERROR) {
-        snprintf(rd->err, sizeof rd->err, "%s: the limiter script failed: %s", rd->shown,
+        snprintf(rd->err, sizeof rd->err, "%s: the limiter script failed: %s", rd->url.shown,
                  rep->str);
         return -1;
     }
@@ -381,7 +260,7 @@ static int thr_redis_reply(thr_redis *rd, const redisReply *rep, uint64_t n_in,
         || thr_redis_delay(e[1]->str, cfg, hold, &out->delay) != 0
         || !thr_redis_flag(e[2]) || !thr_redis_flag(e[3])) {
         snprintf(rd->err, sizeof rd->err, "%s: unexpected reply from the limiter script",
-                 rd->shown);
+                 rd->url.shown);
         return -1;
     }
     out->n = (uint64_t)e[0]->integer;
@@ -470,7 +349,7 @@ static int thr_redis_op(thr_redis *rd, const char *op, uint64_t n_in, const thr_
     } else if (rd->down) {
         rd->down = 0;
         if (rd->warned && !rd->fail)
-            fprintf(stderr, "coreplus: the shared limit at %s answers again\n", rd->shown);
+            fprintf(stderr, "coreplus: the shared limit at %s answers again\n", rd->url.shown);
         rd->warned = 0;
     }
     if (rc != 0 && !rd->fail && !rd->warned) {

@@ -207,7 +207,7 @@ function _M.new(o, config)
     raise("%s", "bad field 'per' (seconds > 0 expected)")
   end
   local margin = o.margin or config.margin
-  if type(o.shared) == "string" and find(o.shared, "^redis:") then
+  if type(o.shared) == "string" and find(o.shared, "^%a[%w+.-]*://") then
     -- one limit for many machines, over cosockets (ngx_redis.lua); while
     -- Redis is down (on_redis_error = "local") this transport's own limiter
     return require("coreplus.transport.ngx_redis").limiter({ rate = rate, per = per,

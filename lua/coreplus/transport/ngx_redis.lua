@@ -45,31 +45,11 @@ local function client()
   return redis_client
 end
 
--- redis://[[user]:password@]host[:port][/db] -> fields, or nil, why
+-- The C core's URL reader (src/limiter/redis_url.c): one grammar, one masker.
 local function parse(url)
-  local rest = match(url, "^redis://(.*)$")
-  if not rest then return nil, "a redis://host[:port][/db] URL expected" end
-  -- The password runs to the last '@' (it may hold '@' or '/' itself).
-  local auth, hostport, db = match(rest, "^(.*)@([^@/]*)/?(.*)$")
-  if not auth then
-    hostport, db = match(rest, "^([^/]*)/?(.*)$")
-  end
-  local u = {}
-  if auth then
-    local user, pass = match(auth, "^([^:]*):(.*)$")
-    if not user then return nil, "redis URL: 'user:password@' or ':password@' expected" end
-    u.user, u.password = user ~= "" and user or nil, pass
-  end
-  local host, port = match(hostport, "^%[([^%]]+)%]:?(%d*)$")
-  if not host then host, port = match(hostport, "^([^:]+):?(%d*)$") end
-  if not host then return nil, "redis URL: a host name expected" end
-  port = port ~= "" and tonumber(port) or 6379
-  if port < 1 or port > 65535 then return nil, "redis URL: a port from 1 to 65535 expected" end
-  if db ~= "" and not match(db, "^%d+$") then
-    return nil, "redis URL: a database number expected after '/'"
-  end
-  u.host, u.port, u.db = host, port, tonumber(db) or 0
-  u.shown = format("redis://%s:%d/%d", host, port, u.db)
+  local u, err = core.redis_url(url)
+  if not u then return nil, err.message end
+  if u.tls or u.sentinel then return nil, u.shown .. ": TLS and Sentinel are not supported yet" end
   return u
 end
 
