@@ -16,7 +16,8 @@ static int thr_reserve_redis(thr_limit *l, const thr_config *cfg, double now, in
 {
     uint64_t n;
     double d;
-    int rc = thr_redis_reserve(l->redis, cfg, pending ? THR_LEASE : 0, &n, &d, &tk->pending);
+    int rc = thr_redis_reserve(l->redis, cfg, pending ? THR_LEASE : 0, tk->deadline, &n,
+                               &tk->tag, &d, &tk->pending);
     if (rc == THR_REDIS_OK) {
         pthread_mutex_lock(&l->mu);
         l->local->granted++;        /* this process's counters */
@@ -72,8 +73,8 @@ static double thr_ready_redis(thr_ticket *tk, const thr_config *cfg, double now)
     int p, lost = 0, renew = now - tk->renewed >= THR_RENEW;
     if (!tk->pending && !renew)
         return left > 0 ? left : 0.0;
-    if (thr_redis_ready(tk->lim->redis, cfg, tk->n, renew ? THR_LEASE : 0, &d, &p, &lost)
-        != THR_REDIS_OK) {
+    if (thr_redis_ready(tk->lim->redis, cfg, tk->n, tk->tag, renew ? THR_LEASE : 0,
+                        tk->deadline, &d, &p, &lost) != THR_REDIS_OK) {
         tk->pending = 0;   /* Redis is gone: go by the booked slot */
         tk->renewed = now;
         return left > 0 ? left : 0.0;
@@ -157,7 +158,7 @@ void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
         return;
     tk->renewed = now;
     if (tk->where == THR_AT_REDIS) {
-        thr_redis_hold(tk->lim->redis, cfg, tk->n, THR_LEASE, &lost);
+        thr_redis_hold(tk->lim->redis, cfg, tk->n, tk->tag, THR_LEASE, tk->deadline, &lost);
         return;   /* a lost lease is found and mended by thr_sent */
     }
     thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
@@ -172,11 +173,12 @@ static double thr_sent_redis(thr_ticket *tk, const thr_config *cfg, double now)
     thr_limit *l = tk->lim;
     double owed = 0.0;
     int lost = 0;
-    if (thr_redis_sent(l->redis, cfg, tk->n, &owed, &lost) != THR_REDIS_OK || owed < 0)
+    if (thr_redis_sent(l->redis, cfg, tk->n, tk->tag, tk->deadline, &owed, &lost)
+        != THR_REDIS_OK || owed < 0)
         owed = 0.0;   /* Redis failed: the booking keeps its booked slot */
     if (lost) {
         thr_count_relet(l);
-        owed = thr_reserve(l, cfg, now, 0, 0, tk) - now;
+        owed = thr_reserve(l, cfg, now, tk->deadline, 0, tk) - now;
         if (owed < 0)
             owed = 0.0;
     }
@@ -223,7 +225,7 @@ void thr_cancel(thr_ticket *tk)
     if (tk->lim == NULL)
         return;
     if (tk->where == THR_AT_REDIS) {
-        thr_redis_cancel(tk->lim->redis, &tk->cfg, tk->n);
+        thr_redis_cancel(tk->lim->redis, &tk->cfg, tk->n, tk->tag, tk->deadline);
         pthread_mutex_lock(&tk->lim->mu);
         tk->lim->local->cancelled++;
         pthread_mutex_unlock(&tk->lim->mu);

@@ -82,6 +82,8 @@ typedef struct thr_stats {
     int redis_connected;
     uint64_t redis_errors;  /* Redis commands that failed */
     uint64_t redis_local;   /* bookings made locally while Redis was down */
+    uint64_t redis_repairs; /* values the Redis script mended */
+    uint64_t redis_calls;   /* script calls (Redis round trips, redirections aside) */
     int file;               /* the window lives in a shared file: */
     uint64_t file_repairs;  /* damaged values or files this process mended */
     uint64_t file_busy;     /* bookings made locally: the lock stayed taken */
@@ -92,13 +94,15 @@ typedef struct thr_stats {
  * returns NULL and writes a message into err. */
 thr_limit *thr_open(const char *key, size_t keylen, const char *path,
                     char *err, size_t errlen);
-/* Opens (or joins) a window kept in Redis at url (redis.h) for key;
- * timeout bounds the connect and each command; fail = 1: a Redis failure
- * makes thr_reserve book nothing and set tk->failed (thr_error says why);
- * fail = 0: it books in an in-process window instead. Raises nothing: the
- * connection is made on first use. NULL (message in err) for a bad URL. */
+/* Opens (or joins) a window kept in Redis at url (redis.h) for key; o
+ * says how (TLS files, the timeout of each exchange) and what a failure
+ * does: o->fail = 1 makes thr_reserve book nothing and set tk->failed
+ * (thr_error says why); 0 books in an in-process window instead. Raises
+ * nothing: the connection is made on first use. NULL (message in err) for
+ * a bad URL or unusable TLS files. */
+struct thr_redis_opts;
 thr_limit *thr_open_redis(const char *key, size_t keylen, const char *url,
-                          double timeout, int fail, char *err, size_t errlen);
+                          const struct thr_redis_opts *o, char *err, size_t errlen);
 /* Why the latest Redis operation failed (empty for other windows). */
 void thr_error(thr_limit *lim, char *buf, size_t len);
 void thr_retain(thr_limit *lim);  /* one more reference */

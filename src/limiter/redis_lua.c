@@ -8,8 +8,11 @@
  *       (redis_url.h: one reader for the C core and the ngx transport)
  *   core.mask_url(text) -> text with every URL's password as ***
  *   core._private.redis_limiter_key(key) -> the Redis key of key's window
+ *   core._private.redis_limiter_slot(name) -> the Cluster slot of a Redis key
+ *   core._private.redis_tag() -> a new owner tag (16 hex digits)
  *   core._private.redis_limiter_script    the script's text
  * (_private: internal, not part of the public interface.) */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +28,22 @@ static int thr_redis_lua_key(lua_State *L)
     if (thr_redis_window_name(key, n, name) != 0)
         return luaL_error(L, "SHA-256 failed in OpenSSL");
     lua_pushstring(L, name);
+    return 1;
+}
+
+static int thr_redis_lua_slot(lua_State *L)
+{
+    size_t n;
+    const char *key = luaL_checklstring(L, 1, &n);
+    lua_pushinteger(L, thr_redis_slot(key, n));
+    return 1;
+}
+
+static int thr_redis_lua_tag(lua_State *L)
+{
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)thr_redis_new_tag());
+    lua_pushstring(L, hex);
     return 1;
 }
 
@@ -132,6 +151,10 @@ void limiter_redis_lua_register(lua_State *L)
     /* stack: module private */
     lua_pushcfunction(L, thr_redis_lua_key);
     lua_setfield(L, -2, "redis_limiter_key");
+    lua_pushcfunction(L, thr_redis_lua_slot);
+    lua_setfield(L, -2, "redis_limiter_slot");
+    lua_pushcfunction(L, thr_redis_lua_tag);
+    lua_setfield(L, -2, "redis_tag");
     lua_pushstring(L, thr_redis_script);
     lua_setfield(L, -2, "redis_limiter_script");
     lua_pop(L, 1);

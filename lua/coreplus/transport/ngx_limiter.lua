@@ -212,7 +212,9 @@ function _M.new(o, config)
     -- Redis is down (on_redis_error = "local") this transport's own limiter
     return require("coreplus.transport.ngx_redis").limiter({ rate = rate, per = per,
       margin = margin, key = o.key, shared = o.shared, on_redis_error = o.on_redis_error,
-      redis_timeout = o.redis_timeout },
+      redis_timeout = o.redis_timeout, redis_cafile = o.redis_cafile,
+      redis_certfile = o.redis_certfile, redis_keyfile = o.redis_keyfile,
+      redis_insecure = o.redis_insecure },
       function() return _M.new({ rate = rate, per = per, key = o.key, margin = margin }, config) end)
   end
   if o.shared then
