@@ -27,6 +27,7 @@
 
 #include <openssl/evp.h>
 
+#include "../clock.h"
 #include "redis_link.h"
 #include "redis_reply.h"
 
@@ -170,11 +171,23 @@ static int thr_redis_op(thr_redis *rd, const char *op, uint64_t n_in, uint64_t t
                         const thr_config *cfg, double hold, double deadline, rrep_window *out)
 {
     char err[1024];
-    int rc;
+    int rc, late;
     memset(out, 0, sizeof *out);
     err[0] = '\0';
+    if (deadline > 0 && clock_monotonic() >= deadline) {
+        /* the call's time is up: nothing to ask Redis, nothing to say (a
+         * booking left uncancelled counts until its lease runs out) */
+        snprintf(err, sizeof err, "%s: the call's deadline had passed", rlink_shown(rd->link));
+        pthread_mutex_lock(&rd->mu);
+        snprintf(rd->err, sizeof rd->err, "%s", err);
+        pthread_mutex_unlock(&rd->mu);
+        return rd->fail ? THR_REDIS_FAIL : THR_REDIS_LOCAL;
+    }
     rc = thr_redis_run(rd, op, n_in, tag, cfg, hold, deadline, out, err, sizeof err);
-    rlink_say(rd->link, rc == 0, rd->fail ? NULL : THR_REDIS_SAY_LOCAL, err);
+    /* a failure because the call's own time ran out says nothing of Redis */
+    late = rc != 0 && deadline > 0 && clock_monotonic() >= deadline - 0.001;
+    if (!late)
+        rlink_say(rd->link, rc == 0, rd->fail ? NULL : THR_REDIS_SAY_LOCAL, err);
     pthread_mutex_lock(&rd->mu);
     rd->calls++;
     if (rc == 0) {

@@ -26,7 +26,7 @@
 
 #define THR_REDIS_POLL 0.01            /* seconds between polls while an
                                           earlier booking is pending */
-#define THR_REDIS_LEASE_CAP 3.0        /* the longest lease the script keeps */
+#define THR_REDIS_LEASE_CAP 2.0        /* the longest lease the script keeps */
 
 typedef struct thr_redis thr_redis;
 

@@ -260,12 +260,13 @@ static redisReply *rlink_setup(rconn *c, int argc, const char **argv, double ste
 static int rlink_cluster_read(rlink *k, int i, double step, double deadline, char *err,
                               size_t errlen);
 
-/* A failure of node i: it gets no new attempt for RLINK_RETRY, unless what
- * ran out was the call's own time (the node may be fine). */
+/* A failure of node i: it gets no new attempt for RLINK_RETRY, unless all
+ * that ran out was the call's own time, and too little of it to tell a
+ * slow node from a dead one (RLINK_SLOW). */
 static void rlink_backoff(rlink *k, int i, double deadline, const char *why)
 {
     double now = clock_monotonic();
-    if (deadline == 0 || now < deadline - 0.001) {
+    if (deadline == 0 || now < deadline - 0.001 || k->nodes[i].conn.budget >= RLINK_SLOW) {
         k->nodes[i].retry_at = now + RLINK_RETRY;
         snprintf(k->nodes[i].why, sizeof k->nodes[i].why, "%s", why);
     }

@@ -22,6 +22,8 @@
 
 #define RLINK_RETRY 1.0       /* seconds between attempts on a node that failed */
 #define RLINK_REDIRECTS 5     /* MOVED/ASK followed per command, at most */
+#define RLINK_SLOW 0.1        /* seconds without an answer that make a node
+                                 count as down, whatever the call's deadline */
 
 typedef struct rlink rlink;
 

@@ -19,6 +19,7 @@ local format, match, sub, lower = string.format, string.match, string.sub, strin
 local floor, min = math.floor, math.min
 
 local RETRY = 1             -- seconds between attempts on a node that failed
+local SLOW = 0.1            -- seconds without an answer that make a node count as down
 local REDIRECTS = 5         -- MOVED/ASK followed per command, at most
 local KEEPALIVE_MS, POOL_SIZE = 30000, 16
 
@@ -82,10 +83,12 @@ function link:_client_cert()
 end
 
 -- One command on red under the exchange's budget: res | nil, err.
+local last_ms = 0   -- the budget of the latest exchange
 local function cmd(red, step, deadline, name, ...)
   local ms = budget(step, deadline)
   if not ms then return nil, "the call's deadline came" end
   red:set_timeout(ms)
+  last_ms = ms
   return red[name](red, ...)
 end
 
@@ -307,7 +310,7 @@ function link:script(sha, script, slot, args, step, deadline)
         red:close()   -- a timed-out connection may still hold the late reply
         local name = format(match(host, ":") and "[%s]:%d" or "%s:%d", host, port)
         if rerr == "timeout" then
-          if not deadline or now() < deadline - 0.001 then
+          if not deadline or now() < deadline - 0.001 or last_ms >= SLOW * 1000 then
             self.down[name] = { at = now() + RETRY, why = name .. ": no answer" }
           end
           return nil, format("%s: no answer in %g s", name, step)
