@@ -79,7 +79,9 @@ local function make_limiter(transport, o)
   local shared, why = o.shared_limit, nil
   if shared == nil then shared, why = default_shared(transport) end
   local opts = { rate = o.rate, per = o.per, shared = shared or nil,
-    on_redis_error = o.on_redis_error, redis_timeout = o.redis_timeout, key = limiter_key(o) }
+    on_redis_error = o.on_redis_error, redis_timeout = o.redis_timeout, key = limiter_key(o),
+    redis_cafile = o.redis_cafile, redis_certfile = o.redis_certfile,
+    redis_keyfile = o.redis_keyfile, redis_insecure = o.redis_insecure }
   local ok, lim = pcall(transport.limiter, opts)
   if not ok and o.shared_limit == nil and shared then
     -- The default file is unusable (another version's, say): the process

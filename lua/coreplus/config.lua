@@ -40,6 +40,8 @@ local OPTIONS = {
   issuer = "string", audience = "string",
   rate = "number", per = "number", shared_limit = "limit", limit_key = "string",
   on_redis_error = "string", redis_timeout = "number",   -- shared_limit = "redis://..."
+  redis_cafile = "string", redis_certfile = "string", redis_keyfile = "string",   -- rediss://
+  redis_insecure = "boolean",
   retries = "number", timeout = "number", connect_timeout = "number",
   cafile = "string", capath = "string", insecure = "boolean", user_agent = "string",
   concurrency = "number", transport = "any", on_request = "callable",

@@ -231,8 +231,17 @@ static int thr_lua_new(lua_State *L)
         t->lim = thr_open_redis(t->key, keylen, t->path, &redis.o, err, sizeof err);
     else
         t->lim = thr_open(t->key, keylen, t->path, err, sizeof err);
-    if (t->lim == NULL)
+    if (t->lim == NULL) {
+        /* a TLS file that cannot be used is named by its own field */
+        char field[24];
+        size_t n = strcspn(err, " ");
+        if (strncmp(err, "redis_", 6) == 0 && n < sizeof field) {
+            memcpy(field, err, n);
+            field[n] = '\0';
+            return luaL_error(L, "bad field '%s' (%s)", field, err);
+        }
         return luaL_error(L, "bad field 'shared' (%s)", err);
+    }
     return 1;
 }
 
