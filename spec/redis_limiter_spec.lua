@@ -311,55 +311,14 @@ describe("core.limiter in Redis across processes (against the mock)", function()
     if mock then mock:stop() end
   end)
 
-  -- Runs n children sending `count` requests each through coreplus clients
+  local children = dofile("spec/support/limit_children.lua")
+
+  -- n children sending `count` requests each through coreplus clients
   -- sharing url; kill_at (seconds after the common start) stops Redis.
-  -- Returns the mock's stats, each child's counts and stderr, and the wall time.
   local function run_children(n, count, url, policy, kill_at)
-    mock:reset()
-    local start = core.now() + 0.6
-    local code = ([[
-      local coreplus = require "coreplus"
-      local core = require "coreplus.core"
-      local cp = coreplus.new{ base_url = %q, consumer_id = %q, consumer_secret = %q,
-        access_token = %q, cafile = %q, shared_limit = %q, on_redis_error = %q,
-        redis_timeout = 0.5, retries = 0 }
-      core.sleep(%f - core.now())
-      local c = { ok = 0, rate_limited = 0, limiter = 0, other = 0 }
-      for _ = 1, %d do
-        local body, err = cp:request("GET", "Location/")
-        if body then c.ok = c.ok + 1
-        elseif c[err.kind] then c[err.kind] = c[err.kind] + 1
-        else c.other = c.other + 1; io.stderr:write(tostring(err), "\n") end
-      end
-      print(c.ok, c.rate_limited, c.limiter, c.other)
-    ]]):format(mock.base_url, mock.consumer_id, mock.consumer_secret, mock.access_token,
-      mock.cafile, url, policy or "local", start, count)
-    local script = tmpfile()
-    local f = assert(io.open(script, "w"))
-    f:write(code)
-    f:close()
-    local env = ("LUA_CPATH='%s' LUA_PATH='%s' "):format(package.cpath, package.path)
-    local procs, errs = {}, {}
-    for i = 1, n do
-      errs[i] = tmpfile()
-      procs[i] = assert(io.popen(env .. "lua5.4 " .. script .. " 2>" .. errs[i]))
-    end
-    if kill_at then
-      core.sleep(start + kill_at - core.now())
-      redis.stop()
-    end
-    local outs = {}
-    for i = 1, n do
-      local line = procs[i]:read("a")
-      procs[i]:close()
-      local ok, rl, lim, other = line:match("(%d+)%s+(%d+)%s+(%d+)%s+(%d+)")
-      outs[i] = { ok = tonumber(ok), rate_limited = tonumber(rl), limiter = tonumber(lim),
-        other = tonumber(other), stderr = read_file(errs[i]) or "", raw = line }
-      os.remove(errs[i])
-    end
-    local wall = core.now() - start
-    os.remove(script)
-    return mock:stats(), outs, wall
+    return children.run(mock, { procs = n, count = count, options = { shared_limit = url,
+      on_redis_error = policy or "local", redis_timeout = 0.5 },
+      at = kill_at and { [kill_at] = function() redis.stop() end } or nil })
   end
 
   local function count(s, what)
