@@ -11,8 +11,9 @@
 --   server:cli(args) the redis-cli command line for it
 --   server.port, server.url, server.pid, server.dir
 --   Redis.certs([dir]) -> a test CA, a server certificate for 127.0.0.1 and
---     localhost, a client certificate, and another CA: { dir, ca, cert, key,
---     client_cert, client_key, other_ca } (openssl, a few hundred ms)
+--     localhost, a client certificate, and another CA with a server
+--     certificate of its own: { dir, ca, cert, key, client_cert, client_key,
+--     other_ca, other_cert, other_key } (openssl, a few hundred ms)
 --   Redis.free_port([bus]) -> a port nobody listens on (bus: port + 10000 too)
 -- (Its own port picker: with testing.free_port, LeakSanitizer's tracer
 -- crashed at exit under make check.)
@@ -60,8 +61,10 @@ M.gone = gone
 function server:cli(args)
   local tls = ""
   if self.tls then
-    tls = "--tls --cacert " .. q(self.tls.ca) .. " --cert " .. q(self.tls.client_cert) .. " --key "
-      .. q(self.tls.client_key) .. " "
+    tls = "--tls --cacert " .. q(self.tls.ca) .. " "
+    if self.tls.client_cert then
+      tls = tls .. "--cert " .. q(self.tls.client_cert) .. " --key " .. q(self.tls.client_key) .. " "
+    end
   end
   return ("redis-cli -h 127.0.0.1 -p %d %s%s %s"):format(self.port, tls,
     self.password and ("--no-auth-warning -a " .. q(self.password)) or "", args)
@@ -175,9 +178,11 @@ function M.certs(dir)
   make_ca(dir, "other")
   make_cert(dir, "server", "ca", "serverAuth,clientAuth")   -- (a cluster's nodes are clients too)
   make_cert(dir, "client", "ca", "clientAuth")
+  make_cert(dir, "stranger", "other", "serverAuth,clientAuth")
   return { dir = dir, ca = dir .. "/ca.crt", cert = dir .. "/server.crt", key = dir .. "/server.key",
     client_cert = dir .. "/client.crt", client_key = dir .. "/client.key",
-    other_ca = dir .. "/other.crt" }
+    other_ca = dir .. "/other.crt", other_cert = dir .. "/stranger.crt",
+    other_key = dir .. "/stranger.key" }
 end
 
 function M.remove_certs(certs)

@@ -82,6 +82,20 @@ function link:_client_cert()
   return true
 end
 
+-- The name nginx checks the certificate against (and sends as SNI). nginx
+-- checks names only (X509_check_host): for an address the chain is still
+-- verified against lua_ssl_trusted_certificate, but not the address; said
+-- once (the C core checks addresses too).
+function link:_tls_name(host)
+  if not (match(host, "^%d+%.%d+%.%d+%.%d+$") or match(host, ":")) then return host end
+  if not self.o.insecure and not self.said_ip then
+    self.said_ip = true
+    ngx.log(ngx.WARN, "coreplus: ", self.u.shown, ": nginx cannot check an address against ",
+      "Redis's certificate: its chain is verified, the address is not (name the host instead)")
+  end
+  return nil
+end
+
 -- One command on red under the exchange's budget: res | nil, err.
 local last_ms = 0   -- the budget of the latest exchange
 local function cmd(red, step, deadline, name, ...)
@@ -123,7 +137,7 @@ function link:_open(host, port, step, deadline)
         if not cok then return fail(cerr) end
         sock:setclientcert(self.cert, self.key)
       end
-      local sess, terr = sock:sslhandshake(nil, host, not self.o.insecure)
+      local sess, terr = sock:sslhandshake(nil, self:_tls_name(host), not self.o.insecure)
       if not sess then return fail("TLS handshake failed: " .. tostring(terr)) end
     end
     if u.password then
@@ -162,7 +176,7 @@ function link:_master(step, deadline)
     red:set_timeout(ms)
     local ok, err = red:connect(s.host, s.port, { pool = format("%s|sentinel|%s:%d", self.pool, s.host, s.port) })
     if ok and u.tls and (red:get_reused_times() or 0) == 0 then
-      ok, err = rawget(red, "_sock"):sslhandshake(nil, s.host, not self.o.insecure)
+      ok, err = rawget(red, "_sock"):sslhandshake(nil, self:_tls_name(s.host), not self.o.insecure)
     end
     local res
     if ok then
