@@ -356,6 +356,21 @@ describe("core.limiter in Redis across processes (against the mock)", function()
     assert.is_true(st.max_in_window > 10, "max_in_window " .. tostring(st.max_in_window))
   end)
 
+  it("Redis stopped mid-run, 'local': processes that shared the limit keep to their share of it", function()
+    -- 3 processes book a third each; when Redis goes, each keeps to 3 a
+    -- second on its own (not 10: 30 a second against the server's 10)
+    local st, outs = run_children(3, 30, redis.url, "local", 3)
+    redis.start()
+    for i, o in ipairs(outs) do
+      assert.equals(30, o.ok + o.rate_limited, "child " .. i .. ": " .. o.raw .. o.stderr)
+    end
+    if os.getenv("COREPLUS_SPEC_VERBOSE") then
+      io.stderr:write(("# Redis stopped at 3 s, 3 processes on their own: %d x 429, max %d in a second\n")
+        :format(st.rate_limited, st.max_in_window))
+    end
+    assert.is_true(st.rate_limited <= 10, st.rate_limited .. " x 429")   -- without shares: about 100
+  end)
+
   it("Redis stopped mid-run, 'fail': requests fail with kind 'limiter', none sent", function()
     local st, outs = run_children(2, 15, redis.url, "fail", 0.5)
     redis.start()

@@ -7,7 +7,8 @@
 --   local c = T.cluster{ tls = certs, users = {...}, password = }
 --     c.nodes (spec/support/redis.lua servers; 1..3 masters), c.url (a
 --     node's URL), c:owner(key) -> the node holding a Redis key,
---     c:not_owner(key), c:kill(node) (waits for its replica to take over),
+--     c:not_owner(key), c:kill(node [, key]) (waits for its replica to take
+--     over),
 --     c:stop()
 --   local s = T.sentinel{ tls = certs, password = }
 --     s.master, s.replica, s.sentinel, s.url ("redis+sentinel://.../mymaster/0"),
@@ -98,12 +99,21 @@ function cluster:not_owner(key)
   end
 end
 
--- Kills node (a master) and waits until another node holds its slots.
+-- Kills node (a master) and waits until its replica holds its slots (the
+-- cluster says ok again, and names another owner of key when given).
 function cluster:kill(node, key)
+  local port = node.port
   node:kill()
   wait("a replica to take over", function()
-    local owner = self:owner(key)
-    return owner ~= nil and owner ~= node
+    for _, s in ipairs(self.nodes) do
+      if s.pid then
+        local nodes = F.capture(s:cli("cluster nodes 2>/dev/null"))
+        local mine = nodes:match("127%.0%.0%.1:" .. port .. "@%d+ (%S+)")
+        return mine ~= nil and mine:find("fail", 1, true) ~= nil and not mine:find("fail?", 1, true)
+          and F.capture(s:cli("cluster info 2>/dev/null")):find("cluster_state:ok", 1, true) ~= nil
+          and (key == nil or (self:owner(key) ~= nil and self:owner(key) ~= node))
+      end
+    end
   end)
 end
 

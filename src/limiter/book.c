@@ -37,6 +37,18 @@ static int thr_reserve_redis(thr_limit *l, const thr_config *cfg, double now, in
     return -1;
 }
 
+/* A Redis limiter's fall-back window keeps to this process's recent share of
+ * the limit (thr_redis_share), so that processes falling back together
+ * stay near the limit; any other window keeps to cfg. */
+static const thr_config *thr_fallback_cfg(const thr_limit *l, const thr_config *cfg,
+                                          thr_config *buf)
+{
+    if (l == NULL || l->redis == NULL)
+        return cfg;
+    thr_redis_share(l->redis, cfg, buf);
+    return buf;
+}
+
 /* A mark no other booking carries: the process, a count, the time. */
 static uint64_t thr_new_tag(void)
 {
@@ -103,6 +115,7 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadl
                    int pending, thr_ticket *tk)
 {
     thr_win w;
+    thr_config fb;
     memset(tk, 0, sizeof *tk);
     tk->cfg = *cfg;
     tk->deadline = deadline;
@@ -110,6 +123,7 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadl
     tk->t = now;
     if (l->redis != NULL && thr_reserve_redis(l, cfg, now, pending, tk) == 0)
         return tk->t;
+    cfg = thr_fallback_cfg(l, cfg, &fb);
     if (thr_enter(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
         != THR_FILE_OK) {
         tk->late = 1;
@@ -124,12 +138,14 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadl
 double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
 {
     thr_win w;
+    thr_config fb;
     double t;
     int lost = 0;
     if (tk->lim == NULL)
         return 0.0;
     if (tk->where == THR_AT_REDIS)
         return thr_ready_redis(tk, cfg, now);
+    cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
     if (now < tk->t && now - tk->renewed < THR_RENEW)
         return tk->t - now;   /* its lease runs: nothing to do yet */
     thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
@@ -153,6 +169,7 @@ double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
 void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
 {
     thr_win w;
+    thr_config fb;
     int lost = 0;
     if (tk->lim == NULL || now - tk->renewed < THR_RENEW)
         return;
@@ -161,6 +178,7 @@ void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
         thr_redis_hold(tk->lim->redis, cfg, tk->n, tk->tag, THR_LEASE, tk->deadline, &lost);
         return;   /* a lost lease is found and mended by thr_sent */
     }
+    cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
     thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
     if (w.where == tk->where)
         thr_ring_renew(w.ring, tk->n, tk->tag, cfg, now);
@@ -193,12 +211,14 @@ static double thr_sent_redis(thr_ticket *tk, const thr_config *cfg, double now)
 double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
 {
     thr_win w;
+    thr_config fb;
     double t;
     int lost;
     if (tk->lim == NULL)
         return 0.0;
     if (tk->where == THR_AT_REDIS)
         return thr_sent_redis(tk, cfg, now);
+    cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
     thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
     if (w.where != tk->where) {
         thr_leave(&w, 0);

@@ -65,6 +65,11 @@ void thr_redis_get_counts(thr_redis *rd, thr_redis_counts *c)
     c->connected = 0;
 }
 void thr_redis_count_local(thr_redis *rd) { (void)rd; }
+void thr_redis_share(thr_redis *rd, const thr_config *cfg, thr_config *out)
+{
+    (void)rd;
+    *out = *cfg;
+}
 
 #else
 /* Built with Redis support: redis.c has all of it. */

@@ -44,6 +44,9 @@ struct thr_redis {
     pthread_mutex_t mu;          /* guards what follows */
     char err[1024];
     uint64_t errors, local, mended, calls;
+    uint64_t share_n0, share_mine;   /* the window's booking number when this
+                                        count began, and this process's since */
+    double share;                /* this process's part of the window's bookings */
 };
 
 /* insecure TLS is said once per process and URL */
@@ -97,6 +100,7 @@ thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
     }
     thr_redis_hex(d, 20, rd->sha);
     rd->slot = thr_redis_slot(rd->wkey, strlen(rd->wkey));
+    rd->share = 1.0;
     rd->timeout = o->timeout;
     rd->fail = o->fail;
     return rd;
@@ -202,6 +206,39 @@ static int thr_redis_op(thr_redis *rd, const char *op, uint64_t n_in, uint64_t t
     return rd->fail ? THR_REDIS_FAIL : THR_REDIS_LOCAL;
 }
 
+/* Counts a booking of this process, numbered n in the window: once the
+ * count spans rate numbers the share is this process's part of them; every
+ * 8 x rate numbers the count starts again (and when the window did). */
+static void thr_redis_count_share(thr_redis *rd, const thr_config *cfg, uint64_t n)
+{
+    uint64_t span;
+    pthread_mutex_lock(&rd->mu);
+    if (rd->share_n0 == 0 || n < rd->share_n0 || n - rd->share_n0 >= (uint64_t)(8 * cfg->rate)) {
+        rd->share_n0 = n;
+        rd->share_mine = 0;
+    }
+    rd->share_mine++;
+    span = n - rd->share_n0 + 1;
+    if (span >= (uint64_t)cfg->rate) {
+        rd->share = (double)rd->share_mine / (double)span;
+        if (rd->share > 1.0)
+            rd->share = 1.0;
+    }
+    pthread_mutex_unlock(&rd->mu);
+}
+
+void thr_redis_share(thr_redis *rd, const thr_config *cfg, thr_config *out)
+{
+    double share;
+    int rate;
+    pthread_mutex_lock(&rd->mu);
+    share = rd->share;
+    pthread_mutex_unlock(&rd->mu);
+    *out = *cfg;
+    rate = (int)((double)cfg->rate * share);
+    out->rate = rate < 1 ? 1 : rate > cfg->rate ? cfg->rate : rate;
+}
+
 int thr_redis_reserve(thr_redis *rd, const thr_config *cfg, double hold, double deadline,
                       uint64_t *n, uint64_t *tag, double *delay, int *pending)
 {
@@ -209,6 +246,8 @@ int thr_redis_reserve(thr_redis *rd, const thr_config *cfg, double hold, double 
     int rc;
     *tag = hold > 0 ? thr_redis_new_tag() : 0;
     rc = thr_redis_op(rd, "reserve", 0, *tag, cfg, hold, deadline, &o);
+    if (rc == THR_REDIS_OK)
+        thr_redis_count_share(rd, cfg, o.n);
     *n = o.n;
     *delay = o.delay;
     *pending = o.pending;

@@ -93,6 +93,12 @@ int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, uint64_t ta
 void thr_redis_cancel(thr_redis *rd, const thr_config *cfg, uint64_t n, uint64_t tag,
                       double deadline);
 
+/* The limit this process keeps to on its own while Redis cannot be used
+ * (on_redis_error = "local"): cfg with rate scaled by this process's share
+ * of the window's recent bookings (at least 1), so that processes falling
+ * back together stay near the shared limit instead of a multiple of it. */
+void thr_redis_share(thr_redis *rd, const thr_config *cfg, thr_config *out);
+
 /* Copies the latest failure into buf (empty when none). */
 void thr_redis_error(thr_redis *rd, char *buf, size_t len);
 /* Counters: commands that failed, bookings made locally during an outage,
