@@ -14,6 +14,9 @@
 #   make rock-build, make rock-install   LuaRocks's build and install steps (the rockspec runs them)
 #   make clean                remove build/
 #   make help                 this list
+# `make` alone builds: the first rule in this file would otherwise be the goal.
+.DEFAULT_GOAL := build
+
 LUA      ?= lua5.4
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -50,11 +53,14 @@ BASE_CFLAGS = $(CFLAGS) $(WARN) $(CORE_FLAGS)
 flags = $(shell sed -n $(2)p $(1)/flags)
 FORCE:
 
-# Tests see the build tree first and the repository's Lua files, then the defaults.
-TEST_ENV = LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" \
-           LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
+# Tests see the build tree first and the repository's Lua files, then the
+# defaults, and no other Lua paths (scripts/lua-env: whatever
+# `eval "$(luarocks path)"` left in the shell stays out).
+TEST_ENV = scripts/lua-env --checkout lua5.4 \
            PATH="$(CURDIR)/bin:$$PATH" \
            JIT_CPATH="$(CURDIR)/build/luajit"
+# The same for the LUA chosen (demo, bench).
+RUN_ENV  = scripts/lua-env --checkout $(LUA) PATH="$(CURDIR)/bin:$$PATH"
 
 .PHONY: all build deps test test-fast demo bench install uninstall clean rock fresh-check help \
         rock-build rock-install FORCE
@@ -94,10 +100,10 @@ test-fast:
 	@$(TEST_ENV) COREPLUS_TEST_STEPS="lint specs luajit" scripts/run-tests $(SPECS)
 
 demo: build
-	@$(TEST_ENV) $(LUA) examples/demo.lua
+	@$(RUN_ENV) $(LUA) examples/demo.lua
 
 bench: build
-	@$(TEST_ENV) $(LUA) bench/run.lua $(BENCH)
+	@$(RUN_ENV) $(LUA) bench/run.lua $(BENCH)
 
 install: build
 	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" LUA=$(LUA) LUA_ABI=$(LUA_ABI) SO=$(SO) \
@@ -114,7 +120,13 @@ uninstall:
 ROCK_DIR := build/luarocks
 ROCK_SO  := $(ROCK_DIR)/coreplus/core.so
 LIBFLAG  ?= -shared
-rock_libdir = -L$(1) -Wl,-rpath,$(1)
+# An rpath only for a library directory the dynamic linker does not search by
+# itself: one in the system's directories would outrank LD_LIBRARY_PATH and
+# pin the rock to this machine's layout.
+SYSTEM_LIBDIRS = /lib /lib64 /usr/lib /usr/lib64 /lib/$(MULTIARCH) /usr/lib/$(MULTIARCH)
+MULTIARCH = $(shell $(CC) -print-multiarch 2>/dev/null)
+rock_libdir = $(if $(strip $(1)),-L$(1) $(if $(filter $(SYSTEM_LIBDIRS),$(patsubst %/,%,$(1))),,-Wl$(comma)-rpath$(comma)$(1)))
+comma := ,
 
 $(ROCK_DIR)/flags: FORCE
 	@REDIS=$(REDIS) scripts/build-flags $@ \

@@ -1,9 +1,9 @@
 -- The process of bench/multi_tenant.lua: one process driving many practices
 -- (a multi-practice add-on). Each practice is a lua-coreplus client
 -- (coreplus.new with its own access token, so its own 10/s limiter) running
--- in a coroutine; their requests share one C-core pipeline (one libcurl
--- multi handle, connections pooled), through a transport whose request()
--- hands the request to the pipeline and yields until its answer is back.
+-- as a task of one coreplus.scheduler: their requests share its C-core
+-- pipeline (one libcurl multi handle, connections pooled), and a request
+-- yields its task until the answer is back.
 -- Every practice runs one iteration per PERIOD: 10 GETs of its locations, one after another
 -- (as many as its 10/s allows: the limiter adds 25 ms to each window). The
 -- practices' iterations are spread over the period, as independent jobs
@@ -16,6 +16,7 @@
 -- "memory_run N rss_kb" after the last step.
 local coreplus = require "coreplus"
 local core = require "coreplus.core"
+local scheduler = require "coreplus.scheduler"
 
 local base, consumer, secret, cafile, tokens_file, steps_arg, iterations = ...
 iterations = tonumber(iterations)
@@ -35,99 +36,10 @@ for line in io.lines(tokens_file) do tokens[#tokens + 1] = line end
 local steps = {}
 for n in steps_arg:gmatch("%d+") do steps[#steps + 1] = tonumber(n) end
 
--- ===== the shared transport: one pipeline, coroutines waiting on it =====
+-- ===== the shared transport: coreplus.scheduler (one pipeline, tasks waiting on it) =====
 
-local pipe = core.pipeline{ concurrency = CONCURRENCY }
-local owner = {}               -- pipeline id -> coroutine waiting for it
-local queue, qfirst, qlast = {}, 1, 0   -- requests waiting for room in the pipeline
--- Coroutines asleep, as a binary heap on the time they wake at.
-local heap, heap_n = {}, 0
-
-local function heap_push(at, co)
-  heap_n = heap_n + 1
-  local i = heap_n
-  while i > 1 do
-    local up = i // 2
-    if heap[up].at <= at then break end
-    heap[i] = heap[up]
-    i = up
-  end
-  heap[i] = { at = at, co = co }
-end
-
-local function heap_pop()
-  local top, last = heap[1], heap[heap_n]
-  heap[heap_n] = nil
-  heap_n = heap_n - 1
-  local i = 1
-  while true do
-    local c = i * 2
-    if c > heap_n then break end
-    if c < heap_n and heap[c + 1].at < heap[c].at then c = c + 1 end
-    if last.at <= heap[c].at then break end
-    heap[i] = heap[c]
-    i = c
-  end
-  if heap_n > 0 then heap[i] = last end
-  return top
-end
-
-local function submit(opts, co)
-  owner[pipe:add(opts)] = co
-end
-
-local transport = {
-  name = "curl",
-  user_agent = core.defaults and core.defaults.user_agent,
-  limiter = core.limiter,
-  pipeline = core.pipeline,
-  now = core.now,
-  request = function(opts)
-    local co = coroutine.running()
-    if pipe:pending() < pipe:capacity() then
-      submit(opts, co)
-    else
-      qlast = qlast + 1
-      queue[qlast] = { opts = opts, co = co }
-    end
-    return coroutine.yield()
-  end,
-  sleep = function(seconds)
-    heap_push(core.now() + seconds, coroutine.running())
-    coroutine.yield()
-  end,
-}
-
-local function resume(co, ...)
-  local ok, err = coroutine.resume(co, ...)
-  if not ok then error(err, 0) end
-end
-
--- Runs the coroutines until all are done: wakes sleepers that are due,
--- feeds queued requests into the pipeline, takes each completed transfer
--- back to its coroutine.
-local function run_all(live)
-  while live() do
-    local now = core.now()
-    while heap_n > 0 and heap[1].at <= now do
-      resume(heap_pop().co)
-    end
-    while qfirst <= qlast and pipe:pending() < pipe:capacity() do
-      local item = queue[qfirst]
-      queue[qfirst] = nil
-      qfirst = qfirst + 1
-      submit(item.opts, item.co)
-    end
-    if pipe:pending() > 0 then
-      local id, res, err = pipe:next()
-      local co = owner[id]
-      owner[id] = nil
-      resume(co, res, err)
-    elseif heap_n > 0 then
-      core.sleep(math.max(0, heap[1].at - core.now()))
-    end
-  end
-end
+local sched = scheduler.new{ concurrency = CONCURRENCY }
+local transport = sched.transport
 
 -- ===== the practices =====
 
@@ -153,7 +65,7 @@ io.stdout:flush()
 local function step(n)
   core.sleep(1.1)               -- every window at the mock empty again
   local start = core.now() + 0.05
-  local done, late, failed, requests = 0, 0, 0, 0
+  local late, failed, requests = 0, 0, 0
   -- A practice never hands the shared pipeline a request that its limiter
   -- would hold back: the pipeline books the slot when a request is added
   -- and keeps it (and its place among the CONCURRENCY) until the slot comes,
@@ -169,7 +81,7 @@ local function step(n)
       for _ = 1, PER_ITERATION do
         local free = math.max(due, (back[(m % PER_ITERATION) + 1] or 0) + WINDOW)
         local wait = free - core.now()
-        if wait > 0 then transport.sleep(wait) end
+        if wait > 0 then sched:sleep(wait) end
         requests = requests + 1
         if not cp.locations:list{} then failed = failed + 1 end
         m = m + 1
@@ -178,11 +90,10 @@ local function step(n)
       -- on time: done before the next iteration is due
       if core.now() > due + PERIOD then late = late + 1 end
     end
-    done = done + 1
   end
   local cpu0, wall0 = os.clock(), core.now()
-  for i = 1, n do resume(coroutine.create(practice), clients[i], i) end
-  run_all(function() return done < n end)
+  for i = 1, n do sched:spawn(practice, clients[i], i) end
+  assert(sched:run(), "a practice failed")
   return os.clock() - cpu0, core.now() - wall0, late, failed, requests
 end
 
@@ -200,4 +111,4 @@ for _, n in ipairs(steps) do
 end
 collectgarbage(); collectgarbage()
 print(("memory_run %d %.1f %d"):format(#clients, collectgarbage("count"), rss_kb()))
-pipe:close()
+sched:close()

@@ -6,6 +6,8 @@
 --   * the floor, measured on the same body in the same run: a kept-alive
 --     libcurl transfer (bench/peers/floor.c, one token for all: no signing)
 --     plus a cjson.decode of it;
+--   * the same with metrics = false, for what the metrics cost (they are
+--     on by default: coreplus.metrics), and the recorder alone per attempt;
 --   * lua-coreplus's own parts, for where its time goes: core.request alone
 --     (signing, limiter, transfer, the result table) and core.json_decode;
 --   * the peers (bench/peers/): the docs' Python with requests.get and with
@@ -54,6 +56,25 @@ local function cpu_per_1000(n, jobs)
   return table.unpack(out)
 end
 
+-- Microseconds of CPU per recorder:attempt (coreplus.metrics), the median
+-- of ROUNDS rounds of 20,000 attempts spread over 8 operations.
+local function metrics_recorder_us()
+  local rec = require("coreplus.metrics").registry():recorder("bench")
+  local reqs = {}
+  for i = 1, 8 do reqs[i] = { operation = "resource" .. i .. ":list", method = "GET" } end
+  local res = { status = 200, waited = 0.0004 }
+  local k = 20000
+  local rounds = {}
+  for r = 1, ROUNDS do
+    collectgarbage()
+    local t0 = os.clock()
+    for i = 1, k do rec:attempt(reqs[i % 8 + 1], res, nil, nil, 0.012, nil, 0.25) end
+    rounds[r] = (os.clock() - t0) / k * 1e6
+  end
+  table.sort(rounds)
+  return (rounds[ROUNDS // 2] + rounds[ROUNDS // 2 + 1]) / 2
+end
+
 local function run()
   local mock = testing.server{ tls = true, latency = 0, rate_limit = false, clients = 5000 }
   local ok, rows = pcall(function()
@@ -62,6 +83,12 @@ local function run()
     assert(cp.clients:list{ pageSize = 100 })          -- connection and clock offset
     local function list()
       local page = assert(cp.clients:list{ pageSize = 100 })
+      assert(#page.items == 100)
+    end
+    local quiet = mock:client{ rate = 512, per = 0.05, user_agent = "coreplus-bench/1.0", metrics = false }
+    assert(quiet.clients:list{ pageSize = 100 })
+    local function list_without_metrics()
+      local page = assert(quiet.clients:list{ pageSize = 100 })
       assert(#page.items == 100)
     end
 
@@ -79,8 +106,9 @@ local function run()
       assert(bytes == #body, "floor: a different body")
       return per * k
     end }
-    local ours, transport, decode, cjson_floor, curl = cpu_per_1000(N,
-      { list, transfer, decode_ours, decode_cjson, curl_floor })
+    local ours, transport, decode, cjson_floor, curl, ours_quiet = cpu_per_1000(N,
+      { list, transfer, decode_ours, decode_cjson, curl_floor, list_without_metrics })
+    local recorder_us = metrics_recorder_us()
     lim:close()
     local floor = curl + cjson_floor
 
@@ -111,6 +139,10 @@ local function run()
       { name = "per request: lua-coreplus part: the Lua layer (the rest) per 1,000",
         value = ours - transport - decode, unit = "s" },
       { name = "per request: core.json_decode vs cjson.decode", value = decode / cjson_floor, unit = "x" },
+      { name = "per request: lua-coreplus with metrics = false, CPU per 1,000", value = ours_quiet, unit = "s" },
+      { name = "per request: metrics on vs off (CPU per GET)", value = ours / ours_quiet, unit = "x",
+        goal = "<= 1.03x" },
+      { name = "per request: the metrics recorder alone, per attempt", value = recorder_us, unit = "us" },
       { name = "per request: docs' Python, requests.get (new connection), CPU per 1,000", value = py_new,
         unit = "s" },
       { name = "per request: docs' Python with a requests.Session, CPU per 1,000", value = py_session, unit = "s" },

@@ -4,10 +4,12 @@
  * Input: rate, per and margin from the first 3 bytes (its top bit: a wrong
  * capacity, else THR_RING as in a file); the window's first 40 bytes; then patches of 2 bytes (an entry index) + 40 bytes (the entry), so
  * that mutations land on entries the arithmetic looks at.
- * Properties: a mended window needs no second mending; every booking made on
- * it is due at a finite time from now to at most two horizons ahead (nothing
- * hangs, nothing is due in the past); its lease runs from now; a pending
- * booking is held, and no longer once sent. */
+ * Properties: a mended window needs no second mending; no lease in it runs
+ * more than THR_LEASE past now; a cancelled entry carries an even tag and a
+ * pending one an odd tag (thr_entry_repair); every booking made on it is due
+ * at a finite time from now to at most two horizons ahead (nothing hangs,
+ * nothing is due in the past); its lease runs from now; a pending booking is
+ * held, and no longer once sent. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,6 +62,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     thr_ring_repair(r, &cfg, now);
     if (thr_ring_repair(r, &cfg, now) != 0)
         fz_fail();
+    for (o = 0; o < THR_RING; o++) {
+        const thr_entry *e = &r->e[o];
+        if (e->n == 0)
+            continue;
+        if (!(e->lease <= now + THR_LEASE)
+            || (e->state == THR_CANCELLED && (e->tag == 0 || (e->tag & 1u)))
+            || (e->state == THR_PENDING && !(e->tag & 1u)))
+            fz_fail();
+    }
     n = thr_ring_book(r, &cfg, now, 1, 7, &t);
     fz_check_time(t, now, horizon);
     if (!thr_ring_holds(r, n, 7, now) || thr_ring_holds(r, n, 8, now))

@@ -16,9 +16,12 @@ mock coreplus server on nginx).]],
 -- (macOS has none) and the link on a GNU ld script (src/exports.ld). Other
 -- systems with both (FreeBSD) may work, untested.
 supported_platforms = { "linux" }
--- lua-cjson comes from Debian (lua-cjson) or LuaRocks; offline builds use
--- --deps-mode=none because Debian's packages are not known to LuaRocks.
-dependencies = { "lua >= 5.1", "lua-cjson" }
+-- What the installed code requires: lua-cjson (the library), argparse (the
+-- `coreplus` command) and luafilesystem (profiles: a config file's mode is
+-- checked before it is read). Debian has them as lua-cjson, lua-argparse and
+-- lua-filesystem; offline builds use --deps-mode=none because Debian's
+-- packages are not known to LuaRocks.
+dependencies = { "lua >= 5.1", "lua-cjson", "argparse", "luafilesystem" }
 -- Checked before building, so that a missing one gets LuaRocks's hint (pass
 -- NAME_DIR or NAME_INCDIR / NAME_LIBDIR). LuaRocks looks for headers in
 -- PREFIX/include only: Debian and Ubuntu keep curl.h in the multiarch

@@ -95,3 +95,26 @@ describe("coreplus conventions", function()
     assert.equal(2, H.run(env, "completion", "tcsh").code)
   end)
 end)
+
+describe("coreplus on a terminal", function()
+  local mock
+  H.use_mock(setup, teardown, { tls = true }, function(m) mock = m end)
+
+  it("shows doctor's stderr summary after its table, not inside it", function()
+    -- script(1) gives the command a terminal for stdout and stderr alike
+    local env = H.env_of(mock, { COREPLUS_CONSUMER_SECRET = "wrong-secret-123" })
+    local parts = {}
+    for k, v in pairs(env) do
+      if v ~= false then parts[#parts + 1] = k .. "=" .. H.q(v) end
+    end
+    local cmd = "env " .. table.concat(parts, " ") .. " " .. H.q(H.BIN) .. " doctor"
+    local p = assert(io.popen("script -qec " .. H.q(cmd) .. " /dev/null"))
+    local out = p:read("a"):gsub("\r", "")
+    p:close()
+    local summary = out:find("coreplus: doctor: ", 1, true)
+    assert.truthy(summary, out)
+    assert.truthy(out:sub(1, summary):find("\nFAIL  diagnosis ", 1, true), "no table before the summary:\n" .. out)
+    -- a line of its own, and the last: the table was out, whole, before it
+    assert.matches("\ncoreplus: doctor: [^\n]*\n?$", out)
+  end)
+end)

@@ -27,6 +27,17 @@ describe("coreplus doctor", function()
     assert.truthy(r.err:find("User-Agent", 1, true))
   end)
 
+  it("warns (0) without an issuer, or with one that is not an http(s) URL", function()
+    for issuer, status in pairs{ [false] = "warn", ["lua-coreplus"] = "warn", ["myapp.example"] = "warn",
+      ["https://myapp.example"] = "ok", ["http://myapp.example/"] = "ok" } do
+      local r = issuer and H.run(env, "doctor", "--json", "--issuer", issuer) or H.run(env, "doctor", "--json")
+      assert.equal(0, r.code, r.out)
+      local c = by_check(r.out).issuer
+      assert.equal(status, c.status, tostring(issuer))
+      if status == "warn" then assert.matches("your company's URL", c.cause, 1, true) end
+    end
+  end)
+
   it("a User-Agent of the app's own passes (0), and is shown", function()
     local r = H.run(env, "doctor", "--json", "--user-agent", "spec-practice-sync/1.0")
     assert.equal(0, r.code, r.out)
@@ -138,7 +149,8 @@ describe("coreplus doctor", function()
         { transport = refusing() })
       assert.equal(1, r.code)
       local c = by_check(r.out)
-      assert.truthy(c.diagnosis.cause:find("sandbox credentials do not work on production", 1, true))
+      -- in the words of the FAQ's cause, as `coreplus explain` names it
+      assert.truthy(c.diagnosis.cause:find(require("coreplus.errors").causes.environment.name, 1, true))
     end)
 
     it("a profile named sandbox that points at production WARNs", function()

@@ -118,7 +118,7 @@ describe("coreplus CLI", function()
 
   describe("doctor", function()
     it("passes every check with a good configuration", function()
-      local r = run(env, "doctor", "--json")
+      local r = run(env_of(mock, { COREPLUS_ISSUER = "https://spec-practice.example" }), "doctor", "--json")
       assert.equal(0, r.code)
       local checks = cjson.decode(r.out)
       local seen = {}

@@ -62,3 +62,73 @@ describe("coreplus token against a server 120 s ahead", function()
     assert.truthy(r.err:find("this machine's clock", 1, true))
   end)
 end)
+
+-- The FAQ's self-check: decode must accept every token the server accepts.
+-- Tokens made by PyJWT (an independent implementation) at this moment, with
+-- this machine's clock, as a developer following the FAQ would.
+describe("coreplus decode and fresh PyJWT tokens", function()
+  local mock, env
+  H.use_mock(setup, teardown, { tls = true }, function(m, e) mock, env = m, e end)
+
+  -- n tokens from /usr/bin/python3's jwt, nbf = the time of making + delta.
+  local function pyjwt(n, delta)
+    local script = ([[
+import jwt, sys, time
+for i in range(%d):
+    now = int(time.time()) + (%d)
+    print(jwt.encode({"iss": "https://spec.example", "aud": "https://coreplus.com.au", "nbf": now,
+        "exp": now + 60, "consumerId": sys.argv[1], "accessToken": sys.argv[2],
+        "url": sys.argv[3], "httpMethod": "GET"}, sys.argv[4], algorithm="HS256"))
+    time.sleep(0.23)
+]]):format(n, delta)
+    local p = assert(io.popen("/usr/bin/python3 -c " .. H.q(script) .. " " .. H.q(mock.consumer_id) .. " "
+      .. H.q(mock.access_token) .. " " .. H.q(mock:url("Location/")) .. " " .. H.q(mock.consumer_secret)))
+    local out = p:read("a")
+    p:close()
+    local tokens = {}
+    for t in out:gmatch("%S+") do tokens[#tokens + 1] = t end
+    assert.equal(n, #tokens, out)
+    return tokens
+  end
+
+  it("accepts each of five, as the server does", function()
+    for i, token in ipairs(pyjwt(5, 0)) do
+      local r = H.main(env, { "decode", token, "--json" })
+      assert.equal(0, r.code, i .. ": " .. r.err)
+      assert.is_true(cjson.decode(r.out).valid)
+    end
+  end)
+
+  it("names the FAQ's cause when it refuses one: local time sent as UTC", function()
+    local r = H.main(env, { "decode", pyjwt(1, 10 * 3600)[1] })
+    assert.equal(1, r.code)
+    assert.matches("off by 10 h: local time was used instead of UTC", r.err, 1, true)
+    assert.matches("nbf and exp must be UTC unix seconds", r.err, 1, true)
+  end)
+end)
+
+describe("the CLI remembers the server's clock between runs", function()
+  local mock, env, dir
+  H.use_mock(setup, teardown, { tls = true, skew = 600 }, function(m, e)
+    mock, env = m, e
+    dir = mock.prefix .. "/runtime"
+    os.execute("mkdir -m 700 " .. H.q(dir))
+    env.XDG_RUNTIME_DIR = dir
+  end)
+
+  it("so a skewed server refuses one token per machine, not one per command", function()
+    mock:reset()
+    local first = H.run(env, "locations", "--json")
+    assert.equal(0, first.code, first.err)
+    assert.equal(1, mock:stats().auth_failures)
+    for _ = 1, 2 do
+      local again = H.run(env, "locations", "--json")
+      assert.equal(0, again.code, again.err)
+    end
+    assert.equal(1, mock:stats().auth_failures)
+    local saved = assert(io.open(dir .. "/coreplus-clock")):read("a")
+    local offset, base = saved:match("^(%S+) %d+ (%S+)\n$")
+    assert.equal(mock.base_url, base)
+    assert.truthy(tonumber(offset) >= 598 and tonumber(offset) <= 600, saved)
+  end)
+end)

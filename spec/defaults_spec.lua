@@ -15,9 +15,9 @@ describe("core.defaults", function()
     local names = {}
     for k in pairs(d) do names[#names + 1] = k end
     table.sort(names)
-    assert.same({ "audience", "concurrency", "connect_timeout", "idempotent", "issuer", "margin",
-      "max_body", "max_concurrency", "max_rate", "per", "rate", "redis_timeout", "timeout", "token_ttl",
-      "user_agent" }, names)
+    assert.same({ "audience", "concurrency", "connect_timeout", "idempotent", "issuer", "learn_ease",
+      "learn_max", "learn_step", "lease", "margin", "max_body", "max_concurrency", "max_head",
+      "max_rate", "per", "rate", "redis_timeout", "timeout", "token_ttl", "user_agent" }, names)
   end)
 
   -- coreplus.new checks its options against these (one home: the C core's
@@ -42,7 +42,7 @@ describe("core.defaults", function()
       "coreplus.new: option 'concurrency' must be a number from 1 to " .. d.max_concurrency)
   end)
 
-  it("gives the values of design.md and decision #15", function()
+  it("gives the values of docs/decisions.md#core-interface-additions", function()
     assert.equal("lua-coreplus", d.issuer)
     assert.equal("https://coreplus.com.au", d.audience)
     assert.equal(60, d.token_ttl)

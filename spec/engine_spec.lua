@@ -181,3 +181,28 @@ describe("engine: the server's clock", function()
     end)
   end
 end)
+
+describe("engine: pages fetched ahead", function()
+  it("waits out a burst of 429s side by side, not one after another, and keeps the pages in order", function()
+    -- a frozen clock that moves only with the client's sleeps
+    local stub = stub_mod.new{ consumer_id = CREDS.consumer_id, consumer_secret = CREDS.consumer_secret,
+      access_token = CREDS.access_token, now = 1.7e9 }
+    local o = { base_url = "https://coreplus.test", transport = stub, log = function() end, per = 1.0,
+      random = function() return 0.5 end, concurrency = 4 }
+    for k, v in pairs(CREDS) do o[k] = v end
+    local cp = coreplus.new(o)
+    local n = 0
+    stub:on("GET", "Client/", function(req)
+      n = n + 1
+      -- the first page tells the total; the three fetched ahead are refused once each
+      if n >= 2 and n <= 4 then return { status = 429 } end
+      local p = tonumber(req.query.pageNumber)
+      return { body = { clients = { { clientId = "c" .. p } }, paging = { totalRows = 4 } } }
+    end)
+    local got = {}
+    for c in cp.clients:each{ pageSize = 1 } do got[#got + 1] = c.clientId end
+    assert.same({ "c1", "c2", "c3", "c4" }, got)
+    -- one wait of 1.5 s (per 1 s, the upper half of 2 s at random 0.5), not three
+    assert.equal(1.5, total(stub.sleeps))
+  end)
+end)

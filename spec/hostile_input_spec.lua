@@ -12,7 +12,7 @@ local function stub()
   local s = stub_mod.new{ consumer_secret = SECRET }
   s:on("GET", "Client/*", { body = { client = { id = 1 } } })
   s:on("GET", "Client/", { body = { clients = {}, paging = { totalRows = 0 } } })
-  s:on("POST", "Appointment/", { body = { appointment = { id = 7 } } })
+  s:on("POST", "Appointment/", { body = { appointment = { appointmentId = "a7" } } })
   return s
 end
 

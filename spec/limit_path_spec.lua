@@ -17,7 +17,7 @@ end
 local UID = tonumber(capture("id -u"))
 -- Named by the file's format (src/limiter/file.h), so that releases with
 -- different formats on one machine do not refuse each other's file.
-local FILE = "coreplus-v4.limit"
+local FILE = "coreplus-v5.limit"
 
 describe("core.default_limit_path", function()
   local base

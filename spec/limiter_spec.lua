@@ -1,7 +1,8 @@
 -- core.limiter: "at most rate requests in any window of per seconds",
 -- counted from when each request really left. The window arithmetic is
--- tested with injected times (reserve(now), sent(booking, now)); only the
--- blocking and cross-process tests use the real clock, with loose bounds.
+-- tested with injected times (reserve(now), sent(booking, now)) and waits on
+-- a manual clock (core.manual_clock); only the cross-process tests against
+-- the mock run in real time, and they assert counts, not times.
 local core = require "coreplus.core"
 
 local unique = 0
@@ -144,44 +145,158 @@ describe("core.limiter keys", function()
   end)
 end)
 
-describe("core.limiter blocking", function()
+describe("core.limiter blocking (on a manual clock: no real waits)", function()
   it("acquire waits for a slot and returns the seconds waited", function()
-    local l = core.limiter{ rate = 2, per = 0.2, margin = 0 }
-    local t0 = core.monotonic()
-    assert.is_true(l:acquire() < 0.05)
-    assert.is_true(l:acquire() < 0.05)
-    local waited = l:acquire()
-    local took = core.monotonic() - t0
-    assert.is_true(waited > 0.1 and waited < 1.0, "waited " .. waited)
-    assert.is_true(took > 0.1 and took < 1.0, "took " .. took)
+    local clock = core.manual_clock(100)
+    local l = core.limiter{ rate = 2, per = 0.2, margin = 0, clock = clock }
+    assert.equals(0, l:acquire())
+    assert.equals(0, l:acquire())
+    assert.near(0.2, l:acquire(), 1e-9)
+    assert.near(100.2, clock:now(), 1e-9)
     l:close()
+  end)
+
+  it("runs reserve and sent on the clock's time when none is given", function()
+    local clock = core.manual_clock(50)
+    local l = core.limiter{ rate = 1, per = 1, margin = 0, clock = clock }
+    local d, booking = l:reserve()
+    assert.equals(0, d)
+    clock:advance(0.5)
+    assert.equals(0, l:sent(booking))        -- it left at 50.5
+    assert.near(1, (l:reserve()), 1e-9)      -- so the next at 51.5
+    l:close()
+  end)
+
+  it("keeps windows on different clocks apart, even under one key", function()
+    local k = key("clocks")
+    local a = core.limiter{ rate = 1, per = 1, margin = 0, key = k, clock = core.manual_clock(10) }
+    local b = core.limiter{ rate = 1, per = 1, margin = 0, key = k, clock = core.manual_clock(10) }
+    assert.equals(0, (a:reserve()))
+    assert.equals(0, (b:reserve()))
+    a:close(); b:close()
+  end)
+
+  it("is refused by core.request, whose requests leave in real time", function()
+    local l = core.limiter{ clock = core.manual_clock() }
+    assert.error_matches(function() core.request{ url = "http://127.0.0.1:9/", limiter = l } end,
+      "manual clock")
+    assert.error_matches(function() core.limiter{ clock = {} } end, "'clock'")
+    assert.error_matches(function() core.limiter{ clock = core.manual_clock(), shared = "redis://127.0.0.1:9" } end,
+      "Redis's clock")
+    l:close()
+  end)
+end)
+
+describe("core.manual_clock", function()
+  it("moves only when told, or when something sleeps on it", function()
+    local c = core.manual_clock(5)
+    assert.equals(5, c:now())
+    assert.equals(5.5, c:advance(0.5))
+    c:sleep(1)
+    assert.equals(6.5, c:now())
+    assert.error_matches(function() c:advance(-1) end, "seconds")
+    c:close()
+    assert.error_matches(function() c:now() end, "closed")
+  end)
+
+  -- (a follower's sleep waiting for another process: limiter_file_spec)
+  it("in a file, is one time for every clock that opens it", function()
+    local p = tmpfile()
+    local driver = core.manual_clock{ file = p, at = 20 }
+    local follower = core.manual_clock{ file = p, follow = true }
+    assert.equals(20, follower:now())
+    driver:sleep(2)
+    assert.equals(22, follower:now())
+    follower:sleep(0)
+    assert.equals(22, core.manual_clock{ file = p }:now(), "without at, the file's time is kept")
+    driver:close(); follower:close()
+    os.remove(p)
+    assert.error_matches(function() core.manual_clock{ at = "x" } end, "'at'")
+    assert.error_matches(function() core.manual_clock{ file = "/nonexistent-dir/c" } end, "'file'")
+  end)
+end)
+
+describe("core.limiter learns from 429s (on a manual clock)", function()
+  local D = core.defaults
+
+  it("a 429 widens the key's margin by learn_step, once per window", function()
+    local clock = core.manual_clock(100)
+    local l = core.limiter{ rate = 2, per = 1, margin = 0, clock = clock, key = key("learn") }
+    assert.equals(0, l:stats().learnt_margin)
+    assert.near(D.learn_step, l:rate_limited(), 1e-12)
+    assert.near(D.learn_step, l:rate_limited(), 1e-12, "the same episode widens it once")
+    assert.equals(0, (l:reserve()))
+    assert.equals(0, (l:reserve()))
+    assert.near(1 + D.learn_step, (l:reserve()), 1e-9, "the third waits the wider window")
+    clock:advance(2)
+    assert.near(2 * D.learn_step - 2 * D.learn_ease, l:rate_limited(), 1e-12, "a later 429 widens it again")
+    l:close()
+  end)
+
+  it("wears off at learn_ease per second while no 429 comes, and stays within learn_max", function()
+    local clock = core.manual_clock(100)
+    local l = core.limiter{ rate = 2, per = 1, margin = 0, clock = clock }
+    l:rate_limited()
+    clock:advance(40)
+    assert.near(D.learn_step - 40 * D.learn_ease, l:stats().learnt_margin, 1e-12)
+    clock:advance(1000)
+    assert.equals(0, l:stats().learnt_margin)
+    for _ = 1, 40 do
+      l:rate_limited()
+      clock:advance(2)
+    end
+    assert.is_true(l:stats().learnt_margin <= D.learn_max, l:stats().learnt_margin)
+    assert.is_true(l:stats().learnt_margin > D.learn_max - 0.01)
+    l:close()
+  end)
+
+  it("in a shared file, every limiter on the key learns", function()
+    local p, k = tmpfile(), key("learn-file")
+    local a = core.limiter{ rate = 2, per = 1, margin = 0, shared = p, key = k, clock = core.manual_clock(100) }
+    local b = core.limiter{ rate = 2, per = 1, margin = 0, shared = p, key = k, clock = core.manual_clock(100) }
+    a:rate_limited()
+    local learnt = b:stats().learnt_margin
+    a:close(); b:close()
+    os.remove(p)
+    assert.near(D.learn_step, learnt, 1e-12)
+  end)
+
+  it("gives its rule to the Lua layer in core.defaults", function()
+    assert.is_true(D.learn_step > 0 and D.learn_max >= D.learn_step and D.learn_ease > 0)
   end)
 end)
 
 describe("core.limiter acquire(deadline)", function()
   it("gives up at once, with kind timeout, when the wait would pass the deadline", function()
-    local l = core.limiter{ rate = 1, per = 5, margin = 0 }
+    local clock = core.manual_clock(100)
+    local l = core.limiter{ rate = 1, per = 5, margin = 0, clock = clock }
     assert(l:acquire())
-    local t0 = core.monotonic()
-    local w, err = l:acquire(core.now() + 1)
-    local took = core.monotonic() - t0
+    local w, err = l:acquire(clock:now() + 1)
     assert.is_nil(w)
     assert.equals("timeout", err.kind)
     assert.is_false(err.sent)
-    assert.matches("the rate limit wait %([%d.]+ s%) would pass the deadline", err.message)
-    assert.is_true(took < 0.5, "took " .. took)
+    assert.matches("the rate limit wait (5.00 s) would pass the deadline", err.message, 1, true)
+    assert.equals(100, clock:now(), "it gave up without waiting")
     -- the slot it gave up is free again: the next one waits as long, not longer
-    local d = l:reserve()
-    assert.is_true(d > 4 and d <= 5.01, "delay " .. d)
+    assert.equals(5, (l:reserve()))
     assert.error_matches(function() l:acquire("soon") end, "deadline")
     l:close()
   end)
 
   it("waits when the slot comes before the deadline", function()
-    local l = core.limiter{ rate = 1, per = 0.3, margin = 0 }
+    local clock = core.manual_clock(100)
+    local l = core.limiter{ rate = 1, per = 0.3, margin = 0, clock = clock }
     assert(l:acquire())
-    local w = assert(l:acquire(core.now() + 2))
-    assert.is_true(w > 0.2 and w < 1, "waited " .. w)
+    assert.near(0.3, assert(l:acquire(clock:now() + 2)), 1e-9)
+    l:close()
+  end)
+
+  it("takes deadlines in core.now() seconds on the real clock", function()
+    local l = core.limiter{ rate = 1, per = 60, margin = 0 }
+    assert(l:acquire(core.now() + 1))
+    local w, err = l:acquire(core.now() + 1)
+    assert.is_nil(w)
+    assert.matches("would pass the deadline", err.message, 1, true)
     l:close()
   end)
 end)
@@ -208,6 +323,7 @@ describe("core.limiter misuse", function()
     local f = assert(io.open(p, "w"))
     f:write("hello")
     f:close()
+    assert(os.execute("chmod 600 " .. p))
     local ok, msg = pcall(core.limiter, { shared = p })
     os.remove(p)
     assert.is_false(ok)
@@ -299,21 +415,26 @@ describe("core.limiter shared file", function()
   -- now goes to the new key.
   it("gives a full file's slot of a key whose window is over to a new key", function()
     local p = tmpfile()
-    local t = 100000
+    local clock = core.manual_clock(100000)
+    local function limiter(name)
+      return core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key(name), clock = clock }
+    end
     local lims = {}
     for i = 1, 32 do
-      lims[i] = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("slot" .. i) }
-      lims[i]:reserve(t)
+      lims[i] = limiter("slot" .. i)
+      lims[i]:reserve()
     end
-    local late = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("late") }
-    late:reserve(t + 0.5)                      -- all 32 windows still count: not shared
+    local late = limiter("late")
+    clock:advance(0.5)
+    late:reserve()                             -- all 32 windows still count: not shared
     assert.is_true(late:stats().file_busy > 0)
-    for i = 2, 32 do lims[i]:reserve(t + 7300) end   -- slot 1's key stays idle
-    local other = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("other") }
-    assert.equals(0, (other:reserve(t + 7300)))
+    clock:advance(7299.5)
+    for i = 2, 32 do lims[i]:reserve() end     -- slot 1's key stays idle
+    local other = limiter("other")
+    assert.equals(0, (other:reserve()))
     assert.equals(0, other:stats().file_busy)  -- it took the idle slot
-    local again = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = key("another") }
-    again:reserve(t + 7300)
+    local again = limiter("another")
+    again:reserve()
     assert.is_true(again:stats().file_busy > 0)  -- none idle any more
     for _, l in ipairs(lims) do l:close() end
     late:close(); other:close(); again:close()
@@ -391,6 +512,23 @@ describe("core.limiter across processes (against the mock)", function()
     assert.equals(60, st.requests)
     assert.equals(0, st.rate_limited)
     assert.is_true(st.max_in_window <= 10, "max_in_window " .. tostring(st.max_in_window))
+  end)
+
+  it("core.request tells its limiter about a 429 by itself: the key's margin widens", function()
+    mock:reset()
+    local l = core.limiter{ rate = 10, per = 1, key = key("request-429") }
+    local cred = { consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
+      access_token = mock.access_token }
+    mock:fault{ fault = "429", count = 1 }
+    assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
+      credentials = cred, limiter = l })
+    local learnt = l:stats().learnt_margin
+    local res = assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
+      credentials = cred, limiter = l })
+    mock:fault{}
+    l:close()
+    assert.equals(200, res.status)
+    assert.is_true(learnt > 0.9 * core.defaults.learn_step, "learnt " .. learnt)
   end)
 
   it("without the shared file the same processes overrun the limit (why it exists)", function()

@@ -1,5 +1,5 @@
 -- The mock refuses every way of getting the token or headers wrong, as the
--- real API documents it (coreplus-api.md §2), and lets a correct one in.
+-- real API documents it (the developer docs' Authentication page), and lets a correct one in.
 local testing = require "coreplus.testing"
 local H = dofile("spec/support/mock_http.lua")
 

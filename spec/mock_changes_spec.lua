@@ -1,4 +1,4 @@
--- The change feed and field selection (coreplus-api.md §3.4, §4.2, §4.6):
+-- The change feed and field selection (the developer docs' dates, Client and Invoice pages):
 -- updatedSince is parsed in the docs' form (and +10:00, T, Z), refused
 -- when it cannot be read, and applied to clients and invoices; Field=
 -- selects invoice fields, ids always included.

@@ -1,4 +1,4 @@
--- Fixtures, envelopes, paging and parameter checks (coreplus-api.md §3-4).
+-- Fixtures, envelopes, paging and parameter checks (the developer docs' conventions and endpoints).
 local testing = require "coreplus.testing"
 local H = dofile("spec/support/mock_http.lua")
 

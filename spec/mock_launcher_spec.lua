@@ -11,6 +11,26 @@ local function alive(pid)
   return not stat:match("^%d+ %b() [ZX]")
 end
 
+-- The pids whose parent is pid.
+local function children(pid)
+  local out = {}
+  for p in io.popen("ls /proc"):read("a"):gmatch("%d+") do
+    local f = io.open("/proc/" .. p .. "/stat")
+    local stat = f and f:read("a")
+    if f then f:close() end
+    if stat and stat:match("^%d+ %b() %a (%d+)") == tostring(pid) then out[#out + 1] = tonumber(p) end
+  end
+  return out
+end
+
+-- Whether some socket listens on 127.0.0.1:port (/proc/net/tcp, state 0A).
+local function listening(port)
+  local f = assert(io.open("/proc/net/tcp"))
+  local text = f:read("a")
+  f:close()
+  return text:find((": 0100007F:%04X 00000000:0000 0A"):format(port)) ~= nil
+end
+
 local function exists(path)
   local f = io.open(path, "r")
   if f then f:close() end
@@ -202,6 +222,23 @@ describe("coreplus-mock CLI", function()
     assert.is_false(exists(env.COREPLUS_MOCK_PREFIX))
   end)
 
+  it("stop ends the workers of a master that was killed", function()
+    local p = io.popen(H.CLEAN .. "bin/coreplus-mock start --plain --workers 2")
+    local out = p:read("a")
+    p:close()
+    local pid = tonumber(out:match("COREPLUS_MOCK_PID=(%d+)"))
+    local prefix = out:match("COREPLUS_MOCK_PREFIX='?([^'\n]+)")
+    local port = tonumber(out:match("COREPLUS_BASE_URL='?http://127%.0%.0%.1:(%d+)"))
+    local workers = children(pid)
+    assert.equal(2, #workers, out)
+    os.execute("kill -KILL " .. pid)
+    assert.is_true(listening(port))   -- the workers still hold the port
+    assert.is_true(os.execute(H.CLEAN .. "bin/coreplus-mock stop --pid " .. pid .. " --prefix " .. prefix))
+    for _, w in ipairs(workers) do assert.is_false(alive(w), "worker " .. w) end
+    assert.is_false(listening(port))
+    assert.is_false(exists(prefix))
+  end)
+
   it("rejects unknown options", function()
     local ok = os.execute(H.CLEAN .. "bin/coreplus-mock start --bogus 2>/dev/null")
     assert.is_falsy(ok)
@@ -223,6 +260,11 @@ describe("mock launcher outside the suite's environment", function()
 
   -- child(code, env) -> handle whose first line is the child's pid: the Lua
   -- code runs in its own lua5.4 with exactly the env given for the paths.
+  -- The directory this busted found coreplus.core in (build/lua5.4, or a
+  -- rock tree under `luarocks test`), as a cpath entry.
+  local CORE = assert(package.searchpath("coreplus.core", package.cpath)):match("^(.*)/coreplus/core%.so$")
+    .. "/?.so"
+
   local function child(code, env)
     local dir = tmpdir()
     local f = assert(io.open(dir .. "/child.lua", "w"))
@@ -231,7 +273,7 @@ describe("mock launcher outside the suite's environment", function()
     env = env or {}
     local vars = {}
     env.LUA_PATH = env.LUA_PATH or (top .. "/lua/?.lua;" .. top .. "/lua/?/init.lua;;")
-    env.LUA_CPATH = env.LUA_CPATH or (top .. "/build/lua5.4/?.so;;")
+    env.LUA_CPATH = env.LUA_CPATH or (CORE .. ";;")
     for k, v in pairs(env) do vars[#vars + 1] = q(k .. "=" .. v) end
     table.sort(vars)
     local p = io.popen(H.CLEAN .. "sh -c 'echo $$; exec \"$@\" 2>&1' sh env " .. table.concat(vars, " ")
@@ -265,7 +307,7 @@ describe("mock launcher outside the suite's environment", function()
       LUA_PATH = table.concat({ top .. "/lua/?.lua", top .. "/lua/?/init.lua",
         "/usr/local/share/lua/5.4/?.lua", "/usr/local/share/lua/5.4/?/init.lua",
         "/usr/share/lua/5.4/?.lua", "/usr/share/lua/5.4/?/init.lua" }, ";"),
-      LUA_CPATH = table.concat({ top .. "/build/lua5.4/?.so", "/usr/local/lib/lua/5.4/?.so",
+      LUA_CPATH = table.concat({ CORE, "/usr/local/lib/lua/5.4/?.so",
         cdir .. "/?.so" }, ";"),
     }, cdir
   end
@@ -277,7 +319,8 @@ describe("mock launcher outside the suite's environment", function()
     assert.truthy(exists(cdir .. "/cjson.so"))
     local out = run([[
       local mock = require("coreplus.testing").server{}
-      local page = assert(mock:client{ user_agent = "spec/1", shared_limit = false }.locations:list())
+      local page = assert(mock:client{ user_agent = "spec/1", issuer = "https://spec.example",
+        shared_limit = false }.locations:list())
       mock:stop()
       print("listed " .. #page.items)]], env)
     assert.equal("listed 3\n", out)
@@ -339,7 +382,7 @@ describe("mock launcher outside the suite's environment", function()
       for i = 1, 3000 do print("line " .. i); io.stdout:flush(); core.sleep(0.01) end]]):format(dir .. "/ids"))
     f:close()
     local p = io.popen(H.CLEAN .. "env LUA_PATH=" .. q(top .. "/lua/?.lua;" .. top .. "/lua/?/init.lua;;")
-      .. " LUA_CPATH=" .. q(top .. "/build/lua5.4/?.so;;") .. " lua5.4 " .. q(dir .. "/child.lua")
+      .. " LUA_CPATH=" .. q(CORE .. ";;") .. " lua5.4 " .. q(dir .. "/child.lua")
       .. " | head -n 2")
     local out = p:read("a")
     p:close()
@@ -461,12 +504,16 @@ describe("finding nginx", function()
     assert.is_false(exists(mock.prefix))
   end)
 
-  it("stops quietly when nginx is already gone", function()
-    local mock = testing.server{ tls = false }
+  it("stops quietly when nginx is already gone, and its orphaned workers with it", function()
+    local mock = testing.server{ tls = false, workers = 2 }
+    local workers = children(mock.pid)
+    assert.equal(2, #workers)
     os.execute("kill -KILL " .. mock.pid)
     mock:stop()
     mock:stop()
     assert.is_false(alive(mock.pid))
+    for _, w in ipairs(workers) do assert.is_false(alive(w), "worker " .. w) end
+    assert.is_false(listening(mock.port))
     assert.is_false(exists(mock.prefix))
   end)
 end)

@@ -1,4 +1,4 @@
--- File/ and Message/ (coreplus-api.md §4.7): multipart bodies from
+-- File/ and Message/ (the developer docs' Client Files and Messages pages): multipart bodies from
 -- independent producers (curl -F, python3-requests' files=, and
 -- requests-toolbelt's MultipartEncoder, the encoder the docs recommend) are
 -- accepted through nginx, small ones in memory and big ones from its temp

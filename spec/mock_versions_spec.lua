@@ -1,5 +1,5 @@
 -- Each operation answers only under the API versions the docs show it at
--- (coreplus-api.md §4.1, column "Ver"); another version gets the 404 of a
+-- (the developer docs' versions per operation); another version gets the 404 of a
 -- path the server does not have (405 where the resource is there but not
 -- the method). versions = "lax" answers everything under v2 and v2.1.
 local testing = require "coreplus.testing"

@@ -1,4 +1,4 @@
--- Every documented operation (coreplus-api.md §4.1) through the library, at
+-- Every documented operation (the developer docs' endpoint list) through the library, at
 -- its version, against the mock (which answers each only under the versions
 -- the docs show); uploads from memory and from disk (streamed: memory does
 -- not grow with a 50 MB file), a missing file, the size limit, an upload

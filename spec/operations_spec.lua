@@ -236,11 +236,33 @@ describe("operations: the user agent", function()
     assert.matches("^my%-sync/1%.2 lua%-coreplus/", seen)
   end)
 
+  it("says once what to set when no issuer is given, and nothing when one is", function()
+    for _, issuer in ipairs{ false, "https://myapp.example" } do
+      local stub = stub_mod.new(CREDS)
+      stub.name = "curl"   -- as the real transport is named: a stub alone does not warn
+      local said = {}
+      local cp = coreplus.new{ base_url = "https://coreplus.test", transport = stub, issuer = issuer or nil,
+        user_agent = "spec/1.0", log = function(message, key) said[#said + 1] = { key, message } end,
+        consumer_id = CREDS.consumer_id, consumer_secret = CREDS.consumer_secret, access_token = CREDS.access_token }
+      stub:on("GET", "Location/", { body = { locations = {} } })
+      cp.locations:list{}
+      cp.locations:list{}
+      if issuer then
+        assert.same({}, said)
+      else
+        assert.equal(1, #said)
+        assert.equal("default_issuer", said[1][1])
+        assert.matches("set issuer (COREPLUS_ISSUER)", said[1][2], 1, true)
+      end
+    end
+  end)
+
   it("says once that coreplus may block library defaults when none is set", function()
     local stub = stub_mod.new(CREDS)
     stub.name = "curl"   -- as the real transport is named: a stub alone does not warn
     local said, hooked = {}, {}
     local cp = coreplus.new{ base_url = "https://coreplus.test", transport = stub,
+      issuer = "https://spec.example",
       log = function(_, key) said[#said + 1] = key end,
       on_request = function(info)
         for _, w in ipairs(info.warnings or {}) do hooked[#hooked + 1] = w.key end

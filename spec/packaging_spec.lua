@@ -35,7 +35,7 @@ end
 local function redis_limit_with(cdir)
   return run(("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' lua5.4 -e "
     .. "'local ok, e = pcall(require(\"coreplus\").new, {base_url=\"https://x.example\", "
-    .. "consumer_id=\"c\", consumer_secret=\"s\", access_token=\"a\", "
+    .. "consumer_id=\"c\", consumer_secret=\"s\", access_token=\"a\", issuer=\"https://spec.example\", "
     .. "shared_limit=\"redis://127.0.0.1:1/0\"}); print(ok or e)'"):format(cdir))
 end
 
@@ -77,16 +77,81 @@ describe("packaging: the rockspecs", function()
   end)
 end)
 
+-- The README's LuaRocks steps for Debian, as the README gives them, into a
+-- tree of the spec's own; `luarocks test` runs two specs here (the whole
+-- suite is what `make test` runs; the README's command runs it all).
+local function readme_luarocks_steps(tree)
+  local block = assert(read("README.md"):match(
+    "<!%-%- run by spec/packaging_spec%.lua %(the README's LuaRocks steps%) %-%->\n```sh\n(.-)```"))
+  local first, rest = block:match("^(tree=[^\n]*)\n(.*)$")
+  assert(first, "the block starts with tree=...")
+  rest = rest:gsub("(luarocks [^\n]* test [^\n]*)", "%1 -- spec/jwt_spec.lua spec/mock_launcher_spec.lua")
+  return "tree=" .. q(tree) .. "\n" .. rest
+end
+
 describe("packaging: LuaRocks", function()
-  local tree
+  local tree, steps_ok, steps_out
 
   setup(function()
     tree = tmpdir()
-    local ok, out = run(("%s make --deps-mode=none --tree %s %s CURL_INCDIR=%s")
-      :format(LUAROCKS, q(tree), SCM, q(CURL_INCDIR)))
-    assert(ok, out)
+    local script = tree .. "/steps.sh"
+    F.write(script, "set -e\n" .. readme_luarocks_steps(tree))
+    steps_ok, steps_out = run("bash " .. q(script))
   end)
   teardown(function() os.execute("rm -rf " .. q(tree)) end)
+
+  it("the README's steps build, install and test the rock in a tree of one's own", function()
+    assert.is_true(steps_ok, steps_out)
+    -- mock_launcher starts nginx with `luarocks path`'s 5.4 LUA_CPATH in the
+    -- environment, which nginx's LuaJIT must not use.
+    assert.matches("coreplus.core from " .. tree .. "/lib/lua/5.4/coreplus/core.so", steps_out, 1, true)
+    assert.matches("%d+ successes / 0 failures / 0 errors", steps_out)
+  end)
+
+  it("links with no run path into the system's library directories", function()
+    local ok, out = run("readelf -d " .. q(tree .. "/lib/lua/5.4/coreplus/core.so"))
+    assert.is_true(ok, out)
+    for path in out:gmatch("R[UN]*PATH%)%s+Library r[%a ]*path: %[([^%]]*)%]") do
+      for dir in path:gmatch("[^:]+") do
+        assert.is_nil(dir:match("^/usr/lib") or dir:match("^/lib"), "run path " .. dir)
+      end
+    end
+  end)
+
+  it("declares every module the installed code requires", function()
+    local spec = rockspec(SCM)
+    local declared = {}
+    for _, d in ipairs(spec.dependencies) do declared[d:match("^(%S+)")] = true end
+    -- module -> rock; the modules a Lua or LuaJIT has built in, and busted's
+    -- own (coreplus.testing.busted runs only inside busted), need none
+    local ROCK = { cjson = "lua-cjson", ["cjson.safe"] = "lua-cjson", argparse = "argparse", lfs = "luafilesystem" }
+    local BUILT_IN = { ffi = true, bit = true, luassert = true, say = true }
+    -- inside nginx only (docs/openresty.md, docs/redis.md): OpenResty's, or Debian's lua-nginx-redis
+    local NGINX = { ["resty.redis"] = true, ["nginx.redis"] = true }
+    -- needed by `coreplus sync` only, and loaded when a mirror is opened (DBI)
+    -- or `--metrics` is given (socket, through coreplus.metrics.listener): the
+    -- absence of either is an error naming the Debian package and the rock
+    -- (docs/decisions.md#sync-bindings-optional-in-the-rock)
+    local OPTIONAL = { DBI = "luadbi", socket = "luasocket" }
+    local n = 0
+    local _, files = run("find lua bin -type f")
+    for path in files:gmatch("[^\n]+") do
+      local text = read(path) or ""
+      local names = {}
+      for name in text:gmatch("require%s*%(?%s*[\"']([^\"']+)[\"']") do names[#names + 1] = name end
+      for name in text:gmatch("pcall%(require,%s*[\"']([^\"']+)[\"']") do names[#names + 1] = name end
+      for _, name in ipairs(names) do
+        if OPTIONAL[name] then
+          assert.is_nil(declared[OPTIONAL[name]], OPTIONAL[name] .. " is optional, not a dependency")
+        elseif not name:match("^coreplus") and not BUILT_IN[name] and not NGINX[name] then
+          n = n + 1
+          assert.is_not_nil(ROCK[name], path .. ": which rock gives " .. name .. "?")
+          assert.is_true(declared[ROCK[name]], ROCK[name] .. " (for " .. name .. ") is not a dependency")
+        end
+      end
+    end
+    assert.is_true(n >= 3, n .. " requires of other rocks")
+  end)
 
   it("luarocks make builds offline and the installed module signs", function()
     local ok, out = load_from(tree .. "/share/lua/5.4", tree .. "/lib/lua/5.4")
@@ -107,17 +172,6 @@ describe("packaging: LuaRocks", function()
     assert.is_true(ok, out)
     local conf = read(out:match("[^\n]+") .. "/nginx/coreplus.conf")
     assert.equals(read("nginx/coreplus.conf"), conf)
-  end)
-
-  it("luarocks test runs the specs against the rock in the tree, the mock included", function()
-    -- mock_launcher starts nginx with `luarocks path`'s 5.4 LUA_CPATH in the
-    -- environment, which nginx's LuaJIT must not use.
-    local ok, out = run(("eval \"$(%s --tree %s path)\" && %s --tree %s test %s -- "
-      .. "spec/jwt_spec.lua spec/mock_launcher_spec.lua")
-      :format(LUAROCKS, q(tree), LUAROCKS, q(tree), SCM))
-    assert.is_true(ok, out)
-    assert.matches("coreplus.core from " .. tree .. "/lib/lua/5.4/coreplus/core.so", out, 1, true)
-    assert.matches("%d+ successes / 0 failures / 0 errors", out)
   end)
 
   it("a missing library gets LuaRocks's hint, naming the variable to pass", function()
@@ -152,6 +206,10 @@ describe("packaging: LuaRocks", function()
       ok, out = run(("unzip -p %s %s.rockspec"):format(q(rock), name))
       assert.is_true(ok, out)
       assert.equals(read(("rockspec/%s.rockspec"):format(name)), out)   -- the real URL, not file://
+      local _, list = run("unzip -l " .. q(rock))
+      assert.matches("/bench/run%.lua\n", list)
+      assert.is_nil(list:match("/bench/[^\n]*%.png") or list:match("/bench/[^\n]*%.dat")
+        or list:match("/bench/RESULTS%.md"), "the rock carries benchmark output")
       local elsewhere = tmpdir()
       finally(function() os.execute("rm -rf " .. q(elsewhere)) end)
       ok, out = run(("cd %s && %s build --deps-mode=none --tree %s/tree %s CURL_INCDIR=%s")
@@ -228,6 +286,15 @@ describe("the build", function()
   local dir
   before_each(function() dir = tmpdir() end)
   after_each(function() os.execute("rm -rf " .. q(dir)) end)
+
+  it("bare make builds, for Lua 5.4 and for LuaJIT", function()
+    local ok, out = make("BUILD_DIR=" .. q(dir .. "/54"))
+    assert.is_true(ok, out)
+    assert.truthy(read(dir .. "/54/coreplus/core.so"), out)
+    ok, out = make("LUA=luajit BUILD_DIR=" .. q(dir .. "/jit"))
+    assert.is_true(ok, out)
+    assert.truthy(read(dir .. "/jit/coreplus/core.so"), out)
+  end)
 
   it("stops, naming the Debian package, when pkg-config lacks a library; the next build is whole", function()
     -- The packages missing, as before `scripts/deps` on a new machine.

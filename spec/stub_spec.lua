@@ -1,5 +1,5 @@
 -- The stub transport as a user's own busted suite uses it: each `describe`
--- is one feature of the contract (design.md §8), written the way a spec of
+-- is one feature of the contract (coreplus.testing.stub), written the way a spec of
 -- someone else's code would call it.
 local coreplus = require "coreplus"
 local testing = require "coreplus.testing"

@@ -1,116 +1,23 @@
 -- coreplus.transport.ngx inside nginx: HTTP/1.1 framing (Content-Length,
 -- chunked, close-delimited), max_body, timeouts, TLS verification, keep-alive,
--- request_many and the shared-dict limiter. Each case is Lua code POSTed to an
--- /eval location of a private nginx (2 workers), which also serves the raw
--- responses the cases read, over plain HTTP and over TLS.
-local testing = require "coreplus.testing"
+-- the call's deadline, the pipeline and the shared-dict limiter. Each case is
+-- Lua code POSTed to an /eval location of a private nginx (2 workers), which
+-- also serves the raw responses the cases read, over plain HTTP and over TLS.
 local cjson = require "cjson"
 
 local nginx = dofile("spec/support/nginx.lua")
+local harness = dofile("spec/support/ngx_harness.lua")
 
-local q, capture, read_file, write_file = nginx.q, nginx.capture, nginx.read_file, nginx.write_file
-
--- The raw responses, the same on every server.
-local RAW = [[
-        location = /raw/chunked { content_by_lua_block {
-            ngx.print("hello "); ngx.flush(true); ngx.print("chunked "); ngx.flush(true); ngx.print("world")
-        } }
-        location = /raw/sized { content_by_lua_block {
-            local n = tonumber(ngx.var.arg_n) or 10
-            ngx.header["Content-Length"] = n
-            ngx.print(string.rep("x", n))
-        } }
-        location = /raw/bigchunks { content_by_lua_block {
-            for _ = 1, tonumber(ngx.var.arg_k) or 4 do ngx.print(string.rep("y", 1000)); ngx.flush(true) end
-        } }
-        location = /raw/close {
-            chunked_transfer_encoding off;
-            content_by_lua_block { ngx.print("until "); ngx.flush(true); ngx.print("close") }
-        }
-        location = /raw/slow { content_by_lua_block { ngx.sleep(tonumber(ngx.var.arg_s) or 2); ngx.say("late") } }
-        location = /raw/empty { return 204; }
-        location = /raw/drop_reused { content_by_lua_block {
-            -- answers the first request of a connection; closes the connection
-            -- on any later one without a byte of answer (a server's idle close)
-            ngx.shared.spec_counts:incr(ngx.req.get_method(), 1, 0)
-            if tonumber(ngx.var.connection_requests) > 1 then return ngx.exit(444) end
-            ngx.say("first")
-        } }
-        location = /raw/echo { content_by_lua_block {
-            ngx.req.read_body()
-            ngx.header["X-Multi"] = { "a", "b" }
-            ngx.say(require("cjson").encode{ headers = ngx.req.get_headers(), method = ngx.req.get_method(),
-                uri = ngx.var.request_uri, body = ngx.req.get_body_data() or "",
-                conn = ngx.var.connection, reqs = ngx.var.connection_requests })
-        } }
-]]
-
-local CONF = nginx.MAIN .. [[
-worker_shutdown_timeout 2s;
-events { worker_connections 256; }
-http {
-]] .. nginx.HTTP .. [[
-    lua_ssl_trusted_certificate @PREFIX@/trusted.pem;
-    lua_shared_dict spec_counts 1m;
-    server {
-        listen 127.0.0.1:@P1@;
-]] .. nginx.EVAL .. [[
-@RAW@
-    }
-    server {
-        listen 127.0.0.1:@P2@ ssl;
-        ssl_certificate @PREFIX@/good/server.crt;
-        ssl_certificate_key @PREFIX@/good/server.key;
-@RAW@
-    }
-    server {
-        listen 127.0.0.1:@P3@ ssl;
-        ssl_certificate @PREFIX@/other/server.crt;
-        ssl_certificate_key @PREFIX@/other/server.key;
-@RAW@
-    }
-}
-]]
-
-local function start_harness()
-  local h = nginx.start{ name = "ngx-spec", ports = 3,
-    setup = function(prefix)
-      for _, d in ipairs{ "good", "other" } do os.execute("mkdir -p " .. q(prefix .. "/" .. d)) end
-      testing.make_certs(prefix .. "/good")
-      testing.make_certs(prefix .. "/other")          -- its CA is not trusted
-      write_file(prefix .. "/trusted.pem", read_file(prefix .. "/good/ca.crt"))
-    end,
-    render = function(vars)
-      return (CONF:gsub("@RAW@", RAW):gsub("@(%w+)@", vars))
-    end }
-  local p = h.ports
-  h.plain = "http://127.0.0.1:" .. p[1]
-  h.tls = "https://127.0.0.1:" .. p[2]
-  h.other = "https://127.0.0.1:" .. p[3]
-  h.closed = "http://127.0.0.1:" .. (p[3] + 1)   -- nothing listens there (probably)
-  return h
-end
+local q, capture, write_file = nginx.q, nginx.capture, nginx.write_file
+local fmt = harness.fmt
 
 describe("coreplus.transport.ngx", function()
   local h
 
-  -- run(code) -> the value the code returns inside nginx (decoded JSON).
-  local function run(code)
-    write_file(h.prefix .. "/case.lua", "local t = require 'coreplus.transport.ngx'\n" .. code)
-    local out = capture(("curl -s --max-time 30 --data-binary @%s %s"):format(q(h.prefix .. "/case.lua"),
-      q(h.plain .. "/eval")))
-    local v = cjson.decode(out)
-    assert(v and v.ok, "eval failed: " .. out .. "\n" .. (read_file(h.prefix .. "/logs/error.log") or ""))
-    return v.result
-  end
-
-  local function fmt(code, ...)
-    local args = { ... }
-    return (code:gsub("%$(%d)", function(i) return ("%q"):format(args[tonumber(i)]) end))
-  end
+  local function run(code) return h.run(code) end
 
   setup(function()
-    h = start_harness()
+    h = harness.start()
   end)
 
   teardown(function()
@@ -219,6 +126,59 @@ describe("coreplus.transport.ngx", function()
     end)
   end)
 
+  -- The call's deadline bounds everything the transport does (issue 25): the
+  -- limiter's wait included, as in the C core. Before, the wait had no bound
+  -- and the timeout's clock started after it.
+  describe("the call's deadline", function()
+    it("fails at once, unsent, when the limiter's wait would pass the deadline", function()
+      local r = run(fmt([[
+        local lim = t.limiter{ rate = 1, per = 5, key = "spec-dl-a-" .. ngx.now() }
+        local first = t.request{ url = $1, limiter = lim }
+        local res, err = t.request{ url = $1, limiter = lim, deadline = t.now() + 0.5 }
+        return { first = first and first.status, res = res and res.status, err = err }]],
+        h.plain .. "/raw/sized?n=1"))
+      assert.are.equal(200, r.first)
+      assert.is_nil(r.res)
+      assert.are.equal("timeout", r.err.kind)
+      assert.is_false(r.err.sent)
+      assert.truthy(r.err.message:find("rate limit wait", 1, true), r.err.message)
+    end)
+
+    it("counts the limiter's wait against the deadline: what is left bounds the transfer", function()
+      local r = run(fmt([[
+        local lim = t.limiter{ rate = 1, per = 1, key = "spec-dl-b-" .. ngx.now() }
+        assert(t.request{ url = $1, limiter = lim })
+        -- about 1.05 s of wait, then a 1.5 s answer: past a 2 s deadline
+        local res, err = t.request{ url = $2, limiter = lim, timeout = 2, deadline = t.now() + 2 }
+        return { res = res and res.status, err = err }]],
+        h.plain .. "/raw/sized?n=1", h.plain .. "/raw/slow?s=1.5"))
+      assert.is_nil(r.res)
+      assert.are.equal("timeout", r.err.kind)
+    end)
+
+    it("ends the wait for the shared dict's lock by the deadline", function()
+      local r = run(fmt([[
+        local key = "spec-dl-c-" .. ngx.now()
+        local lim = t.limiter{ rate = 10, per = 1, key = key }
+        -- a worker that took the lock and stopped
+        ngx.shared[t.dict_name]:add("l:" .. ngx.md5(key):sub(1, 12) .. ":lock", true, 5)
+        local res, err = t.request{ url = $1, limiter = lim, deadline = t.now() + 0.2 }
+        return { res = res and res.status, err = err }]], h.plain .. "/raw/sized?n=1"))
+      assert.is_nil(r.res)
+      assert.are.equal("timeout", r.err.kind)
+      assert.is_false(r.err.sent)
+    end)
+
+    it("sends nothing once the deadline has passed", function()
+      local r = run(fmt([[
+        local res, err = t.request{ url = $1, deadline = t.now() - 1 }
+        return { res = res and res.status, err = err }]], h.plain .. "/raw/sized?n=1"))
+      assert.is_nil(r.res)
+      assert.are.equal("timeout", r.err.kind)
+      assert.is_false(r.err.sent)
+    end)
+  end)
+
   describe("TLS", function()
     it("verifies a server whose CA is in lua_ssl_trusted_certificate", function()
       local r = run(fmt("return assert(t.request{ url = $1 })", h.tls .. "/raw/chunked"))
@@ -250,26 +210,37 @@ describe("coreplus.transport.ngx", function()
       end)
     end
 
-    -- Decision #17: only idempotent methods may be sent again, and PUT is not
-    -- one of them (the C core never repeats it either).
-    it("re-sends a GET once on a fresh connection when the pooled one was dropped, never a PUT", function()
+    -- The transport sends each request once: repeating is retry.lua's to
+    -- decide (issue 25). A request that is not idempotent
+    -- (docs/decisions.md#no-connection-reuse-for-writes: PUT too) opens a
+    -- connection of its own, as in the C core, so a pooled one the server
+    -- had closed never leaves its outcome unknown.
+    it("sends a GET once on a pooled connection the server dropped, and fails (sent)", function()
       local r = run(fmt([[
         local d = ngx.shared.spec_counts
+        -- earlier cases may have pooled connections, which this endpoint drops
+        repeat until t.request{ url = $1 }                    -- answered: pools a connection
         d:flush_all()
-        assert(t.request{ url = $1 })                         -- pools a connection
-        local get = t.request{ url = $1 }                     -- dropped, sent again
-        local gets = d:get("GET")
-        assert(t.request{ url = $1 })                         -- pools a fresh one
-        local put, err = t.request{ method = "PUT", url = $1, body = "{}" }
-        return { get = get and get.status, gets = gets, put = put and put.status,
-          puts = d:get("PUT"), kind = err and err.kind, sent = err and err.sent }]],
-        h.plain .. "/raw/drop_reused"))
-      assert.are.equal(200, r.get)
-      assert.is_true(r.gets >= 3)   -- earlier specs may have left pooled connections too
-      assert.is_nil(r.put)
-      assert.are.equal(1, r.puts)
+        local get, err = t.request{ url = $1 }                -- dropped without an answer
+        return { get = get and get.status, gets = d:get("GET"), kind = err and err.kind,
+          sent = err and err.sent }]], h.plain .. "/raw/drop_reused"))
+      assert.is_nil(r.get)
+      assert.are.equal(1, r.gets)
       assert.are.equal("network", r.kind)
       assert.is_true(r.sent)
+    end)
+
+    it("opens a connection of its own for each PUT and POST, and keeps none of them", function()
+      local r = run(fmt([[
+        local d = ngx.shared.spec_counts
+        repeat until t.request{ url = $1 }                    -- answered: pools a connection
+        d:flush_all()
+        local a = assert(t.request{ method = "PUT", url = $1, body = "{}" })
+        local b = assert(t.request{ method = "POST", url = $1, body = "{}" })
+        local c = assert(t.request{ method = "POST", url = $1, body = "{}" })
+        return { a.status, b.status, c.status, a.new_connection, b.new_connection, c.new_connection,
+          d:get("PUT"), d:get("POST") }]], h.plain .. "/raw/drop_reused"))
+      assert.are.same({ 200, 200, 200, true, true, true, 1, 2 }, r)
     end)
 
     it("does not pool a connection the server closes", function()
@@ -283,6 +254,28 @@ describe("coreplus.transport.ngx", function()
   end)
 
   describe("a Redis shared limit", function()
+    it("books, waits and sends through the transport's wait (ngx_redis.lua's interface)", function()
+      local server = dofile("spec/support/redis.lua").new()
+      local url = server:start()
+      local ok, r = pcall(run, fmt([[
+        local lim = t.limiter{ rate = 2, per = 0.5, key = "spec-redis-" .. ngx.now(), shared = $1 }
+        local t0, at = t.now(), {}
+        local function send(i)
+          local res, err = t.request{ url = $2, limiter = lim, deadline = t.now() + 5 }
+          assert(res, err and err.message)
+          at[i] = t.now() - t0
+        end
+        send(1); send(2)
+        local late, err = t.request{ url = $2, limiter = lim, deadline = t.now() + 0.1 }
+        send(3)
+        return { at = at, late = late ~= nil, kind = err and err.kind }]], url, h.plain .. "/raw/sized?n=1"))
+      server:stop()
+      assert(ok, r)
+      assert.is_true(r.at[3] >= 0.5, "third after " .. r.at[3])
+      assert.is_false(r.late)
+      assert.are.equal("timeout", r.kind)
+    end)
+
     it("reads the password up to the last @ and never shows any of it", function()
       local r = run([[
         local lim = t.limiter{ rate = 10, per = 1, key = "k", shared = "redis://:p@ss/w@127.0.0.1:1/0",
@@ -292,25 +285,6 @@ describe("coreplus.transport.ngx", function()
       assert.is_nil(r.d)
       assert.truthy(r.msg:find("redis://:***@127.0.0.1:1/0", 1, true), r.msg)
       assert.is_nil(r.msg:find("ss", 1, true), r.msg)
-    end)
-  end)
-
-  describe("request_many", function()
-    it("runs requests concurrently and returns results in input order", function()
-      local r = run(fmt([[
-        local list = {}
-        for i = 1, 6 do list[i] = { url = $1 .. "&i=" .. i } end
-        list[4] = { url = $2 }
-        local t0 = t.now()
-        local res = t.request_many(list, { concurrency = 6 })
-        local out = { elapsed = t.now() - t0, uris = {} }
-        for i, x in ipairs(res) do
-          out.uris[i] = x.error and ("error:" .. x.error.kind) or x.body
-        end
-        return out]], h.plain .. "/raw/slow?s=0.3", h.closed .. "/nothing"))
-      assert.is_true(r.elapsed < 0.9, "elapsed " .. r.elapsed)
-      assert.are.equal("error:network", r.uris[4])
-      for _, i in ipairs{ 1, 2, 3, 5, 6 } do assert.are.equal("late\n", r.uris[i]) end
     end)
   end)
 
@@ -385,6 +359,117 @@ describe("coreplus.transport.ngx", function()
         return { before, lim:ready(n2) }]])
       assert.is_true(r[1] > 0)
       assert.are.equal(0, r[2])
+    end)
+
+    -- The C core's lease (issue 26): a booking that has not left holds the
+    -- later ones up for core.defaults.lease without a renewal, not 2 s (or
+    -- 2 * connect_timeout + 1 once connecting).
+    it("lets a booking whose owner stopped renewing hold the others up for one lease at most", function()
+      local r = run([[
+        local lim = t.limiter{ rate = 1, per = 5, key = "spec-lease-a-" .. ngx.now() }
+        local _, b1 = lim:reserve()           -- its worker is stopped from here on
+        local _, b2 = lim:reserve()
+        local before = lim:ready(b2)
+        ngx.sleep(require("coreplus.core").defaults.lease + 0.1)
+        return { before, lim:ready(b2) }]])
+      assert.is_true(r[1] > 0)
+      assert.are.equal(0, r[2])
+    end)
+
+    it("books again, behind the others, when the owner resumes after its lease ran out: no burst", function()
+      local r = run([[
+        local lim = t.limiter{ rate = 1, per = 1, key = "spec-lease-b-" .. ngx.now() }
+        local _, b1 = lim:reserve()           -- stopped for longer than a lease
+        ngx.sleep(require("coreplus.core").defaults.lease + 0.1)
+        local d2, b2 = lim:reserve()          -- goes on without it
+        lim:sent(b2)
+        local owed = lim:sent(b1)             -- resumes and sends
+        return { d2 = d2, owed = owed, relets = lim:stats().relets }]])
+      assert.are.equal(0, r.d2)
+      assert.is_true(r.owed > 1, "owed " .. r.owed)   -- per + margin after b2
+      assert.are.equal(1, r.relets)
+    end)
+
+    it("renews the lease while the owner waits for its slot", function()
+      local r = run([[
+        local ngx_limiter = require "coreplus.transport.ngx_limiter"
+        local lim = t.limiter{ rate = 1, per = 2.5, key = "spec-lease-c-" .. ngx.now() }
+        local _, b1 = lim:reserve(); lim:sent(b1)
+        local waiter = ngx.thread.spawn(ngx_limiter.wait, lim, ngx.now() + 10)   -- about 2.5 s
+        ngx.sleep(0.05)
+        local _, b3 = lim:reserve()
+        local behind = {}
+        -- b3's owner polls without renewing: b3 books again past each lease,
+        -- and still finds b2 (renewed by its owner) ahead of it
+        for i = 1, 4 do ngx.sleep(0.5); behind[i] = lim:ready(b3) end
+        local _, b2 = ngx.thread.wait(waiter)
+        lim:sent(b2); lim:cancel(b3)
+        return behind]])
+      for i = 1, 4 do assert.is_true(r[i] > 0, "ready " .. i .. ": " .. r[i]) end
+    end)
+
+    it("evicts nothing when the dict is full, and says so with kind limiter", function()
+      local r = run([[
+        local saved = t.dict_name
+        t.dict_name = "spec_small"
+        ngx.shared.spec_small:flush_all(); ngx.shared.spec_small:flush_expired()
+        local lims, err = {}, nil
+        for i = 1, 400 do
+          local lim = t.limiter{ rate = 1, per = 30, key = "spec-full-" .. i .. "-" .. ngx.now() }
+          local d, b = lim:reserve()
+          if not d then err = b; break end
+          lim:sent(b)
+          lims[#lims + 1] = lim
+        end
+        t.dict_name = saved
+        -- every key that booked still knows its departure: its next booking waits
+        local forgot = 0
+        for _, lim in ipairs(lims) do
+          local d, b = lim:reserve()
+          if d == 0 then forgot = forgot + 1 end
+          if d then lim:cancel(b) end
+        end
+        return { booked = #lims, err = err, forgot = forgot }]])
+      assert.is_true(r.booked > 10, "booked " .. r.booked)
+      assert.are.equal("limiter", r.err.kind)
+      assert.is_false(r.err.sent)
+      assert.truthy(r.err.message:find("lua_shared_dict spec_small is full", 1, true), r.err.message)
+      assert.are.equal(0, r.forgot)
+    end)
+
+    it("takes no booking number for a booking the full dict could not hold", function()
+      local r = run([[
+        local saved = t.dict_name
+        t.dict_name = "spec_small"
+        local dict = ngx.shared.spec_small
+        dict:flush_all(); dict:flush_expired()
+        local lim = t.limiter{ rate = 1, per = 30, key = "spec-hole-" .. ngx.now() }
+        local _, b = lim:reserve(); lim:sent(b)            -- booking 1
+        local i = 0
+        while dict:safe_set("f" .. i, i) do i = i + 1 end   -- entries of the size of its own
+        dict:delete("f0")                                   -- room for the lock, not the booking
+        local failed = 0
+        for _ = 1, 5 do if not lim:reserve() then failed = failed + 1 end end
+        local before = lim:stats().granted
+        for k = 0, i do dict:delete("f" .. k) end
+        local d, b2 = lim:reserve()                          -- booking 2: waits for booking 1
+        t.dict_name = saved
+        return { failed = failed, before = before, after = lim:stats().granted, d = d, n = b2.n }]])
+      assert.are.equal(5, r.failed)
+      assert.are.equal(1, r.before)
+      assert.are.equal(2, r.after)
+      assert.is_true(r.d > 29, "delay " .. tostring(r.d))
+    end)
+
+    it("says the size the dict needs, and checks it at start-up", function()
+      local r = run([[
+        local small, why = pcall(t.check_dict, { keys = 100000 })
+        return { one = t.dict_size{ keys = 1 }, ten = t.dict_size{ keys = 10 }, ok = t.check_dict{ keys = 10 },
+          small = small, why = tostring(why) }]])
+      assert.is_true(r.ten > r.one)
+      assert.is_true(r.ok)
+      assert.is_false(r.small)
+      assert.truthy(r.why:find("lua_shared_dict coreplus_limit is 1024k; 100000 keys", 1, true), r.why)
     end)
 
     it("forgets a cancelled booking", function()

@@ -19,6 +19,7 @@ int luaopen_coreplus_core(lua_State *L)
     jwt_lua_register(L);
     json_lua_register(L);
     clock_lua_register(L);
+    signal_lua_register(L);
     limiter_lua_register(L);
     limiter_redis_lua_register(L);
     req_lua_push_state(L);     /* stack: module state, shared by the request functions */

@@ -12,7 +12,9 @@ void jwt_lua_register(lua_State *L);
 void json_lua_register(lua_State *L);
 void clock_lua_register(lua_State *L);
 void limiter_lua_register(lua_State *L);
+void limiter_clock_lua_register(lua_State *L);   /* called by limiter_lua_register */
 void defaults_lua_register(lua_State *L);
+void signal_lua_register(lua_State *L);
 /* Adds to the module's _private table (helpers for the Lua layer only). */
 void limiter_redis_lua_register(lua_State *L);
 

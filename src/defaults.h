@@ -17,12 +17,26 @@
  * gave 429s against the mock, 5 ms none; 25 ms leaves room for network
  * jitter and still reaches ~97 % of the rate. */
 #define DEFAULT_MARGIN 0.025
+/* A limit that learns (docs/decisions.md#limit-learns): a 429 widens its
+ * key's margin by DEFAULT_LEARN_STEP (at most once per window, up to
+ * DEFAULT_LEARN_MAX above the margin given), and the widening wears off by
+ * DEFAULT_LEARN_EASE seconds per second while no 429 comes (100 ms in
+ * 200 s). Shared with the window: every process on it learns. */
+#define DEFAULT_LEARN_STEP 0.05
+#define DEFAULT_LEARN_MAX 0.5
+#define DEFAULT_LEARN_EASE 0.0005
 #define DEFAULT_REDIS_TIMEOUT 0.5                     /* connect and each command */
+#define DEFAULT_MAX_HEAD (256u << 10)                 /* response header lines, bytes */
+/* Seconds a booking that has not left yet holds later ones up without a
+ * renewal (docs/decisions.md#pending-leases); its owner
+ * renews every DEFAULT_LEASE / 4 while it waits or connects. The C limiter
+ * and the ngx transport's both use it. */
+#define DEFAULT_LEASE 1.0
 
 /* "lua-coreplus/<version> (libcurl/<version>; <Lua or LuaJIT version>)" */
 #define DEFAULT_USER_AGENT_FORMAT "lua-coreplus/%s (libcurl/%s; %s)"
 
-/* The methods that may be repeated without asking (decision #17: the others
+/* The methods that may be repeated without asking (docs/decisions.md#no-connection-reuse-for-writes: the others
  * never reuse a connection, and the Lua layer never retries them once sent).
  * X(name) is expanded once per method. */
 #define DEFAULT_IDEMPOTENT(X) X(GET) X(HEAD) X(DELETE) X(OPTIONS)

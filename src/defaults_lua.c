@@ -3,6 +3,7 @@
  *
  *   core.defaults = { issuer, audience, token_ttl, timeout, connect_timeout,
  *                     max_body, concurrency, rate, per, margin, redis_timeout,
+ *                     max_head, lease, learn_step, learn_max, learn_ease,
  *                     user_agent, idempotent = { GET = true, HEAD = true, ... },
  *                     max_rate, max_concurrency }   (the largest the core takes)
  *
@@ -70,6 +71,11 @@ void defaults_lua_register(lua_State *L)
     defaults_setnum(L, "per", DEFAULT_PER);
     defaults_setnum(L, "margin", DEFAULT_MARGIN);
     defaults_setnum(L, "redis_timeout", DEFAULT_REDIS_TIMEOUT);
+    defaults_setnum(L, "learn_step", DEFAULT_LEARN_STEP);
+    defaults_setnum(L, "learn_max", DEFAULT_LEARN_MAX);
+    defaults_setnum(L, "learn_ease", DEFAULT_LEARN_EASE);
+    defaults_setnum(L, "max_head", DEFAULT_MAX_HEAD);
+    defaults_setnum(L, "lease", DEFAULT_LEASE);
     defaults_setnum(L, "max_rate", THR_MAX_RATE);
     defaults_setnum(L, "max_concurrency", SCHED_MAX);
     defaults_user_agent(L, ua, sizeof ua);

@@ -271,7 +271,7 @@ double http_wait_left(http_req *r, double now)
     d = thr_ready(&r->tk, &r->cfg, now);
     if (r->deadline > 0 && d > 0 && now + d > r->deadline) {
         thr_cancel(&r->tk);    /* earlier bookings left late: it cannot make it */
-        http_stop(r, HTTP_TIMEOUT, THR_LATE_WAIT, d);
+        http_stop(r, HTTP_TIMEOUT, r->tk.late ? THR_LATE_LOCK : THR_LATE_WAIT, d);
         return 0.0;
     }
     return d;
@@ -507,20 +507,17 @@ void http_finish(http_req *r, CURLcode rc)
     if (rc != CURLE_OK && r->errbuf[0] == '\0')
         snprintf(r->errbuf, sizeof r->errbuf, "%s", curl_easy_strerror(rc));
     if (e != NULL) {
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
-        curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &r->total_time);
-        curl_easy_getinfo(e, CURLINFO_CONNECT_TIME, &r->connect_time);
-        curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME, &r->appconnect_time);
-        curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME, &r->pretransfer_time);
-        curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME, &r->starttransfer_time);
-        curl_easy_getinfo(e, CURLINFO_PRIMARY_PORT, &r->primary_port);
-        curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &r->local_port);
+#define HTTP_GETINFO(type, field, info, name) curl_easy_getinfo(e, info, &r->field);
+        HTTP_RESULT_INFO(HTTP_GETINFO)
+#undef HTTP_GETINFO
         curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &r->num_connects);
         curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &r->http_version);
         if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL)
             snprintf(r->primary_ip, sizeof r->primary_ip, "%s", ip);
         if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
             r->retry_after = (long)ra;
+        if (r->status == 429 && r->lim != NULL)   /* its key's margin widens (limiter.h) */
+            thr_learn_429(r->lim, &r->cfg, clock_monotonic(), r->deadline);
         /* libcurl keeps pointers to these until the handle is reset */
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
         curl_easy_setopt(e, CURLOPT_MIMEPOST, NULL);

@@ -13,14 +13,31 @@
 
 #include <curl/curl.h>
 
+#include "defaults.h"
 #include "http_parse.h"
 #include "jwt.h"
 #include "mime.h"
 #include "limiter/limiter.h"
 
-#define HTTP_MAX_HEAD (256u << 10)    /* all response header lines together */
+#define HTTP_MAX_HEAD DEFAULT_MAX_HEAD   /* all response header lines together */
 
 /* ===== one request ===== */
+
+/* What libcurl reports of a finished transfer, each returned in res under
+ * its Lua name: X(C type, field of http_req, CURLINFO_..., "Lua name").
+ * The one list: http_req's fields, http_finish's curl_easy_getinfo calls and
+ * req_lua.c's pushes are expanded from it (the contract of every transport's
+ * results is lua/coreplus/transport/init.lua). */
+#define HTTP_RESULT_INFO(X) \
+    X(long, status, CURLINFO_RESPONSE_CODE, "status") \
+    X(double, total_time, CURLINFO_TOTAL_TIME, "elapsed") \
+    X(double, connect_time, CURLINFO_CONNECT_TIME, "connect_time") \
+    X(double, appconnect_time, CURLINFO_APPCONNECT_TIME, "tls_time") \
+    X(double, pretransfer_time, CURLINFO_PRETRANSFER_TIME, "pretransfer_time") \
+    X(double, starttransfer_time, CURLINFO_STARTTRANSFER_TIME, "starttransfer_time") \
+    X(long, primary_port, CURLINFO_PRIMARY_PORT, "primary_port") \
+    X(long, local_port, CURLINFO_LOCAL_PORT, "local_port")
+#define HTTP_RESULT_FIELD(type, field, info, name) type field;
 
 typedef struct http_buf {
     char *p;
@@ -73,9 +90,9 @@ typedef struct http_req {
     CURLcode rc;
     int kind;
     http_buf resp_body, resp_head;
-    long status, primary_port, local_port, num_connects, http_version;
-    double total_time, connect_time, appconnect_time, pretransfer_time,
-           starttransfer_time;
+    HTTP_RESULT_INFO(HTTP_RESULT_FIELD)
+    long num_connects;            /* res.new_connection */
+    long http_version;            /* res.http_version ("1.1", "2", ...) */
     long retry_after;             /* seconds, -1 when absent */
     char primary_ip[64];
 } http_req;

@@ -503,23 +503,22 @@ int req_lua_push(lua_State *L, http_req *r)
         return 0;
     }
     lua_createtable(L, 0, 18);
-    req_setint(L, "status", r->status);
+#define REQ_SET_long req_setint
+#define REQ_SET_double req_setnum
+#define REQ_PUSH_INFO(type, field, info, name) REQ_SET_##type(L, name, r->field);
+    HTTP_RESULT_INFO(REQ_PUSH_INFO)
+#undef REQ_PUSH_INFO
+#undef REQ_SET_long
+#undef REQ_SET_double
     req_push_headers(L, r);
     lua_setfield(L, -2, "headers");
     lua_pushlstring(L, r->resp_body.p ? r->resp_body.p : "", r->resp_body.n);
     lua_setfield(L, -2, "body");
-    req_setnum(L, "elapsed", r->total_time);
     req_setnum(L, "waited", r->waited);
-    req_setnum(L, "connect_time", r->connect_time);
-    req_setnum(L, "tls_time", r->appconnect_time);
-    req_setnum(L, "pretransfer_time", r->pretransfer_time);
-    req_setnum(L, "starttransfer_time", r->starttransfer_time);
     lua_pushboolean(L, r->num_connects > 0);
     lua_setfield(L, -2, "new_connection");
     lua_pushstring(L, r->primary_ip);
     lua_setfield(L, -2, "primary_ip");
-    req_setint(L, "primary_port", r->primary_port);
-    req_setint(L, "local_port", r->local_port);
     ver = req_version_name(r->http_version);
     if (ver != NULL) {
         lua_pushstring(L, ver);

@@ -6,6 +6,10 @@
 --  - `path`: the path under `/API/Core/<version>/` (ends with `/`)
 --  - `version`: the API version the docs show for the resource (rows without
 --    one use the client's `version`); an operation can pin its own
+--  - `versions`: every version the docs or third-party code show it under;
+--    when the one tried answers route-not-found, the client tries the
+--    other once and remembers the one that answered (`coreplus.engine`).
+--    Without it, only the pinned `version` is known
 --  - `items`: the key of the list envelope (`{"clients": [...], "paging": {...}}`)
 --  - `record`: the key of the single-record envelope (`{"client": {...}}`); nil
 --   when the API returns the record unwrapped
@@ -17,9 +21,12 @@
 --   fields it sends in documented forms (`datetimes`, `dates`, `amounts`,
 --   `updated_since`: `coreplus.fields`), and its own `version` when it
 --   differs from the row's
+--  - `filters` (list operations): the query filters the docs do not
+--   document, each `{rule =, fields =}`: the rows that come back are checked
+--   against them (`coreplus.filters`), since a server may ignore them
 --
--- Sources and confidence: shared/coreplus-api.md section 4 (row numbers in the
--- comments); docs/decisions.md says what is guessed.
+-- Sources: the coreplus developer docs (developers.coreplus.com.au) and, where
+-- they are silent, independent client code; docs/decisions.md says what is guessed.
 -- @module coreplus.catalogue
 
 --- The rows, by client field.
@@ -43,10 +50,25 @@
 -- @field messages `Message/`: send (messageData, attachments)
 local BOOKING_TIMES = { "startDateTime", "endDateTime" }
 
+-- Both versions (section 4.1's "Ver" column: v2 in the docs' examples, v2.1
+-- in the Client Files example and in recent third-party code).
+local BOTH = { "v2.1", "v2" }
+
+-- Filters third-party code sends that the docs do not document (section 4.2,
+-- 4.5): checked on the rows that come back.
+local CLIENT_FILTERS = {
+  name = { rule = "name" },
+}
+local APPOINTMENT_FILTERS = {
+  clientId = { rule = "id", fields = { "clients.clientId", "clientId" } },
+  practitionerId = { rule = "id", fields = { "practitioner.practitionerId", "practitionerId" } },
+  locationId = { rule = "id", fields = { "locationId" } },
+}
+
 return {
   clients = {   -- rows 1-3
-    path = "Client/", items = "clients", record = "client",
-    list = { updated_since = true }, get = {}, changed_since = {}, find_or_create = {},
+    path = "Client/", items = "clients", record = "client", versions = BOTH,
+    list = { updated_since = true, filters = CLIENT_FILTERS }, get = {}, changed_since = {}, find_or_create = {},
     create = { required = { "firstName", "lastName", "dateOfBirth" }, dates = { "dateOfBirth" } },
   },
   client_family = {   -- row 4: documented under v2 only
@@ -54,26 +76,26 @@ return {
     create = { required = { "clientId", "firstName", "surname" }, dates = { "dateOfBirth" } },
   },
   practitioners = {   -- row 5
-    path = "Practitioner/", items = "practitioners",
+    path = "Practitioner/", items = "practitioners", versions = BOTH,
     list = {},
   },
   locations = {   -- row 6
-    path = "Location/", items = "locations",
+    path = "Location/", items = "locations", versions = BOTH,
     list = {},
   },
   appointment_types = {   -- rows 7-8: the list is seen under v2.1, create documented under v2
-    path = "AppointmentType/", items = "appointmentTypes", record = "appointmentType",
+    path = "AppointmentType/", items = "appointmentTypes", record = "appointmentType", versions = BOTH,
     list = {},
-    create = { required = { "description" }, version = "v2" },
+    create = { required = { "description" }, version = "v2", versions = { "v2" } },
   },
   availability_slots = {   -- row 9
-    path = "AvailabilitySlot/", items = "timeslots",
+    path = "AvailabilitySlot/", items = "timeslots", versions = BOTH,
     list = { required = { "startDate", "endDate", "timezoneId" } },
     next_free = {},
   },
   appointments = {   -- rows 10-14
-    path = "Appointment/", items = "appointments", record = "appointment",
-    list = { required = { "startDate", "endDate", "timezoneId" } },
+    path = "Appointment/", items = "appointments", record = "appointment", versions = BOTH,
+    list = { required = { "startDate", "endDate", "timezoneId" }, filters = APPOINTMENT_FILTERS },
     get = {},
     book = { required = { "startDateTime", "endDateTime", "practitioner", "locationId", "clients" },
       datetimes = BOOKING_TIMES },
@@ -96,7 +118,7 @@ return {
     upload = { required = { "clientId", "name" } },
   },
   messages = {   -- row 20: multipart; needs advanced permissions
-    path = "Message/",
+    path = "Message/", versions = BOTH,   -- the page's template says <ver>
     send = {},   -- MessageContents is filled in from the attachments (coreplus.uploads)
   },
 }

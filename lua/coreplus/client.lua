@@ -15,11 +15,12 @@ local config = require "coreplus.config"
 local engine = require "coreplus.engine"
 local misuse = require "coreplus.misuse"
 local url = require "coreplus.url"
-local catalogue = require "coreplus.catalogue"
 local resource = require "coreplus.resource"
 local transports = require "coreplus.transport"
+local metrics = require "coreplus.metrics.registry"
 
 local type = type
+local pairs = pairs
 local rawget = rawget
 local rawset = rawset
 local tostring = tostring
@@ -38,15 +39,10 @@ function mt.__index(self, key)
   if method ~= nil then return method end
   -- The clock the engine learnt, readable as a field (doctor, specs).
   if key == "clock_offset" then return engines[self].clock_offset end
-  -- A resource is made on first use and kept: a process holding many
-  -- clients (one per practice) pays only for the resources it uses.
-  local row = catalogue[key]
-  if row ~= nil then
-    local r = resource.new(engines[self], key, row)
-    rawset(self, key, r)
-    return r
-  end
-  return nil
+  -- One field per catalogue row, made by the engine on first use.
+  local r = engines[self]:resource(key)
+  if r ~= nil then rawset(self, key, r) end
+  return r
 end
 
 -- What one rate budget covers (option limit_key): one practice's access
@@ -111,8 +107,14 @@ function _M.new(opts)
   local credentials = { consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
     access_token = o.access_token }
   local limiter, unshared = make_limiter(transport, o)
-  local eng = engine.new(o, credentials, transport, limiter)
+  local eng = engine.new(o, credentials, transport, limiter, resource.new)
+  eng.metrics = metrics.for_client(o)
   if unshared then eng:warn("limit_not_shared", unshared) end
+  -- (a stub is not coreplus: no warning for unit tests)
+  if opts.issuer == nil and (transport.name == "curl" or transport.name == "ngx") then
+    eng:warn("default_issuer", "no issuer is set: coreplus documents iss as your company's URL; set"
+      .. " issuer (COREPLUS_ISSUER), e.g. issuer = \"https://myapp.example\"")
+  end
   local self = setmetatable({
     base_url = o.base_url,
     version = o.version,
@@ -122,6 +124,7 @@ function _M.new(opts)
     concurrency = o.concurrency,
     transport = transport,
     limiter = limiter,
+    practice = o.practice,
   }, mt)
   engines[self] = eng
   return self
@@ -142,9 +145,37 @@ end
 -- - `concurrency`: pages fetched ahead by the iterators
 -- - `transport`: the transport in use (`coreplus.transport`)
 -- - `limiter`: the limiter in use (nil when the transport has none)
+-- - `practice`: the label of this client's metrics (`coreplus.metrics`)
 -- - `clock_offset`: seconds the server's clock is ahead of this machine's,
 --   learnt from the responses' `Date` headers (nil until the first response)
 -- @type client
+
+--- The API versions this client found its operations answer under, when
+-- the version it tried first had no route (see `coreplus.catalogue`'s
+-- `versions`): `{["clients:list"] = "v2", ...}`, a copy.
+-- @treturn table operation key -> version
+function _M:found_versions()
+  local out = {}
+  for k, v in pairs(engines[self].found_versions) do out[k] = v end
+  return out
+end
+
+--- Starts from versions found earlier (by another run: the CLI keeps them
+-- in a file), and tells `on_found(key, version)` each version found from
+-- now on.
+-- @tparam table known operation key -> version, as `found_versions` gives
+-- @tparam[opt] function on_found
+function _M:learn_versions(known, on_found)
+  if type(known) ~= "table" then misuse.raise("bad argument #1 to 'learn_versions' (table expected)") end
+  if on_found ~= nil and not config.callable(on_found) then
+    misuse.raise("bad argument #2 to 'learn_versions' (function expected)")
+  end
+  local eng = engines[self]
+  for k, v in pairs(known) do
+    if type(k) == "string" and type(v) == "string" and v:match("^v[%d.]+$") then eng.found_versions[k] = v end
+  end
+  eng.on_version_found = on_found
+end
 
 --- Sends one request to any path, for endpoints the catalogue does not
 -- have yet: signed, throttled and retried like the resource operations.
@@ -153,7 +184,8 @@ end
 --  (no `?`, `#`, `..` or spaces: put parameters in `query`)
 -- @tparam[opt] table opts `query` (a table: list values become repeated
 --  keys), `body` (a table, sent as JSON, or a string), `headers` (extra
---  headers), `version` (this request's API version)
+--  headers), `version` (this request's API version), `operation` (its label
+--  in the metrics, e.g. `"payments:list"`; default `"request"`)
 -- @treturn table the decoded JSON body, and the transport's response (`status`,
 --  `headers`, `body`, `elapsed`, ...); or nil and an error (`coreplus.errors`)
 -- @usage local body, res = cp:request("GET", "Payment/", { query = { invoiceId = "..." } })
@@ -167,7 +199,21 @@ function _M:request(method, path, opts)
   if opts ~= nil and type(opts) ~= "table" then
     misuse.raise("bad argument #3 to 'request' (table expected, got %s)", type(opts))
   end
+  local op = opts and opts.operation
+  if op ~= nil and (type(op) ~= "string" or #op > 64 or not op:match("^[%w_.:-]+$")) then
+    misuse.raise("bad argument #3 to 'request' (operation: up to 64 letters, digits, '_', '.', ':' or '-')")
+  end
   return engines[self]:call(method:upper(), (path:gsub("^/+", "")), opts)
+end
+
+--- This client's metrics: its practice's series in its registry
+-- (`coreplus.metrics`), in the Prometheus text format. Every client with the
+-- same `practice` and registry adds to the same series.
+-- @treturn string the text format, version 0.0.4 (no series with `metrics = false`)
+-- @usage io.write(cp:metrics())
+function _M:metrics()
+  local rec = engines[self].metrics
+  return require("coreplus.metrics.exposition").render(rec and rec.registry:flatten{ practice = rec.practice } or {})
 end
 
 return _M

@@ -4,8 +4,8 @@
 -- the OpenResty booking page); `cp.clients:find_or_create(fields)` is the
 -- same function with the clients resource in place of the client.
 --
--- coreplus documents no search filter on Client/ (../shared/coreplus-api.md
--- §4.2). Third-party code sends `name=`, which a server may honour as a
+-- coreplus documents no search filter on Client/ (the developer docs' Client
+-- pages). Third-party code sends `name=`, which a server may honour as a
 -- substring, match some other way, or ignore and answer every client. So the
 -- filter is only a hint:
 --   1. the first page is asked for with `name = <last name>`: a last name is
@@ -75,10 +75,13 @@ local function first_match(items, want)
   return nil
 end
 
--- Whether the first page is all the server would give for this query.
+-- Whether the first page is all the server would give for this query: by
+-- what it sent (rows the pager dropped as not matching count too).
 local function whole_answer(page)
-  if page.total then return page.total <= #page.items end
-  return #page.items < PAGE_SIZE
+  local got = page.received or #page.items
+  local total = page.server_total or page.total
+  if total then return total <= got end
+  return got < PAGE_SIZE
 end
 
 local function create(cp, fields)

@@ -5,9 +5,11 @@
 -- reads `config.DEFAULTS`.
 local core = require "coreplus.core"
 local misuse = require "coreplus.misuse"
+local settings = require "coreplus.settings"
 
 local type = type
 local pairs = pairs
+local ipairs = ipairs
 local tostring = tostring
 local floor = math.floor
 local huge = math.huge
@@ -29,27 +31,43 @@ local DEFAULTS = {
   max_body = C.max_body,
   backoff = L.backoff, backoff_max = L.backoff_max,
   limit_key = L.limit_key, max_upload = L.max_upload,
+  practice = L.practice,
 }
 _M.DEFAULTS = DEFAULTS
 
 -- name -> expected type; anything else is refused by name. "callable" is a
--- function or anything with __call (a luassert spy).
+-- function or anything with __call (a luassert spy). The options a person
+-- gives as text (coreplus.settings) take their types from there; these are
+-- the ones only code gives.
 local OPTIONS = {
-  base_url = "string", version = "string",
-  consumer_id = "string", consumer_secret = "string", access_token = "string",
-  issuer = "string", audience = "string",
-  rate = "number", per = "number", shared_limit = "limit", limit_key = "string",
-  on_redis_error = "string", redis_timeout = "number",   -- shared_limit = "redis://..."
-  redis_cafile = "string", redis_certfile = "string", redis_keyfile = "string",   -- rediss://
-  redis_insecure = "boolean",
-  retries = "number", timeout = "number", connect_timeout = "number",
-  cafile = "string", capath = "string", insecure = "boolean", user_agent = "string",
+  rate = "number", per = "number",
+  insecure = "boolean",
   concurrency = "number", transport = "any", on_request = "callable",
   allow_http = "boolean", max_body = "number",
   backoff = "number", backoff_max = "number",
   sleep = "callable", random = "callable", now = "callable", log = "callable",
-  max_upload = "number",
+  max_upload = "number", clock_offset = "number",
+  practice = "string", metrics = "metrics",   -- coreplus.metrics
 }
+-- A setting's name that is not its option's (api_version for version) is
+-- taken as that option too, so that option `x` <=> COREPLUS_X holds.
+local SYNONYMS = {}
+for _, row in ipairs(settings.ROWS) do
+  if row.option then
+    OPTIONS[row.option] = row.type
+    for _, n in ipairs(row.names) do
+      if n ~= row.option then SYNONYMS[n] = row.option end
+    end
+  end
+end
+
+--- Every option name coreplus.new takes (a set), synonyms included.
+function _M.option_names()
+  local out = {}
+  for k in pairs(OPTIONS) do out[k] = true end
+  for k in pairs(SYNONYMS) do out[k] = true end
+  return out
+end
 
 -- Numbers: the range each may take (finite; a few must be whole). Far
 -- beyond any real use at both ends, so that a typo or a NaN is caught here,
@@ -60,11 +78,13 @@ local RANGES = {
   timeout = { 0.001, 86400 }, connect_timeout = { 0.001, 3600 },
   concurrency = { 1, C.max_concurrency }, max_body = { 1, 2 ^ 40 }, max_upload = { 1, 2 ^ 40 },
   backoff = { 0, 3600 }, backoff_max = { 0, 3600 }, redis_timeout = { 0.001, 60 },
+  clock_offset = { -86400, 86400 },
 }
 
 local LIMIT_KEYS = { access_token = true, consumer = true }
 
-local REQUIRED = { "base_url", "consumer_id", "consumer_secret", "access_token" }
+local REQUIRED = {}
+for i, row in ipairs(settings.required()) do REQUIRED[i] = row.option end
 _M.REQUIRED = REQUIRED
 
 local MAX_OPTION_LEN = 64 * 1024
@@ -107,7 +127,7 @@ end
 _M.callable = callable
 
 local function check_option(name, value)
-  local want = OPTIONS[name]
+  local want = OPTIONS[SYNONYMS[name] or name]
   if want == nil then
     misuse.raise("coreplus.new: unknown option '%s'", tostring(name))
   end
@@ -119,6 +139,10 @@ local function check_option(name, value)
     if value ~= false and type(value) ~= "string" then
       misuse.raise("coreplus.new: option '%s' must be a path, a redis:// URL or false (got %s)",
         name, type(value))
+    end
+  elseif want == "metrics" then
+    if value ~= false and not require("coreplus.metrics.registry").is_registry(value) then
+      misuse.raise("coreplus.new: option '%s' must be a registry (coreplus.metrics.registry()) or false", name)
     end
   elseif want ~= "any" and type(value) ~= want then
     misuse.raise("coreplus.new: option '%s' must be a %s (got %s)", name, want, type(value))
@@ -165,6 +189,20 @@ local function check_base_url(u, allow_http)
   end
 end
 
+-- The practice label is shown to whoever scrapes the metrics: printable,
+-- short, and never one of the secrets (a token pasted in the wrong field).
+local MAX_PRACTICE_LEN = 128
+local function check_practice(o)
+  local p = o.practice
+  if p == "" or #p > MAX_PRACTICE_LEN or p:find("%c") then
+    misuse.raise("coreplus.new: option 'practice' must be 1 to %d printable characters", MAX_PRACTICE_LEN)
+  end
+  if p == o.access_token or p == o.consumer_secret then
+    misuse.raise("coreplus.new: option 'practice' must not be the access token or the consumer secret:"
+      .. " it labels metrics that whoever scrapes them can read")
+  end
+end
+
 --- check(opts) -> o: the options merged over the defaults, each checked by
 -- name (raising at the caller's line).
 function _M.check(opts)
@@ -174,7 +212,16 @@ function _M.check(opts)
   for k, v in pairs(opts) do check_option(k, v) end
   local o = {}
   for k, v in pairs(DEFAULTS) do o[k] = v end
-  for k, v in pairs(opts) do o[k] = v end
+  for k, v in pairs(opts) do
+    local name = SYNONYMS[k]
+    if name == nil then
+      o[k] = v
+    elseif opts[name] ~= nil and opts[name] ~= v then
+      misuse.raise("coreplus.new: options '%s' and '%s' are one setting and differ", name, k)
+    else
+      o[name] = v
+    end
+  end
 
   for _, name in ipairs(REQUIRED) do
     if o[name] == nil or o[name] == "" then
@@ -182,6 +229,7 @@ function _M.check(opts)
     end
   end
   check_base_url(o.base_url, o.allow_http)
+  check_practice(o)
   for name in pairs(RANGES) do in_range(o, name) end
   -- floored below; the C core's pipeline holds at most max_concurrency requests
   if floor(o.concurrency) < 1 then
@@ -193,7 +241,7 @@ function _M.check(opts)
   if not LIMIT_KEYS[o.limit_key] then
     misuse.raise("coreplus.new: option 'limit_key' must be \"access_token\" or \"consumer\"")
   end
-  if o.version:find("[^%w._-]") then
+  if not require("coreplus.url").version_ok(o.version) then
     misuse.raise("coreplus.new: option 'version' must look like v2.1")
   end
   o.base_url = o.base_url:gsub("/+$", "")

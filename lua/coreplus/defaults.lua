@@ -12,5 +12,6 @@ return {
   backoff_max = 8,
   page_size = MAX_PAGE_SIZE,  -- iterators: the maximum, fewest requests per row
   max_upload = 100 * 1024 * 1024,   -- bytes: files and attachments checked before sending
-  limit_key = "access_token", -- what one rate budget covers (docs/decisions.md)
+  limit_key = "access_token", -- what one rate budget covers (docs/decisions.md#limit-key-default)
+  practice = "default",       -- the metrics' practice label (coreplus.metrics)
 }

@@ -14,6 +14,9 @@
 --  - `attempts`: how many attempts were made
 --  - `outcome = "unknown"`: a POST that may have been processed, so it was not repeated
 --  - `sent = false`: the request provably never left
+--  - `final = true`: repeating cannot help, so it was not repeated
+--  - `no_route = true`: a 404 that says the server has no route for the
+--   URL (under this API version), not that a record is missing
 --
 -- `tostring(err)` is one readable line that never contains a token or secret.
 --
@@ -35,7 +38,7 @@ local KINDS = {
   forbidden = true, not_found = true, conflict = true, validation = true,
   rate_limited = true, server = true, bad_response = true,
   limiter = true, blocked_user_agent = true,
-  stub_missing = true,   -- coreplus.testing.stub: no route registered for the request
+  database = true, locked = true, interrupted = true,   -- coreplus.sync
 }
 --- The kinds of error, as a set: `errors.kinds[kind]` is true for each of
 -- these, and `err.kind` is always one of them.
@@ -56,8 +59,14 @@ local KINDS = {
 --  - `timeout`: `timeout` or `connect_timeout` passed
 --  - `tls`: the server's certificate did not verify
 --  - `too_large`: a body over `max_body`
---  - `limiter`: a Redis `shared_limit` is unreachable and `on_redis_error = "fail"`
---  - `stub_missing`: `coreplus.testing.stub` has no route for the request
+--  - `limiter`: a Redis `shared_limit` is unreachable and `on_redis_error = "fail"`,
+--    or OpenResty's shared dict is full
+--  - `database`: `coreplus.sync` could not open, migrate or write its database
+--  - `locked`: `coreplus.sync`: another sync of the practice holds its lock
+--  - `interrupted`: `coreplus.sync`: stopped (SIGTERM, SIGINT) before the end
+--
+-- A test double may return kinds of its own (`coreplus.testing.stub`'s
+-- `stub_missing`), as error objects made with `errors.new`.
 -- @table kinds
 _M.kinds = KINDS
 
@@ -103,11 +112,80 @@ _M.metatable = mt
 
 -- ===== mapping responses to errors =====
 
-local TOKEN_CAUSES = "the usual causes of 'Invalid token' are: nbf/exp not in UTC unix seconds"
-  .. " (check the machine's clock); an Authorization header not of the form 'JwToken <token>';"
-  .. " a missing 'Content-Type: application/json'; sandbox credentials used against the"
-  .. " production URL (or the other way round); a wrong consumer secret; a url claim that differs"
-  .. " from the URL sent"
+local UA_HINT = "coreplus blocks missing or generic User-Agents (a CMS's, a tool's or a library's default):"
+  .. " set `user_agent` to your app's own name, e.g. \"my-practice-sync/1.2\" (coreplus CLI: --user-agent,"
+  .. " COREPLUS_USER_AGENT or the profile's user_agent)"
+
+local CAUSES = {
+  { id = "utc_times", name = "nbf/exp are not UTC unix seconds, or exp is not nbf + 60",
+    hint = "set nbf to the current UTC unix time in whole seconds and exp to nbf + 60; a clock or a"
+      .. " time zone set to local time makes them hours off (sync the clock with NTP)" },
+  { id = "content_type", name = "the Content-Type header is missing or not application/json",
+    hint = "send 'Content-Type: application/json' with every request (multipart/form-data for File/ and"
+      .. " Message/)" },
+  { id = "header_format", name = "the Authorization header is not 'JwToken', one space, then the token",
+    hint = "send exactly 'Authorization: JwToken <token>': the word JwToken as written, one space, the"
+      .. " token with no quotes or spaces" },
+  { id = "environment", name = "sandbox credentials are used against the production URL (or the other way round)",
+    hint = "credentials belong to one server: use the consumer id, secret and access token shown with the"
+      .. " add-on on the server the URL names" },
+  { id = "url_claim", name = "the url claim is not the exact URL requested, query string included",
+    hint = "build the URL once, query string and all, and put that exact string in the url claim and in the"
+      .. " request" },
+  { id = "method_claim", name = "the httpMethod claim is not the request's method",
+    hint = "set httpMethod to the request's method in upper case (GET, POST, ...), one token per request" },
+  { id = "signature", name = "the signature is not made with this consumer secret (HS256)",
+    hint = "sign with HS256 and the consumer secret exactly as shown with the add-on (used as-is, not"
+      .. " base64-decoded)" },
+  { id = "expired", name = "the token has expired",
+    hint = "a token lives 60 s: make a new one for every request, just before sending it" },
+  { id = "user_agent", name = "the User-Agent is missing or generic", hint = UA_HINT },
+}
+--- The causes of "Invalid token" the FAQ and the docs name (and the
+-- User-Agent a WAF refuses), each `{id =, name =, hint =}`: `name` says what
+-- is wrong, `hint` what to do. The `invalid_token` hint lists them;
+-- `coreplus doctor` and `coreplus explain` name them in these words.
+--
+--  - `utc_times`: nbf/exp not UTC unix seconds, or exp not nbf + 60
+--  - `content_type`: Content-Type missing or not application/json
+--  - `header_format`: the Authorization value not `JwToken` + one space + the token
+--  - `environment`: sandbox credentials against the production URL, or the other way round
+--  - `url_claim`: the url claim not the exact URL requested, query string included
+--  - `method_claim`: the httpMethod claim not the request's method
+--  - `signature`: the signature not made with this consumer secret (HS256)
+--  - `expired`: exp in the past
+--  - `user_agent`: a missing or generic User-Agent
+-- @table causes
+_M.causes = CAUSES
+for _, c in ipairs(CAUSES) do CAUSES[c.id] = c end
+
+local TOKEN_CAUSES
+do
+  local names = {}
+  for i = 1, #CAUSES - 1 do names[i] = CAUSES[i].name end
+  TOKEN_CAUSES = "the usual causes of 'Invalid token' are: " .. concat(names, "; ")
+    .. " (`coreplus explain` checks a request your own program sends)"
+end
+
+-- User-Agents a WAF takes for generic: tool, library and CMS defaults and
+-- browsers, matched as prefixes ignoring case.
+local GENERIC_AGENTS = { "curl/", "wget/", "python-requests/", "python-urllib/", "python/", "aiohttp/",
+  "httpx/", "go-http-client/", "java/", "okhttp/", "apache-httpclient/", "axios/", "node-fetch/", "node/",
+  "undici", "postmanruntime/", "insomnia/", "httpie/", "guzzlehttp/", "wordpress/", "mozilla/",
+  "lua-resty-http/", "luasocket", "libcurl/", "ruby", "faraday", "dart:io", "php/", "restsharp/" }
+
+--- Why a User-Agent is the kind coreplus may block, or nil: missing, or a
+-- tool's, library's, CMS's or browser's default.
+-- @tparam string|nil ua the User-Agent header
+-- @treturn string|nil the reason
+function _M.generic_user_agent(ua)
+  if type(ua) ~= "string" or not ua:find("%S") then return "no User-Agent is sent" end
+  local l = ua:lower():gsub("^%s+", "")
+  for _, p in ipairs(GENERIC_AGENTS) do
+    if l:sub(1, #p) == p then return "'" .. ua .. "' is a generic User-Agent" end
+  end
+  return nil
+end
 
 -- The FAQ names VIEW_CLIENTLIST; other permissions follow the reason's words.
 local PERMISSIONS = {
@@ -161,14 +239,26 @@ end
 -- coreplus may block missing or generic User-Agents (the FAQ: a CMS's
 -- default) with a 403 before reading the request; the body or reason then
 -- speaks of the user agent. A permission is a 401, so this is not one.
-local UA_HINT = "coreplus blocks missing or generic User-Agents (a CMS's, a tool's or a library's default):"
-  .. " set `user_agent` to your app's own name, e.g. \"my-practice-sync/1.2\" (coreplus CLI: --user-agent,"
-  .. " COREPLUS_USER_AGENT or the profile's user_agent)"
 
 local function user_agent_block(status, reasons, raw)
   if status ~= 403 then return false end
   local text = (concat(reasons, " ") .. " " .. (type(raw) == "string" and raw:sub(1, 2000) or "")):lower()
   return text:find("user[%- ]agent") ~= nil
+end
+
+-- A 404 from the server's routing, not from a handler: nothing ran, so the
+-- request was not processed (whatever its method). ASP.NET Web API, which
+-- coreplus answers with, says so in these words; the mock too.
+local NO_ROUTE = { "no http resource was found that matches the request uri",
+  "no type was found that matches the controller", "no route data was found" }
+
+local function no_route(status, reasons, raw)
+  if status ~= 404 then return false end
+  local text = (concat(reasons, " ") .. " " .. (type(raw) == "string" and raw:sub(1, 2000) or "")):lower()
+  for _, words in ipairs(NO_ROUTE) do
+    if text:find(words, 1, true) then return true end
+  end
+  return false
 end
 
 local function status_kind(status)
@@ -241,6 +331,12 @@ function _M.from_response(ctx)
   elseif e.kind == "rate_limited" then
     e.message = "over coreplus's limit of 10 requests per second"
     e.hint = "retries were used up; lower `rate` or share one limit between processes (`shared_limit`)"
+  elseif e.kind == "not_found" and no_route(status, reasons, ctx.raw) then
+    local version = type(ctx.url) == "string" and ctx.url:match("/[Aa][Pp][Ii]/[Cc][Oo][Rr][Ee]/([^/]+)/")
+    e.no_route = true
+    e.message = "the server has no route for this URL" .. (version and (" under API version " .. version) or "")
+    e.hint = "another API version may serve it: catalogue operations try the other version the docs name"
+      .. " by themselves; with cp:request pass `version =` (coreplus CLI: --api-version)"
   elseif e.kind == "not_found" then
     e.message = "no such resource"
   elseif e.kind == "server" then

@@ -15,7 +15,8 @@
 --
 -- - `version` (also `_VERSION`): the library's version
 -- - `core`: the C core, `coreplus.core`
--- - `jwt`, `errors`, `dates`: the modules `coreplus.jwt`, `coreplus.errors`, `coreplus.dates`
+-- - `jwt`, `errors`, `dates`, `metrics`: the modules `coreplus.jwt`, `coreplus.errors`,
+--   `coreplus.dates`, `coreplus.metrics`
 -- - `ENV`: environment variable name -> option name, as `from_env` reads them
 -- - the C core's public functions (`coreplus.core`): `request`, `request_many`,
 --   `pipeline`, `sign`, `jwt_encode`, `jwt_decode`, `base64url_encode`,
@@ -23,6 +24,7 @@
 -- @module coreplus
 local core = require "coreplus.core"
 local misuse = require "coreplus.misuse"
+local settings = require "coreplus.settings"
 
 local os_getenv = os.getenv
 
@@ -33,6 +35,7 @@ local _M = {
   jwt = require "coreplus.jwt",
   errors = require "coreplus.errors",
   dates = require "coreplus.dates",
+  metrics = require "coreplus.metrics",
 }
 
 -- The C core's public functions are reachable as coreplus.<name> too; the
@@ -51,8 +54,11 @@ end
 --   `https://` only, unless `allow_http`
 --  - `consumer_id`, `consumer_secret`, `access_token` (required): from the
 --   add-on's page in coreplus; the secret is used as-is as the HMAC key
---  - `version = "v2.1"`: the API version in `/API/Core/<version>/`
---  - `issuer = "lua-coreplus"`: the `iss` claim (coreplus documents your company's URL)
+--  - `version = "v2.1"` (or `api_version`, its name as a setting): the API
+--   version in `/API/Core/<version>/`
+--  - `issuer`: the `iss` claim: your company's URL, as coreplus documents it
+--   (e.g. `"https://myapp.example"`); without one `lua-coreplus` is sent and
+--   the client says once what to set
 --  - `audience = "https://coreplus.com.au"`: the `aud` claim
 --  - `rate = 10`, `per = 1.0`: the client-side limit, `rate` requests per `per` seconds
 --  - `shared_limit = nil`: a file path (processes on one machine) or a Redis URL
@@ -96,6 +102,18 @@ end
 --  - `log = nil`: a callable `log(message, key)` for the client's warnings
 --   (an unbelievable Date header, no user agent); the default writes them to
 --   standard error (nginx's error log in OpenResty)
+--  - `practice = "default"`: the label of this client's metrics
+--   (`coreplus.metrics`): a name for the practice, e.g. `"north-clinic"`,
+--   shown to whoever scrapes them (never a token or secret; 1 to 128
+--   printable characters). `COREPLUS_PRACTICE`; `from_profile` gives the
+--   profile's name unless the profile has `practice`
+--  - `metrics = nil`: where the client counts its requests: the process's
+--   registry (`coreplus.metrics.default`), a registry of one's own
+--   (`coreplus.metrics.registry()`), or `false` (nothing is counted)
+--  - `clock_offset = nil`: seconds the server's clock is ahead of this
+--   machine's, to start from (one learnt before, e.g. `cp.clock_offset` of an
+--   earlier run; the `coreplus` tool keeps its own): the first response's
+--   `Date` corrects it
 --  - `sleep`, `random`, `now`: callables replacing how the client sleeps
 --   (the transport's), draws jitter in [0, 1) (`math.random`) and reads the
 --   clock (the transport's), for tests; a luassert spy will do
@@ -106,44 +124,35 @@ function _M.new(opts)
   return require("coreplus.client").new(opts)
 end
 
--- Environment variable -> option (the CLI reads the same names).
-local ENV = {
-  COREPLUS_BASE_URL = "base_url", COREPLUS_CONSUMER_ID = "consumer_id",
-  COREPLUS_CONSUMER_SECRET = "consumer_secret", COREPLUS_ACCESS_TOKEN = "access_token",
-  COREPLUS_ISSUER = "issuer", COREPLUS_AUDIENCE = "audience", COREPLUS_VERSION = "version",
-  COREPLUS_CAFILE = "cafile",
-}
-_M.ENV = ENV
+--- Environment variable -> option name, for every variable `from_env` reads
+-- (coreplus.settings: `COREPLUS_X` for the setting `x`).
+-- @table ENV
+_M.ENV = settings.env_options()
 
---- Makes a client from the `COREPLUS_*` environment variables (the CLI
--- reads the same ones): `COREPLUS_BASE_URL`, `COREPLUS_CONSUMER_ID`,
--- `COREPLUS_CONSUMER_SECRET`, `COREPLUS_ACCESS_TOKEN`, `COREPLUS_ISSUER`,
--- `COREPLUS_AUDIENCE`, `COREPLUS_VERSION`, `COREPLUS_CAFILE`. An
--- `http://127.0.0.1` or `http://localhost` base URL gets `allow_http`. A
--- required variable that is not set raises, naming it.
+--- Makes a client from the `COREPLUS_*` environment variables, read as the
+-- CLI and profiles read them (coreplus.settings): the setting `x` is the
+-- variable `COREPLUS_X`. `COREPLUS_BASE_URL`, `COREPLUS_CONSUMER_ID`,
+-- `COREPLUS_CONSUMER_SECRET` and `COREPLUS_ACCESS_TOKEN` are required;
+-- `COREPLUS_ISSUER`, `COREPLUS_AUDIENCE`, `COREPLUS_API_VERSION` (or
+-- `COREPLUS_VERSION`), `COREPLUS_CAFILE`, `COREPLUS_CAPATH`,
+-- `COREPLUS_USER_AGENT`, `COREPLUS_SHARED_LIMIT` (`off` or `false`: not
+-- shared), `COREPLUS_LIMIT_KEY`, `COREPLUS_TIMEOUT`, ... are read when set.
+-- An `http://127.0.0.1` or `http://localhost` base URL gets `allow_http`. A
+-- required variable that is not set, or a value of the wrong type, raises,
+-- naming the variable.
 -- @tparam[opt] table overrides options that win over the environment (as `new`)
 -- @tparam[opt] function getenv reads a variable (default `os.getenv`; for tests)
 -- @return a client (`coreplus.client`)
 -- @usage -- after eval "$(coreplus-mock start)" in the shell:
 -- local cp = coreplus.from_env{ retries = 0 }
 function _M.from_env(overrides, getenv)
-  getenv = getenv or os_getenv
-  local opts = {}
-  for var, name in pairs(ENV) do
-    local v = getenv(var)
-    if v ~= nil and v ~= "" then opts[name] = v end
-  end
-  if opts.base_url and opts.base_url:match("^http://") then
-    local host = opts.base_url:match("^http://([^/:]+)")
-    -- Plain HTTP only toward this machine (the bundled mock in --plain mode).
-    if host == "127.0.0.1" or host == "localhost" then opts.allow_http = true end
-  end
+  local values, err = settings.read(settings.env_source(getenv or os_getenv))
+  if not values then misuse.raise("coreplus.from_env: %s", err) end
+  local opts = settings.options(values)
   for k, v in pairs(overrides or {}) do opts[k] = v end
-  for _, name in ipairs(require("coreplus.config").REQUIRED) do
-    if opts[name] == nil then
-      local var
-      for k, n in pairs(ENV) do if n == name then var = k end end
-      misuse.raise("coreplus.from_env: %s is not set (option '%s')", var, name)
+  for _, row in ipairs(settings.required()) do
+    if opts[row.option] == nil then
+      misuse.raise("coreplus.from_env: %s is not set (option '%s')", row.env, row.option)
     end
   end
   return _M.new(opts)
@@ -151,11 +160,13 @@ end
 
 --- A client from a section of the config file: `coreplus.from_profile("sandbox")`.
 -- The file is `$XDG_CONFIG_HOME/coreplus/config` (default
--- `~/.config/coreplus/config`), INI style; its keys are the COREPLUS_*
--- names in lower case without the prefix (`base_url`, `consumer_id`, ...).
+-- `~/.config/coreplus/config`), INI style; its keys are the settings' names
+-- (`base_url`, `consumer_id`, ...: `COREPLUS_X` is the key `x`), read as
+-- `from_env` reads the variables.
 -- `overrides` win over the file; environment variables are not read (that
 -- is `from_env`, and the CLI's layering). A file holding a secret that others
--- can read is refused.
+-- can read is refused. The client's `practice` (its metrics' label) is the
+-- section's name unless the section or `overrides` give one.
 -- @tparam[opt] string name the section (default `COREPLUS_PROFILE`, else `default`)
 -- @tparam[opt] table overrides options that win
 -- @return a client (`coreplus.client`)

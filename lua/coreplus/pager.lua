@@ -2,8 +2,15 @@
 -- all items. Memory stays bounded by the pages in flight: pages are handed
 -- out and forgotten, never accumulated (except by `all`, which is asked to).
 -- Requests go through the resource's engine only (coreplus.engine).
+--
+-- Rows are checked against the filters the docs do not document
+-- (coreplus.filters): a row a server sent although the filter excludes it
+-- is dropped here, and the engine says once that the server ignored that
+-- filter. Paging follows what the server sent (`received`, its totalRows),
+-- so that a list whose filter was ignored is still read to its end.
 local errors = require "coreplus.errors"
 local fields = require "coreplus.fields"
+local filters = require "coreplus.filters"
 
 local type = type
 local error = error
@@ -23,31 +30,53 @@ local function copy(t)
   return c
 end
 
-local function make_page(resource, decoded, number, size)
+-- The engine says once per resource and filter that the server ignored it.
+local function ignored(resource, checks, dropped)
+  for _, c in ipairs(checks) do
+    if dropped[c.name] then
+      resource.engine:warn("ignored_filter " .. resource.row.path .. " " .. c.name,
+        ("the server ignored the filter %s on %s (it sent rows that do not match):"
+          .. " such rows are dropped here, and every page is read"):format(filters.show(c), resource.row.path))
+    end
+  end
+end
+
+-- A page (see coreplus.resource): `items` are the rows that pass `checks`;
+-- `received` counts the rows the server sent and `server_total` is its
+-- totalRows, which paging follows. When rows were dropped, `total` is
+-- unknown (the server's counts rows the filter excludes) and `dropped`
+-- says how many.
+local function make_page(resource, decoded, number, size, checks)
   local key = resource.row.items
   local items = key and decoded[key] or decoded
   if type(items) ~= "table" then items = {} end
   local paging = type(decoded.paging) == "table" and decoded.paging or {}
-  return {
-    items = items,
+  local total = tonumber(paging.totalRows)
+  local kept, dropped = filters.apply(checks, items)
+  local page = {
+    items = kept,
     page = tonumber(paging.pageNumber) or number,
     page_size = tonumber(paging.pageSize) or size,
-    total = tonumber(paging.totalRows),
+    total = total,
     raw = decoded,
+    received = #items,
+    server_total = total,
   }
-end
-
--- The API version of the resource's list.
-local function list_version(resource)
-  return require("coreplus.resource").version(resource, "list")
+  if dropped then
+    page.total = nil
+    page.dropped = #items - #kept
+    ignored(resource, checks, dropped)
+  end
+  return page
 end
 
 --- One page: r:list(params).
 function _M.page(resource, params)
   local decoded, err = resource.engine:call("GET", resource.row.path,
-    { query = params, version = list_version(resource) })
+    { query = params, route = resource:route("list") })
   if not decoded then return nil, err end
-  return make_page(resource, decoded, params.pageNumber or 1, params.pageSize)
+  return make_page(resource, decoded, params.pageNumber or 1, params.pageSize,
+    filters.checks(resource.row.list, params))
 end
 
 -- ===== pages: the page iterator =====
@@ -64,8 +93,9 @@ local function new_pages(resource, params)
   if paged and base.pageSize == nil then base.pageSize = ITERATOR_PAGE_SIZE end
   return setmetatable({
     resource = resource, engine = resource.engine, path = resource.row.path,
-    version = list_version(resource),
+    route = resource:route("list"),
     paged = paged, base = base, size = base.pageSize,
+    checks = filters.checks(resource.row.list, base),
     first = base.pageNumber or 1,
     next_yield = base.pageNumber or 1,   -- the page number the loop gets next
     last = nil,                          -- last page number, once known
@@ -90,9 +120,9 @@ end
 Pages.__close = Pages.close
 
 function Pages:fetch_one(number)
-  local decoded, err = self.engine:call("GET", self.path, { query = self:query(number), version = self.version })
+  local decoded, err = self.engine:call("GET", self.path, { query = self:query(number), route = self.route })
   if not decoded then return { error = err } end
-  return make_page(self.resource, decoded, number, self.size)
+  return make_page(self.resource, decoded, number, self.size, self.checks)
 end
 
 -- Pages in flight plus pages fetched early never exceed `concurrency`: one
@@ -100,7 +130,7 @@ end
 function Pages:fill()
   local s = self.stream
   while s:pending() + self.held < s:capacity() and self.next_add <= self.last do
-    self.numbers[s:add(self.path, self:query(self.next_add), self.version)] = self.next_add
+    self.numbers[s:add(self.path, self:query(self.next_add), self.route)] = self.next_add
     self.next_add = self.next_add + 1
   end
 end
@@ -114,7 +144,7 @@ function Pages:take(number)
     end
     local n = self.numbers[id]
     self.numbers[id] = nil
-    self.ahead[n] = decoded and make_page(self.resource, decoded, n, self.size) or { error = err }
+    self.ahead[n] = decoded and make_page(self.resource, decoded, n, self.size, self.checks) or { error = err }
     self.held = self.held + 1
   end
   local page = self.ahead[number]
@@ -128,12 +158,12 @@ end
 -- where the list ends.
 function Pages:learn_last(page)
   local number = self.next_yield
-  if #page.items == 0 and number ~= self.first then return end
+  if page.received == 0 and number ~= self.first then return end
   if not self.paged then
     self.last = number
-  elseif page.total then
-    self.last = ceil(page.total / self.size)
-  elseif #page.items < self.size then
+  elseif page.server_total then
+    self.last = ceil(page.server_total / self.size)
+  elseif page.received < self.size then
     self.last = number   -- a short page ends a list that gives no total
   end
   if self.last and self.last > number then
@@ -158,7 +188,7 @@ function Pages:next()
   end
   if page.error then self:close(); return false, page.error end
   -- an empty page past the first ends the list, whatever totalRows claimed
-  if #page.items == 0 and self.next_yield ~= self.first then self:close(); return nil end
+  if page.received == 0 and self.next_yield ~= self.first then self:close(); return nil end
   self.next_yield = self.next_yield + 1
   return page
 end

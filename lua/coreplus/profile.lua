@@ -8,7 +8,8 @@
 --   consumer_id = ...
 --   consumer_secret = ...
 --
--- Keys are the COREPLUS_* variable names in lower case without the prefix.
+-- Keys are the settings' names (coreplus.settings): the COREPLUS_* variable
+-- names in lower case without the prefix.
 -- Values are taken byte for byte after trimming the spaces around them (no
 -- quotes, no inline comments: a secret may contain '#' or ';'). A file that
 -- holds a secret is refused when others can read it, and any file others
@@ -24,44 +25,15 @@ local format = string.format
 local concat = table.concat
 local sort = table.sort
 local os_getenv = os.getenv
+local settings = require "coreplus.settings"
 
 local _M = {}
-
--- Settings beyond coreplus.ENV, with their variables.
--- TODO(lead): user_agent and shared_limit could join coreplus.ENV (from_env).
-local MORE_ENV = { COREPLUS_USER_AGENT = "user_agent", COREPLUS_SHARED_LIMIT = "shared_limit" }
-
---- The keys only the command-line tool reads (a set: doctor's `need`).
--- @table CLI_KEYS
-local CLI_KEYS = { need = true }
-_M.CLI_KEYS = CLI_KEYS
 
 --- The settings that are secrets (a set): a file holding one must be
 -- private, and `coreplus profiles` masks them.
 -- @table SECRETS
-local SECRETS = { consumer_secret = true, access_token = true }
+local SECRETS = settings.secrets()
 _M.SECRETS = SECRETS
-
---- variable -> setting, for every setting a profile may hold except CLI_KEYS.
-function _M.env_names()
-  local out = {}
-  for var, name in pairs(require("coreplus").ENV) do out[var] = name end
-  for var, name in pairs(MORE_ENV) do out[var] = name end
-  return out
-end
-
-local function known_keys()
-  local keys = {}
-  for _, name in pairs(_M.env_names()) do keys[name] = true end
-  for k in pairs(CLI_KEYS) do keys[k] = true end
-  return keys
-end
-
---- Plain HTTP is allowed only toward this machine (the bundled mock).
-function _M.allow_http(base_url)
-  local host = type(base_url) == "string" and base_url:match("^http://([^/:]+)")
-  return host == "127.0.0.1" or host == "localhost"
-end
 
 --- The config file's path.
 function _M.path(getenv)
@@ -110,7 +82,7 @@ end
 --- parse(text, where) -> {names = {...in file order}, sections = {name =
 -- {key = value}}} | nil, "where:line: what is wrong"
 function _M.parse(text, where)
-  local keys = known_keys()
+  local keys = settings.profile_keys()
   local cfg, state = { names = {}, sections = {} }, {}
   local n = 0
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
@@ -191,16 +163,12 @@ function _M.select(name, getenv)
   return section, name, cfg
 end
 
---- The client options in a section (CLI-only keys left out).
-function _M.options(section)
-  local o = {}
-  for k, v in pairs(section) do
-    if not CLI_KEYS[k] then o[k] = v end
-  end
-  -- TODO(lead): "off" becomes false once shared_limit = false opts out.
-  if o.shared_limit == "off" then o.shared_limit = nil end
-  if _M.allow_http(o.base_url) then o.allow_http = true end
-  return o
+--- The client options in a section (settings only the tool reads left
+-- out), or nil and what is wrong; `name` labels it in errors.
+function _M.options(section, name)
+  local values, err = settings.read(settings.section_source(section, "profile " .. tostring(name)))
+  if not values then return nil, err end
+  return settings.options(values)
 end
 
 --- coreplus.from_profile([name [, overrides]]): a client configured from the
@@ -214,17 +182,20 @@ function _M.from_profile(name, overrides, getenv)
   if overrides ~= nil and type(overrides) ~= "table" then
     misuse.raise("bad argument #2 to 'from_profile' (table expected, got %s)", type(overrides))
   end
-  local section, err = _M.select(name, getenv)
+  local section, found = _M.select(name, getenv)   -- found: the section's name, or what is wrong
   if not section then
-    misuse.raise("coreplus.from_profile: %s", err or ("no profile given, no COREPLUS_PROFILE and no [default]"
+    misuse.raise("coreplus.from_profile: %s", found or ("no profile given, no COREPLUS_PROFILE and no [default]"
       .. " section in " .. tostring(_M.path(getenv))))
   end
-  local o = _M.options(section)
+  local o, err = _M.options(section, found)
+  if not o then misuse.raise("coreplus.from_profile: %s", err) end
   for k, v in pairs(overrides or {}) do o[k] = v end
+  -- the metrics' label: the profile's name unless the profile or the caller gives one
+  if o.practice == nil then o.practice = found end
   for _, key in ipairs(require("coreplus.config").REQUIRED) do
     if o[key] == nil then misuse.raise("coreplus.from_profile: the profile has no %s", key) end
   end
-  return require("coreplus").new(o)
+  return require("coreplus.client").new(o)
 end
 
 return _M

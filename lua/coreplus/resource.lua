@@ -21,6 +21,9 @@
 --  - `page`: its number (from 1); `page_size`: the page size
 --  - `total`: `paging.totalRows` when the API gave it, else nil
 --  - `raw`: the whole decoded body
+--  - `received`: how many rows the server sent; `dropped`: how many of them
+--   a filter the docs do not document excludes (the server ignored it):
+--   those are not in `items`, and `total` is then nil (`coreplus.filters`)
 -- @module coreplus.resource
 local pager = require "coreplus.pager"
 local url = require "coreplus.url"
@@ -64,12 +67,36 @@ local function check_params(self, op, params, spec)
   return fields_mod.prepare(spec, params)
 end
 
---- The API version of an operation: its own, else the row's, else nil (the
--- client's `version`).
-function _M.version(self, op)
-  local spec = self.row[op]
-  return type(spec) == "table" and spec.version or self.row.version
+--- How an operation is sent: `{key =, version =, versions =}`: its key
+-- for the engine ("clients:list"), its pinned version (its own, else the
+-- row's; nil: the client's `version`) and the versions the catalogue names
+-- for it (the engine tries another when one has no route). Made once.
+function _M.route(self, op)
+  local r = self.routes[op]
+  if r == nil then
+    local spec = self.row[op]
+    spec = type(spec) == "table" and spec or {}
+    r = { key = self.name .. ":" .. op, version = spec.version or self.row.version,
+      -- an operation that pins its own version is known only under what it names
+      versions = spec.versions or (spec.version == nil and self.row.versions or nil) }
+    self.routes[op] = r
+  end
+  return r
 end
+
+--- The API version an operation is pinned to: its own, else the row's, else
+-- nil (the client's `version`).
+function _M.version(self, op)
+  return _M.route(self, op).version
+end
+
+-- Methods of every resource that are not operations: the helpers the
+-- resource hands an operation to (pager, uploads, slots) ask the resource
+-- itself, so that none of them requires this module.
+local methods = {
+  --- r:route(op): how `op` is sent (see route above).
+  route = _M.route,
+}
 
 local function unwrap(self, decoded)
   local key = self.row.record
@@ -152,7 +179,7 @@ function ops.get(self, id, params)
   local segment = url.segment(id, "id")
   params = check_params(self, "get", params, self.row.get)
   local decoded, err = self.engine:call("GET", self.row.path .. segment,
-    { query = params, version = _M.version(self, "get") })
+    { query = params, route = _M.route(self, "get") })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end
@@ -168,7 +195,9 @@ local function post(self, op, path, fields)
     end
   end
   local body = fields_mod.prepare(spec, fields)
-  local decoded, err = self.engine:call("POST", path, { body = body, version = _M.version(self, op) })
+  -- a booking answered without its id may still have been made: unknown outcome
+  local expect = op == "book" and self.row.record and self.row.record .. "Id" or nil
+  local decoded, err = self.engine:call("POST", path, { body = body, route = _M.route(self, op), expect = expect })
   if not decoded then return nil, err end
   return unwrap(self, decoded)
 end
@@ -245,6 +274,8 @@ local LIST_OPS = { list = true, pages = true, each = true, all = true }
 
 local mt = {}
 function mt.__index(self, key)
+  local method = methods[key]
+  if method then return method end
   local op = ops[key]
   if op then
     local row = self.row
@@ -264,7 +295,7 @@ end
 -- every row; there is no need to call it).
 -- @local
 function _M.new(engine, name, row)
-  return setmetatable({ engine = engine, name = name, row = row }, mt)
+  return setmetatable({ engine = engine, name = name, row = row, routes = {} }, mt)
 end
 
 return _M

@@ -10,7 +10,9 @@
 --                of a backoff that doubles.
 --   503          repeated for idempotent methods (counted by `retries`).
 --   401 token    repeated once when the clock learnt from that response moved.
---   transport    repeated for idempotent methods, or when nothing was sent.
+--   transport    repeated for idempotent methods, or when nothing was sent;
+--                never a certificate that did not verify, a body too large,
+--                a limiter that failed, or an error the transport marks final.
 -- A non-idempotent request whose outcome is unknown (sent, then no clear
 -- answer) is never repeated and says outcome = "unknown".
 local dates = require "coreplus.dates"
@@ -79,8 +81,8 @@ local function reason_for(self, c)
   end
   if c.attempt > self.retries then return nil end
   local kind = c.terr.kind
-  -- a test's missing route stays missing (the stub's stub_missing)
-  if kind == "tls" or kind == "too_large" or kind == "limiter" or kind == "stub_missing" then return nil end
+  -- the transport says when repeating cannot help (the contract's `final`)
+  if kind == "tls" or kind == "too_large" or kind == "limiter" or c.terr.final then return nil end
   if idempotent then return "transport" end
   if c.terr.sent == false then return "not_sent" end
   return nil

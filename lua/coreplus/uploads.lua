@@ -76,7 +76,7 @@ function _M.upload(res, f)
   local meta = { name = f.name, primaryDomainKey = f.clientId, size = tostring(size), entity = "client",
     parentFolderId = f.parentFolderId or "", isFolder = false }
   local decoded
-  decoded, err = eng:call("POST", res.row.path, { version = require("coreplus.resource").version(res, "upload"),
+  decoded, err = eng:call("POST", res.row.path, { route = res:route("upload"),
     multipart = { { name = "json", data = cjson.encode(meta), type = "application/json" }, file_part("File", f) } })
   if not decoded then return nil, err end
   return unwrap(decoded, "file")
@@ -112,7 +112,7 @@ function _M.send(res, data, attachments)
   local json, jerr = cjson.encode(md)
   if not json then raise("bad argument #1 to 'messages:send' (%s)", tostring(jerr)) end
   table.insert(parts, 1, { name = "messageData", data = json, type = "application/json" })
-  local decoded, err = eng:call("POST", res.row.path, { version = require("coreplus.resource").version(res, "send"),
+  local decoded, err = eng:call("POST", res.row.path, { route = res:route("send"),
     multipart = parts })
   if not decoded then return nil, err end
   return unwrap(decoded, "message")

@@ -97,9 +97,19 @@ function _M.segment(id, name)
   return escape(id)
 end
 
+--- Whether `version` can stand in the path as one segment of its own
+-- (`v2.1`): letters, digits, '.', '_' and '-', starting with a letter or
+-- digit, never `..` (which would climb out of /API/Core/).
+function _M.version_ok(version)
+  return type(version) == "string" and version:match("^%w[%w._-]*$") ~= nil and not version:find("..", 1, true)
+end
+
 --- The API's base for a version: <base_url>/API/Core/<version>/ (the one
--- spelling, see docs/decisions.md #5). base_url has no trailing slash.
+-- spelling, see docs/decisions.md#url-spelling). base_url has no trailing slash.
 function _M.api_base(base_url, version)
+  if not _M.version_ok(version) then
+    raise("bad version %s (one path segment such as \"v2.1\" expected)", format("%q", tostring(version)))
+  end
   return base_url .. "/API/Core/" .. version .. "/"
 end
 

@@ -23,7 +23,22 @@
 --   r.longest_call  the longest call (seconds), r.late_calls those that ran past
 --                   their timeout by more than 0.25 s
 --   r.requests, r.rate_limited, r.relets, r.repairs, r.events, r.duration
+--
+-- One fault at a time on a limit file (issue 26), measured the same way
+-- before and after a fix:
+--   local r = chaos.file_fault{ mock = mock, fault = "ahead" }
+--   fault: "ahead"      the latest 20 bookings' times written 100 s ahead
+--          "cancelled"  the latest 20 bookings marked cancelled
+--          "deleted"    the file deleted, and 3 more workers started
+--          "readable"   the file made 0644 and a read lock held on it (as
+--                       any local user could)
+--   r.stall         the longest time without an arrival at the mock after
+--                   the fault, beyond what the rate implies (0.1 s)
+--   r.max_in_window the most arrivals in a 1-second window
+--   r.requests, r.rate_limited, r.failed (calls that failed), r.refused
+--   (workers whose limiter refused the file)
 local core = require "coreplus.core"
+local LF = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "limit_file.lua")
 
 local M = {}
 
@@ -41,8 +56,13 @@ end
 local WORKER = [[
 local core = require "coreplus.core"
 local base, url, cafile, cid, secret, token, shared, key, stop, timeout, redis_timeout = ...
-local lim = core.limiter{ rate = 10, per = 1, shared = shared, key = key,
-  redis_timeout = tonumber(redis_timeout) }
+local made, lim = pcall(core.limiter, { rate = 10, per = 1, shared = shared, key = key,
+  redis_timeout = tonumber(redis_timeout) })
+if not made then
+  print(0)
+  print("refused " .. tostring(lim))
+  return
+end
 local cred = { consumer_id = cid, consumer_secret = secret, access_token = token }
 local st = io.open("/proc/self/stat"); print(st:read("n")); st:close()
 io.stdout:flush()
@@ -62,14 +82,14 @@ print(("done %d %d"):format(s.relets or 0, (s.file_repairs or 0) + (s.redis_repa
 
 local function start_worker(o, script, stop)
   local mock = o.mock
-  local env = ("LUA_CPATH=%s LUA_PATH=%s "):format(q(os.getenv("COREPLUS_CHILD_LUA_CPATH")
+  local env = ("exec scripts/lua-env LUA_CPATH=%s LUA_PATH=%s "):format(q(os.getenv("COREPLUS_CHILD_LUA_CPATH")
     or package.cpath), q(package.path))
   local args = { mock.base_url, mock:url("Location/"), mock.cafile, mock.consumer_id,
     mock.consumer_secret, mock.access_token, o.file or o.redis.url, o.key, ("%.3f"):format(stop),
     o.timeout or 20, o.redis_timeout or "nil" }
   for i = 1, #args do args[i] = q(args[i]) end
   -- exec: this process is the worker's parent, so a killed one stays a zombie
-  local proc = assert(io.popen(env .. "exec lua5.4 " .. q(script) .. " " .. table.concat(args, " ")
+  local proc = assert(io.popen(env .. "lua5.4 " .. q(script) .. " " .. table.concat(args, " ")
     .. " 2>&1"))
   return { proc = proc, pid = math.tointeger(tonumber(proc:read("l"))), stopped = {} }
 end
@@ -247,6 +267,100 @@ function M.run(o)
   for i, a in ipairs(r.arrivals) do times[i] = a.t end
   table.sort(times)
   r.max_in_window, r.max_in_any_window = max_in_window(times, exempt)
+  return r
+end
+
+-- ===== one fault on a limit file =====
+
+local function fault_file(path, how)
+  if how == "ahead" or how == "cancelled" then
+    local nxt = assert(LF.next_of(path, 0), "no window in slot 0")
+    for n = nxt - 20, nxt - 1 do
+      if how == "ahead" then
+        LF.poke(path, LF.entry_at(0, n) + LF.T, string.pack("<d", core.monotonic() + 100))
+      else
+        LF.poke(path, LF.entry_at(0, n) + LF.STATE, string.pack("<I4", LF.CANCELLED))
+      end
+    end
+  elseif how == "deleted" then
+    os.remove(path)
+  end
+end
+
+-- A process (python's fcntl.lockf: the core's POSIX record lock) holding a
+-- read lock on path, as any user who may read the file could; returns its
+-- pid and pipe.
+local function read_locker(path)
+  local proc = assert(io.popen(("exec timeout 60 /usr/bin/python3 -c 'import fcntl,os,sys,time\n"
+    .. "f = open(sys.argv[1], \"rb\"); fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB, 0, 0)\n"
+    .. "print(os.getpid(), flush=True); time.sleep(60)' %s 2>&1"):format(q(path))))
+  local line = proc:read("l")
+  return math.tointeger(tonumber(line)), proc, line
+end
+
+function M.file_fault(o)
+  local mock, at, duration = o.mock, o.at or 3, o.seconds or 12
+  local path = o.file or os.tmpname()
+  os.remove(path)
+  o.file, o.key = path, o.key or ("fault " .. os.time() .. " " .. math.random(1, 1e9))
+  local script = os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write(WORKER)
+  f:close()
+  local locker
+  if o.fault == "readable" then
+    -- made by a first limiter (0600), then opened up as a user might
+    core.limiter{ shared = path, key = o.key }:close()
+    sh("chmod 644 " .. q(path))
+  end
+  mock:reset()
+  local t0 = core.now()
+  local stop = t0 + duration
+  local workers = {}
+  for i = 1, 6 do workers[i] = start_worker(o, script, stop) end
+  core.sleep(t0 + at - core.now())
+  local fault_at = core.now()
+  if o.fault == "readable" then
+    local pid, proc, line = read_locker(path)
+    locker = { pid = pid, proc = proc }
+    assert(pid, "read lock: " .. tostring(line))
+  else
+    fault_file(path, o.fault)
+  end
+  if o.fault == "deleted" then
+    for _ = 1, 3 do workers[#workers + 1] = start_worker(o, script, stop) end
+  end
+  local r = { failed = 0, refused = 0, fault = o.fault }
+  for _, w in ipairs(workers) do
+    w.times = {}
+    for line in w.proc:lines() do
+      local status = line:match("^t %S+ (%S+)")
+      if status and status ~= "200" and status ~= "429" then r.failed = r.failed + 1 end
+      if line:match("^refused") then r.refused, r.refusal = r.refused + 1, line end
+    end
+    w.proc:close()
+  end
+  if locker then
+    sh("kill " .. locker.pid)
+    locker.proc:close()
+  end
+  os.remove(script)
+  os.remove(path)
+  local st = mock:stats()
+  r.requests, r.rate_limited = st.requests, st.rate_limited
+  local times = {}
+  for i, a in ipairs(mock:arrivals()) do times[i] = a.t end
+  table.sort(times)
+  r.max_in_window = max_in_window(times, {})
+  -- the longest time without an arrival after the fault, to the end
+  local last, stall = fault_at, 0
+  for _, t in ipairs(times) do
+    if t > fault_at then
+      stall = math.max(stall, t - last)
+      last = t
+    end
+  end
+  r.stall = math.max(stall, stop - last) - 1 / RATE
   return r
 end
 

@@ -37,21 +37,53 @@ function _M.env_of(mock, overrides)
   return e
 end
 
---- run(env, args...) -> {out=, err=, code=}; env values false are unset.
-function _M.run(env, ...)
+--- command(env, args...) -> the shell command running bin/coreplus with
+-- that environment (values false are unset) and those arguments.
+function _M.command(env, ...)
   local parts = { "env" }
   for k, v in pairs(env) do
     if v == false then table.insert(parts, 2, "-u " .. k) else parts[#parts + 1] = k .. "=" .. q(v) end
   end
   parts[#parts + 1] = q(_M.BIN)
   for _, a in ipairs({ ... }) do parts[#parts + 1] = q(a) end
+  return table.concat(parts, " ")
+end
+
+--- run(env, args...) -> {out=, err=, code=}; env values false are unset.
+function _M.run(env, ...)
   local errfile = os.tmpname()
-  local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null", "r"))
+  local p = assert(io.popen(_M.command(env, ...) .. " 2>" .. q(errfile) .. " </dev/null", "r"))
   local out = p:read("a")
   local _, _, code = p:close()
   local err = _M.slurp(errfile)
   os.remove(errfile)
   return { out = out, err = err, code = code }
+end
+
+--- spawn(env, prefix, args...) -> pid: bin/coreplus in the background, its
+-- output in prefix.out and prefix.err, its exit status in prefix.rc when it
+-- ends (wait_rc(prefix)).
+function _M.spawn(env, prefix, ...)
+  -- exec: the pid written is the command's own
+  F.write(prefix .. ".sh", ("echo $$ >%s\nexec %s >%s 2>%s </dev/null\n"):format(q(prefix .. ".pid"),
+    _M.command(env, ...), q(prefix .. ".out"), q(prefix .. ".err")))
+  assert(F.sh(("(sh %s; echo $? >%s) >/dev/null 2>&1 &"):format(q(prefix .. ".sh"), q(prefix .. ".rc"))))
+  for _ = 1, 200 do
+    local pid = tonumber(F.read(prefix .. ".pid") or "")
+    if pid then return pid end
+    require("coreplus.core").sleep(0.01)
+  end
+  error("the command did not start")
+end
+
+--- wait_rc(prefix) -> the exit status of a spawned command (30 s at most).
+function _M.wait_rc(prefix)
+  for _ = 1, 1500 do
+    local rc = tonumber(F.read(prefix .. ".rc") or "")
+    if rc then return rc end
+    require("coreplus.core").sleep(0.02)
+  end
+  error("the command did not end")
 end
 
 --- main(env, argv, client_options) -> {out=, err=, code=}: the CLI in this

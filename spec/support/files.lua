@@ -2,7 +2,7 @@
 --   local F = dofile("spec/support/files.lua")
 --   F.q(s)  F.capture(cmd)  F.read(path) -> text | nil  F.write(path, text [, mode])
 --   F.sh(cmd) -> true | false   F.tmpname() -> a path that does not exist yet
---   F.tmpdir() -> a new directory (mktemp -d)
+--   F.tmpdir() -> a new directory (mktemp -d)   F.gone(pid) -> whether a process has ended
 local _M = {}
 
 --- s quoted for a POSIX shell.
@@ -32,6 +32,14 @@ end
 --- A new temporary directory.
 function _M.tmpdir()
   return (_M.capture("mktemp -d"):gsub("%s+$", ""))
+end
+
+--- Whether process pid has ended: gone, or a zombie (no init reaps it in
+-- some containers).
+function _M.gone(pid)
+  local stat = _M.read("/proc/" .. pid .. "/stat")
+  local state = stat and stat:match("^%d+ %b() (%a)")
+  return state == nil or state == "Z" or state == "X"
 end
 
 --- A file's bytes, or nil when it cannot be read.

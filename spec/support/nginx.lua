@@ -70,7 +70,7 @@ function _M.start(o)
   end
   local name = o.name or "spec"
   assert(name:match("^[%w-]+$"))
-  local prefix = capture("mktemp -d /tmp/coreplus-" .. name .. ".XXXXXXXX"):gsub("%s+$", "")
+  local prefix = capture("mktemp -d -t coreplus-" .. name .. ".XXXXXXXX"):gsub("%s+$", "")
   assert(prefix ~= "", "mktemp failed")
   os.execute("mkdir -p " .. q(prefix .. "/logs") .. " " .. q(prefix .. "/tmp") .. " && chmod 755 " .. q(prefix))
   local srv = { prefix = prefix }
@@ -82,7 +82,7 @@ function _M.start(o)
       while alive(srv.pid) and t < 10 do sleep(0.02); t = t + 0.02 end
       srv.pid = nil
     end
-    if prefix:match("^/tmp/coreplus%-[%w-]+%.%w+$") then os.execute("rm -rf " .. q(prefix)) end
+    if prefix:match("^/.*/coreplus%-[%w-]+%.%w+$") then os.execute("rm -rf " .. q(prefix)) end
   end
   local ok, err = pcall(function()
     if o.setup then o.setup(prefix) end
@@ -100,7 +100,8 @@ function _M.start(o)
       end
       _M.write_file(prefix .. "/nginx.conf", o.render(vars))
       local log = prefix .. "/logs/start.log"
-      os.execute(("env %s /usr/sbin/nginx -p %s -c nginx.conf -e %s >%s 2>&1"):format(table.concat(env, " "),
+      os.execute(("%s/scripts/lua-env %s /usr/sbin/nginx -p %s -c nginx.conf -e %s >%s 2>&1"):format(q(_M.TOP),
+        table.concat(env, " "),
         q(prefix .. "/"), q(prefix .. "/logs/error.log"), q(log)))
       local t = 0
       -- The pid file is created empty first: wait for the pid in it.

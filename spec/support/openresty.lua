@@ -19,10 +19,12 @@ function _M.input_values(html, name)
   return out
 end
 
---- start{mock=, workers=2, env={...}} -> service, up when /health answers.
+--- start{mock=, workers=2, env={...}, edit=} -> service, up when /health
+-- answers; edit(template) -> template changes the example's nginx.conf.in first.
 function _M.start(o)
   local mock = o.mock
   local template = assert(read_file(nginx.TOP .. "/examples/openresty/nginx.conf.in"))
+  if o.edit then template = o.edit(template) end
   local env = { COREPLUS_BASE_URL = mock.base_url, COREPLUS_CONSUMER_ID = mock.consumer_id,
     COREPLUS_CONSUMER_SECRET = mock.consumer_secret, COREPLUS_ACCESS_TOKEN = mock.access_token }
   for k, v in pairs(o.env or {}) do env[k] = v end

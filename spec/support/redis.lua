@@ -50,12 +50,7 @@ function M.new()
   return setmetatable({}, server)
 end
 
-local function gone(pid)
-  -- gone, or a zombie (no init reaps it in some containers): it has stopped
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  local state = stat and stat:match("^%d+ %b() (%a)")
-  return state == nil or state == "Z" or state == "X"
-end
+local gone = F.gone
 M.gone = gone
 
 function server:cli(args)
@@ -91,7 +86,9 @@ function server:start(o)
   self.port = o.port or self.port or M.free_port(o.bus)
   self.password = o.password
   self.tls = o.tls or (o.port and self.tls) or nil
-  if not self.dir then self.dir = F.tmpdir() end
+  if not self.dir then
+    self.dir = F.tmpdir()   -- under $TMPDIR: scripts/listeners finds what is left
+  end
   local args = { "--bind", "127.0.0.1", "--save", "''", "--appendonly", "no", "--daemonize", "no",
     "--enable-debug-command", "local", "--dir", q(self.dir) }
   if self.tls then

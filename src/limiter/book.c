@@ -1,7 +1,7 @@
-/* book.c -- bookings: reserve, wait (renewing the lease), send or
- * cancel, in a local or file window (thr_enter) or in Redis. See limiter.h
- * for the lease rule. */
-#include "limit.h"
+/* book.c -- bookings (see limiter.h): reserve, wait (renewing the lease),
+ * send or cancel, each step one operation on a window (window.c) or one
+ * call to Redis (redis.c). */
+#include "window.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -10,13 +10,25 @@
 
 /* ===== Redis ===== */
 
+/* cfg, its margin widened by what l learnt from 429s: a window in Redis
+ * learns in this process's own (thr_learn_429). */
+static thr_config thr_redis_cfg(thr_limit *l, const thr_config *cfg, double now)
+{
+    thr_config eff = *cfg;
+    pthread_mutex_lock(&l->mu);
+    eff.margin += thr_ring_learnt(l->local, now);
+    pthread_mutex_unlock(&l->mu);
+    return eff;
+}
+
 /* The Redis outcome of a reserve; *t the booked time. -1: book locally. */
 static int thr_reserve_redis(thr_limit *l, const thr_config *cfg, double now, int pending,
                              thr_ticket *tk)
 {
     uint64_t n;
     double d;
-    int rc = thr_redis_reserve(l->redis, cfg, pending ? THR_LEASE : 0, tk->deadline, &n,
+    thr_config eff = thr_redis_cfg(l, cfg, now);
+    int rc = thr_redis_reserve(l->redis, &eff, pending ? THR_LEASE : 0, tk->deadline, &n,
                                &tk->tag, &d, &tk->pending);
     if (rc == THR_REDIS_OK) {
         pthread_mutex_lock(&l->mu);
@@ -62,10 +74,10 @@ static uint64_t thr_new_tag(void)
 }
 
 /* Books the next slot of w's window for tk. */
-static void thr_book(thr_ticket *tk, thr_win *w, const thr_config *cfg, double now, int pending)
+static void thr_book(thr_ticket *tk, thr_win *w, double now, int pending)
 {
     tk->tag = pending ? thr_new_tag() : 0;
-    tk->n = thr_ring_book(w->ring, cfg, now, pending, tk->tag, &tk->t);
+    tk->n = thr_ring_book(w->ring, &w->cfg, now, pending, tk->tag, &tk->t);
     tk->where = w->where;
 }
 
@@ -83,9 +95,11 @@ static double thr_ready_redis(thr_ticket *tk, const thr_config *cfg, double now)
 {
     double d, left = tk->t - now;
     int p, lost = 0, renew = now - tk->renewed >= THR_RENEW;
+    thr_config eff;
     if (!tk->pending && !renew)
         return left > 0 ? left : 0.0;
-    if (thr_redis_ready(tk->lim->redis, cfg, tk->n, tk->tag, renew ? THR_LEASE : 0,
+    eff = thr_redis_cfg(tk->lim, cfg, now);
+    if (thr_redis_ready(tk->lim->redis, &eff, tk->n, tk->tag, renew ? THR_LEASE : 0,
                         tk->deadline, &d, &p, &lost) != THR_REDIS_OK) {
         tk->pending = 0;   /* Redis is gone: go by the booked slot */
         tk->renewed = now;
@@ -124,15 +138,22 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadl
     if (l->redis != NULL && thr_reserve_redis(l, cfg, now, pending, tk) == 0)
         return tk->t;
     cfg = thr_fallback_cfg(l, cfg, &fb);
-    if (thr_enter(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
+    if (thr_win_open(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
         != THR_FILE_OK) {
         tk->late = 1;
         return now;
     }
-    thr_book(tk, &w, cfg, now, pending);
+    thr_book(tk, &w, now, pending);
     tk->lim = l;
-    thr_leave(&w, 1);
+    thr_win_close(&w, 1);
     return tk->t;
+}
+
+/* The deadline came while waiting for the file's lock: a wait that passes it. */
+static double thr_late(thr_ticket *tk, double now)
+{
+    tk->late = 1;
+    return tk->deadline - now + 1e-3;
 }
 
 double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
@@ -148,20 +169,21 @@ double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
     cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
     if (now < tk->t && now - tk->renewed < THR_RENEW)
         return tk->t - now;   /* its lease runs: nothing to do yet */
-    thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
+    if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+        return thr_late(tk, now);
     if (w.where != tk->where || !thr_ring_holds(w.ring, tk->n, tk->tag, now)) {
         /* Lost: the lease ran out (this process was stopped), the file was
          * rebuilt, or it cannot be used now. Book again, at the back. */
         if (w.where == tk->where)
             thr_ring_cancel(w.ring, tk->n, tk->tag);
-        thr_book(tk, &w, cfg, now, 1);
+        thr_book(tk, &w, now, 1);
         lost = 1;
     }
-    t = thr_ring_renew(w.ring, tk->n, tk->tag, cfg, now);
+    t = thr_ring_renew(w.ring, tk->n, tk->tag, &w.cfg, now);
     tk->renewed = now;
-    thr_leave(&w, 1);
+    thr_win_close(&w, 1);
     if (lost)
-        thr_count_relet(tk->lim);   /* after leaving: l->mu may be the window's */
+        thr_count_relet(tk->lim);   /* after closing: l->mu may be the window's */
     tk->t = t;
     return t > now ? t - now : 0.0;
 }
@@ -175,14 +197,16 @@ void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
         return;
     tk->renewed = now;
     if (tk->where == THR_AT_REDIS) {
-        thr_redis_hold(tk->lim->redis, cfg, tk->n, tk->tag, THR_LEASE, tk->deadline, &lost);
+        thr_config eff = thr_redis_cfg(tk->lim, cfg, now);
+        thr_redis_hold(tk->lim->redis, &eff, tk->n, tk->tag, THR_LEASE, tk->deadline, &lost);
         return;   /* a lost lease is found and mended by thr_sent */
     }
     cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
-    thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
+    if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+        return;   /* the deadline came first: the call ends before its lease */
     if (w.where == tk->where)
-        thr_ring_renew(w.ring, tk->n, tk->tag, cfg, now);
-    thr_leave(&w, w.where == tk->where);
+        thr_ring_renew(w.ring, tk->n, tk->tag, &w.cfg, now);
+    thr_win_close(&w, w.where == tk->where);
 }
 
 /* Redis: the booking leaves now; a lost one is booked again, as sent. */
@@ -191,7 +215,8 @@ static double thr_sent_redis(thr_ticket *tk, const thr_config *cfg, double now)
     thr_limit *l = tk->lim;
     double owed = 0.0;
     int lost = 0;
-    if (thr_redis_sent(l->redis, cfg, tk->n, tk->tag, tk->deadline, &owed, &lost)
+    thr_config eff = thr_redis_cfg(l, cfg, now);
+    if (thr_redis_sent(l->redis, &eff, tk->n, tk->tag, tk->deadline, &owed, &lost)
         != THR_REDIS_OK || owed < 0)
         owed = 0.0;   /* Redis failed: the booking keeps its booked slot */
     if (lost) {
@@ -219,20 +244,21 @@ double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
     if (tk->where == THR_AT_REDIS)
         return thr_sent_redis(tk, cfg, now);
     cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
-    thr_enter(tk->lim, tk->where, cfg, now, 0, &w);
+    if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+        return thr_late(tk, now);
     if (w.where != tk->where) {
-        thr_leave(&w, 0);
+        thr_win_close(&w, 0);
         return 0.0;   /* the file cannot be used now: its lease will run out */
     }
     if ((lost = thr_ring_lost(w.ring, tk->n, tk->tag, now)) != 0) {
         /* Others stopped waiting for it: it goes at the back, as sent. */
         thr_ring_cancel(w.ring, tk->n, tk->tag);
-        thr_book(tk, &w, cfg, now, 0);
+        thr_book(tk, &w, now, 0);
         t = tk->t;
     } else {
-        t = thr_ring_send(w.ring, tk->n, tk->tag, cfg, now);
+        t = thr_ring_send(w.ring, tk->n, tk->tag, &w.cfg, now);
     }
-    thr_leave(&w, 1);
+    thr_win_close(&w, 1);
     if (lost)
         thr_count_relet(tk->lim);
     tk->t = t;
@@ -249,11 +275,26 @@ void thr_cancel(thr_ticket *tk)
         pthread_mutex_lock(&tk->lim->mu);
         tk->lim->local->cancelled++;
         pthread_mutex_unlock(&tk->lim->mu);
-    } else {
-        thr_enter(tk->lim, tk->where, &tk->cfg, clock_monotonic(), 0, &w);
+    } else if (thr_win_open(tk->lim, tk->where, &tk->cfg, thr_clock_now(tk->lim->clock),
+                            tk->deadline, &w) == THR_FILE_OK) {
+        /* (past the deadline, one try: else its lease runs out by itself) */
         if (w.where == tk->where)
             thr_ring_cancel(w.ring, tk->n, tk->tag);
-        thr_leave(&w, 1);
+        thr_win_close(&w, 1);
     }
     tk->lim = NULL;
+}
+
+/* ===== learning from 429s ===== */
+
+double thr_learn_429(thr_limit *l, const thr_config *cfg, double now, double deadline)
+{
+    thr_win w;
+    double learnt;
+    if (thr_win_open(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
+        != THR_FILE_OK)
+        return 0.0;   /* the deadline came first: the next 429 teaches it */
+    learnt = thr_ring_learn(w.ring, cfg, now);
+    thr_win_close(&w, 1);
+    return learnt;
 }

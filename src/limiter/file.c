@@ -1,15 +1,12 @@
-/* file.c -- windows in a shared file (see file.h).
- *
- * Sections: the layout, the lock, building and checking the header, the
- * process's open files, operations.
- *
- * Layout: a header (magic, version, sizes, the boot the times belong to, a
- * generation and the slot table: the SHA-256 of each key, so the file never
- * holds a token), then THR_FILE_KEYS windows (thr_ring) at fixed offsets. */
-#include "file.h"
+/* file.c -- operations on a window of a shared file (see file.h): the lock,
+ * building and checking the header, finding a key's slot, reading and
+ * mending its window, writing back what changed. Opening the file, and
+ * following its path, is file_open.c; the layout is file_layout.h. */
+#include "file_layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,62 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../clock.h"
-
-#define THR_MAGIC "coreplus-limit\n"
-#define THR_FILE_VERSION ((uint32_t)THR_FILE_FORMAT)
-#define THR_HEAD_SIZE 4096
-
-typedef struct thr_head {
-    char magic[16];
-    uint32_t version;
-    uint32_t head_size;         /* THR_HEAD_SIZE */
-    uint32_t keys;              /* THR_FILE_KEYS */
-    uint32_t ring_size;         /* THR_FILE_RING_BYTES */
-    uint64_t file_size;
-    uint64_t generation;        /* counts rebuilds, for people reading */
-    char boot[48];
-    unsigned char id[THR_FILE_KEYS][32];   /* all zero: a free slot */
-} thr_head;
-
-#define THR_FILE_RING_BYTES THR_RING_BYTES(THR_RING)
-#define THR_FILE_SIZE ((off_t)THR_HEAD_SIZE + (off_t)THR_FILE_KEYS * (off_t)THR_FILE_RING_BYTES)
-
-/* The header fits its page (a negative array size fails the build if not). */
-typedef char thr_head_fits[sizeof(thr_head) <= THR_HEAD_SIZE ? 1 : -1];
-
-struct thr_file {
-    struct thr_file *next;      /* this process's open files */
-    dev_t dev;
-    ino_t ino;
-    int fd, refs;
-    pthread_mutex_t mu;         /* one thread of this process at a time: the
-                                   fcntl lock belongs to the whole process */
-    char *path;                 /* for messages */
-    char boot[48];
-    thr_head head;              /* as read by the operation under way */
-    thr_ring *ring;             /* the window of the operation under way */
-    thr_ring *seen;             /* its bytes as read, so that the end writes
-                                   back only what changed (a booking changes
-                                   one entry of 1,024) */
-    int whole;                  /* the window's bytes in the file are unknown
-                                   or stale: write it all */
-};
-
-static pthread_mutex_t thr_files_mu = PTHREAD_MUTEX_INITIALIZER;
-static thr_file *thr_files;
-
-static void thr_boot_id(char out[48])
-{
-    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-    size_t n = 0;
-    memset(out, 0, 48);
-    if (f != NULL) {
-        n = fread(out, 1, 47, f);
-        fclose(f);
-    }
-    out[n] = '\0';
-}
 
 /* ===== the lock ===== */
 
@@ -81,7 +22,7 @@ static void thr_boot_id(char out[48])
  * wait seconds, or the deadline when that comes first): a holder that is
  * stopped (SIGSTOP, Ctrl-Z) keeps it. Returns THR_FILE_OK, THR_FILE_LATE
  * (the deadline came first), THR_FILE_BUSY or THR_FILE_IO. */
-static int thr_file_lock(int fd, double now, double wait, double deadline)
+static int thr_file_lock(int fd, thr_clock *clock, double now, double wait, double deadline)
 {
     struct flock fl;
     double until = now + wait, pause = 1e-4;
@@ -97,10 +38,10 @@ static int thr_file_lock(int fd, double now, double wait, double deadline)
             return THR_FILE_OK;
         if (errno != EACCES && errno != EAGAIN && errno != EINTR)
             return THR_FILE_IO;
-        now = clock_monotonic();
+        now = thr_clock_now(clock);
         if (now >= until)
             return late ? THR_FILE_LATE : THR_FILE_BUSY;
-        clock_sleep(pause < until - now ? pause : until - now);
+        thr_clock_sleep(clock, pause < until - now ? pause : until - now);
         if (pause < 0.004)
             pause *= 2;
     }
@@ -177,165 +118,6 @@ static int thr_file_check(thr_file *f)
     if (thr_file_build(f, f->head.generation + 1) != 0)
         return -1;
     return fresh ? 0 : 1;   /* a new file is not a mended one */
-}
-
-/* What a file found at open holds: 1 ours (or damaged ours, or empty), 0
- * something else, -1 ours of another version. */
-static int thr_file_kind(int fd, const struct stat *st)
-{
-    thr_head h;
-    static const char zero[16];
-    if (st->st_size == 0 || st->st_size == THR_FILE_SIZE)
-        return 1;   /* new, or our size: damaged or not, it is ours */
-    memset(&h, 0, sizeof h);
-    if (pread(fd, &h, sizeof h, 0) < (ssize_t)sizeof h.magic)
-        return 0;
-    if (memcmp(h.magic, zero, sizeof zero) == 0)
-        return 1;   /* zeroed, then shrunk or extended */
-    if (memcmp(h.magic, THR_MAGIC, sizeof h.magic) != 0)
-        return 0;
-    return h.version == THR_FILE_VERSION ? 1 : -1;
-}
-
-/* ===== the process's open files ===== */
-
-/* The checks of an opened path: a regular file of ours that nobody else may
- * write, holding a limiter (or nothing yet). 0, or -1 with err set. */
-static int thr_file_vet(int fd, const struct stat *st, const char *path, char *err,
-                        size_t errlen)
-{
-    int kind;
-    if (!S_ISREG(st->st_mode)) {
-        snprintf(err, errlen, "'%s' is not a regular file", path);
-        return -1;
-    }
-    if (st->st_uid != geteuid()) {
-        snprintf(err, errlen, "'%s' belongs to uid %ld, not to this user (uid %ld)", path,
-                 (long)st->st_uid, (long)geteuid());
-        return -1;
-    }
-    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-        snprintf(err, errlen, "'%s' may be written by other users (mode %04o): chmod 600 it",
-                 path, (unsigned)(st->st_mode & 07777));
-        return -1;
-    }
-    kind = thr_file_kind(fd, st);
-    if (kind == 0)
-        snprintf(err, errlen, "'%s' is not a coreplus limiter file", path);
-    else if (kind < 0)
-        snprintf(err, errlen, "'%s' is a limiter file of another lua-coreplus version "
-                 "(delete it once no process uses it)", path);
-    return kind > 0 ? 0 : -1;
-}
-
-static thr_file *thr_file_new(int fd, const struct stat *st, const char *path)
-{
-    thr_file *f = calloc(1, sizeof *f);
-    if (f == NULL || (f->path = strdup(path)) == NULL || (f->ring = thr_ring_new(THR_RING)) == NULL
-        || (f->seen = thr_ring_new(THR_RING)) == NULL || pthread_mutex_init(&f->mu, NULL) != 0) {
-        if (f != NULL) {
-            free(f->path);
-            free(f->ring);
-            free(f->seen);
-        }
-        free(f);
-        return NULL;
-    }
-    f->fd = fd;
-    f->dev = st->st_dev;
-    f->ino = st->st_ino;
-    f->refs = 1;
-    thr_boot_id(f->boot);
-    return f;
-}
-
-/* Another open of a file this process has open already: one descriptor per
- * file, since closing any descriptor of a file drops the process's fcntl
- * locks on it (the extra one is closed while no operation holds the lock).
- * Called with thr_files_mu held. */
-static thr_file *thr_file_known(int fd, const struct stat *st)
-{
-    thr_file *f;
-    for (f = thr_files; f != NULL; f = f->next) {
-        if (f->dev == st->st_dev && f->ino == st->st_ino) {
-            pthread_mutex_lock(&f->mu);
-            close(fd);
-            pthread_mutex_unlock(&f->mu);
-            f->refs++;
-            return f;
-        }
-    }
-    return NULL;
-}
-
-/* Called with thr_files_mu held, so that no descriptor of a file this
- * process has open is closed while another thread holds its lock. */
-static thr_file *thr_file_adopt(int fd, const char *path, char *err, size_t errlen)
-{
-    struct stat st;
-    thr_file *f;
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "cannot stat '%s': %s", path, strerror(errno));
-    } else if ((f = thr_file_known(fd, &st)) != NULL) {
-        return f;
-    } else if (thr_file_vet(fd, &st, path, err, errlen) == 0) {
-        if ((f = thr_file_new(fd, &st, path)) != NULL) {
-            f->next = thr_files;
-            thr_files = f;
-            return f;
-        }
-        snprintf(err, errlen, "out of memory");
-    }
-    close(fd);
-    return NULL;
-}
-
-thr_file *thr_file_open(const char *path, char *err, size_t errlen)
-{
-    thr_file *f;
-    /* No symlinks: a limit file under a shared directory such as /tmp must
-     * not let another user point our writes at a file of theirs choosing. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open '%s': %s", path,
-                 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
-        return NULL;
-    }
-    pthread_mutex_lock(&thr_files_mu);
-    f = thr_file_adopt(fd, path, err, errlen);
-    pthread_mutex_unlock(&thr_files_mu);
-    return f;
-}
-
-void thr_file_close(thr_file *f)
-{
-    thr_file **p;
-    if (f == NULL)
-        return;
-    pthread_mutex_lock(&thr_files_mu);
-    if (--f->refs > 0) {
-        pthread_mutex_unlock(&thr_files_mu);
-        return;
-    }
-    for (p = &thr_files; *p != NULL; p = &(*p)->next) {
-        if (*p == f) {
-            *p = f->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&thr_files_mu);
-    close(f->fd);
-    pthread_mutex_destroy(&f->mu);
-    free(f->path);
-    free(f->ring);
-    free(f->seen);
-    free(f);
-}
-
-const char *thr_file_path(const thr_file *f)
-{
-    return f->path;
 }
 
 /* ===== operations ===== */
@@ -430,26 +212,56 @@ static int thr_file_load(thr_file *f, int i, int fresh, const thr_config *cfg, d
     return thr_ring_repair(f->ring, cfg, now);
 }
 
-int thr_file_begin(thr_file *f, const unsigned char id[32], int *hint, const thr_config *cfg,
+int thr_file_key_init(thr_file_key *k, const char *key, size_t keylen)
+{
+    unsigned int n = 0;
+    memset(k, 0, sizeof *k);
+    k->hint = -1;
+    return EVP_Digest(key ? key : "", key ? keylen : 0, k->id, &n, EVP_sha256(), NULL) == 1
+        && n == 32 ? 0 : -1;
+}
+
+int thr_file_begin(thr_file *f, thr_file_key *k, const thr_config *cfg, thr_clock *clock,
                    double now, double wait, double deadline, thr_file_op *op)
 {
     int rc, i, rebuilt;
+    double seen;
 
     memset(op, 0, sizeof *op);
     pthread_mutex_lock(&f->mu);
-    if ((rc = thr_file_lock(f->fd, now, wait, deadline)) != THR_FILE_OK) {
+    f->why[0] = '\0';
+    if (thr_file_moved(f) && thr_file_follow(f) != 0) {
+        pthread_mutex_unlock(&f->mu);
+        return THR_FILE_IO;
+    }
+    if ((rc = thr_file_lock(f->fd, clock, now, wait, deadline)) != THR_FILE_OK) {
         pthread_mutex_unlock(&f->mu);
         return rc;
     }
+    /* Values are judged against the time after the lock came: another
+     * process may have written them while this one waited. */
+    seen = thr_clock_now(clock);
+    if (seen < now)
+        seen = now;
     rebuilt = thr_file_check(f);
-    if (rebuilt < 0 || (i = thr_file_slot(f, id, *hint, now, &op->fresh)) < 0) {
+    if (rebuilt < 0 || (i = thr_file_slot(f, k->id, k->hint, seen, &op->fresh)) < 0) {
         thr_file_unlock(f->fd);
         pthread_mutex_unlock(&f->mu);
         return rebuilt < 0 ? THR_FILE_IO : THR_FILE_FULL;
     }
-    *hint = i;
-    op->repaired = rebuilt + thr_file_load(f, i, op->fresh, cfg, now);
-    f->ring->span = cfg->per + cfg->margin;
+    k->hint = i;
+    op->repaired = rebuilt + thr_file_load(f, i, op->fresh, cfg, seen);
+    if (op->fresh && k->had_slot) {
+        thr_ring_fill(f->ring, cfg, seen);
+        op->repaired++;
+    } else if (k->moves != f->moves && k->had_slot) {
+        thr_ring_block(f->ring, cfg, seen);   /* its departures were in the other file */
+        op->repaired++;
+    }
+    k->had_slot = 1;
+    k->moves = f->moves;
+    f->mended = op->repaired > 0;   /* written back even by an operation that reads */
+    f->ring->span = cfg->per + cfg->margin + thr_ring_learnt(f->ring, seen);
     op->ring = f->ring;
     return THR_FILE_OK;
 }
@@ -495,10 +307,10 @@ static void thr_file_write_back(thr_file *f, int i)
 /* The blocks tile the ring (a negative array size fails the build if not). */
 typedef char thr_diff_tiles[THR_RING % THR_DIFF_BLOCK == 0 ? 1 : -1];
 
-void thr_file_end(thr_file *f, int hint, int dirty)
+void thr_file_end(thr_file *f, const thr_file_key *k, int dirty)
 {
-    if (dirty)
-        thr_file_write_back(f, hint);
+    if (dirty || f->mended)
+        thr_file_write_back(f, k->hint);
     thr_file_unlock(f->fd);
     pthread_mutex_unlock(&f->mu);
 }

@@ -1,103 +1,17 @@
-/* limiter.c -- the limiter's windows: the in-process registry, and where a
- * window's operation runs (see limiter.h). The bookings themselves are in
- * book.c, the window's arithmetic in ring.c, shared files in
- * file.c, Redis in redis.c. */
-#include "limit.h"
+/* limiter.c -- the limiter's windows: the registry that gives every limiter
+ * of one (where, key) in this process the same window, opened on first use
+ * and closed with its last holder; and their stats (see limiter.h for the
+ * other parts). */
+#include "window.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../clock.h"
 
 static pthread_mutex_t thr_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static thr_limit *thr_registry;
-
-/* ===== where an operation runs ===== */
-
-/* A full file is said once per process, not once per key: a process with
- * hundreds of practices would otherwise say it hundreds of times. */
-static int thr_full_said;
-
-/* Logged once per episode: stderr, because the C core has no logger. */
-static void thr_file_trouble(thr_limit *l, int rc)
-{
-    const char *why = rc == THR_FILE_BUSY ? "stayed locked for 1 s (is a process holding it stopped?)"
-                    : rc == THR_FILE_FULL ? "has no free key slot any more (32 keys are in use)"
-                    : "cannot be read or written";
-    pthread_mutex_lock(&l->mu);
-    l->busy = 1;
-    l->file_busy++;
-    if (!l->warned && !(rc == THR_FILE_FULL && thr_full_said)) {
-        l->warned = 1;
-        if (rc == THR_FILE_FULL)
-            thr_full_said = 1;
-        fprintf(stderr, "coreplus: the shared limit file '%s' %s; limiting this process on "
-                        "its own until it can be used again\n", thr_file_path(l->file), why);
-    }
-    pthread_mutex_unlock(&l->mu);
-}
-
-static void thr_file_fine(thr_limit *l, const thr_file_op *op)
-{
-    pthread_mutex_lock(&l->mu);
-    if (l->busy && l->warned)
-        fprintf(stderr, "coreplus: the shared limit file '%s' can be used again\n",
-                thr_file_path(l->file));
-    l->busy = l->warned = 0;
-    l->file_repairs += (uint64_t)op->repaired;
-    pthread_mutex_unlock(&l->mu);
-}
-
-/* The file's window of l, mended; a window whose history was lost (its slot
- * had to be claimed again after a rebuild) counts as full as of now. */
-static int thr_enter_file(thr_limit *l, const thr_config *cfg, double now, double deadline,
-                          thr_win *w)
-{
-    thr_file_op op;
-    /* While the lock stays taken, look only briefly: the local window serves. */
-    int rc = thr_file_begin(l->file, l->fid, &l->hint, cfg, now,
-                            l->busy ? 0.01 : THR_LOCK_WAIT, deadline, &op);
-    if (rc != THR_FILE_OK)
-        return rc;
-    if (op.fresh && l->had_slot) {
-        thr_ring_fill(op.ring, cfg, now);
-        op.repaired++;
-    }
-    l->had_slot = 1;
-    if (op.repaired || l->busy)
-        thr_file_fine(l, &op);
-    w->ring = op.ring;
-    w->where = THR_AT_FILE;
-    return THR_FILE_OK;
-}
-
-int thr_enter(thr_limit *l, int where, const thr_config *cfg, double now, double deadline,
-              thr_win *w)
-{
-    w->l = l;
-    if (where == THR_AT_FILE && l->file != NULL) {
-        int rc = thr_enter_file(l, cfg, now, deadline, w);
-        if (rc == THR_FILE_OK || rc == THR_FILE_LATE)
-            return rc;
-        thr_file_trouble(l, rc);
-    }
-    pthread_mutex_lock(&l->mu);
-    l->local = thr_ring_room(l->local, cfg, now);   /* an operation books at most once */
-    w->ring = l->local;
-    w->where = THR_AT_LOCAL;
-    return THR_FILE_OK;
-}
-
-void thr_leave(thr_win *w, int dirty)
-{
-    if (w->where == THR_AT_FILE)
-        thr_file_end(w->l->file, w->l->hint, dirty);
-    else
-        pthread_mutex_unlock(&w->l->mu);
-}
 
 /* ===== the registry ===== */
 
@@ -106,16 +20,16 @@ static void thr_free(thr_limit *l)
     /* l->refs is 0 here */
     thr_redis_free(l->redis);
     thr_file_close(l->file);
+    thr_clock_release(l->clock);
     pthread_mutex_destroy(&l->mu);
     free(l->local);
     free(l->id);
     free(l);
 }
 
-static thr_limit *thr_new(const char *key, size_t keylen, const char *path,
+static thr_limit *thr_new(const char *key, size_t keylen, const char *path, thr_clock *clock,
                           char *err, size_t errlen)
 {
-    unsigned int idn = 0;
     thr_limit *l = calloc(1, sizeof *l);
     if (l == NULL || (l->local = thr_ring_new(THR_RING_MIN)) == NULL
         || pthread_mutex_init(&l->mu, NULL) != 0) {
@@ -126,11 +40,11 @@ static thr_limit *thr_new(const char *key, size_t keylen, const char *path,
         return NULL;
     }
     l->refs = 1;
-    l->hint = -1;
+    l->clock = clock;
+    thr_clock_retain(clock);
     if (path == NULL)
         return l;
-    if (EVP_Digest(key ? key : "", key ? keylen : 0, l->fid, &idn, EVP_sha256(), NULL) != 1
-        || idn != 32) {
+    if (thr_file_key_init(&l->fkey, key, keylen) != 0) {
         snprintf(err, errlen, "SHA-256 failed in OpenSSL");
         thr_free(l);
         return NULL;
@@ -159,10 +73,10 @@ static char *thr_id(const char *where, const char *key, size_t keylen, size_t *i
 
 /* A new window for (path | url, key); NULL with a message in err. */
 static thr_limit *thr_new_at(const char *key, size_t keylen, const char *path,
-                             const char *url, const thr_redis_opts *o,
+                             thr_clock *clock, const char *url, const thr_redis_opts *o,
                              char *err, size_t errlen)
 {
-    thr_limit *l = thr_new(key, keylen, url != NULL ? NULL : path, err, errlen);
+    thr_limit *l = thr_new(key, keylen, url != NULL ? NULL : path, clock, err, errlen);
     if (l != NULL && url != NULL) {
         l->redis = thr_redis_open(url, key, keylen, o, err, errlen);
         if (l->redis == NULL) {
@@ -173,16 +87,20 @@ static thr_limit *thr_new_at(const char *key, size_t keylen, const char *path,
     return l;
 }
 
-/* Finds or makes the window of (where, key). where: the shared file's path,
- * or for Redis its URL and options (url != NULL; path is then NULL). */
+/* Finds or makes the window of (where, key). where: the shared file's path
+ * and the clock, or for Redis its URL and options (url != NULL; path is then
+ * NULL). */
 static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
-                              const char *url, const thr_redis_opts *o,
+                              thr_clock *clock, const char *url, const thr_redis_opts *o,
                               char *err, size_t errlen)
 {
     thr_limit *l;
-    char *id, where[4200];
+    const char *named = path;
+    char *id, where[4400];
     size_t idlen = 0;
 
+    if (key == NULL && path == NULL && url == NULL)
+        return thr_new(NULL, 0, NULL, clock, err, errlen);   /* private */
     if (url != NULL) {
         /* limiters that differ in options must not share a window object */
         if ((size_t)snprintf(where, sizeof where, "%s %g %d %s %s %s %d", url, o->timeout,
@@ -191,15 +109,20 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
             snprintf(err, errlen, "Redis URL or TLS file names too long");
             return NULL;
         }
-        path = where;
+        named = where;
+    } else if (clock != NULL) {
+        if ((size_t)snprintf(where, sizeof where, "%s clock %p", path ? path : "", (void *)clock)
+            >= sizeof where) {
+            snprintf(err, errlen, "the path is too long");
+            return NULL;
+        }
+        named = where;
     }
-    if (key == NULL && path == NULL)
-        return thr_new(NULL, 0, NULL, err, errlen);   /* private */
     if (key == NULL) {
         key = "";
         keylen = 0;
     }
-    if ((id = thr_id(path, key, keylen, &idlen)) == NULL) {
+    if ((id = thr_id(named, key, keylen, &idlen)) == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -210,7 +133,7 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
     }
     if (l != NULL) {
         l->refs++;
-    } else if ((l = thr_new_at(key, keylen, path, url, o, err, errlen)) != NULL) {
+    } else if ((l = thr_new_at(key, keylen, path, clock, url, o, err, errlen)) != NULL) {
         l->id = id;
         l->idlen = idlen;
         id = NULL;
@@ -222,16 +145,16 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
     return l;
 }
 
-thr_limit *thr_open(const char *key, size_t keylen, const char *path,
+thr_limit *thr_open(const char *key, size_t keylen, const char *path, thr_clock *clock,
                     char *err, size_t errlen)
 {
-    return thr_open_at(key, keylen, path, NULL, NULL, err, errlen);
+    return thr_open_at(key, keylen, path, clock, NULL, NULL, err, errlen);
 }
 
 thr_limit *thr_open_redis(const char *key, size_t keylen, const char *url,
                           const thr_redis_opts *o, char *err, size_t errlen)
 {
-    return thr_open_at(key, keylen, NULL, url, o, err, errlen);
+    return thr_open_at(key, keylen, NULL, NULL, url, o, err, errlen);
 }
 
 void thr_error(thr_limit *l, char *buf, size_t len)
@@ -269,17 +192,21 @@ void thr_retain(thr_limit *l)
     pthread_mutex_unlock(&thr_registry_mu);
 }
 
-
 int thr_shared(const thr_limit *l)
 {
     return l->file != NULL || l->redis != NULL;
+}
+
+thr_clock *thr_clock_of(const thr_limit *l)
+{
+    return l->clock;
 }
 
 /* ===== stats ===== */
 
 void thr_get_stats(thr_limit *l, const thr_config *cfg, thr_stats *st)
 {
-    double now = clock_monotonic();
+    double now = thr_clock_now(l->clock);
     thr_win w;
     uint64_t i;
 
@@ -294,17 +221,18 @@ void thr_get_stats(thr_limit *l, const thr_config *cfg, thr_stats *st)
         st->redis_calls = rc.calls;
         st->redis_connected = rc.connected;
     }
-    thr_enter(l, THR_AT_FILE, cfg, now, 0, &w);
+    thr_win_open(l, THR_AT_FILE, cfg, now, 0, &w);
     st->granted = w.ring->granted;
     st->cancelled = w.ring->cancelled;
     st->waited_total = w.ring->waited_total;
     st->last_sent = w.ring->last_sent;
+    st->learnt = thr_ring_learnt(w.ring, now);
     for (i = 0; i < w.ring->cap; i++) {
         const thr_entry *e = &w.ring->e[i];
         if (e->state == THR_PENDING && now <= e->lease)
             st->pending++;
     }
-    thr_leave(&w, 0);
+    thr_win_close(&w, 0);
     pthread_mutex_lock(&l->mu);
     st->file = l->file != NULL;
     st->file_repairs = l->file_repairs;
@@ -313,12 +241,12 @@ void thr_get_stats(thr_limit *l, const thr_config *cfg, thr_stats *st)
     pthread_mutex_unlock(&l->mu);
 }
 
-void thr_add_wait(thr_limit *l, const thr_config *cfg, double seconds)
+void thr_add_wait(thr_limit *l, const thr_config *cfg, double seconds, double deadline)
 {
     thr_win w;
-    if (!(seconds > 0))
+    if (!(seconds > 0)
+        || thr_win_open(l, THR_AT_FILE, cfg, thr_clock_now(l->clock), deadline, &w) != THR_FILE_OK)
         return;
-    thr_enter(l, THR_AT_FILE, cfg, clock_monotonic(), 0, &w);
     w.ring->waited_total += seconds;
-    thr_leave(&w, 1);
+    thr_win_close(&w, 1);
 }

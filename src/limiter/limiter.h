@@ -1,49 +1,75 @@
-/* limiter.h -- the sliding-window rate limiter, without Lua.
+/* limiter.h -- the sliding-window rate limiter, without Lua: the front of
+ * src/limiter/, the one header its callers (limiter_lua.c, http.c) include.
  *
- * "At most rate requests in any window of per seconds", counted from the
- * moment each request really left. Bookings are numbered; booking n may leave
- * no earlier than per + margin after every booking numbered n - rate or
- * lower. A booking is reserved before the transfer (so callers queue in
- * order), then confirmed with the real send time when libcurl is about to
- * send (after connection set-up), or cancelled when it never left.
+ * What it enforces: "at most rate requests in any window of per seconds",
+ * counted from the moment each request really left. Bookings are numbered;
+ * booking n may leave no earlier than per + margin after every booking
+ * numbered n - rate or lower.
  *
- * Leases (docs/decisions.md, "Pending bookings hold leases"): a booking that
+ * The parts, in the order a booking walks through them:
+ *
+ *   limiter.c   thr_open finds the window of (where, key) in this process's
+ *               registry, or opens it: in-process, in a shared file, or in
+ *               Redis. Limiters with the same key share one window.
+ *   book.c      the booking itself: thr_reserve books the next slot
+ *               (pending), thr_ready is polled while it waits (renewing its
+ *               lease), thr_hold while its request connects, thr_sent when
+ *               it leaves (its real send time), thr_cancel when it never
+ *               does; thr_learn_429 when its request came back 429. Redis
+ *               bookings go to redis.c; the others run each step as one
+ *               operation on a window:
+ *   window.c    thr_win_open picks the window an operation runs in (the
+ *               file's, or the in-process one when the file cannot be used,
+ *               said once) and locks it; thr_win_close writes it back and
+ *               unlocks. It is the only caller of file.c.
+ *   file.c      the shared file: its fcntl lock (bounded wait), its header
+ *               and key slots, each window read with pread, checked and
+ *               mended, and written back with pwrite (file_open.c: opening
+ *               it, whose it is, following its path to the file it names;
+ *               file_layout.h: its layout).
+ *   ring.c      a window's arithmetic: the bound of a booking, book, renew,
+ *               send, cancel, and mending values read from a file.
+ *   redis.c     the window kept in Redis (redis.h lists its parts: the way
+ *               to a server, Cluster or Sentinel, connections over TCP or
+ *               TLS, URLs, replies, the script that runs there; noredis.c:
+ *               a build without hiredis; redis_lua.c: core.redis_url,
+ *               core.mask_url and what the OpenResty transport reads).
+ *   path.c      where the default shared file lives.
+ *   manual_clock.c  the limiter's time: the real clock, or one that moves
+ *               only when told, so that specs never sleep.
+ *   limiter_lua.c   core.limiter and the limiter object (manual_clock_lua.c:
+ *               core.manual_clock).
+ *
+ * Headers include only headers below them: limiter.h -> config.h,
+ * manual_clock.h;
+ * window.h (private to limiter.c, book.c, window.c) -> limiter.h, file.h,
+ * redis.h, ring.h; path.h, file_layout.h -> file.h -> ring.h,
+ * manual_clock.h; ring.h, redis.h -> config.h.
+ *
+ * Leases (docs/decisions.md#pending-leases): a booking that
  * is reserved but not yet sent holds a lease of THR_LEASE seconds, from its
  * slot or from the latest renewal. While it runs, later bookings wait for
- * the booking to leave; once it has run out the booking counts as having left
- * at its booked time, so a process that died (reaped or a zombie) or is
- * stopped holds the others up for at most THR_LEASE. The owner renews while
- * it still waits (thr_ready, thr_hold); an owner whose lease ran out books
- * again (thr_ready and thr_sent do that by themselves), so it never leaves on
- * a slot that others already gave up on.
+ * the booking to leave; once it has run out the booking no longer counts, so
+ * a process that died (reaped or a zombie) or is stopped holds the others up
+ * for at most THR_LEASE. The owner renews while it still waits (thr_ready,
+ * thr_hold); an owner whose lease ran out books again (thr_ready and
+ * thr_sent do that by themselves), so it never leaves on a slot that others
+ * already gave up on.
  *
- * A window lives in this process (limiters with the same key share it
- * through a refcounted registry), in a file that processes on one machine
- * share (file.c: read and written with pread/pwrite under an fcntl
- * lock whose wait is bounded; every value read is checked, and a damaged
- * file is rebuilt), or in Redis (redis.c), shared by many machines.
  * Shared windows keep an in-process window as the fall-back for the moments
  * the shared one cannot be reached. Times are CLOCK_MONOTONIC seconds (the
  * same for every process on one boot); a file records its boot.
  *
  * Everything here is thread-safe and never calls Lua, so libcurl callbacks
  * may use it. */
-#ifndef COREPLUS_THROTTLE_H
-#define COREPLUS_THROTTLE_H
+#ifndef COREPLUS_LIMITER_H
+#define COREPLUS_LIMITER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
-
-#define THR_RING 1024                  /* bookings remembered per window */
-#define THR_MAX_RATE (THR_RING / 2)
-#define THR_FILE_KEYS 32               /* key slots in one shared file */
-#define THR_FILE_IDLE 7200.0           /* a window's span when its own cannot be read */
-#define THR_LEASE 1.0                  /* seconds a pending booking holds the
-                                          others up without a renewal */
-#define THR_RENEW (THR_LEASE / 4)      /* the owner renews this often */
-#define THR_LOCK_WAIT 1.0              /* the longest wait for a file's lock */
+#include "manual_clock.h"
 
 /* What ran out, when a wait would pass a deadline (core.request's and
  * limiter:acquire's kind "timeout"). */
@@ -67,8 +93,9 @@ typedef struct thr_ticket {
     int where;         /* THR_AT_* */
     int pending;       /* Redis saw an earlier booking still pending: poll it */
     int failed;        /* no booking: the Redis limit failed, policy "fail" */
-    int late;          /* no booking: the deadline came while waiting for the
-                          shared file's lock */
+    int late;          /* the deadline came while waiting for the shared
+                          file's lock: no booking (thr_reserve), or none
+                          confirmed (thr_ready, thr_sent) */
 } thr_ticket;
 
 typedef struct thr_stats {
@@ -88,12 +115,17 @@ typedef struct thr_stats {
     uint64_t file_repairs;  /* damaged values or files this process mended */
     uint64_t file_busy;     /* bookings made locally: the lock stayed taken */
     uint64_t relets;        /* bookings made again after their lease ran out */
+    double learnt;          /* margin learnt from 429s, now (thr_learn_429) */
 } thr_stats;
 
-/* Opens (or joins) the window for key; path NULL = in-process. On failure
- * returns NULL and writes a message into err. */
-thr_limit *thr_open(const char *key, size_t keylen, const char *path,
+/* Opens (or joins) the window for key; path NULL = in-process. clock: the
+ * window's time (NULL: the real clock; a manual one is part of the window's
+ * name, so limiters on other clocks never share its in-process window). On
+ * failure returns NULL and writes a message into err. */
+thr_limit *thr_open(const char *key, size_t keylen, const char *path, thr_clock *clock,
                     char *err, size_t errlen);
+/* The window's clock (NULL: the real one). */
+thr_clock *thr_clock_of(const thr_limit *lim);
 /* Opens (or joins) a window kept in Redis at url (redis.h) for key; o
  * says how (TLS files, the timeout of each exchange) and what a failure
  * does: o->fail = 1 makes thr_reserve book nothing and set tk->failed
@@ -111,16 +143,19 @@ int thr_shared(const thr_limit *lim);   /* the window is in a file or Redis */
 
 /* Books the next slot. pending = 1: the caller will confirm it with
  * thr_sent() or thr_cancel(), renewing its lease meanwhile; 0: it counts as
- * sent at the booked time. deadline (monotonic, 0 = none) bounds the wait for
- * a shared file's lock: when it comes first, nothing is booked and tk->late
- * is set. Returns the booked time (>= now). */
+ * sent at the booked time. deadline (monotonic, 0 = none) bounds every wait
+ * for a shared file's lock that this booking makes, here and in the calls
+ * below: when it comes first, nothing is booked and tk->late is set. Returns
+ * the booked time (>= now). */
 double thr_reserve(thr_limit *lim, const thr_config *cfg, double now, double deadline,
                    int pending, thr_ticket *tk);
 
 /* Seconds the booking must still wait, now that earlier bookings may have
  * left later than planned; a still-pending earlier booking counts as leaving
  * now while its lease runs. Renews this booking's lease, and books again
- * when it had run out (the owner was stopped), so it may be polled. */
+ * when it had run out (the owner was stopped), so it may be polled. When the
+ * deadline came while waiting for the file's lock: tk->late, and a wait
+ * past the deadline. */
 double thr_ready(thr_ticket *tk, const thr_config *cfg, double now);
 
 /* Renews the lease of a booking whose request is on its way out (connecting)
@@ -129,13 +164,23 @@ void thr_hold(thr_ticket *tk, const thr_config *cfg, double now);
 
 /* Records that the booking leaves now; returns the seconds still owed
  * (earlier bookings that left late, counted once, not polled; or, when its
- * lease had run out, the wait of the new booking made in its place). */
+ * lease had run out, the wait of the new booking made in its place; or,
+ * with tk->late, a wait past the deadline: it cannot be recorded in time). */
 double thr_sent(thr_ticket *tk, const thr_config *cfg, double now);
 
 /* The booking never left: it no longer counts. */
 void thr_cancel(thr_ticket *tk);
 
 void thr_get_stats(thr_limit *lim, const thr_config *cfg, thr_stats *st);
-void thr_add_wait(thr_limit *lim, const thr_config *cfg, double seconds);
+/* A request booked on lim came back 429: the window widens its margin
+ * (DEFAULT_LEARN_*, src/defaults.h; docs/decisions.md#limit-learns), in the
+ * shared file for every process on it (a window in Redis: in this process's
+ * own). deadline (monotonic, 0: none) bounds the wait for the file's lock.
+ * Returns the margin learnt, in seconds above the configured one. */
+double thr_learn_429(thr_limit *lim, const thr_config *cfg, double now, double deadline);
+
+/* Counts seconds of waiting in the window's stats (skipped when the file's
+ * lock cannot be had before deadline, monotonic, 0: none). */
+void thr_add_wait(thr_limit *lim, const thr_config *cfg, double seconds, double deadline);
 
 #endif

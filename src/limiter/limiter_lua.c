@@ -6,12 +6,18 @@
  *                                              would pass deadline (core.now() s)
  *   limiter:reserve([now]) -> delay, booking   books a slot, never blocks
  *   limiter:sent(booking [, now]) -> owed      the booked request left now
+ *   limiter:rate_limited([now]) -> learnt      a request came back 429: the
+ *                                              key's margin widens (thr_learn_429)
  *   limiter:stats() -> table
  *   limiter:close()                            also __gc, and __close on 5.4
  *   core.default_limit_path() -> path | nil, err   the per-user file to share
  *
  * `now` arguments are core.monotonic() seconds; they exist so that specs can
- * drive the window arithmetic without sleeping.
+ * drive the window arithmetic without sleeping. clock = core.manual_clock()
+ * (manual_clock_lua.c) runs the limiter on that clock instead: its now is
+ * the default `now`, acquire's deadline is in its seconds, and every wait
+ * (the slot, the shared file's lock) sleeps on it, so a spec never sleeps.
+ * core.request refuses such a limiter: it times real requests.
  *
  * rate: integer 1..512; per: seconds > 0; margin (DEFAULT_MARGIN says why
  * it is what it is) is added to per between a slot and the one rate places
@@ -25,8 +31,10 @@
  * them at most THR_LEASE. Processes sharing a file each enforce their own
  * rate/per against the common history: give them the same figures.
  *
- * stats() -> { rate, per, margin, key, shared, granted, cancelled, pending,
- *              relets, waited_total, last_sent } (counters are the window's,
+ * stats() -> { rate, per, margin, learnt_margin, key, shared, granted,
+ *              cancelled, pending, relets, waited_total, last_sent }
+ * (learnt_margin: seconds the window adds to margin now, learnt from 429s;
+ * counters are the window's,
  * i.e. of every limiter sharing it; last_sent is core.monotonic() time;
  * pending counts bookings whose lease runs; relets, this process's bookings
  * made again after their lease ran out). A shared file adds file_repairs
@@ -51,7 +59,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../clock.h"
 #include "../coreplus.h"
 #include "../defaults.h"
 #include "limiter.h"
@@ -93,6 +100,9 @@ int thr_lua_tolimiter(lua_State *L, int idx, thr_limit **lim, thr_config *cfg)
                           luaL_typename(L, idx));
     if (t->lim == NULL)
         return luaL_error(L, "bad field 'limiter' (limiter is closed)");
+    if (thr_clock_of(t->lim) != NULL)
+        return luaL_error(L, "bad field 'limiter' (a limiter on a manual clock times no real "
+                             "requests)");
     *lim = t->lim;
     *cfg = t->cfg;
     return 0;
@@ -161,6 +171,24 @@ static size_t thr_lua_read_where(lua_State *L, thr_lua *t)
     return keylen;
 }
 
+/* The clock option: a manual clock, or NULL for the real one. */
+static thr_clock *thr_lua_read_clock(lua_State *L, int redis)
+{
+    thr_clock **c;
+    lua_getfield(L, 1, "clock");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    c = luaL_testudata(L, -1, THR_CLOCK_MT);
+    if (c == NULL || *c == NULL)
+        luaL_error(L, "bad field 'clock' (an open core.manual_clock expected)");
+    if (redis)
+        luaL_error(L, "bad field 'clock' (a window in Redis runs on Redis's clock)");
+    lua_pop(L, 1);
+    return *c;   /* the limiter retains it */
+}
+
 /* The Redis options, copied (a field computed by __index is not kept). */
 typedef struct thr_lua_redis {
     thr_redis_opts o;
@@ -213,6 +241,7 @@ static int thr_lua_new(lua_State *L)
     thr_lua *t;
     size_t keylen;
     thr_lua_redis redis;
+    thr_clock *clock;
     char err[512];
 
     if (lua_isnoneornil(L, 1))
@@ -227,10 +256,11 @@ static int thr_lua_new(lua_State *L)
     thr_lua_read_redis(L, &redis);
     keylen = thr_lua_read_where(L, t);
     thr_lua_read_config(L, &t->cfg);
+    clock = thr_lua_read_clock(L, t->redis);
     if (t->redis)
         t->lim = thr_open_redis(t->key, keylen, t->path, &redis.o, err, sizeof err);
     else
-        t->lim = thr_open(t->key, keylen, t->path, err, sizeof err);
+        t->lim = thr_open(t->key, keylen, t->path, clock, err, sizeof err);
     if (t->lim == NULL) {
         /* a TLS file that cannot be used is named by its own field */
         char field[24];
@@ -253,9 +283,9 @@ static int thr_lua_fail(lua_State *L, thr_lua *t)
     return err_lua_fail(L, "limiter", why[0] ? why : "the shared limit failed");
 }
 
-/* An optional deadline argument: core.now() seconds; returned on the
- * monotonic clock, 0 when absent. */
-static double thr_lua_deadline(lua_State *L, int arg)
+/* An optional deadline argument: core.now() seconds (a manual clock's own);
+ * returned on the limiter's clock, 0 when absent. */
+static double thr_lua_deadline(lua_State *L, int arg, thr_clock *clock)
 {
     double d;
     if (lua_isnoneornil(L, arg))
@@ -263,7 +293,7 @@ static double thr_lua_deadline(lua_State *L, int arg)
     d = lua_type(L, arg) == LUA_TNUMBER ? lua_tonumber(L, arg) : -1;
     if (!(d > 0 && d < 1e12))
         luaL_argerror(L, arg, "a deadline in core.now() seconds expected");
-    return clock_deadline(d);
+    return thr_clock_deadline(clock, d);
 }
 
 /* nil, { kind = "timeout", message = what ran out, sent = false } */
@@ -281,15 +311,16 @@ static int thr_lua_late(lua_State *L, const char *fmt, double seconds)
  * *late = the wait that would have been needed). */
 static int thr_lua_wait(thr_lua *t, thr_ticket *tk, double deadline, double *late)
 {
+    thr_clock *clock = thr_clock_of(t->lim);
     for (;;) {
-        double now = clock_monotonic(), d = thr_ready(tk, &t->cfg, now);
+        double now = thr_clock_now(clock), d = thr_ready(tk, &t->cfg, now);
         if (d <= 0)
             return 0;
         if (deadline > 0 && now + d > deadline) {
             *late = d;
             return -1;
         }
-        clock_sleep(d < THR_POLL_MAX ? d : THR_POLL_MAX);
+        thr_clock_sleep(clock, d < THR_POLL_MAX ? d : THR_POLL_MAX);
     }
 }
 
@@ -298,8 +329,9 @@ static int thr_lua_wait(thr_lua *t, thr_ticket *tk, double deadline, double *lat
 static int thr_lua_acquire(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
-    double deadline = thr_lua_deadline(L, 2);
-    double start = clock_monotonic(), now, d;
+    thr_clock *clock = thr_clock_of(t->lim);
+    double deadline = thr_lua_deadline(L, 2, clock);
+    double start = thr_clock_now(clock), now, d;
     thr_ticket tk;
 
     if (deadline > 0 && start >= deadline)
@@ -311,26 +343,27 @@ static int thr_lua_acquire(lua_State *L)
         return thr_lua_late(L, THR_LATE_LOCK, 0);
     if (thr_lua_wait(t, &tk, deadline, &d) != 0) {
         thr_cancel(&tk);
-        return thr_lua_late(L, THR_LATE_WAIT, d);
+        return thr_lua_late(L, tk.late ? THR_LATE_LOCK : THR_LATE_WAIT, d);
     }
-    now = clock_monotonic();
+    now = thr_clock_now(clock);
     d = thr_sent(&tk, &t->cfg, now);
-    if (deadline > 0 && now + d > deadline)
-        return thr_lua_late(L, THR_LATE_WAIT, d);   /* the slot stays counted */
-    clock_sleep(d);
-    now = clock_monotonic();
-    thr_add_wait(t->lim, &t->cfg, (now - start) - (tk.t - start > 0 ? tk.t - start : 0));
+    if (deadline > 0 && now + d > deadline)   /* the slot stays counted */
+        return thr_lua_late(L, tk.late ? THR_LATE_LOCK : THR_LATE_WAIT, d);
+    thr_clock_sleep(clock, d);
+    now = thr_clock_now(clock);
+    thr_add_wait(t->lim, &t->cfg, (now - start) - (tk.t - start > 0 ? tk.t - start : 0), deadline);
     lua_pushnumber(L, now - start);
     return 1;
 }
 
-/* An optional injected time (monotonic seconds): a NaN or infinity would
- * poison a window that other processes share. */
-static double thr_lua_time(lua_State *L, int arg)
+/* An optional injected time (monotonic seconds; default: the limiter's
+ * clock): a NaN or infinity would poison a window that other processes
+ * share. */
+static double thr_lua_time(lua_State *L, int arg, thr_lua *t)
 {
     double now;
     if (lua_isnoneornil(L, arg))
-        return clock_monotonic();
+        return thr_clock_now(thr_clock_of(t->lim));
     now = luaL_checknumber(L, arg);
     if (!(now > -1e12 && now < 1e12))
         luaL_argerror(L, arg, "a finite time in seconds expected");
@@ -341,7 +374,7 @@ static double thr_lua_time(lua_State *L, int arg)
 static int thr_lua_reserve(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
-    double now = thr_lua_time(L, 2);
+    double now = thr_lua_time(L, 2, t);
     thr_ticket tk;
     double at = thr_reserve(t->lim, &t->cfg, now, 0, 0, &tk);
     if (tk.failed)
@@ -359,7 +392,7 @@ static int thr_lua_sent(lua_State *L)
 {
     thr_lua *t = thr_check(L, 1);
     lua_Number n = luaL_checknumber(L, 2);
-    double now = thr_lua_time(L, 3);
+    double now = thr_lua_time(L, 3, t);
     thr_ticket tk;
     memset(&tk, 0, sizeof tk);
     tk.cfg = t->cfg;
@@ -374,6 +407,17 @@ static int thr_lua_sent(lua_State *L)
     tk.lim = t->lim;
     tk.n = (uint64_t)n;
     lua_pushnumber(L, thr_sent(&tk, &t->cfg, now));
+    return 1;
+}
+
+/* limiter:rate_limited([now]) -> learnt_margin
+ * For callers that send requests themselves (core.request tells the limiter
+ * by itself): a request booked here came back 429. */
+static int thr_lua_rate_limited(lua_State *L)
+{
+    thr_lua *t = thr_check(L, 1);
+    double now = thr_lua_time(L, 2, t);
+    lua_pushnumber(L, thr_learn_429(t->lim, &t->cfg, now, 0));
     return 1;
 }
 
@@ -417,6 +461,7 @@ static int thr_lua_stats(lua_State *L)
     thr_setint(L, "rate", (uint64_t)t->cfg.rate);
     thr_setnum(L, "per", t->cfg.per);
     thr_setnum(L, "margin", t->cfg.margin);
+    thr_setnum(L, "learnt_margin", st.learnt);
     thr_lua_push_where(L, t);
     if (st.redis) {
         lua_pushboolean(L, st.redis_connected);
@@ -458,6 +503,7 @@ static const luaL_Reg thr_methods[] = {
     { "acquire", thr_lua_acquire },
     { "reserve", thr_lua_reserve },
     { "sent", thr_lua_sent },
+    { "rate_limited", thr_lua_rate_limited },
     { "stats", thr_lua_stats },
     { "close", thr_lua_close },
     { NULL, NULL }
@@ -517,4 +563,5 @@ void limiter_lua_register(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_setfuncs(L, thr_funcs, 0);
+    limiter_clock_lua_register(L);
 }

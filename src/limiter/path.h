@@ -1,7 +1,7 @@
 /* path.h -- where a user's shared limit file lives by default (a
  * private directory of theirs), without Lua. */
-#ifndef COREPLUS_THROTTLE_PATH_H
-#define COREPLUS_THROTTLE_PATH_H
+#ifndef COREPLUS_LIMITER_PATH_H
+#define COREPLUS_LIMITER_PATH_H
 
 #include <stddef.h>
 
@@ -9,7 +9,7 @@
 
 #define THR_PATH_STR_(x) #x
 #define THR_PATH_STR(x) THR_PATH_STR_(x)
-/* "coreplus-v4.limit": named by the file's format (file.h). */
+/* "coreplus-v5.limit": named by the file's format (file.h). */
 #define THR_PATH_FILE "coreplus-v" THR_PATH_STR(THR_FILE_FORMAT) ".limit"
 
 /* runtime_dir (normally $XDG_RUNTIME_DIR; NULL or "" when unset) when this

@@ -11,8 +11,10 @@
  * so any rate + 1 departures span at least per + margin in whatever order
  * they really left. A pending earlier booking counts as leaving now: its
  * slot starts when its request really leaves (sent), after TCP/TLS set-up,
- * which the server's count of arrivals needs (docs/decisions.md #21). Only the
- * 2 * rate bookings below n - rate are looked at, and older ones deleted.
+ * which the server's count of arrivals needs (docs/decisions.md#slot-counts-from-departure).
+ * The script reads the whole window (departures of the last window and the
+ * bookings pending) and places a booking per + margin after the rate-th
+ * latest before it.
  *
  * All of this file needs hiredis: a build without it (-DCOREPLUS_NO_REDIS,
  * see scripts/build-flags) takes src/limiter/noredis.c instead. */

@@ -1,13 +1,13 @@
 /* ring.h -- a window: the ring of bookings and its arithmetic, for
- * the limiter's units (limiter.c, file.c). No locking here: the
+ * book.c, window.c and file.c. No locking here: the
  * callers hold the window's lock. */
-#ifndef COREPLUS_THROTTLE_RING_H
-#define COREPLUS_THROTTLE_RING_H
+#ifndef COREPLUS_LIMITER_RING_H
+#define COREPLUS_LIMITER_RING_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limiter.h"
+#include "config.h"
 
 enum { THR_EMPTY = 0, THR_PENDING = 1, THR_SENT = 2, THR_CANCELLED = 3 };
 
@@ -32,6 +32,8 @@ typedef struct thr_ring {
     uint64_t cap;      /* entries in e, a power of two: THR_RING in a file;
                           an in-process window starts at THR_RING_MIN and
                           grows while its bookings still count (thr_ring_room) */
+    double learnt;     /* margin learnt from 429s, as of learnt_at (thr_ring_learn) */
+    double learnt_at;
     thr_entry e[];     /* entry n lives at n % cap */
 } thr_ring;
 
@@ -48,6 +50,14 @@ thr_ring *thr_ring_new(uint64_t cap);
  * the window, which may have moved. A process holding many clients (one per
  * practice) so pays ~1 KB per window at 10/s, not THR_RING entries. */
 thr_ring *thr_ring_room(thr_ring *r, const thr_config *cfg, double now);
+
+/* The margin learnt from 429s (DEFAULT_LEARN_*), worn off as of now: to be
+ * added to the configuration's margin. */
+double thr_ring_learnt(const thr_ring *r, double now);
+/* A 429 came back: widens the learnt margin by DEFAULT_LEARN_STEP, unless it
+ * was widened less than a window ago (the 429s of one episode widen it
+ * once). Returns the learnt margin. */
+double thr_ring_learn(thr_ring *r, const thr_config *cfg, double now);
 
 /* The earliest time booking n may leave (see ring.c). */
 double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg, double now,
@@ -78,11 +88,17 @@ void thr_ring_cancel(thr_ring *r, uint64_t n, uint64_t tag);
  * zeroed ring is an empty one), mending what is
  * wrong so that it can only hold bookings back, never let more through or
  * hang anyone: an unusable numbering makes the ring full as of now
- * (thr_ring_fill), a bad time counts as now, a bad lease as one from now.
- * Returns how many values were mended. */
+ * (thr_ring_fill), other values are judged as ring.c's thr_entry_repair
+ * says, a learnt margin out of bounds counts as the widest. Returns how many
+ * values were mended. */
 int thr_ring_repair(thr_ring *r, const thr_config *cfg, double now);
 /* An empty ring that counts as full as of now: the next booking waits a
- * whole window. For a file's window (cap THR_RING) whose history was lost. */
+ * whole window; it keeps the margin it learnt. For a file's window (cap
+ * THR_RING) whose history was lost. */
 void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now);
+/* Keeps what the ring holds and adds rate departures at now, so that it
+ * counts as full as of now: for a window that lacks another's history (a
+ * process came from a file that the path no longer names). */
+void thr_ring_block(thr_ring *r, const thr_config *cfg, double now);
 
 #endif

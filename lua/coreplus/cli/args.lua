@@ -6,6 +6,7 @@
 -- (so `clients ID` and `clients create` can both exist), every missing
 -- required flag is reported at once, and a usage error is one line.
 local argparse = require "argparse"
+local settings = require "coreplus.settings"
 
 local type = type
 local pairs = pairs
@@ -30,8 +31,8 @@ function _M.is_usage(e)
   return type(e) == "table" and getmetatable(e) == usage_mt
 end
 
--- Flags every command accepts: output, connection settings (each overrides
--- its COREPLUS_* variable and the profile's key) and help.
+-- Flags every command accepts: output, the settings (each overrides its
+-- COREPLUS_* variable and the profile's key) and help.
 _M.GLOBAL = {
   json = { kind = "bool", help = "print JSON (an array for lists)" },
   jsonl = { kind = "bool", help = "print JSON lines: one object per line (the default when piped)" },
@@ -41,23 +42,17 @@ _M.GLOBAL = {
     help = "columns (table) or fields (JSON), comma-separated; dotted paths reach inside" },
   progress = { kind = "bool", help = "show the --all progress bar even when stderr is not a terminal" },
   ["no-progress"] = { kind = "bool", help = "never show the progress bar" },
-  profile = { kind = "string",
-    help = "the config file's [section] to use (default: COREPLUS_PROFILE, else [default])" },
-  ["base-url"] = { kind = "string", option = "base_url", help = "overrides COREPLUS_BASE_URL" },
-  ["consumer-id"] = { kind = "string", option = "consumer_id", help = "overrides COREPLUS_CONSUMER_ID" },
-  ["consumer-secret"] = { kind = "string", option = "consumer_secret",
-    help = "overrides COREPLUS_CONSUMER_SECRET (prefer the variable or a profile: flags show in `ps`)" },
-  ["access-token"] = { kind = "string", option = "access_token", help = "overrides COREPLUS_ACCESS_TOKEN" },
-  issuer = { kind = "string", option = "issuer", help = "overrides COREPLUS_ISSUER" },
-  audience = { kind = "string", option = "audience", help = "overrides COREPLUS_AUDIENCE" },
-  ["api-version"] = { kind = "string", option = "version", help = "overrides COREPLUS_VERSION (v2.1)" },
-  cafile = { kind = "string", option = "cafile", help = "overrides COREPLUS_CAFILE" },
-  ["user-agent"] = { kind = "string", option = "user_agent",
-    help = "your app's name, sent before the library's User-Agent (overrides COREPLUS_USER_AGENT)" },
-  ["shared-limit"] = { kind = "string", option = "shared_limit", help = "file sharing the 10/s limit between"
-    .. " runs (default: COREPLUS_SHARED_LIMIT, else a per-user file; off disables)" },
+  profile = { kind = "list",
+    help = "the config file's [section] to use (default: COREPLUS_PROFILE, else [default]); sync takes several" },
   help = { kind = "bool", short = "h", help = "this help" },
 }
+-- One flag per setting (coreplus.settings: --x for the setting x).
+for _, row in ipairs(settings.ROWS) do
+  if row.flag then
+    _M.GLOBAL[row.flag] = { kind = row.type == "boolean" and "bool" or "string", setting = row.name,
+      help = row.help .. " [" .. row.env .. "]" }
+  end
+end
 
 local function number_of(name)
   return function(v)
@@ -98,8 +93,12 @@ end
 
 local function leaf_parser(cmd)
   local p = argparse("coreplus " .. cmd.name):add_help(false)
-  add_flags(p, _M.GLOBAL)
+  -- A command may restate a global flag to say what it means there (sync's
+  -- --practice: the label its rows carry); its own words win.
   add_flags(p, cmd.flags)
+  for _, n in ipairs(sorted(_M.GLOBAL)) do
+    if not (cmd.flags and cmd.flags[n]) then add_flag(p, n, _M.GLOBAL[n]) end
+  end
   for _, a in ipairs(cmd.args or {}) do p:argument(a.name):args(a.many and "*" or "?") end
   return p
 end
@@ -215,6 +214,12 @@ function _M.parse(cmd, argv)
   if not ok then _M.usage(one_line(result) .. " (coreplus help " .. cmd.name .. ")") end
   local flags, positional = {}, {}
   for name in pairs(_M.GLOBAL) do flags[name] = result[name] end
+  -- --profile may be given several times (sync runs several practices):
+  -- every value is in `profiles`, and the last one is `profile`.
+  if type(flags.profile) == "table" then
+    flags.profiles = #flags.profile > 0 and flags.profile or nil
+    flags.profile = flags.profile[#flags.profile]
+  end
   for name, f in pairs(cmd.flags or {}) do
     local v = result[name]
     if f.kind == "list" and type(v) == "table" and #v == 0 then v = nil end

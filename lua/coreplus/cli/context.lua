@@ -4,11 +4,16 @@
 --
 -- `sys` carries the outside world so the spec can drive it: stdout(s),
 -- stderr(s), getenv(name), isatty(fd), now(), read_stdin(), and
--- client_options (merged into every client's options: a spec's transport).
+-- client_options (merged into every client's options: a spec's transport),
+-- clock_file (where the server's clock offset is kept; default
+-- coreplus.cli.clock's).
 local coreplus = require "coreplus"
 local config = require "coreplus.config"
+local settings = require "coreplus.settings"
 local args = require "coreplus.cli.args"
+local output = require "coreplus.cli.output"
 local profile = require "coreplus.profile"
+local clock = require "coreplus.cli.clock"
 
 local type = type
 local pairs = pairs
@@ -26,13 +31,10 @@ local mt = { __index = _M }
 -- repeated; the token's lifetime is the C core's.
 _M.defaults = setmetatable({ token_ttl = config.core.token_ttl }, { __index = config.DEFAULTS })
 
---- Settings a command that talks to coreplus cannot do without.
-_M.REQUIRED = {
-  { "base_url", "COREPLUS_BASE_URL", "--base-url" },
-  { "consumer_id", "COREPLUS_CONSUMER_ID", "--consumer-id" },
-  { "consumer_secret", "COREPLUS_CONSUMER_SECRET", "--consumer-secret" },
-  { "access_token", "COREPLUS_ACCESS_TOKEN", "--access-token" },
-}
+--- Settings a command that talks to coreplus cannot do without: {option,
+-- variable, flag} each.
+_M.REQUIRED = {}
+for i, row in ipairs(settings.required()) do _M.REQUIRED[i] = { row.option, row.env, "--" .. row.flag } end
 
 local CELL_WIDTH = 40
 local RECORD_WIDTH = 72
@@ -55,18 +57,8 @@ function _M.new(sys)
   return setmetatable({ sys = sys, flags = {}, positional = {} }, mt)
 end
 
---- "3e5c...53a3": enough to recognise a credential, not to use it.
-function _M.mask(s)
-  if type(s) ~= "string" then return "" end
-  if #s <= 10 then return ("*"):rep(#s) end
-  return s:sub(1, 4) .. "..." .. s:sub(-4)
-end
-
---- Library argument errors arrive as "file:line: message"; keep the message.
-function _M.strip_position(msg)
-  msg = tostring(msg)
-  return (msg:gsub("^[^%s:]+:%d+: ", ""))
-end
+_M.mask = output.mask
+_M.strip_position = output.strip_position
 
 --- The client's learnt clock offset (server minus local, seconds; up to
 -- 1 s low because Date has whole seconds), or nil before any response.
@@ -97,32 +89,30 @@ function _M:profile()
 end
 
 --- The settings: the profile, then COREPLUS_* variables, then flags (each
--- wins over the one before). `self.from[name]` says where each came from.
+-- wins over the one before), all read through coreplus.settings. Returns
+-- the client options; `self.from[option]` says where each came from. A value
+-- of the wrong type is a usage error naming its source.
 function _M:options()
   if self.opts then return self.opts end
-  local o, from = {}, {}
   local section, name = self:profile()
-  for k, v in pairs(section or {}) do
-    if not profile.CLI_KEYS[k] then o[k], from[k] = v, "profile " .. name end
-  end
-  for var, key in pairs(profile.env_names()) do
-    local v = self.sys.getenv(var)
-    if v ~= nil and v ~= "" then o[key], from[key] = v, var end
-  end
-  for flag, f in pairs(args.GLOBAL) do
-    if f.option and self.flags[flag] ~= nil then o[f.option], from[f.option] = self.flags[flag], "--" .. flag end
-  end
-  o.allow_http = profile.allow_http(o.base_url) or nil
-  self.opts, self.from = o, from
-  return o
+  local values, from = {}, {}
+  local ok, err = settings.read(settings.section_source(section, "profile " .. tostring(name)), values, from)
+  if ok then ok, err = settings.read(settings.env_source(self.sys.getenv), values, from) end
+  if ok then ok, err = settings.read(settings.flag_source(self.flags), values, from) end
+  if not ok then usage(err) end
+  self.from = {}
+  for key, where in pairs(from) do self.from[settings.row(key).option or key] = where end
+  self.values, self.opts = values, settings.options(values)
+  return self.opts
 end
 
---- A setting only the tool reads (`need`): the flag, else the profile's key.
+--- A setting only the tool reads (`need`): the command's flag, else the
+-- variable, else the profile's key.
 function _M:setting(key)
   local v = self.flags[key]
   if v == nil then
-    local section = self:profile()
-    v = section and section[key]
+    self:options()
+    v = self.values[key]
   end
   return v
 end
@@ -153,12 +143,20 @@ end
 -- start each process with a fresh budget and meet 429s): nil, the library's
 -- default (the user's own file, shared with every other client of this user
 -- on the machine); COREPLUS_SHARED_LIMIT (or the flag, or the profile) names
--- another file; "off" disables sharing.
+-- another file; `off` or `false` disables sharing (coreplus.settings).
 function _M:shared_limit_path()
-  local v = self:options().shared_limit
-  if v == "off" then return false end
-  if v == "" then return nil end
-  return v   -- nil: the library's default, the user's own file on this machine
+  return self:options().shared_limit
+end
+
+--- The library's warnings, on stderr, but for the missing user agent and
+-- issuer: doctor reports those, and every other command would repeat them
+-- on each run. (A client's `log` option.)
+function _M:log_function()
+  return function(message, key)
+    if key ~= "default_user_agent" and key ~= "default_issuer" then
+      self.sys.stderr("coreplus: warning: " .. message .. "\n")
+    end
+  end
 end
 
 --- The client for this run (built once); `extra` options win.
@@ -170,11 +168,11 @@ function _M:client(extra)
   -- The spec's hook: options for every client of the run (a transport).
   for k, v in pairs(self.sys.client_options or {}) do o[k] = v end
   o.shared_limit = self:shared_limit_path()
-  -- The library's warnings, on stderr, but for the missing user agent: doctor
-  -- reports that one, and every other command would repeat it on each run.
-  o.log = o.log or function(message, key)
-    if key ~= "default_user_agent" then self.sys.stderr("coreplus: warning: " .. message .. "\n") end
+  -- The server's clock as an earlier run learnt it (coreplus.cli.clock).
+  if o.clock_offset == nil and not self.flags["dry-run"] then
+    o.clock_offset = clock.recall((tostring(o.base_url):gsub("/+$", "")), self.sys.now(), self.sys.clock_file)
   end
+  o.log = o.log or self:log_function()
   if self.flags["dry-run"] then
     self.dry_seen = {}
     o.transport = require("coreplus.cli.dryrun").transport(self.dry_seen)
@@ -186,8 +184,18 @@ function _M:client(extra)
     ok, cp = pcall(coreplus.new, o)
   end
   if not ok then usage(_M.strip_position(cp)) end
+  -- API versions found by earlier runs, and kept for later ones
+  require("coreplus.cli.versions").attach(cp)
   self.cp = cp
   return cp
+end
+
+--- Keeps what this run's client learnt of the server's clock for the next
+-- run (coreplus.cli.clock); never fails.
+function _M:remember_clock()
+  local cp = self.cp
+  local offset = cp and not self.flags["dry-run"] and _M.clock_offset(cp)
+  if offset then pcall(clock.remember, cp.base_url, offset, self.sys.now(), self.sys.clock_file) end
 end
 
 --- The absolute URL of a path under /API/Core/<version>/.

@@ -7,13 +7,14 @@
 -- The exit status is 1 when any check failed, else 0 (warnings included).
 -- The checks run in groups (settings, token, connection, clock, endpoints,
 -- diagnosis); a group's function adds its checks to the run `d`.
-local coreplus = require "coreplus"
-local jwt = require "coreplus.jwt"
+local sign = require("coreplus.transport.token").sign
 local catalogue = require "coreplus.catalogue"
 local context = require "coreplus.cli.context"
 local lists = require "coreplus.cli.lists"
 local output = require "coreplus.cli.output"
 local args = require "coreplus.cli.args"
+local errors = require "coreplus.errors"
+local request_check = require "coreplus.cli.request_check"
 
 local type = type
 local pairs = pairs
@@ -32,14 +33,7 @@ local _M = {}
 -- (Date has whole seconds, so a second of noise is normal).
 local CLOCK_WARN = 5
 
-local function host_kind(base_url)
-  local host = (base_url or ""):match("^%a+://([^/:]+)") or ""
-  host = host:lower()
-  if host == "127.0.0.1" or host == "localhost" or host == "::1" then return "local", host end
-  if host:find("sandbox", 1, true) then return "sandbox", host end
-  if host:find("coreplus", 1, true) then return "production", host end
-  return "other", host
-end
+local host_kind = request_check.host_kind
 _M.host_kind = host_kind
 
 local function round(x) return floor(x + 0.5) end
@@ -110,11 +104,16 @@ end
 
 local function check_optional(d)
   local o = d.o
-  if o.issuer then
-    d:add("issuer", "ok", o.issuer)
+  -- coreplus documents iss as the URL of your company's web site.
+  if not o.issuer then
+    d:add("issuer", "warn", defaults.issuer .. " (the library's default)",
+      "coreplus documents iss as your company's URL: set COREPLUS_ISSUER (or --issuer, or issuer in the"
+        .. " profile), e.g. https://myapp.example")
+  elseif not o.issuer:match("^[hH][tT][tT][pP][sS]?://[^/%s]+") then
+    d:add("issuer", "warn", o.issuer .. " is not an http(s) URL",
+      "coreplus documents iss as your company's URL, e.g. https://myapp.example")
   else
-    d:add("issuer", "ok", defaults.issuer .. " (default; coreplus documents iss as your company's URL:"
-      .. " set COREPLUS_ISSUER)")
+    d:add("issuer", "ok", o.issuer)
   end
   d:add("audience", "ok", o.audience or (defaults.audience .. " (default)"))
   d:add("version", "ok", o.version or (defaults.version .. " (default)"))
@@ -131,6 +130,10 @@ end
 
 local function check_user_agent(d)
   local ua = d.o.user_agent
+  local generic = ua and errors.generic_user_agent(ua)
+  if generic then
+    return d:add("user_agent", "warn", errors.causes.user_agent.name .. ": " .. generic, errors.causes.user_agent.hint)
+  end
   if ua then return d:add("user_agent", "ok", ua .. " (from " .. tostring(d.ctx.from.user_agent) .. ")") end
   d:add("user_agent", "ok", "the library's own (coreplus may block generic agents: name your app with"
     .. " --user-agent, COREPLUS_USER_AGENT or the profile's user_agent)")
@@ -146,7 +149,8 @@ end
 
 local function family(source)
   if not source then return nil end
-  if source:match("^profile ") then return source end
+  local profile = source:match(" in (profile .*)$")
+  if profile then return profile end
   if source:match("^%-%-") then return "flags" end
   return "environment variables"
 end
@@ -181,22 +185,30 @@ end
 
 -- ===== the token, made and checked here =====
 
---- A token made with these credentials verifies with the same secret (the
--- FAQ's own suggestion), with UTC times.
+--- The request this library would send, checked for every cause of
+-- "Invalid token" the FAQ names, as `coreplus explain` checks an
+-- integrator's own (the same checks and words: coreplus.cli.request_check).
 local function check_token(d)
   local o = d.o
   if not (o.consumer_id and o.consumer_secret and o.access_token and o.base_url) then return end
   local now = floor(d.ctx.sys.now())
-  local token = coreplus.core.sign{ consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
-    access_token = o.access_token, url = d.ctx:api_url("Location/"), method = "GET",
-    issuer = o.issuer or defaults.issuer, audience = o.audience or defaults.audience, now = now }
-  local claims, err = jwt.decode(token, o.consumer_secret, { now = now })
-  if claims and claims.nbf == now and claims.exp == now + defaults.token_ttl then
-    d:add("token", "ok", "HS256 token signs and verifies with the consumer secret; nbf/exp are UTC unix"
-      .. " seconds (nbf " .. claims.nbf .. ", exp nbf+" .. defaults.token_ttl .. ")")
-  else
-    d:add("token", "fail", "a freshly signed token does not verify: " .. tostring(err), "a broken build of"
-      .. " coreplus.core (run make test)")
+  local url = d.ctx:api_url("Location/")
+  local token = sign({ credentials = o, url = url, method = "GET", issuer = o.issuer, audience = o.audience }, now)
+  local sent = { ["content-type"] = "application/json", ["user-agent"] = o.user_agent or "lua-coreplus" }
+  local found = request_check.check({ kind = "library", authorization = "JwToken " .. token, url = url,
+    method = "GET", headers = sent }, { secret = o.consumer_secret, now = now })
+  local wrong = {}
+  for _, f in ipairs(found) do
+    -- (the User-Agent has its own line; environment needs the server)
+    if f.status == "fail" and f.id ~= "user_agent" then wrong[#wrong + 1] = f end
+  end
+  if #wrong == 0 then
+    return d:add("token", "ok", "HS256 with the consumer secret, 'JwToken <token>', nbf/exp UTC unix seconds"
+      .. " 60 s apart, url and httpMethod claims of the request, Content-Type application/json: none of the"
+      .. " FAQ's causes applies to this library's requests")
+  end
+  for _, f in ipairs(wrong) do
+    d:add("token", "fail", f.name .. ": " .. f.detail, "a broken build of coreplus.core (run make test)")
   end
 end
 
@@ -270,10 +282,36 @@ local EMPTY = {
     .. " User Profile > Publish must be on (bookings need a practitioner)",
 }
 
+--- How to pin the client's API version, in the names of every source
+-- (coreplus.settings): "--api-version v2 (COREPLUS_API_VERSION=v2, or
+-- api_version = v2 in the profile)".
+local function pin_advice(version)
+  local row = require("coreplus.settings").row("api_version")
+  return format("--%s %s (%s=%s, or %s = %s in the profile)", row.flag, version, row.env, version, row.key, version)
+end
+_M.pin_advice = pin_advice
+
+--- The version an endpoint answered under, when not the one it is pinned
+-- to (found by this run or remembered from an earlier one), or nil.
+local function found_version(d, e)
+  local route = d.cp[e.resource]:route("list")
+  local found = d.cp:found_versions()[route.key]
+  local pinned = route.version or d.cp.version
+  if found and found ~= pinned then return found, pinned end
+  return nil
+end
+
 local function check_readable(d, e, page)
   local name = "GET " .. e.path
   remember(d, page)
   local rows = page.total or #page.items
+  local found, pinned = found_version(d, e)
+  if found then
+    return d:add(name, "warn", format("readable under API version %s only (%s: no route)%s", found, pinned,
+      page.total and format(" (%d rows)", page.total) or ""),
+      format("this server answers %s under %s, not %s: the client switches by itself (one extra request, said"
+        .. " once); to pin it: %s", e.path, found, pinned, pin_advice(found)))
+  end
   if rows == 0 and EMPTY[e.resource] then
     return d:add(name, "warn", "readable, but 0 rows", EMPTY[e.resource])
   end
@@ -322,28 +360,31 @@ local function diagnose_user_agent(d)
       .. " e.g. my-practice-sync/1.2")
 end
 
---- The likely cause when coreplus refused the token itself.
+--- The likely cause when coreplus refused the token itself, in the words
+-- of the FAQ's causes (coreplus.errors.causes, as `coreplus explain`).
 local function diagnose_invalid_token(d)
   local failures = d.failures
   if not failures.invalid_token then return end
+  local causes = errors.causes
   local kind = host_kind(d.o.base_url)
   local offset = d.offset
   local clock_bad = offset and abs(offset) >= CLOCK_WARN
   local cause
   if clock_bad and d.skew_retry then
     cause = format("the clocks disagree by %d s and the token was still refused after signing with the"
-      .. " server's time: the clock is not the (only) cause; check the credentials", round(abs(offset)))
+      .. " server's time: the clock is not the (only) cause; %s? %s", round(abs(offset)), causes.signature.name,
+      causes.signature.hint)
   elseif clock_bad then
-    cause = format("nbf/exp: the clocks disagree by %d s; sync this machine's clock (NTP)", round(abs(offset)))
+    cause = format("%s: the clocks disagree by %d s. %s", causes.utc_times.name, round(abs(offset)),
+      causes.utc_times.hint)
   else
-    cause = "the credentials: the consumer secret (most likely), consumer id or access token is not the"
-      .. " one this server knows. Check COREPLUS_CONSUMER_SECRET, COREPLUS_CONSUMER_ID and"
-      .. " COREPLUS_ACCESS_TOKEN against the add-on's page"
-      .. (kind == "production" and "; sandbox credentials do not work on production (the FAQ's most"
-        .. " common cause)" or kind == "sandbox" and "; production credentials do not work on the sandbox"
-        or "")
-      .. ". Ruled out: UTC nbf/exp (the clock agrees), the 'JwToken <token>' header format and"
-      .. " 'Content-Type: application/json' (this library sends both)"
+    cause = format("%s, or the consumer id or access token is not one this server knows. Check"
+      .. " COREPLUS_CONSUMER_SECRET, COREPLUS_CONSUMER_ID and COREPLUS_ACCESS_TOKEN against the add-on's page",
+      causes.signature.name)
+      .. ((kind == "production" or kind == "sandbox") and ("; " .. causes.environment.name
+        .. " (the FAQ's most common cause): " .. causes.environment.hint) or "")
+      .. ". The other causes do not apply to this library's requests (see the token line); when your own"
+      .. " program gets 'Invalid token', run `coreplus explain` with its header or curl command line"
   end
   d:add("diagnosis", "fail", format("coreplus answered 'Invalid token' on %d of %d endpoints",
     failures.invalid_token, #d.endpoints), "likely cause: " .. cause)
@@ -422,7 +463,10 @@ local function print_checks(ctx, checks)
   end
 end
 
-function _M.report(ctx, checks)
+--- Prints checks ({check=, status=, detail=, cause=}) in the run's format
+-- and returns the exit status: 1 when one failed. `what` names the command
+-- in the summary on stderr (default "doctor").
+function _M.report(ctx, checks, what)
   local f = ctx.flags
   if f.json then
     ctx:print(output.json(checks))
@@ -439,7 +483,7 @@ function _M.report(ctx, checks)
     end
   end
   if failed == 0 then return 0 end
-  ctx.sys.stderr(format("coreplus: doctor: %d check(s) failed; first: %s: %s\n", failed, first.check,
+  ctx.sys.stderr(format("coreplus: %s: %d check(s) failed; first: %s: %s\n", what or "doctor", failed, first.check,
     (tostring(first.cause or first.detail):gsub("%c", " "))))
   return 1
 end

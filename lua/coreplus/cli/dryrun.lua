@@ -4,18 +4,18 @@
 -- request and answers 200 {}; so the library still checks the fields, builds
 -- the URL and encodes the body, and what is printed is what would be sent.
 -- The token is signed as the library would sign it and shown masked.
+-- (The context builds this transport: this module reads nothing of it, so
+-- that calls go one way.)
 local core = require "coreplus.core"
+local sign = require("coreplus.transport.token").sign
 local cjson = require "cjson.safe"
-local context = require "coreplus.cli.context"
 local output = require "coreplus.cli.output"
 
 local ipairs = ipairs
 local pairs = pairs
 local type = type
 local tostring = tostring
-local floor = math.floor
 local format = string.format
-local defaults = context.defaults
 
 local _M = {}
 
@@ -31,12 +31,8 @@ function _M.transport(seen)
 end
 
 local function token_of(ctx, opts)
-  local c = opts.credentials or {}
-  local ok, token = pcall(core.sign, { consumer_id = c.consumer_id, consumer_secret = c.consumer_secret,
-    access_token = c.access_token, url = opts.url, method = opts.method,
-    issuer = opts.issuer or defaults.issuer, audience = opts.audience or defaults.audience,
-    now = floor(ctx.sys.now() + (opts.now_offset or 0)) })
-  return ok and context.mask(token) or "(not signed: " .. context.strip_position(token) .. ")"
+  local ok, token = pcall(sign, opts, ctx.sys.now())
+  return ok and output.mask(token) or "(not signed: " .. output.strip_position(token) .. ")"
 end
 
 --- One recorded request as {method, url, headers, body}; credentials never.

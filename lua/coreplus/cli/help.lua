@@ -1,6 +1,7 @@
 --- Help texts and shell completion. Every command has a summary, its
 -- flags, and examples (shown under "examples:").
 local args = require "coreplus.cli.args"
+local settings = require "coreplus.settings"
 
 local type = type
 local next = next
@@ -21,6 +22,19 @@ local function flag_lines(lines, flags)
     if f.choices then text = text .. " (" .. concat(f.choices, ", ") .. ")" end
     lines[#lines + 1] = format("  %-30s %s", names .. value, text)
   end
+end
+
+-- Words into lines of at most 96 columns, indented by two.
+local function wrap(lines, text)
+  local line = " "
+  for word in text:gmatch("%S+") do
+    if #line + 1 + #word > 96 then
+      lines[#lines + 1] = line
+      line = " "
+    end
+    line = line .. " " .. word
+  end
+  lines[#lines + 1] = line
 end
 
 local function usage_line(cmd)
@@ -81,9 +95,11 @@ function _M.top(commands, order)
   end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Settings come from a profile (--profile NAME or COREPLUS_PROFILE: a [NAME] section of"
-  lines[#lines + 1] = "$XDG_CONFIG_HOME/coreplus/config, else [default]), then COREPLUS_BASE_URL,"
-  lines[#lines + 1] = "COREPLUS_CONSUMER_ID, COREPLUS_CONSUMER_SECRET, COREPLUS_ACCESS_TOKEN (and _ISSUER, _AUDIENCE,"
-  lines[#lines + 1] = "_VERSION, _CAFILE, _USER_AGENT, _SHARED_LIMIT), then flags; each wins over the one before."
+  lines[#lines + 1] = "$XDG_CONFIG_HOME/coreplus/config, else [default]), then COREPLUS_* variables, then flags;"
+  lines[#lines + 1] = "each wins over the one before. The setting x is the key x, COREPLUS_X and --x:"
+  local names = {}
+  for _, row in ipairs(settings.ROWS) do names[#names + 1] = row.name end
+  wrap(lines, concat(names, ", ") .. ".")
   lines[#lines + 1] = "Output: a table on a terminal, JSON lines when piped; --table, --json, --jsonl choose."
   lines[#lines + 1] = "Exit status: 0 ok, 1 API error, 2 usage error.  `coreplus help COMMAND` for its flags."
   lines[#lines + 1] = ""

@@ -21,7 +21,7 @@ local usage = args.usage
 local _M = {}
 
 local FAMILIES = { "coreplus.cli.doctor", "coreplus.cli.lists", "coreplus.cli.writes", "coreplus.cli.tokens",
-  "coreplus.cli.profiles" }
+  "coreplus.cli.profiles", "coreplus.cli.explain", "coreplus.cli.sync" }
 
 local COMMANDS, ORDER = {}, {}
 local function register(list, keep_order)
@@ -96,6 +96,7 @@ function _M.main(argv, sys)
     if sys.getenv("COREPLUS_DEBUG") then return debug.traceback(tostring(e), 2) end
     return { library = true, message = context.strip_position(e) }
   end, ctx, argv)
+  ctx:remember_clock()
   if ok then return status end
   local e = status
   if args.is_usage(e) then

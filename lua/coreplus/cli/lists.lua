@@ -137,6 +137,32 @@ local function window_params(ctx, name, params)
   end
 end
 
+-- The page a person asked for when the server ignored a filter: its page
+-- held rows the filter excludes (dropped by the library), so page N of the
+-- filtered list is found by reading the pages in order until it is full
+-- (or the list ends, which also gives the total).
+local function filtered_page(r, params, asked)
+  local size = params.pageSize or asked.page_size or 50
+  local number = params.pageNumber or 1
+  local q = {}
+  for k, v in pairs(params) do q[k] = v end
+  q.pageNumber, q.pageSize = nil, size
+  local skip, items, seen = (number - 1) * size, {}, 0
+  local next_page, _, _, walk = r:pages(q)
+  for page, err in next_page do
+    if not page then walk:close(); return nil, err end
+    for _, item in ipairs(page.items) do
+      seen = seen + 1
+      if seen > skip then items[#items + 1] = item end
+      if #items == size then
+        walk:close()
+        return { items = items, page = number, page_size = size }
+      end
+    end
+  end
+  return { items = items, page = number, page_size = size, total = seen }
+end
+
 local function run_list(ctx, cmd)
   local r = ctx:client()[cmd.resource]
   local id = ctx.positional[1]
@@ -157,6 +183,7 @@ local function run_list(ctx, cmd)
     return show.stream(ctx, r:pages(params), cmd.name, cols)
   end
   local page, err = r:list(params)
+  if page and page.dropped then page, err = filtered_page(r, params, page) end
   if not page then return ctx:fail(err) end
   return show.page(ctx, page, cols)
 end

@@ -5,6 +5,7 @@ local cjson = require "cjson.safe"
 local args = require "coreplus.cli.args"
 local context = require "coreplus.cli.context"
 local output = require "coreplus.cli.output"
+local sign = require("coreplus.transport.token").sign
 
 local type = type
 local pairs = pairs
@@ -50,9 +51,7 @@ local function run_token(ctx)
     end
   end
   now = floor(now)
-  local token = coreplus.core.sign{ consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
-    access_token = o.access_token, url = u, method = method,
-    issuer = o.issuer or defaults.issuer, audience = o.audience or defaults.audience, now = now }
+  local token = sign({ credentials = o, url = u, method = method, issuer = o.issuer, audience = o.audience }, now)
   if ctx:format() == "json" then
     ctx:print(output.json{ token = token, url = u, method = method, nbf = now, exp = now + defaults.token_ttl,
       clock_offset = offset and context.whole_seconds(offset) or nil })
@@ -82,16 +81,35 @@ local function open_token(token, secret)
     algorithm = type(header) == "table" and header.alg or nil }
 end
 
+-- Seconds of tolerance on nbf and exp: what a server with a few seconds of
+-- its own accepts (the bundled mock allows 2; coreplus does not say), plus
+-- the second by which a clock learnt from Date may run behind the server's.
+-- docs/decisions.md#decode-leeway.
+local LEEWAY = 5
+_M.LEEWAY = LEEWAY
+
+-- The FAQ's cause for a token out of its time window: a gap of whole hours
+-- is local time sent as UTC.
+local function time_cause(gap)
+  local hours = floor(gap / 3600 + 0.5)
+  if hours ~= 0 and math.abs(gap - hours * 3600) <= 120 then
+    return format("off by %d h: local time was used instead of UTC (the FAQ's first cause of"
+      .. " \"Invalid token\": nbf and exp must be UTC unix seconds)", hours)
+  end
+  return "the FAQ's first cause of \"Invalid token\": nbf and exp must be UTC unix seconds, from a"
+    .. " clock that is right (timedatectl)"
+end
+
 --- What is wrong with the claims, as a list of sentences.
 local function problems_of(t, o, now)
   local claims, problems = t.claims, {}
   if not t.verified then problems[#problems + 1] = "signature" end
-  if type(claims.exp) == "number" and claims.exp <= now then
-    problems[#problems + 1] = format("expired %d s ago", now - claims.exp)
+  if type(claims.exp) == "number" and claims.exp + LEEWAY <= now then
+    problems[#problems + 1] = format("expired %d s ago (%s)", now - claims.exp, time_cause(claims.exp - now))
   end
-  if type(claims.nbf) == "number" and claims.nbf > now then
-    problems[#problems + 1] = format("not valid for another %d s (nbf is in the future:"
-      .. " are nbf/exp UTC unix seconds, and is the clock that made it right?)", claims.nbf - now)
+  if type(claims.nbf) == "number" and claims.nbf > now + LEEWAY then
+    problems[#problems + 1] = format("not valid for another %d s: nbf is in the future (%s)", claims.nbf - now,
+      time_cause(claims.nbf - now))
   end
   local missing = {}
   for _, c in ipairs(CLAIMS) do if claims[c] == nil then missing[#missing + 1] = c end end
@@ -151,8 +169,9 @@ local function report_of(ctx, t, o)
     clock_offset = offset and context.whole_seconds(offset) or nil,
     signature = t.verified and "verified with the consumer secret" or
       ("does NOT verify with the given secret (" .. tostring(t.why) .. "): the token was made"
-        .. " with another secret or algorithm; check COREPLUS_CONSUMER_SECRET, and sandbox vs production"
-        .. " credentials") }
+        .. " with another secret or algorithm; check COREPLUS_CONSUMER_SECRET, and the FAQ's cause of"
+        .. " \"Invalid token\" after publishing: sandbox credentials used against production (or the"
+        .. " other way round)") }
   if type(claims.exp) == "number" then report.seconds_left = claims.exp - now end
   -- The access token is a credential: shown masked, like everywhere else.
   if claims.accessToken then claims.accessToken = context.mask(claims.accessToken) end
@@ -198,7 +217,8 @@ function _M.commands()
       examples = { "coreplus decode eyJhbGciOi...", "coreplus token --url Location/ | coreplus decode -" },
       summary = "verify a token with the secret, show its claims and seconds left: decode TOKEN|-",
       description = "nbf and exp are checked against the server's clock (one cheap request) when the"
-        .. " settings allow it, else against this machine's; --now checks at a given time, offline.",
+        .. " settings allow it, else against this machine's; --now checks at a given time, offline."
+        .. " A few seconds of leeway (" .. LEEWAY .. ") apply, as a server allows.",
       flags = { secret = { kind = "string", help = "the secret (default COREPLUS_CONSUMER_SECRET)" },
         now = { kind = "number", help = "check at this time, unix seconds (no request)" } } },
   }

@@ -40,7 +40,7 @@ local START_TIMEOUT = 15
 local DEFAULTS = { tls = true, latency = 0, skew = 0, clients = 537, seed = 1, workers = 1,
   port = false, rate_limit = true, leeway = 2, month = false, tls_variant = false, detach = false,
   nginx = false, versions = "strict", block_default_user_agent = false, limit_key = "access_token",
-  tenants = 1 }
+  tenants = 1, ignore_filters = false, v2_only = false, jitter = 0 }
 
 -- ===== Shell helpers =====
 
@@ -53,12 +53,10 @@ end
 -- must not inherit it.
 local CLEAN = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
 
--- nginx's LuaJIT must not see the caller's module paths: after
--- `eval "$(luarocks path)"` they name Lua 5.4 modules, and a cjson.so built
--- for 5.4 kills nginx's start ("undefined symbol: lua_newuserdatauv"). Its
--- built-in defaults plus nginx.conf's lua_package_path are what it needs.
-local NGINX_ENV = "unset LUA_PATH LUA_CPATH LUA_PATH_5_1 LUA_CPATH_5_1 LUA_PATH_5_4 LUA_CPATH_5_4"
-  .. " LUA_INIT LUA_INIT_5_1 LD_PRELOAD; "
+-- nginx's LuaJIT must not see the caller's module paths (coreplus.testing.env
+-- says why): its built-in defaults plus nginx.conf's lua_package_path are
+-- what it needs. Nor a sanitizer preload.
+local NGINX_ENV = require("coreplus.testing.env").shell() .. "unset LD_PRELOAD; "
 
 -- exec(cmd) -> true when the command exited 0 (Lua 5.1 and 5.4 differ).
 local function exec(cmd)
@@ -200,16 +198,24 @@ local function alive(pid)
   return state ~= nil and state ~= "Z" and state ~= "X"
 end
 
-local function children(pid)
+-- The nginx processes of the process group `pgid` (a mock's nginx leads a
+-- group of its own: its workers are there, alive or orphaned). Only
+-- processes that call themselves nginx count, in case the group is long gone
+-- and its number taken; with `exiting`, also those whose command line is
+-- already gone (a process being torn down after SIGKILL, not yet a zombie).
+local function nginx_group(pgid, exiting)
   local out = {}
   if not HAVE_PROC then
-    for p in capture("pgrep -P " .. tonumber(pid) .. " 2>/dev/null"):gmatch("%d+") do out[#out + 1] = p end
+    for p in capture("pgrep -g " .. tonumber(pgid) .. " '^nginx' 2>/dev/null"):gmatch("%d+") do out[#out + 1] = p end
     return out
   end
   for p in capture("ls /proc 2>/dev/null"):gmatch("%d+") do
     local stat = read_file("/proc/" .. p .. "/stat")
-    local ppid = stat and stat:match("^%d+ %b() %a (%d+)")
-    if ppid == tostring(pid) then out[#out + 1] = p end
+    local group = stat and stat:match("^%d+ %b() %a %d+ (%d+)")
+    local cmdline = group == tostring(pgid) and alive(p) and read_file("/proc/" .. p .. "/cmdline")
+    if cmdline and (cmdline:match("^nginx") or (exiting and cmdline == "")) then
+      out[#out + 1] = p
+    end
   end
   return out
 end
@@ -230,27 +236,31 @@ local function is_prefix(path)
 end
 
 --- Stops a mock by pid and/or prefix: QUIT, wait until every process is
--- gone (KILL after 5 s), remove the prefix. Safe to repeat: a gone process
--- or prefix is not an error. Used by `mock:stop()` and `coreplus-mock stop`.
+-- gone (KILL after 5 s), then KILL what is left of nginx's process group
+-- (the workers of a master that died: they would listen on), and remove the
+-- prefix. Safe to repeat: a gone process or prefix is not an error. Used by
+-- `mock:stop()` and `coreplus-mock stop`.
 -- @tparam table o `{pid = master pid, prefix = directory}` (either may be nil)
 function _M.stop_instance(o)
   local pid = tonumber(o.pid)
   if not pid and o.prefix then pid = tonumber(read_file(o.prefix .. "/nginx.pid") or "") end
   if pid and alive(pid) then
-    local workers = children(pid)
     exec("kill -QUIT " .. pid .. " 2>/dev/null")
     local t = 0
     while alive(pid) and t < 5 do sleep(0.01); t = t + 0.01 end
     if alive(pid) then exec("kill -KILL " .. pid .. " 2>/dev/null") end
-    for _, w in ipairs(workers) do
-      t = 0
-      while alive(w) and t < 2 do sleep(0.01); t = t + 0.01 end
-      if alive(w) then exec("kill -KILL " .. w .. " 2>/dev/null") end
-    end
+  end
+  -- A master that QUIT waited for its workers: whatever is left has no master.
+  local left = pid and nginx_group(pid) or {}
+  if #left > 0 then
+    exec("kill -KILL " .. concat(left, " ") .. " 2>/dev/null")
+    -- SIGKILL is delivered at once, but an exit takes a moment on a busy
+    -- machine: wait (bounded) so that nothing listens once stop returns.
+    local t = 0
+    while #nginx_group(pid, true) > 0 and t < 2 do sleep(0.01); t = t + 0.01 end
   end
   if is_prefix(o.prefix) then exec("rm -rf " .. q(o.prefix)) end
 end
-
 
 -- Ports some socket already uses (any state), from /proc/net/tcp{,6}:
 -- nginx retries a taken port for 2.5 s before giving up, so skip them.
@@ -371,6 +381,9 @@ end
 --    and v2.1 for all
 --  - `block_default_user_agent` (false): also refuse the library's bare default agent
 --  - `limit_key` ("access_token"): what one rate budget covers; "consumer": one per consumer id
+--  - `ignore_filters` (false), `v2_only` (none: a list of resource names such as
+--    `{ "Location" }`), `jitter` (0 s): a server that differs from the docs
+--    (`mock:switches` says how; they can change while the mock runs)
 --  - `tenants` (1): practices that installed the add-on, each with its own full access token
 --    (`mock.access_tokens`; the first is `mock.access_token`) and so its own rate budget
 --  - `detach` (false): true leaves nginx running after this process ends
@@ -411,7 +424,8 @@ function _M.server(opts)
       write_file(config_path, cjson.encode{ port = port, tls = o.tls, skew = o.skew, latency = o.latency,
         seed = o.seed, clients = o.clients, month = o.month or nil, rate_limit = o.rate_limit,
         leeway = o.leeway, versions = o.versions, block_default_user_agent = o.block_default_user_agent,
-        limit_key = o.limit_key, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
+        limit_key = o.limit_key, ignore_filters = o.ignore_filters, v2_only = o.v2_only or nil,
+        jitter = o.jitter, consumer_id = self.consumer_id, consumer_secret = self.consumer_secret,
         access_token = self.access_token, restricted_access_token = self.restricted_access_token,
         access_tokens = self.access_tokens })
       exec("chmod 600 " .. q(config_path))
@@ -534,18 +548,33 @@ function mock:fault(f)
   return assert(self:admin("POST", "faults", f or {}))
 end
 
+--- Reads or changes the switches that make the mock differ from the docs
+-- as a real server may: `ignore_filters` (true: the query filters the docs
+-- do not document are ignored, every row comes back), `v2_only` (resource
+-- names answered only under v2: `{ "Location" }`), `jitter` (seconds: a
+-- random delay in [0, jitter) before the rate limit counts a request).
+-- `mock:reset()` returns them to the values the mock started with.
+-- @tparam[opt] table changes the switches to change; none: only read them
+-- @treturn table the switches now: `{ignore_filters =, v2_only = {...}, jitter =}`
+function mock:switches(changes)
+  if changes == nil then return assert(self:admin("GET", "switches")) end
+  return assert(self:admin("POST", "switches", changes))
+end
+
 --- Clears the server-wide fault and latency.
 function mock:clear_faults()
   return assert(self:admin("DELETE", "faults"))
 end
 
---- A coreplus client configured for this mock.
+--- A coreplus client configured for this mock. Its issuer is the mock's own
+-- test URL unless overridden, so that a test double's client does not say
+-- "no issuer is set" in every suite that uses it.
 -- @tparam[opt] table overrides options that win over the mock's (`coreplus.new`)
 -- @return a client
 function mock:client(overrides)
   local o = { base_url = self.base_url, consumer_id = self.consumer_id,
     consumer_secret = self.consumer_secret, access_token = self.access_token,
-    cafile = self.cafile, allow_http = not self.tls }
+    cafile = self.cafile, allow_http = not self.tls, issuer = "https://mock.lua-coreplus.test" }
   for k, v in pairs(overrides or {}) do o[k] = v end
   return require("coreplus").new(o)
 end

@@ -4,8 +4,12 @@
 -- request, and checks each one as coreplus would (the token's signature with
 -- the expected secret, its claims and time window, the credentials, the
 -- User-Agent), so a spec fails when the configuration under test would fail
--- against the real API. A request that no registered route matches fails
--- with error kind `stub_missing`, never with a made-up 404.
+-- against the real API. It keeps the transport contract (coreplus.transport):
+-- a request whose `deadline` has passed fails unsent; results carry the
+-- contract's fields. A request that no registered route matches fails with
+-- error kind `stub_missing` (the stub's own kind, with `final = true`: the
+-- client never repeats it, since a missing route stays missing), never with a
+-- made-up 404.
 --
 --     local testing = require "coreplus.testing"
 --     local stub = testing.stub{ consumer_secret = "s", now = 1700000000 }
@@ -25,6 +29,7 @@ local cjson = require "cjson.safe"
 local core = require "coreplus.core"
 local jwt = require "coreplus.jwt"
 local errors = require "coreplus.errors"
+local token = require "coreplus.transport.token"
 
 local type = type
 local pairs = pairs
@@ -125,14 +130,6 @@ function _M.new(opts)
     skew = opts.skew or 0, arrivals = {} }, mt)
   -- The engine calls transport.request(opts): bind the stub into closures.
   self.request = function(req) return self:_handle(req) end
-  self.request_many = function(list)
-    local out = {}
-    for i, req in ipairs(list) do
-      local res, err = self:_handle(req)
-      out[i] = res or { error = err }
-    end
-    return out
-  end
   -- Pages fetched ahead go through a pipeline, as with the C core; the
   -- stub's answers them one at a time, in order.
   self.pipeline = require("coreplus.transport").sequential_pipeline(self.request)
@@ -336,12 +333,9 @@ function _M:_check(req, record)
     if tostring(value):find("[\r\n]") then error("header value with CR/LF reached the transport", 0) end
   end
   -- Sign exactly as the C core does, then verify as the server would.
-  local now = self.now() + (req.now_offset or 0)
-  local token = core.sign{ consumer_id = c.consumer_id, consumer_secret = c.consumer_secret,
-    access_token = c.access_token, url = req.url, method = req.method,
-    issuer = req.issuer, audience = req.audience, now = now }
+  local signed = token.sign(req, self.now())
   local server_now = self.now() + self.skew
-  local claims, err = jwt.decode(token, o.consumer_secret or c.consumer_secret, { now = server_now })
+  local claims, err = jwt.decode(signed, o.consumer_secret or c.consumer_secret, { now = server_now })
   if not claims then return refuse(401, "Invalid token", err.message) end
   record.claims = claims
   if claims.url ~= req.url or claims.httpMethod ~= req.method then
@@ -412,7 +406,7 @@ function _M:_missing(record)
   end
   local what = record.method .. " " .. record.path
   return errors.new{ kind = "stub_missing", method = record.method, url = record.url, sent = false,
-    message = "no stub route for " .. what .. "; registered: "
+    final = true, message = "no stub route for " .. what .. "; registered: "
       .. (#known > 0 and concat(known, ", ") or "none"),
     hint = format("register one: stub:on(%q, %q, { body = ... })", record.method, record.path) }
 end
@@ -430,11 +424,27 @@ local function answer_of(route, record)
 end
 
 function _M:_handle(req)
-  if type(req) ~= "table" or type(req.url) ~= "string" or type(req.method) ~= "string" then
-    raise("stub transport: request table with url and method expected")
+  if type(req) ~= "table" or type(req.url) ~= "string" or (req.method ~= nil and type(req.method) ~= "string") then
+    raise("stub transport: request table with url (and method) expected")
+  end
+  if req.method == nil or req.method ~= req.method:upper() then   -- "GET" by default, as the transports
+    local copy = {}
+    for k, v in pairs(req) do copy[k] = v end
+    copy.method = (req.method or "GET"):upper()
+    req = copy
   end
   local scheme, rest = req.url:match("^(%a+)://[^/]+(/.*)$")
-  if not scheme then raise("stub transport: absolute URL expected, got %s", req.url) end
+  if not (scheme == "http" or scheme == "https") then
+    raise("stub transport: an absolute http(s) URL expected, got %s", req.url)
+  end
+  if req.body ~= nil and type(req.body) ~= "string" then
+    raise("stub transport: bad field 'body' (string expected, got %s)", type(req.body))
+  end
+  if req.deadline and self.now() >= req.deadline then   -- nothing leaves: nothing is recorded
+    return nil, { kind = "timeout", sent = false, method = req.method, url = req.url, elapsed = 0, waited = 0,
+      message = format("the deadline had passed (%.2f s ago) before the request could start",
+        self.now() - req.deadline) }
+  end
   local path, query = rest:match("^([^?]*)%??(.*)$")
   local rel = path:match("^/[Aa][Pp][Ii]/[Cc][Oo][Rr][Ee]/[^/]+/(.*)$") or path
   local record = { method = req.method, url = req.url, path = rel, query = parse_query(query),
@@ -452,16 +462,22 @@ function _M:_handle(req)
     end
     local answer = answer_of(route, record)
     if answer.error then
-      record.error = answer.error.kind
-      return nil, answer.error
+      local err = answer.error
+      record.error = err.kind
+      if type(err) == "table" then
+        err.method, err.url = err.method or req.method, err.url or req.url
+        err.elapsed, err.waited = err.elapsed or 0, err.waited or 0
+      end
+      return nil, err
     end
     local body = answer.body
     if type(body) == "table" then body = cjson.encode(body) end
     local headers = { ["content-type"] = "application/json" }
     for k, v in pairs(answer.headers or {}) do headers[k:lower()] = v end
-    res = { status = answer.status or 200, headers = headers, body = body or "", elapsed = 0 }
+    res = { status = answer.status or 200, headers = headers, body = body or "" }
   end
   res.headers.date = res.headers.date or http_date(self.now() + self.skew)
+  res.sent, res.elapsed, res.waited, res.new_connection = true, 0, 0, false
   record.status = res.status
   return res
 end

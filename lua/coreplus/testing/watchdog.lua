@@ -14,14 +14,19 @@
 --    (Lua cannot open it close-on-exec) and would otherwise hold the EOF back
 --    for as long as it lives. stop() kills the reader for the same reason: a
 --    redis-server started by the same spec holds the pipe too.
+-- nginx runs in a process group of its own (setsid), so that its workers
+-- can be found and stopped even when the master is gone: a worker whose
+-- master was KILLed keeps listening, and nothing else would end it.
 -- Then it QUITs nginx, reaps it (a timer beside it KILLs nginx and its
--- workers after 5 s, and ends by itself once nginx is reaped), and removes
+-- workers after 5 s, and ends by itself once nginx is reaped), KILLs what
+-- is left of nginx's group (the workers of a master that died), and removes
 -- the prefix, unless a `keep` file says a failed attempt is to be retried in
 -- the same prefix. A failed start is KILLed at once (an `abort` file): sh
 -- starts background commands with QUIT ignored, and nginx installs its
 -- handlers only once its configuration has loaded, so a QUIT would wait out
 -- nginx's 2.5 s of retrying a taken port. It ignores the signals a terminal
--- or a pipe sends (Ctrl-C reaches nginx itself; SIGPIPE is why it exists),
+-- or a pipe sends (SIGPIPE is why it exists; nginx, in a group of its own,
+-- gets no Ctrl-C: it stops when the launcher does),
 -- and holds none of the launcher's output: `lua demo.lua | head` must not
 -- wait for it.
 return { script = [[
@@ -35,7 +40,8 @@ parent_of() {
   else ps -o ppid= -p "$1" 2>/dev/null | tr -d ' '; fi
 }
 exec 3<&0 </dev/null
-"$@" -g 'daemon off;' 3<&- 2>"$log" &
+if command -v setsid >/dev/null 2>&1; then own_group=setsid; else own_group=; fi
+$own_group "$@" -g 'daemon off;' 3<&- 2>"$log" &
 master=$!
 ( while read -r _ <&3; do :; done ) &
 reader=$!
@@ -49,11 +55,12 @@ kill -KILL "$reader" 2>/dev/null
 if [ -e "$prefix/abort" ]; then kill -KILL "$master"; else kill -QUIT "$master"; fi 2>/dev/null
 ( i=0
   while kill -0 "$master" 2>/dev/null; do
-    if [ "$i" -ge 250 ]; then kill -KILL "$master" $(pgrep -P "$master" 2>/dev/null) 2>/dev/null; break; fi
+    if [ "$i" -ge 250 ]; then kill -KILL -- "-$master" "$master" 2>/dev/null; break; fi
     sleep 0.02; i=$((i + 1))
   done ) &
 timer=$!
 wait "$master"
 wait "$timer"
+[ -z "$own_group" ] || kill -KILL -- "-$master" 2>/dev/null
 [ -e "$prefix/keep" ] || rm -rf "$prefix"
 ]] }

@@ -3,10 +3,9 @@
 -- yields to the worker's event loop instead of freezing every other request
 -- of that worker.
 --
--- The interface is the C core's: `request(opts)`,
--- `request_many(list, {concurrency =})`, `pipeline{concurrency =}`,
--- `limiter{rate =, per =, key =, shared =}`, `sleep(seconds)`, `now()`. `opts`
--- and the results are exactly `coreplus.core.request`'s.
+-- It keeps the transport contract (coreplus.transport): `request(opts)`,
+-- `pipeline{concurrency =}`, `limiter{rate =, per =, key =, shared =}`,
+-- `sleep(seconds)`, `now()` (ngx.now: opts.deadline is on this clock).
 --
 -- Known limits, each forced by cosockets (see docs/openresty.md):
 --
@@ -23,17 +22,21 @@
 -- Requests are HTTP/1.1 written here, to the extent coreplus needs: a
 -- request line, headers and a body out; a status line, headers and a
 -- Content-Length, chunked or close-delimited body in. Connections are kept
--- alive in a per-worker pool and TLS sessions are resumed.
+-- alive in a per-worker pool and TLS sessions are resumed; a request that is
+-- not idempotent always opens a connection of its own (as the C core does),
+-- so a pooled connection the server had closed can never leave its outcome
+-- unknown.
 local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
 local ngx_limiter = require "coreplus.transport.ngx_limiter"
-local DEFAULTS = require("coreplus.config").core
 local sleep = require "coreplus.transport.ngx_sleep"
 local multipart = require "coreplus.transport.ngx_multipart"
+local token = require "coreplus.transport.token"
 
 local ngx = ngx
 local type, pairs, ipairs, tostring, tonumber, error, pcall, setmetatable =
   type, pairs, ipairs, tostring, tonumber, error, pcall, setmetatable
+local DEFAULTS = core.defaults
 local concat = table.concat
 local lower, upper, format, find, sub, match, gsub =
   string.lower, string.upper, string.format, string.find, string.sub, string.match, string.gsub
@@ -52,11 +55,12 @@ _M.keepalive_timeout = 30             -- seconds an idle connection stays pooled
 --- Pooled connections per worker and host (32).
 _M.pool_size = 32                     -- pooled connections per worker and host
 
---- Bytes of response headers accepted (256 KiB).
-_M.max_head = 256 * 1024              -- bytes of response headers accepted
+--- Bytes of response headers accepted (core.defaults.max_head, 256 KiB).
+_M.max_head = DEFAULTS.max_head
 
---- Seconds added to `per` between departures (0.05; see `limiter`).
-_M.margin = 0.05                      -- seconds added to `per` between departures (see below)
+--- Seconds added to `per` between departures (twice core.defaults.margin,
+-- 0.05; see `limiter`).
+_M.margin = 2 * DEFAULTS.margin
 
 local USER_AGENT = format("lua-coreplus/%s (ngx_lua/%s; nginx/%s)", tostring(core.version),
   tostring(ngx.config and ngx.config.ngx_lua_version), tostring(ngx.config and ngx.config.nginx_version))
@@ -81,10 +85,26 @@ function _M.limiter(o)
   return ngx_limiter.new(o, _M)
 end
 
+--- The size the shared dict needs: `dict_size{keys = 1, rate = 10, per = 1,
+-- waiting = 4 * rate}` -> bytes (keys: clients with their own access token;
+-- waiting: calls of one key waiting for a slot at once).
+_M.dict_size = ngx_limiter.dict_size
+
+--- Checks the shared dict at start-up (init_by_lua or init_worker_by_lua):
+-- `check_dict{keys =, rate =, per =, waiting =}` raises when the dict is
+-- missing or smaller than `dict_size` says those keys need.
+function _M.check_dict(o)
+  local ok, why = ngx_limiter.check_dict(ngx.shared and ngx.shared[_M.dict_name], _M.dict_name, o or {})
+  if not ok then raise("coreplus: %s", why) end
+  return true
+end
+
 -- ===== HTTP/1.1 on a cosocket =====
 
--- The engine's set (decision #17): a PUT is never sent twice either.
-local IDEMPOTENT = require("coreplus.engine").IDEMPOTENT
+-- core.defaults' set (docs/decisions.md#no-connection-reuse-for-writes):
+-- these may share a pooled connection; the others (PUT too) go on a
+-- connection of their own.
+local IDEMPOTENT = DEFAULTS.idempotent
 local tls_sessions = {}   -- pool name -> the last TLS session (resumption)
 
 -- url -> scheme, host (as written), connect host, port, target
@@ -142,13 +162,8 @@ local function build_head(opts, method, authority, target, form)
     for k in pairs(opts.headers) do given[lower(k)] = true end
   end
   lines[#lines + 1] = "Host: " .. authority
-  local cred = opts.credentials
-  if cred and not given.authorization then
-    local offset = opts.now_offset or 0
-    local token = core.sign{ consumer_id = cred.consumer_id, consumer_secret = cred.consumer_secret,
-      access_token = cred.access_token, url = opts.url, method = method, issuer = opts.issuer,
-      audience = opts.audience, now = floor(ngx.now() + offset) }
-    lines[#lines + 1] = "Authorization: JwToken " .. token
+  if opts.credentials and not given.authorization then
+    lines[#lines + 1] = "Authorization: JwToken " .. token.sign(opts, ngx.now())
   end
   if not given["user-agent"] then lines[#lines + 1] = "User-Agent: " .. (opts.user_agent or USER_AGENT) end
   if not given["content-type"] then
@@ -281,31 +296,21 @@ end
 
 local ms = function(s) return max(1, floor(s * 1000)) end
 
--- Waits for the limiter's slot, yielding; returns the booking (nil without a
--- limiter) | nil, err (Redis limit, on_redis_error = "fail").
-local function wait_for_slot(limiter, connect_timeout)
-  if not limiter then return nil end
-  local d, booking = limiter:reserve()
-  if d == nil then return nil, booking end
-  while d > 0 do
-    limiter:hold(booking, d + 1)
-    sleep(d)
-    d = limiter:ready(booking)
-  end
-  -- Connect and handshake are each bounded by connect_timeout.
-  limiter:hold(booking, 2 * connect_timeout + 1)
-  return booking
+local function late(fmt, seconds)
+  return { kind = "timeout", message = format(fmt, seconds), sent = false }
 end
 
--- Connects (or takes a pooled connection) and shakes hands for TLS.
--- Returns sock, reused | nil, err (never sent).
-local function connect(opts, u, connect_timeout)
+-- Connects (or takes a pooled connection) and shakes hands for TLS, within
+-- connect_timeout. A request that is not idempotent gets a connection of its
+-- own (pool "...|own", never kept). Returns sock, reused | nil, err (never sent).
+local function connect(opts, u, method, connect_timeout)
   local scheme, host, port = u[1], u[3], u[4]
   local verify = not opts.insecure
   local pool = format("coreplus|%s|%s|%d|%s", scheme, host, port, verify and "v" or "nv")
+  local own = not IDEMPOTENT[method]
   local sock = ngx.socket.tcp()
   sock:settimeouts(ms(connect_timeout), ms(connect_timeout), ms(connect_timeout))
-  local ok, err = sock:connect(host, port, { pool = pool, pool_size = _M.pool_size })
+  local ok, err = sock:connect(host, port, { pool = own and pool .. "|own" or pool, pool_size = _M.pool_size })
   if not ok then
     return nil, { kind = io_kind(err), message = format("connect to %s:%d failed: %s", host, port, err),
       sent = false }
@@ -329,24 +334,39 @@ local function connect(opts, u, connect_timeout)
   return sock, false
 end
 
--- Sends head (+ body) and reads the answer. Returns res | nil, err,
--- retry_on_fresh (a pooled connection the server had closed: no byte came back).
-local function exchange(sock, opts, method, head, remaining, reused, form)
-  sock:settimeouts(ms(opts.connect_timeout or DEFAULTS.connect_timeout), ms(remaining), ms(remaining))
+-- connect() while a light thread renews the booking's lease (a connect may
+-- outlast it; a worker stopped meanwhile renews nothing, so the others go on).
+-- The renewals end with connect_timeout at the latest, killed or not.
+local function connect_holding(limiter, booking, opts, u, method, connect_timeout)
+  if not booking then return connect(opts, u, method, connect_timeout) end
+  local until_ = now() + connect_timeout
+  local keeper = ngx.thread.spawn(function()
+    while now() < until_ do
+      sleep(ngx_limiter.RENEW)
+      limiter:hold(booking, ngx_limiter.LEASE)
+    end
+  end)
+  local sock, reused = connect(opts, u, method, connect_timeout)
+  ngx.thread.kill(keeper)
+  return sock, reused
+end
+
+-- Sends head (+ body) and reads the answer within `remaining` seconds.
+-- Returns res | nil, err.
+local function exchange(sock, opts, method, head, remaining, own, form)
+  sock:settimeouts(ms(remaining), ms(remaining), ms(remaining))
   local bytes, err = sock:send(opts.body and { head, opts.body } or head)
   if bytes and form then bytes, err = multipart.send(sock, form.pieces) end
   if not bytes then
     sock:close()
-    return nil, { kind = io_kind(err), message = "sending the request: " .. tostring(err) },
-      reused and err ~= "timeout"
+    return nil, { kind = io_kind(err), message = "sending the request: " .. tostring(err) }
   end
-  local res, reusable_or_kind, msg, got_any = read_response(sock, method, opts.max_body or DEFAULTS.max_body)
+  local res, reusable_or_kind, msg = read_response(sock, method, opts.max_body or DEFAULTS.max_body)
   if not res then
     sock:close()
-    return nil, { kind = reusable_or_kind, message = msg },
-      reused and not got_any and reusable_or_kind ~= "timeout"
+    return nil, { kind = reusable_or_kind, message = msg }
   end
-  if reusable_or_kind then
+  if reusable_or_kind and not own then
     sock:setkeepalive(_M.keepalive_timeout * 1000, _M.pool_size)
   else
     sock:close()
@@ -354,18 +374,28 @@ local function exchange(sock, opts, method, head, remaining, reused, form)
   return res
 end
 
--- One attempt on one connection. Returns res | nil, err, retry_on_fresh.
-local function attempt(opts, method, u, limiter, deadline_from)
-  local connect_timeout = opts.connect_timeout or DEFAULTS.connect_timeout
-  local timeout = opts.timeout or DEFAULTS.timeout
-  local booking, lerr = wait_for_slot(limiter, connect_timeout)
-  if lerr then return nil, lerr end
-
+-- One attempt, over by the deadline: the limiter's slot, the connection,
+-- the token (made now, so that a wait never ages it), the exchange. Returns
+-- res | nil, err, connect_started.
+local function attempt(opts, method, u, deadline)
+  local limiter = opts.limiter
+  local booking, err
+  if limiter then
+    booking, err = ngx_limiter.wait(limiter, deadline)
+    if not booking then return nil, err end
+  end
   local started = now()
-  local sock, reused = connect(opts, u, connect_timeout)
+  if started >= deadline then
+    if booking then limiter:cancel(booking) end
+    return nil, late("the deadline had passed (%.2f s ago) before the request could start", started - deadline),
+      started
+  end
+  local timeout = opts.timeout or DEFAULTS.timeout
+  local connect_timeout = min(opts.connect_timeout or DEFAULTS.connect_timeout, timeout, deadline - started)
+  local sock, reused = connect_holding(limiter, booking, opts, u, method, connect_timeout)
   if not sock then
     if booking then limiter:cancel(booking) end
-    return nil, reused
+    return nil, reused, started
   end
   local built, head = pcall(build_head, opts, method, u[2], u[5], u.form)
   if not built then   -- core.sign refused the credentials: nothing leaves
@@ -375,23 +405,24 @@ local function attempt(opts, method, u, limiter, deadline_from)
   end
   -- The request leaves now: this is when the limiter's slot starts.
   if booking then
-    local owed = limiter:sent(booking)
-    sleep(owed)
+    local ok
+    ok, err = ngx_limiter.send(limiter, booking, deadline)
+    if not ok then
+      sock:close()
+      return nil, err, started
+    end
   end
-  local remaining = timeout - (now() - started)
+  local remaining = min(timeout - (now() - started), deadline - now())
   if remaining <= 0 then
     sock:close()
-    return nil, { kind = "timeout", message = "timed out before sending", sent = false }
+    return nil, { kind = "timeout", message = "timed out before sending", sent = false }, started
   end
-  local res, err, retry = exchange(sock, opts, method, head, remaining, reused, u.form)
-  if not res then return nil, err, retry end
+  local res
+  res, err = exchange(sock, opts, method, head, remaining, not IDEMPOTENT[method], u.form)
+  if not res then return nil, err, started end
   res.new_connection = not reused
-  res.sent = true
-  res.elapsed = now() - deadline_from
-  res.waited = started - deadline_from
-  return res
+  return res, nil, started
 end
-
 local warned_cafile = false
 
 -- Checks opts (raising at the caller's line, coreplus.misuse) and
@@ -429,72 +460,32 @@ local function prepare(opts)
   return method, { scheme, authority, host, port, target, form = form }
 end
 
+-- Runs opts to its end: one attempt, never repeated here (retry.lua decides
+-- that). res | nil, err, with the contract's fields.
 local function perform(opts, method, u)
-  local limiter = opts.limiter
-  local started = now()
-  local res, err, retry = attempt(opts, method, u, limiter, started)
-  -- A pooled connection that the server had just closed: the request never
-  -- got an answer, so it is sent again once on a fresh connection (as
-  -- libcurl does), for idempotent methods only.
-  if not res and retry and IDEMPOTENT[method] then
-    res, err = attempt(opts, method, u, limiter, started)
-  end
+  local called = now()
+  -- opts.deadline (this transport's clock) bounds everything, the limiter's
+  -- wait included; timeout bounds the exchange from its connect on
+  local res, err, started = attempt(opts, method, u, opts.deadline or math.huge)
+  local finished = now()
+  started = started or finished
   if not res then
     err.method, err.url = method, opts.url
-    err.elapsed = now() - started
+    err.elapsed, err.waited = finished - started, started - called
     if err.sent == nil then err.sent = true end
     return nil, err
   end
+  res.sent = true
+  res.elapsed, res.waited = finished - started, started - called
   return res
 end
 
---- Sends one request, yielding while it waits: `coreplus.core.request`'s options and results.
+--- Sends one request, yielding while it waits: the transport contract's
+-- options and results (coreplus.transport).
 -- @tparam table opts
 -- @return res, or nil and err
 function _M.request(opts)
   return perform(opts, prepare(opts))
-end
-
---- Sends a list of requests, up to `concurrency` in flight (light threads).
--- @tparam {table,...} list request options, as for `request`
--- @tparam[opt] table o `{concurrency = N}`
--- @treturn table results in input order: each `res`, or `{error = err}`
-function _M.request_many(list, o)
-  if type(list) ~= "table" then raise("%s", "bad argument #1 to 'request_many' (table expected)") end
-  local n = #list
-  local concurrency = o and o.concurrency or 4
-  if type(concurrency) ~= "number" or concurrency < 1 then
-    raise("%s", "bad field 'concurrency' (a positive number expected)")
-  end
-  concurrency = min(floor(concurrency), n)
-  local results, raised = {}, nil
-  local next_index = 0
-  local function worker()
-    while true do
-      next_index = next_index + 1
-      local i = next_index
-      if i > n then return end
-      local ok, res, err = pcall(_M.request, list[i])
-      if not ok then
-        raised = raised or res
-        results[i] = { error = { kind = "network", message = tostring(res), sent = false } }
-      else
-        results[i] = res or { error = err }
-      end
-    end
-  end
-  if concurrency <= 1 then
-    worker()
-  else
-    local threads = {}
-    for t = 1, concurrency do threads[t] = ngx.thread.spawn(worker) end
-    for t = 1, concurrency do
-      local ok, e = ngx.thread.wait(threads[t])
-      if not ok then raised = raised or e end
-    end
-  end
-  if raised then error(raised, 2) end
-  return results
 end
 
 -- ===== Pipelines: requests in flight as a stream (the pager's fetch-ahead) =====
@@ -515,10 +506,10 @@ pipeline.__index = pipeline
 -- Each request books its limiter slot when
 -- added (a thread runs until its first yield on spawn), so slots follow the
 -- order of add().
--- @tparam[opt] table o `{concurrency = 4}`
+-- @tparam[opt] table o `{concurrency = core.defaults.concurrency}`
 -- @return a pipeline
 function _M.pipeline(o)
-  local cap = o and o.concurrency or 4
+  local cap = o and o.concurrency or DEFAULTS.concurrency
   if type(cap) ~= "number" or cap < 1 then raise("%s", "bad field 'concurrency' (a positive number expected)") end
   return setmetatable({ cap = floor(cap), threads = {}, ids = {}, last_id = 0 }, pipeline)
 end

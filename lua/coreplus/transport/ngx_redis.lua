@@ -6,8 +6,9 @@
 -- keys the C core uses, so nginx workers, CLI runs and other machines share
 -- one limit.
 --
--- Interface: the ngx transport's limiter (reserve, hold, ready, sent, cancel,
--- acquire, stats, close); each method takes an optional last `deadline`
+-- Interface: the ngx transport's limiter (transport/ngx_limiter.lua, whose
+-- wait loop gives it `acquire`): reserve, hold, ready, sent, cancel, stats,
+-- close; each method takes an optional last `deadline`
 -- (ngx.now() seconds) that no Redis exchange runs past. A booking is a table
 -- (its number and owner tag may change: a booking whose lease ran out is
 -- booked again by `ready`). Options: on_redis_error = "local" (default: book
@@ -19,7 +20,6 @@
 -- luacheck: std luajit+ngx_lua
 local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
-local sleep = require "coreplus.transport.ngx_sleep"
 local links = require "coreplus.transport.ngx_redis_link"
 
 local ngx = ngx
@@ -29,7 +29,7 @@ local max, min = math.max, math.min
 
 local SCRIPT = core._private.redis_limiter_script
 local SHA = gsub(ngx.sha1_bin(SCRIPT), ".", function(c) return format("%02x", byte(c)) end)
-local LEASE = 1            -- seconds a pending booking holds the others up (the core's THR_LEASE)
+local LEASE = core.defaults.lease   -- seconds a pending booking holds the others up (the core's)
 local RENEW = LEASE / 4    -- renewed this often while its owner waits
 local POLL = 0.01          -- seconds between polls while an earlier booking is pending
 
@@ -168,19 +168,6 @@ function limiter:cancel(b, deadline)
   if b.fallback then return self:_fallback():cancel(b.fallback) end
   b.pending = false
   self:_op("cancel", b, 0, deadline)
-end
-
---- acquire([deadline]) -> waited seconds | nil, err (yields with ngx.sleep).
-function limiter:acquire(deadline)
-  local start = now()
-  local d, b = self:reserve(deadline)
-  if d == nil then return nil, b end
-  while d > 0 do
-    sleep(min(d, RENEW))
-    d = self:ready(b, deadline)
-  end
-  sleep(self:sent(b, deadline))
-  return now() - start
 end
 
 function limiter:stats()

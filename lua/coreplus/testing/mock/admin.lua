@@ -16,6 +16,12 @@
 --   GET  /__mock/arrivals      {"arrivals":[{"t":..,"status":..,"tenant":..}]}:
 --                              the API requests since the last reset or
 --                              read, in order (a read empties the log)
+--   GET  /__mock/switches      {"ignore_filters":false,"v2_only":[],"jitter":0}
+--   POST /__mock/switches      {"ignore_filters":true} (any of the three):
+--                              coreplus.testing.mock.switches says what each does
+--   POST /__mock/change        {"kind":"client","id":..,"fields":{..}}: a
+--                              record changed behind the client's back
+--                              (coreplus.testing.mock.changes)
 --   ANY  /__mock/echo-headers  the request's method, uri and headers (and
 --                              remembered for GET /__mock/last-echo): the
 --                              target of the redirect fault
@@ -24,6 +30,8 @@ local faults = require "coreplus.testing.mock.faults"
 local resources = require "coreplus.testing.mock.resources"
 local store = require "coreplus.testing.mock.store"
 local arrivals = require "coreplus.testing.mock.arrivals"
+local switches = require "coreplus.testing.mock.switches"
+local changes = require "coreplus.testing.mock.changes"
 
 local ngx = ngx
 local ipairs, type = ipairs, type
@@ -75,7 +83,18 @@ local function read_body()
   return text
 end
 
-function _M.handle(uri, method)
+-- A POST of a JSON object to `set` (nil, or what is wrong), answered with
+-- what `current()` says then.
+local function post_settings(set, current)
+  local conf = json.decode(read_body() or "")
+  if type(conf) ~= "table" then return reply(400, { error = "body must be a JSON object" }) end
+  local err = set(conf)
+  if err then return reply(400, { error = err }) end
+  return reply(200, current())
+end
+
+--- handle(uri, method, ctx): ctx = {data = the fixtures, now = the server's clock}.
+function _M.handle(uri, method, ctx)
   if uri == "/__mock/health" then
     return reply(200, { ok = true, worker = ngx.worker.pid() })
   elseif uri == "/__mock/stats" then
@@ -96,11 +115,13 @@ function _M.handle(uri, method)
       return reply(200, faults.current())
     end
     if method ~= "POST" then return reply(405, { error = "GET, POST or DELETE" }) end
-    local conf = json.decode(read_body() or "")
-    if type(conf) ~= "table" then return reply(400, { error = "body must be a JSON object" }) end
-    local err = faults.set(conf)
-    if err then return reply(400, { error = err }) end
-    return reply(200, faults.current())
+    return post_settings(faults.set, faults.current)
+  elseif uri == "/__mock/switches" then
+    if method == "GET" then return reply(200, switches.current()) end
+    if method ~= "POST" then return reply(405, { error = "GET or POST" }) end
+    return post_settings(switches.set, switches.current)
+  elseif uri == "/__mock/change" and method == "POST" then
+    return reply(changes.change(ctx.data, json.decode(read_body() or ""), ctx.now))
   elseif uri == "/__mock/echo-headers" then
     ngx.shared.mock_stats:incr("echo_requests", 1, 0)
     local seen = { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(0, true) }

@@ -75,7 +75,7 @@ _M.max_lifetime = 60
 --- check(req, cfg, now) -> claims | nil, detail
 -- req: {authorization=, content_type=, url=, method=, multipart=}
 --   (multipart: the operation takes multipart/form-data, which then stands
---   in for application/json, coreplus-api.md §2.2)
+--   in for application/json, the developer docs' headers)
 -- cfg: {consumers = {[id] = secret}, tokens = {[token] = {...}}, leeway = s}
 -- now: the (skewed) server clock.
 function _M.check(req, cfg, now)

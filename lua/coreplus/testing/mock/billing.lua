@@ -32,7 +32,7 @@ local function amount_owing(inv)
   return max(0, inv.amount - paid)
 end
 
--- Field= on the invoice list (coreplus-api.md §4.6): what may be selected,
+-- Field= on the invoice list (the developer docs' Invoice pages): what may be selected,
 -- in the order the docs list it. The ids (invoiceId, lineItems.lineItemId)
 -- come back regardless.
 local FIELDS = { "invoiceId", "invoiceNumber", "clientId", "generatedAt", "amountOwing",

@@ -33,7 +33,7 @@ local function first_sunday(y, m)
 end
 
 -- Zones: the documented Melbourne GUID, two made-up ones. tzName keeps the
--- backslash the real API returns (coreplus-api.md §3.5).
+-- backslash the real API returns (the developer docs' time zones).
 local zones = {
   { id = "39D62534-501C-49CD-9DA9-6FA8D6A81F48", name = "Australia\\Melbourne", std = 36000, dst = true },
   { id = "8F1C2A6E-3B4D-4E5F-9A7B-1C2D3E4F5A6B", name = "Australia\\Brisbane", std = 36000 },

@@ -6,6 +6,7 @@ local fixtures = require "coreplus.testing.mock.fixtures"
 local store = require "coreplus.testing.mock.store"
 local reply = require "coreplus.testing.mock.reply"
 local records = require "coreplus.testing.mock.records"
+local changes = require "coreplus.testing.mock.changes"
 
 local obj = json.obj
 local type, ipairs, tonumber = type, ipairs, tonumber
@@ -37,7 +38,7 @@ function H.client_list(ctx)
     if not first then return last, page end
     local items = {}
     for i = first, last do
-      local c = i <= data.client_count and fixtures.client(data, i)
+      local c = i <= data.client_count and changes.fixture_client(data, i)
         or store.get("client", created[i - data.client_count])
       items[#items + 1] = render_client(c)
     end
@@ -50,8 +51,11 @@ function H.client_list(ctx)
     return not needle or lower(c.firstName .. " " .. c.lastName):find(needle, 1, true) ~= nil
   end
   local rows = {}
+  local edited = changes.edited_clients(data)   -- edited behind the client's back: their own time
+  local function current(i) return edited[i] or fixtures.client(data, i) end
   for i = 1, data.client_count do
-    if (not since or fixtures.client_updated(data, i) > since) and (not needle or wanted(fixtures.client(data, i))) then
+    local updated = edited[i] and edited[i].updated or fixtures.client_updated(data, i)
+    if (not since or updated > since) and (not needle or wanted(current(i))) then
       rows[#rows + 1] = i
     end
   end
@@ -60,7 +64,7 @@ function H.client_list(ctx)
     if (not since or (c.updated or 0) > since) and wanted(c) then rows[#rows + 1] = c end
   end
   return page_of(args, rows, "clients", function(r)
-    return render_client(type(r) == "number" and fixtures.client(data, r) or r)
+    return render_client(type(r) == "number" and current(r) or r)
   end)
 end
 

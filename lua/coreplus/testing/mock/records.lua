@@ -4,6 +4,7 @@ local json = require "coreplus.testing.mock.json"
 local clock = require "coreplus.testing.mock.clock"
 local fixtures = require "coreplus.testing.mock.fixtures"
 local store = require "coreplus.testing.mock.store"
+local changes = require "coreplus.testing.mock.changes"
 
 local obj, arr = json.obj, json.arr
 local type, ipairs = type, ipairs
@@ -13,11 +14,11 @@ local _M = {}
 
 local function client_record(data, id)
   local i = fixtures.client_index(data.seed, id, data.client_count)
-  if i then return fixtures.client(data, i) end
+  if i then return changes.fixture_client(data, i) end
   return store.get("client", id)
 end
 
--- A client as the list shows it (coreplus-api.md §4.2: the list page's
+-- A client as the list shows it (the developer docs' Client list page:
 -- fields, and relatedClients as the docs' Python example prints it).
 local function render_client(c)
   return obj{ "clientId", c.clientId, "title", c.title or "", "firstName", c.firstName,

@@ -22,7 +22,7 @@ local function bad(reason) return result(400, reason) end
 local function not_found(what) return result(404, what .. " not found") end
 
 -- A business-rule refusal: the real API answers these with 200 and a
--- result[] body (coreplus-api.md §3.3), which clients must detect.
+-- result[] body (the developer docs' error shapes), which clients must detect.
 _M.NOT_AVAILABLE = "The selected time is not available for booking an appointment"
 
 --- First value of a (case-insensitive) query parameter.

@@ -27,17 +27,21 @@ end
 ------------------------------------------------------------------------
 
 -- Which operation lives where: the one table of resources, methods and the
--- API versions that answer them (coreplus-api.md §4.1, column "Ver").
+-- API versions that answer them (the developer docs' versions per operation).
 -- Operations the docs show only under v2 (ClientFamily, AppointmentType
 -- POST, Invoice, Payment) are only there; File only under v2.1, the one
 -- version its page shows; the rest, seen under both in the docs and in
 -- third-party code, under both. `versions = "lax"` answers every row under
 -- both. `body` is how the request body is read: "json" (default) or
--- "multipart".
+-- "multipart". `undocumented` names the query filters the mock honours
+-- that the docs do not document (third-party code sends them): the switch
+-- ignore_filters makes the mock ignore them, as a server that follows
+-- only the docs would (coreplus.testing.mock.switches).
 local BOTH, V2, V21 = { "v2", "v2.1" }, { "v2" }, { "v2.1" }
 local OPERATIONS = {
   --  resource             path          method  handler               versions
-  { "client",           "collection", "GET",  "client_list",        BOTH },   -- §4.1 #1
+  { "client",           "collection", "GET",  "client_list",        BOTH,     -- §4.1 #1
+    undocumented = { "name" } },
   { "client",           "collection", "POST", "client_create",      BOTH },   -- #2
   { "client",           "item",       "GET",  "client_get",         BOTH },   -- #3
   { "clientfamily",     "collection", "POST", "family_create",      V2 },     -- #4
@@ -46,7 +50,8 @@ local OPERATIONS = {
   { "appointmenttype",  "collection", "GET",  "apptype_list",       BOTH },   -- #7
   { "appointmenttype",  "collection", "POST", "apptype_create",     V2 },     -- #8
   { "availabilityslot", "collection", "GET",  "slot_list",          BOTH },   -- #9
-  { "appointment",      "collection", "GET",  "appointment_list",   BOTH },   -- #10
+  { "appointment",      "collection", "GET",  "appointment_list",   BOTH,     -- #10
+    undocumented = { "clientId", "practitionerId", "locationId" } },
   { "appointment",      "item",       "GET",  "appointment_get",    BOTH },   -- #11
   { "appointment",      "collection", "POST", "appointment_post",   BOTH },   -- #12, #14
   { "appointment",      "item",       "POST", "appointment_update", BOTH },   -- #13, #14
@@ -89,12 +94,14 @@ end
 
 local NO_RESOURCE = "No HTTP resource was found that matches the request URI"
 
---- operation(uri, method, lax) -> operation, id | nil, status, body
+--- operation(uri, method, lax, v2_only) -> operation, id | nil, status, body
 -- A resource the version does not have is a 404, as for any unknown path;
--- a method the resource does not take there is a 405.
-function _M.operation(uri, method, lax)
+-- a method the resource does not take there is a 405. `v2_only`: a set of
+-- resources (lower case) that only v2 has.
+function _M.operation(uri, method, lax, v2_only)
   local ver, res, id = _M.route(uri)
   local r = ver and index[lax and true or false][ver]
+  if r and ver ~= "v2" and v2_only and v2_only[res] then r = nil end
   local ops = r and r[res]
   if not ops then return nil, result(404, NO_RESOURCE) end
   local op = ops[id and "item" or "collection"]
@@ -116,11 +123,14 @@ end
 
 --- dispatch(ctx) -> status, value. ctx: method, uri, args (lower-case
 -- keys), source (the body: {content_type=, text(), reader()}), data, token
--- ({can_list_clients=, can_send_messages=}), now, lax.
+-- ({can_list_clients=, can_send_messages=}), now, lax, ignore_filters, v2_only.
 function _M.dispatch(ctx)
-  local op, id, body = _M.operation(ctx.uri, ctx.method, ctx.lax)
+  local op, id, body = _M.operation(ctx.uri, ctx.method, ctx.lax, ctx.v2_only)
   if not op then return id, body end
   ctx.id = id
+  if ctx.ignore_filters and op.undocumented then
+    for _, name in ipairs(op.undocumented) do ctx.args[lower(name)] = nil end
+  end
   if op.body ~= "multipart" and (ctx.method == "POST" or ctx.method == "PUT") then
     local text = ctx.source and ctx.source.text()
     local b = text and text ~= "" and json.decode(text)

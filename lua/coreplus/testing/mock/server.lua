@@ -15,6 +15,7 @@ local resources = require "coreplus.testing.mock.resources"
 local admin = require "coreplus.testing.mock.admin"
 local multipart = require "coreplus.testing.mock.multipart"
 local arrivals = require "coreplus.testing.mock.arrivals"
+local switches = require "coreplus.testing.mock.switches"
 
 local ngx = ngx
 local type, tonumber, tostring, pairs, ipairs = type, tonumber, tostring, pairs, ipairs
@@ -68,6 +69,7 @@ function _M.init(path)
     error("mock: limit_key must be \"access_token\" or \"consumer\", not " .. tostring(cfg.limit_key), 0)
   end
   cfg.block_default_user_agent = cfg.block_default_user_agent == true
+  switches.init(cfg)
   local limit = cfg.rate_limit
   cfg.rate = { limit = type(limit) == "number" and limit or 10, window = tonumber(cfg.rate_window) or 1.0,
     enforce = limit ~= false }
@@ -146,7 +148,7 @@ function _M.handle()
   set_date()
   local uri, method = ngx.var.uri, ngx.req.get_method()
   if sub(uri, 1, 8) == "/__mock/" then
-    return admin.handle(uri, method)
+    return admin.handle(uri, method, { data = data, now = now() })
   end
   local arrived = ngx.req.start_time()
   local st = ngx.shared.mock_stats
@@ -159,6 +161,13 @@ function _M.handle()
   -- test check the token a client sent with an independent verifier.
   ngx.shared.mock_data:set("last_request", json.encode{ method = method, uri = ngx.var.request_uri,
     headers = ngx.req.get_headers(0, true) })
+  local sw = switches.get()
+  if sw.jitter > 0 then
+    -- The time between leaving the client and being counted varies.
+    ngx.sleep(math.random() * sw.jitter)
+    ngx.update_time()
+    arrived = ngx.now()
+  end
   latency(h)
   set_date()
 
@@ -208,7 +217,8 @@ function _M.handle()
     args[lk] = v
   end
   local status, value = resources.dispatch{ method = method, uri = uri, args = args, source = source,
-    data = data, token = auth_cfg.tokens[claims.accessToken], now = now(), lax = cfg.lax }
+    data = data, token = auth_cfg.tokens[claims.accessToken], now = now(), lax = cfg.lax,
+    ignore_filters = sw.ignore_filters, v2_only = sw.v2_only }
   local body = json.encode(value)
   if fault and faults.after(fault, status, body) then return end
   return send_json(status, body)

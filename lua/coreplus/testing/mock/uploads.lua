@@ -1,4 +1,4 @@
---- File/ and Message/: the two multipart operations (coreplus-api.md §4.7).
+--- File/ and Message/: the two multipart operations (the developer docs' Client Files and Messages pages).
 -- Their parts are checked as strictly as the docs describe them; the bytes
 -- of files are counted and hashed, never kept, and every accepted upload is
 -- recorded (GET /__mock/uploads) and counted in stats (uploads,
