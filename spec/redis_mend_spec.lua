@@ -144,6 +144,34 @@ describe("the Redis window counts what will leave, whatever was cancelled", func
   end)
 end)
 
+describe("a limit that learns, in Redis", function()
+  it("a 429 seen by one process widens the margin that every process keeps, once a window", function()
+    local k = key("learn")
+    local a = core.limiter{ rate = 1, per = 1, margin = 0.025, key = k, shared = redis.url }
+    -- other options: another window object, as on another machine
+    local b = core.limiter{ rate = 1, per = 1, margin = 0.025, key = k, shared = redis.url,
+      redis_timeout = 0.4 }
+    assert.near(0, (a:reserve()), 0.01)
+    local step = core.defaults.learn_step
+    assert.near(step, a:rate_limited(), 1e-6)
+    assert.near(1.025 + step, (b:reserve()), 0.02)  -- b keeps the margin a learnt
+    assert.near(step, b:rate_limited(), 1e-6)      -- the same episode: not twice
+    assert.matches("^0%.05", cli("HGET " .. q(core._private.redis_limiter_key(k)) .. " learnt"))
+    a:close(); b:close()
+  end)
+
+  it("counts a learnt margin that cannot be right as the widest, and mends it", function()
+    local k = key("learn bad")
+    local w = core._private.redis_limiter_key(k)
+    local l = core.limiter{ rate = 1, per = 1, margin = 0.025, key = k, shared = redis.url }
+    l:reserve()
+    hset(w, "learnt", "nan")
+    assert.near(1.025 + core.defaults.learn_max, (l:reserve()), 0.05)
+    assert.equals(1, l:stats().redis_repairs)
+    l:close()
+  end)
+end)
+
 describe("owner tags", function()
   it("an old ticket cannot take over its number after Redis forgets the window", function()
     local w = core._private.redis_limiter_key(key("tags"))

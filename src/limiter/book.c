@@ -10,25 +10,13 @@
 
 /* ===== Redis ===== */
 
-/* cfg, its margin widened by what l learnt from 429s: a window in Redis
- * learns in this process's own (thr_learn_429). */
-static thr_config thr_redis_cfg(thr_limit *l, const thr_config *cfg, double now)
-{
-    thr_config eff = *cfg;
-    pthread_mutex_lock(&l->mu);
-    eff.margin += thr_ring_learnt(l->local, now);
-    pthread_mutex_unlock(&l->mu);
-    return eff;
-}
-
 /* The Redis outcome of a reserve; *t the booked time. -1: book locally. */
 static int thr_reserve_redis(thr_limit *l, const thr_config *cfg, double now, int pending,
                              thr_ticket *tk)
 {
     uint64_t n;
     double d;
-    thr_config eff = thr_redis_cfg(l, cfg, now);
-    int rc = thr_redis_reserve(l->redis, &eff, pending ? THR_LEASE : 0, tk->deadline, &n,
+    int rc = thr_redis_reserve(l->redis, cfg, pending ? THR_LEASE : 0, tk->deadline, &n,
                                &tk->tag, &d, &tk->pending);
     if (rc == THR_REDIS_OK) {
         pthread_mutex_lock(&l->mu);
@@ -95,11 +83,9 @@ static double thr_ready_redis(thr_ticket *tk, const thr_config *cfg, double now)
 {
     double d, left = tk->t - now;
     int p, lost = 0, renew = now - tk->renewed >= THR_RENEW;
-    thr_config eff;
     if (!tk->pending && !renew)
         return left > 0 ? left : 0.0;
-    eff = thr_redis_cfg(tk->lim, cfg, now);
-    if (thr_redis_ready(tk->lim->redis, &eff, tk->n, tk->tag, renew ? THR_LEASE : 0,
+    if (thr_redis_ready(tk->lim->redis, cfg, tk->n, tk->tag, renew ? THR_LEASE : 0,
                         tk->deadline, &d, &p, &lost) != THR_REDIS_OK) {
         tk->pending = 0;   /* Redis is gone: go by the booked slot */
         tk->renewed = now;
@@ -197,8 +183,7 @@ void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
         return;
     tk->renewed = now;
     if (tk->where == THR_AT_REDIS) {
-        thr_config eff = thr_redis_cfg(tk->lim, cfg, now);
-        thr_redis_hold(tk->lim->redis, &eff, tk->n, tk->tag, THR_LEASE, tk->deadline, &lost);
+        thr_redis_hold(tk->lim->redis, cfg, tk->n, tk->tag, THR_LEASE, tk->deadline, &lost);
         return;   /* a lost lease is found and mended by thr_sent */
     }
     cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
@@ -215,8 +200,7 @@ static double thr_sent_redis(thr_ticket *tk, const thr_config *cfg, double now)
     thr_limit *l = tk->lim;
     double owed = 0.0;
     int lost = 0;
-    thr_config eff = thr_redis_cfg(l, cfg, now);
-    if (thr_redis_sent(l->redis, &eff, tk->n, tk->tag, tk->deadline, &owed, &lost)
+    if (thr_redis_sent(l->redis, cfg, tk->n, tk->tag, tk->deadline, &owed, &lost)
         != THR_REDIS_OK || owed < 0)
         owed = 0.0;   /* Redis failed: the booking keeps its booked slot */
     if (lost) {
@@ -291,6 +275,10 @@ double thr_learn_429(thr_limit *l, const thr_config *cfg, double now, double dea
 {
     thr_win w;
     double learnt;
+    /* a window in Redis learns there, for every process; while Redis cannot
+     * be used, the fall-back window learns */
+    if (l->redis != NULL && thr_redis_learn(l->redis, cfg, deadline, &learnt) == THR_REDIS_OK)
+        return learnt;
     if (thr_win_open(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
         != THR_FILE_OK)
         return 0.0;   /* the deadline came first: the next 429 teaches it */

@@ -174,8 +174,9 @@ void thr_cancel(thr_ticket *tk);
 void thr_get_stats(thr_limit *lim, const thr_config *cfg, thr_stats *st);
 /* A request booked on lim came back 429: the window widens its margin
  * (DEFAULT_LEARN_*, src/defaults.h; docs/decisions.md#limit-learns), in the
- * shared file for every process on it (a window in Redis: in this process's
- * own). deadline (monotonic, 0: none) bounds the wait for the file's lock.
+ * shared file for every process on it (a window in Redis: in Redis, for every
+ * process that shares it; while Redis cannot be used, in the fall-back
+ * window). deadline (monotonic, 0: none) bounds the wait for the file's lock.
  * Returns the margin learnt, in seconds above the configured one. */
 double thr_learn_429(thr_limit *lim, const thr_config *cfg, double now, double deadline);
 

@@ -65,6 +65,12 @@ void thr_redis_get_counts(thr_redis *rd, thr_redis_counts *c)
     c->connected = 0;
 }
 void thr_redis_count_local(thr_redis *rd) { (void)rd; }
+int thr_redis_learn(thr_redis *rd, const thr_config *cfg, double deadline, double *learnt)
+{
+    (void)rd; (void)cfg; (void)deadline;
+    *learnt = 0;
+    return THR_REDIS_FAIL;
+}
 void thr_redis_share(thr_redis *rd, const thr_config *cfg, thr_config *out)
 {
     (void)rd;

@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "../clock.h"
+#include "../defaults.h"
 #include "redis_link.h"
 #include "redis_reply.h"
 
@@ -119,10 +120,12 @@ void thr_redis_free(thr_redis *rd)
 
 /* ===== operations ===== */
 
-/* The longest delay the script may answer (its horizon). */
+/* The longest delay the script may answer (its horizon, the widest margin
+ * it may have learnt included). */
 static double thr_redis_horizon(const thr_config *cfg)
 {
-    return (1024.0 / cfg->rate + 1.0) * (cfg->per + cfg->margin) + THR_REDIS_LEASE_CAP + 1.0;
+    return (1024.0 / cfg->rate + 1.0) * (cfg->per + cfg->margin + DEFAULT_LEARN_MAX)
+           + THR_REDIS_LEASE_CAP + 1.0;
 }
 
 /* Runs the script once: 0 with *out set, or -1 with why in err. */
@@ -130,9 +133,9 @@ static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, uint64_t 
                          const thr_config *cfg, double hold, double deadline,
                          rrep_window *out, char *err, size_t errlen)
 {
-    char sn[32], srate[16], sper[32], smargin[32], shold[32], stag[24];
-    const char *argv[11];
-    size_t lens[11];
+    char sn[32], srate[16], sper[32], smargin[32], shold[32], stag[24], learn[3][32];
+    const char *argv[14];
+    size_t lens[14];
     redisReply *rep;
     int i, ok;
 
@@ -142,6 +145,9 @@ static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, uint64_t 
     snprintf(smargin, sizeof smargin, "%.6f", cfg->margin);
     snprintf(shold, sizeof shold, "%.6f", hold);
     snprintf(stag, sizeof stag, "%016llx", (unsigned long long)tag);
+    snprintf(learn[0], sizeof learn[0], "%.6f", DEFAULT_LEARN_STEP);
+    snprintf(learn[1], sizeof learn[1], "%.6f", DEFAULT_LEARN_MAX);
+    snprintf(learn[2], sizeof learn[2], "%.6f", DEFAULT_LEARN_EASE);
     argv[0] = "EVALSHA";
     argv[1] = rd->sha;
     argv[2] = "1";
@@ -153,9 +159,12 @@ static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, uint64_t 
     argv[8] = smargin;
     argv[9] = shold;
     argv[10] = stag;
-    for (i = 0; i < 11; i++)
+    argv[11] = learn[0];
+    argv[12] = learn[1];
+    argv[13] = learn[2];
+    for (i = 0; i < 14; i++)
         lens[i] = strlen(argv[i]);
-    rep = rlink_script(rd->link, rd->slot, 11, argv, lens, thr_redis_script, rd->timeout,
+    rep = rlink_script(rd->link, rd->slot, 14, argv, lens, thr_redis_script, rd->timeout,
                        deadline, err, errlen);
     if (rep == NULL)
         return -1;
@@ -291,6 +300,14 @@ void thr_redis_cancel(thr_redis *rd, const thr_config *cfg, uint64_t n, uint64_t
 {
     rrep_window o;
     thr_redis_op(rd, "cancel", n, tag, cfg, 0, deadline, &o);
+}
+
+int thr_redis_learn(thr_redis *rd, const thr_config *cfg, double deadline, double *learnt)
+{
+    rrep_window o;
+    int rc = thr_redis_op(rd, "learn", 0, 0, cfg, 0, deadline, &o);
+    *learnt = o.delay;
+    return rc;
 }
 
 void thr_redis_error(thr_redis *rd, char *buf, size_t len)

@@ -93,6 +93,11 @@ int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, uint64_t ta
 void thr_redis_cancel(thr_redis *rd, const thr_config *cfg, uint64_t n, uint64_t tag,
                       double deadline);
 
+/* A request came back 429: the window's margin widens, for every process
+ * that shares it (DEFAULT_LEARN_*: at most once a window; it wears off
+ * while no 429 comes). *learnt = the margin learnt, seconds. */
+int thr_redis_learn(thr_redis *rd, const thr_config *cfg, double deadline, double *learnt);
+
 /* The limit this process keeps to on its own while Redis cannot be used
  * (on_redis_error = "local"): cfg with rate scaled by this process's share
  * of the window's recent bookings (at least 1), so that processes falling

@@ -32,6 +32,9 @@ local SHA = gsub(ngx.sha1_bin(SCRIPT), ".", function(c) return format("%02x", by
 local LEASE = core.defaults.lease   -- seconds a pending booking holds the others up (the core's)
 local RENEW = LEASE / 4    -- renewed this often while its owner waits
 local POLL = 0.01          -- seconds between polls while an earlier booking is pending
+-- a 429's lesson, as the C core's (core.defaults): the margin Redis keeps for every process
+local LEARN = { format("%.6f", core.defaults.learn_step), format("%.6f", core.defaults.learn_max),
+  format("%.6f", core.defaults.learn_ease) }
 
 local _M = {}
 
@@ -54,7 +57,7 @@ end
 function limiter:_call(op, b, hold, deadline)
   local args = { 1, self.wkey, op, tostring(b and b.n or 0), tostring(self.rate),
     format("%.6f", self.per), format("%.6f", self.margin), format("%.6f", hold or 0),
-    b and b.tag or "0" }
+    b and b.tag or "0", LEARN[1], LEARN[2], LEARN[3] }
   local res, err = self.link:script(SHA, SCRIPT, self.slot, args, self.timeout, deadline)
   if not res then return nil, self.link.u.shown .. ": " .. tostring(err) end
   local n, d = tonumber(res[1]), tonumber(res[2])
