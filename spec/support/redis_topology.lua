@@ -105,16 +105,19 @@ function cluster:kill(node, key)
   local port = node.port
   node:kill()
   wait("a replica to take over", function()
+    if key then
+      local owner = self:owner(key)
+      return owner ~= nil and owner ~= node
+    end
     for _, s in ipairs(self.nodes) do
       if s.pid then
         local nodes = F.capture(s:cli("cluster nodes 2>/dev/null"))
         local mine = nodes:match("127%.0%.0%.1:" .. port .. "@%d+ (%S+)")
         return mine ~= nil and mine:find("fail", 1, true) ~= nil and not mine:find("fail?", 1, true)
           and F.capture(s:cli("cluster info 2>/dev/null")):find("cluster_state:ok", 1, true) ~= nil
-          and (key == nil or (self:owner(key) ~= nil and self:owner(key) ~= node))
       end
     end
-  end)
+  end, 40)
 end
 
 function cluster:stop()
