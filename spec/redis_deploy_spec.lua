@@ -11,11 +11,7 @@ local Redis = dofile("spec/support/redis.lua")
 local T = dofile("spec/support/redis_topology.lua")
 local F = dofile("spec/support/files.lua")
 
-local unique = 0
-local function key(name)
-  unique = unique + 1
-  return ("redis_deploy_spec %s %d %d"):format(name, unique, math.random(1, 1e9))
-end
+local key = Redis.keys("redis_deploy_spec")
 
 local function limiter(url, o)
   local opts = { rate = 3, per = 1, margin = 0.025, key = key("l"), shared = url, on_redis_error = "fail",

@@ -31,11 +31,7 @@ for _, name in ipairs{ "start", "stop" } do
   redis[name] = function(...) return method(redis, ...) end
 end
 
-local unique = 0
-local function key(name)
-  unique = unique + 1
-  return ("redis_limiter_spec %s %d %d"):format(name, unique, math.random(1, 1e9))
-end
+local key = Redis.keys("redis_limiter_spec")
 
 setup(function()
   math.randomseed(os.time() + math.floor(core.monotonic() * 1000))
@@ -388,7 +384,6 @@ end)
 
 describe("the ngx transport's limiter in Redis (cosockets, inside nginx)", function()
   local nginx = dofile("spec/support/nginx.lua")
-  local cjson = require "cjson"
   local srv
 
   setup(function()
@@ -407,15 +402,7 @@ describe("the ngx transport's limiter in Redis (cosockets, inside nginx)", funct
     if srv then srv.stop() end
   end)
 
-  local function run(code)
-    local file = srv.prefix .. "/case.lua"
-    nginx.write_file(file, "local t = require 'coreplus.transport.ngx'\n" .. code)
-    local out = nginx.capture(("curl -s --max-time 20 --data-binary @%s http://127.0.0.1:%d/eval")
-      :format(nginx.q(file), srv.ports[1]))
-    local ok, v = pcall(cjson.decode, out)
-    assert(ok and v and v.ok, "eval failed: " .. out .. "\n" .. srv.error_log())
-    return v.result
-  end
+  local function run(code) return srv.eval(code) end
 
   it("shares one window with the C core's limiter (same key, same Redis)", function()
     local k = key("ngx")

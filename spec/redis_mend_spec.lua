@@ -25,11 +25,7 @@ teardown(function()
   os.remove(script_file)
 end)
 
-local unique = 0
-local function key(name)
-  unique = unique + 1
-  return ("redis_mend_spec %s %d %d"):format(name, unique, math.random(1, 1e9))
-end
+local key = Redis.keys("redis_mend_spec")
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 

@@ -7,17 +7,12 @@
 -- servers, started and stopped here; about 20 s.
 local core = require "coreplus.core"
 local testing = require "coreplus.testing"
-local cjson = require "cjson"
 local nginx = dofile("spec/support/nginx.lua")
 local Redis = dofile("spec/support/redis.lua")
 local T = dofile("spec/support/redis_topology.lua")
 local F = dofile("spec/support/files.lua")
 
-local unique = 0
-local function key(name)
-  unique = unique + 1
-  return ("redis_ngx_deploy_spec %s %d %d"):format(name, unique, math.random(1, 1e9))
-end
+local key = Redis.keys("redis_ngx_deploy_spec")
 
 describe("the ngx transport's Redis limit", function()
   local certs, server, stranger, srv, mock
@@ -52,15 +47,7 @@ describe("the ngx transport's Redis limit", function()
     Redis.remove_certs(certs)
   end)
 
-  local function run(code)
-    local file = srv.prefix .. "/case.lua"
-    nginx.write_file(file, "local t = require 'coreplus.transport.ngx'\n" .. code)
-    local out = nginx.capture(("curl -s --max-time 60 --data-binary @%s http://127.0.0.1:%d/eval")
-      :format(nginx.q(file), srv.ports[1]))
-    local ok, v = pcall(cjson.decode, out)
-    assert(ok and v and v.ok, "eval failed: " .. out .. "\n" .. srv.error_log())
-    return v.result
-  end
+  local function run(code) return srv.eval(code) end
 
   -- In a worker: reserve four bookings of a 3-per-second limit at url with
   -- options; returns the delays (each waited out through ready) or the error.

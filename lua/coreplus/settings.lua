@@ -50,7 +50,8 @@ local ROWS = {
   { "cafile", "string", help = "a PEM file of CA certificates trusted for the server" },
   { "capath", "string", help = "a directory of CA certificates trusted for the server" },
   { "user_agent", "string", help = "your app's name, sent before the library's User-Agent" },
-  { "shared_limit", "limit", help = "a file or Redis URL (redis://, rediss://, redis+sentinel://) sharing the 10/s limit"
+  { "shared_limit", "limit", help = "a file or Redis URL (redis://, rediss://, redis+sentinel://)"
+    .. " sharing the 10/s limit"
     .. " (default: a per-user file; off: not shared)" },
   { "limit_key", "string", help = "what one rate budget covers: access_token (default) or consumer" },
   { "on_redis_error", "string", help = "with a Redis shared_limit: local (default) or fail" },

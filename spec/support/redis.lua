@@ -15,6 +15,7 @@
 --     certificate of its own: { dir, ca, cert, key, client_cert, client_key,
 --     other_ca, other_cert, other_key } (openssl, a few hundred ms)
 --   Redis.free_port([bus]) -> a port nobody listens on (bus: port + 10000 too)
+--   Redis.keys(prefix) -> key(name): a limiter key no other run has used
 -- (Its own port picker: with testing.free_port, LeakSanitizer's tracer
 -- crashed at exit under make check.)
 local core = require "coreplus.core"
@@ -48,6 +49,14 @@ end
 
 function M.new()
   return setmetatable({}, server)
+end
+
+function M.keys(prefix)
+  local unique = 0
+  return function(name)
+    unique = unique + 1
+    return ("%s %s %d %d"):format(prefix, name, unique, math.random(1, 1e9))
+  end
 end
 
 local gone = F.gone

@@ -6,23 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A decimal integer lo..hi, all of s[0..n). */
-static int rrep_int(const char *s, size_t n, long lo, long hi, long *out)
-{
-    long v = 0;
-    size_t i;
-    if (n == 0 || n > 10)
-        return -1;
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
+#include "redis_url.h"
 
 /* Copies a host name of n bytes (no spaces or controls). */
 static int rrep_host(const char *s, size_t n, char *host, size_t hostlen)
@@ -63,14 +47,14 @@ int rrep_redirect(const redisReply *r, int *ask, int *slot, char *host, size_t h
         return 0;
     }
     if ((sp = memchr(s, ' ', (size_t)(end - s))) == NULL
-        || rrep_int(s, (size_t)(sp - s), 0, RREP_SLOTS - 1, &v) != 0)
+        || redis_url_number(s, (size_t)(sp - s), 0, RREP_SLOTS - 1, &v) != 0)
         return -1;
     *slot = (int)v;
     s = sp + 1;
     /* host:port, the port after the last ':' (an IPv6 address holds some) */
     for (colon = end; colon > s && colon[-1] != ':'; colon--)
         ;
-    if (colon == s || rrep_int(colon, (size_t)(end - colon), 1, 65535, &v) != 0)
+    if (colon == s || redis_url_number(colon, (size_t)(end - colon), 1, 65535, &v) != 0)
         return -1;
     colon--;
     if (colon > s && *s == '[' && colon[-1] == ']') {
@@ -132,7 +116,7 @@ int rrep_master_addr(const redisReply *r, char *host, size_t hostlen, int *port)
         return 1;
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2
         || !rrep_is_text(r->element[0]) || !rrep_is_text(r->element[1])
-        || rrep_int(r->element[1]->str, r->element[1]->len, 1, 65535, &v) != 0
+        || redis_url_number(r->element[1]->str, r->element[1]->len, 1, 65535, &v) != 0
         || rrep_host(r->element[0]->str, r->element[0]->len, host, hostlen) != 0)
         return -1;
     *port = (int)v;

@@ -50,7 +50,7 @@ int redis_url_is_url(const char *s)
     return s != NULL && rurl_scheme_len(s, strlen(s)) > 0;
 }
 
-static int rurl_num(const char *s, size_t n, long lo, long hi, long *out)
+int redis_url_number(const char *s, size_t n, long lo, long hi, long *out)
 {
     long v = 0;
     size_t i;
@@ -163,7 +163,7 @@ static int rurl_hostport(redis_node *node, const char *hp, const char *end, int 
     node->host[he - hp] = '\0';
     node->port = defport;
     if (colon != NULL) {
-        if (rurl_num(colon + 1, (size_t)(end - colon - 1), 1, 65535, &v) != 0)
+        if (redis_url_number(colon + 1, (size_t)(end - colon - 1), 1, 65535, &v) != 0)
             RURL_FAIL("redis URL: a port from 1 to 65535 expected");
         node->port = (int)v;
     }
@@ -195,7 +195,7 @@ static int rurl_path(redis_url *u, const char *p, char *err, size_t errlen)
     }
     u->db = 0;
     if (*p == '/' && p[1] != '\0') {
-        if (rurl_num(p + 1, strlen(p + 1), 0, 1000000, &v) != 0)
+        if (redis_url_number(p + 1, strlen(p + 1), 0, 1000000, &v) != 0)
             RURL_FAIL("redis URL: a database number expected after '/'");
         u->db = (int)v;
     }

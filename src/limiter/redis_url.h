@@ -36,6 +36,10 @@ typedef struct redis_url {
     char shown[640];                   /* the URL as it may be shown: *** for the password */
 } redis_url;
 
+/* A decimal number lo..hi of 1 to 9 digits, all of s[0..n): 0 and *out,
+ * or -1. (Ports, databases, and the numbers in Redis's replies.) */
+int redis_url_number(const char *s, size_t n, long lo, long hi, long *out);
+
 /* 1 when s starts with "scheme://": a URL, never a file path. */
 int redis_url_is_url(const char *s);
 
