@@ -29,11 +29,15 @@
  *               file_layout.h: its layout).
  *   ring.c      a window's arithmetic: the bound of a booking, book, renew,
  *               send, cancel, and mending values read from a file.
- *   redis.c     the window kept in Redis (redis.h lists its parts: the way
- *               to a server, Cluster or Sentinel, connections over TCP or
- *               TLS, URLs, replies, the script that runs there; noredis.c:
- *               a build without hiredis; redis_lua.c: core.redis_url,
- *               core.mask_url and what the OpenResty transport reads).
+ *   redis.c     the window kept in Redis (redis.h says how its parts
+ *               work together): redis_link.c the way to a deployment
+ *               (redis_find.c: the master Sentinel names, a Cluster's
+ *               slots), redis_conn.c one connection (TCP or TLS, RESP),
+ *               redis_tls.c the OpenSSL context, redis_url.c URLs and the
+ *               masker, redis_reply.c reading replies, redis_script.c the
+ *               script that runs there; noredis.c: a build without
+ *               hiredis; redis_lua.c: core.redis_url, core.mask_url and
+ *               what the OpenResty transport reads.
  *   path.c      where the default shared file lives.
  *   manual_clock.c  the limiter's time: the real clock, or one that moves
  *               only when told, so that specs never sleep.
@@ -44,7 +48,9 @@
  * manual_clock.h;
  * window.h (private to limiter.c, book.c, window.c) -> limiter.h, file.h,
  * redis.h, ring.h; path.h, file_layout.h -> file.h -> ring.h,
- * manual_clock.h; ring.h, redis.h -> config.h.
+ * manual_clock.h; ring.h, redis.h -> config.h; redis_link_priv.h ->
+ * redis_link.h -> redis_tls.h, and -> redis_conn.h, redis_reply.h,
+ * redis_url.h (those include none of the limiter's).
  *
  * Leases (docs/decisions.md#pending-leases): a booking that
  * is reserved but not yet sent holds a lease of THR_LEASE seconds, from its

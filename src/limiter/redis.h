@@ -12,7 +12,8 @@
  *
  * The parts, in the order an operation walks through them: redis.c (this
  * interface: the policy, the script's arguments and answer), redis_link.c
- * (which node, connections, redirections, failover), redis_conn.c (one
+ * (connections, redirections, failover; redis_find.c: which node holds a
+ * key, by Sentinel or a Cluster's slot map), redis_conn.c (one
  * connection: the socket, TLS, RESP), with redis_url.c (URLs and the
  * masker), redis_tls.c (the OpenSSL context), redis_reply.c (reading
  * replies) and redis_script.c (the script, the window's name). */

@@ -1,10 +1,10 @@
 /* redis_link.c -- the way to one Redis deployment (see redis_link.h).
  *
- * Sections: the registry, nodes and their connections, Sentinel, Cluster,
- * commands. */
+ * Sections: the registry, nodes and their connections, commands. Where a
+ * key lives (Sentinel, Cluster) is redis_find.c's. */
 #ifndef COREPLUS_NO_REDIS   /* (the header needs hiredis) */
 
-#include "redis_link.h"
+#include "redis_link_priv.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,36 +16,6 @@
 #include <openssl/crypto.h>
 
 #include "../clock.h"
-#include "redis_conn.h"
-#include "redis_reply.h"
-#include "redis_url.h"
-
-typedef struct rnode {
-    char host[RREP_HOST];
-    int port;
-    rconn conn;
-    double retry_at;        /* monotonic: no connect attempt before this */
-    char why[300];          /* the failure that started the wait */
-    int warned;             /* its outage was said */
-} rnode;
-
-struct rlink {
-    struct rlink *next;     /* the registry */
-    char *id;               /* url "\n" TLS settings */
-    int refs;
-    pthread_mutex_t mu;     /* one exchange at a time */
-    redis_url url;
-    SSL_CTX *tls;           /* NULL: plain TCP */
-    rnode *nodes;           /* servers (the URL's, or learned) */
-    int nnodes, cap;
-    rconn *sentinels;       /* redis+sentinel: one per URL node */
-    int master;             /* sentinel: node index of the master, -1 unknown */
-    int last_master;        /* the one before (-1: none yet), to say a change */
-    int cluster;            /* -1 not asked yet, 0 no, 1 yes */
-    short *slots;           /* cluster: slot -> node index, -1 unknown */
-    int last;               /* the node the latest command went to, -1: none */
-    int warned;             /* an outage with no node to blame was said */
-};
 
 /* ===== the registry ===== */
 
@@ -75,8 +45,6 @@ static void rlink_free(rlink *k)
     pthread_mutex_destroy(&k->mu);
     free(k);
 }
-
-static int rlink_add_node(rlink *k, const char *host, int port);
 
 static rlink *rlink_new(const char *url, const rtls_opts *tls, char *id, char *err,
                         size_t errlen)
@@ -177,7 +145,7 @@ const char *rlink_shown(const rlink *k)
 /* ===== nodes and their connections ===== */
 
 /* The index of host:port in k's nodes, added when new; -1 out of memory. */
-static int rlink_add_node(rlink *k, const char *host, int port)
+int rlink_add_node(rlink *k, const char *host, int port)
 {
     int i;
     for (i = 0; i < k->nnodes; i++)
@@ -199,14 +167,14 @@ static int rlink_add_node(rlink *k, const char *host, int port)
 }
 
 /* The deadline of one exchange. */
-static double rlink_until(double step, double deadline)
+double rlink_until(double step, double deadline)
 {
     double t = clock_monotonic() + step;
     return deadline > 0 && deadline < t ? deadline : t;
 }
 
 /* One command on an open connection, its argv's lengths worked out. */
-static redisReply *rlink_cmd(rconn *c, int argc, const char **argv, double step,
+redisReply *rlink_cmd(rconn *c, int argc, const char **argv, double step,
                              double deadline, char *err, size_t errlen)
 {
     size_t lens[8];
@@ -220,7 +188,7 @@ static redisReply *rlink_cmd(rconn *c, int argc, const char **argv, double step,
 
 /* AUTH [user] password; 0, or -1 with err set and c closed. The server's
  * message names no password. */
-static int rlink_auth(rlink *k, rconn *c, double step, double deadline, char *err,
+int rlink_auth(rlink *k, rconn *c, double step, double deadline, char *err,
                       size_t errlen)
 {
     const char *argv[3];
@@ -257,9 +225,6 @@ static redisReply *rlink_setup(rconn *c, int argc, const char **argv, double ste
     return r;
 }
 
-static int rlink_cluster_read(rlink *k, int i, double step, double deadline, char *err,
-                              size_t errlen);
-
 /* A failure of node i: it gets no new attempt for RLINK_RETRY, unless all
  * that ran out was the call's own time, and too little of it to tell a
  * slow node from a dead one (RLINK_SLOW). */
@@ -276,7 +241,7 @@ static void rlink_backoff(rlink *k, int i, double deadline, const char *why)
  * server met for the first time whether it is a Cluster node (and reads its
  * slots); checks that a master named by Sentinel still is one. 0, or -1 with
  * err set (and the node's back-off started). */
-static int rlink_open(rlink *k, int i, double step, double deadline, char *err, size_t errlen)
+int rlink_open(rlink *k, int i, double step, double deadline, char *err, size_t errlen)
 {
     rnode *nd = &k->nodes[i];
     rconn *c = &nd->conn;
@@ -318,7 +283,7 @@ static int rlink_open(rlink *k, int i, double step, double deadline, char *err, 
             k->master = -1;   /* ask the sentinels again */
             goto fail;
         }
-    } else if (k->cluster < 0 && rlink_cluster_read(k, i, step, deadline, err, errlen) != 0) {
+    } else if (k->cluster < 0 && rfind_cluster_read(k, i, step, deadline, err, errlen) != 0) {
         goto fail;
     }
     k->nodes[i].retry_at = 0;   /* (nd may have moved: the map adds nodes) */
@@ -328,140 +293,7 @@ fail:
     return -1;
 }
 
-/* ===== Sentinel ===== */
-
-/* Asks sentinel s for the master; 0 with k->master set, or -1 (err set). */
-static int rlink_ask_sentinel(rlink *k, int s, double step, double deadline, char *err,
-                              size_t errlen)
-{
-    rconn *c = &k->sentinels[s];
-    const char *argv[3] = { "SENTINEL", "GET-MASTER-ADDR-BY-NAME", k->url.master };
-    char host[RREP_HOST];
-    int port, rc, i, authed = 0;
-    redisReply *r;
-
-    for (;;) {
-        if (!rconn_is_open(c) && rconn_open(c, k->url.nodes[s].host, k->url.nodes[s].port,
-                                            k->tls, rlink_until(step, deadline), err, errlen)
-                                     != RCONN_OK)
-            return -1;
-        if ((r = rlink_cmd(c, 3, argv, step, deadline, err, errlen)) == NULL)
-            return -1;
-        /* a sentinel with requirepass: the URL's password, once */
-        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0 && !authed
-            && k->url.password != NULL) {
-            freeReplyObject(r);
-            if (rlink_auth(k, c, step, deadline, err, errlen) != 0)
-                return -1;
-            authed = 1;
-            continue;
-        }
-        break;
-    }
-    rc = rrep_master_addr(r, host, sizeof host, &port);
-    if (rc != 0)
-        snprintf(err, errlen, "%s: %s", c->name, rc == 1 ? "knows no master of that name"
-                 : r->type == REDIS_REPLY_ERROR ? r->str : "an unexpected reply");
-    freeReplyObject(r);
-    if (rc != 0)
-        return -1;
-    if ((i = rlink_add_node(k, host, port)) < 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (k->last_master >= 0 && k->last_master != i)
-        fprintf(stderr, "coreplus: %s: the master is now %s:%d (a Sentinel failover)\n",
-                k->url.shown, host, port);
-    k->master = k->last_master = i;
-    return 0;
-}
-
-/* The master's node index, asking the sentinels in turn when unknown. */
-static int rlink_master(rlink *k, double step, double deadline, char *err, size_t errlen)
-{
-    int s;
-    if (k->master >= 0)
-        return k->master;
-    for (s = 0; s < k->url.nnodes; s++)
-        if (rlink_ask_sentinel(k, s, step, deadline, err, errlen) == 0)
-            return k->master;
-    return -1;
-}
-
-/* ===== Cluster ===== */
-
-static void rlink_slot_seen(void *arg, int first, int last, const char *host, int port,
-                            int replica)
-{
-    rlink *k = arg;
-    int i = rlink_add_node(k, host, port), s;
-    if (i < 0 || replica)
-        return;   /* replicas are only known: a place to ask when masters fail */
-    for (s = first; s <= last; s++)
-        k->slots[s] = (short)i;
-}
-
-/* CLUSTER SLOTS on node i (open): k->cluster becomes 0 (not a Cluster) or
- * 1 with the slot map read. 0, or -1 with err set. */
-static int rlink_cluster_read(rlink *k, int i, double step, double deadline, char *err,
-                              size_t errlen)
-{
-    const char *argv[2] = { "CLUSTER", "SLOTS" };
-    redisReply *r = rlink_cmd(&k->nodes[i].conn, 2, argv, step, deadline, err, errlen);
-    int s;
-    if (r == NULL)
-        return -1;
-    if (r->type == REDIS_REPLY_ERROR) {
-        /* "ERR This instance has cluster support disabled" */
-        freeReplyObject(r);
-        if (k->cluster < 0)
-            k->cluster = 0;
-        return 0;
-    }
-    if (k->slots == NULL && (k->slots = malloc(RREP_SLOTS * sizeof *k->slots)) == NULL) {
-        freeReplyObject(r);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (s = 0; s < RREP_SLOTS; s++)
-        k->slots[s] = -1;
-    if (rrep_slots(r, rlink_slot_seen, k) < 0) {   /* (it may add nodes: no rconn *) */
-        freeReplyObject(r);
-        snprintf(err, errlen, "%s: CLUSTER SLOTS: an unexpected reply", k->nodes[i].conn.name);
-        rconn_close(&k->nodes[i].conn);
-        return -1;
-    }
-    freeReplyObject(r);
-    k->cluster = 1;
-    return 0;
-}
-
-/* Reads the slot map again from any node that answers (after a node
- * failed, or the cluster moved a slot). */
-static void rlink_cluster_refresh(rlink *k, int failed, double step, double deadline)
-{
-    char err[256];
-    int i;
-    for (i = 0; i < k->nnodes; i++) {
-        if (i == failed || rlink_open(k, i, step, deadline, err, sizeof err) != 0)
-            continue;
-        if (rlink_cluster_read(k, i, step, deadline, err, sizeof err) == 0)
-            return;
-    }
-}
-
 /* ===== commands ===== */
-
-/* The node that serves slot now; -1 with err set. */
-static int rlink_target(rlink *k, int slot, double step, double deadline, char *err,
-                        size_t errlen)
-{
-    if (k->url.sentinel)
-        return rlink_master(k, step, deadline, err, errlen);
-    if (k->cluster == 1 && k->slots[slot] >= 0)
-        return k->slots[slot];
-    return 0;
-}
 
 /* Runs argv on node i (ASKING first when asked to), then the EVAL form when
  * the node does not know the script. NULL: err set. */
@@ -517,7 +349,7 @@ static redisReply *rlink_run(rlink *k, int slot, int argc, const char **argv, si
             snprintf(err, errlen, "the call's deadline came");
             return NULL;
         }
-        i = asked >= 0 ? asked : rlink_target(k, slot, step, deadline, err, errlen);
+        i = asked >= 0 ? asked : rfind_target(k, slot, step, deadline, err, errlen);
         k->last = i;
         if (i < 0 || rlink_open(k, i, step, deadline, err, errlen) != 0) {
             if (i >= 0 && again && (k->url.sentinel || k->cluster == 1)) {
@@ -526,7 +358,7 @@ static redisReply *rlink_run(rlink *k, int slot, int argc, const char **argv, si
                 if (k->url.sentinel)
                     k->master = -1;
                 else
-                    rlink_cluster_refresh(k, i, step, deadline);
+                    rfind_cluster_refresh(k, i, step, deadline);
                 asked = -1;
                 continue;
             }
@@ -542,7 +374,7 @@ static redisReply *rlink_run(rlink *k, int slot, int argc, const char **argv, si
                 if (k->url.sentinel)
                     k->master = -1;
                 else
-                    rlink_cluster_refresh(k, i, step, deadline);
+                    rfind_cluster_refresh(k, i, step, deadline);
                 continue;
             }
             return NULL;
@@ -556,7 +388,7 @@ static redisReply *rlink_run(rlink *k, int slot, int argc, const char **argv, si
                 if (k->url.sentinel)
                     k->master = -1;
                 else if (k->cluster == 1)
-                    rlink_cluster_refresh(k, -1, step, deadline);
+                    rfind_cluster_refresh(k, -1, step, deadline);
                 continue;
             }
             return r;
@@ -575,7 +407,7 @@ static redisReply *rlink_run(rlink *k, int slot, int argc, const char **argv, si
             asked = i;   /* this once, on that node; the map stays */
         } else {
             if (k->cluster != 1 && rlink_open(k, i, step, deadline, err, errlen) == 0)
-                rlink_cluster_read(k, i, step, deadline, err, errlen);   /* a Cluster after all */
+                rfind_cluster_read(k, i, step, deadline, err, errlen);   /* a Cluster after all */
             if (k->cluster == 1)
                 k->slots[rslot] = (short)i;
         }
