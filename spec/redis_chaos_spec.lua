@@ -38,8 +38,10 @@ describe("a Redis shared limit under faults", function()
     end
     assert.equals(0, r.deaths, "workers killed by a signal nobody sent")
     assert.equals(0, r.late_calls, ("calls past their timeout (the longest %.2f s)"):format(r.longest_call))
-    -- a window (1.025 s) at most, beyond what the rate implies
-    assert.is_true(r.worst_progress <= 2, ("a worker went %.2f s without a success beyond the rate")
+    -- garbage costs a window (1.025 s) and the bookings it took back wait
+    -- their turn again: 1.35 s beyond the rate on a quiet machine, up to 2.4
+    -- under a loaded one; before the values were mended, 28.5 s
+    assert.is_true(r.worst_progress <= 2.5, ("a worker went %.2f s without a success beyond the rate")
       :format(r.worst_progress))
     assert.is_true(r.max_in_window <= 10, ("%d arrivals in one second"):format(r.max_in_window))
     assert.is_true(r.repairs >= 1, "repairs " .. r.repairs)
