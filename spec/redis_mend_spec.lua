@@ -37,9 +37,9 @@ local function cli(args)
 end
 
 -- One script call: op on window w: { n, delay, pending, lost, mended }.
-local function run(w, op, n, hold, tag, rate)
-  local out = cli(("--eval %s %s , %s %d %d 1 0.025 %g %s"):format(q(script_file), q(w), op, n or 0,
-    rate or 10, hold or 0, tag or "0"))
+local function run(w, op, n, hold, tag, per)
+  local out = cli(("--eval %s %s , %s %d 10 %g 0.025 %g %s"):format(q(script_file), q(w), op, n or 0,
+    per or 1, hold or 0, tag or "0"))
   local r = {}
   for line in out:gmatch("[^\n]+") do r[#r + 1] = tonumber(line) or line end
   assert(#r == 5, "script said: " .. out)
@@ -127,16 +127,17 @@ end)
 
 describe("the Redis window counts what will leave, whatever was cancelled", function()
   it("bookings cancelled in between cost no slot and hide none", function()
+    -- (a window of 60 s: the 80 calls below take a while)
     local w = core._private.redis_limiter_key(key("cancel"))
-    for _ = 1, 10 do assert.near(0, run(w, "reserve", 0, 1, "a1").delay, 0.01) end
+    for _ = 1, 10 do assert.near(0, run(w, "reserve", 0, 1, "a1", 60).delay, 0.01) end
     for _ = 1, 40 do   -- 40 numbers taken and given back
-      local r = run(w, "reserve", 0, 1, "b2")
-      run(w, "cancel", r.n, 0, "b2")
+      local r = run(w, "reserve", 0, 1, "b2", 60)
+      run(w, "cancel", r.n, 0, "b2", 60)
     end
     -- the first ten still count: the next one waits a window (the look-back
     -- by number alone lost sight of them)
-    local r = run(w, "reserve", 0, 1, "c3")
-    assert.is_true(r.delay > 0.9, "delay " .. r.delay)
+    local r = run(w, "reserve", 0, 1, "c3", 60)
+    assert.is_true(r.delay > 50, "delay " .. r.delay)
   end)
 end)
 
@@ -149,9 +150,9 @@ describe("a limit that learns, in Redis", function()
       redis_timeout = 0.4 }
     assert.near(0, (a:reserve()), 0.01)
     local step = core.defaults.learn_step
-    assert.near(step, a:rate_limited(), 1e-6)
+    assert.near(step, a:rate_limited(), 1e-3)       -- (it wears off by learn_ease a second)
     assert.near(1.025 + step, (b:reserve()), 0.02)  -- b keeps the margin a learnt
-    assert.near(step, b:rate_limited(), 1e-6)      -- the same episode: not twice
+    assert.near(step, b:rate_limited(), 1e-3)      -- the same episode: not twice
     assert.matches("^0%.05", cli("HGET " .. q(core._private.redis_limiter_key(k)) .. " learnt"))
     a:close(); b:close()
   end)
