@@ -3,6 +3,7 @@
 -- URL (src/limiter/redis_url.c). No server needed.
 local core = require "coreplus.core"
 local coreplus = require "coreplus"
+local F = dofile("spec/support/files.lua")
 
 local function parts(url)
   local u, err = core.redis_url(url)
@@ -129,5 +130,17 @@ describe("a Redis URL's password never reaches a message", function()
     end
     assert.equals("REDIS://user:***@127.0.0.1:1/0", l:stats().shared)
     l:close()
+  end)
+
+  it("coreplus profiles shows a profile's Redis URL without its password", function()
+    local dir = F.tmpdir()
+    F.sh("mkdir -p " .. F.q(dir .. "/coreplus"))
+    F.write(dir .. "/coreplus/config", "[p]\nbase_url = https://x.example\nconsumer_id = c\n"
+      .. "consumer_secret = s\naccess_token = t\nshared_limit = rediss://app:hunter2@cache:6380/0\n", "600")
+    local out = F.capture(("XDG_CONFIG_HOME=%s scripts/lua-env --checkout lua5.4 lua5.4 bin/coreplus "
+      .. "profiles --jsonl 2>&1"):format(F.q(dir)))
+    F.sh("rm -rf " .. F.q(dir))
+    assert.is_nil(out:find("hunter2", 1, true), out)
+    assert.matches("rediss://app:***@cache:6380/0", out, 1, true)
   end)
 end)
