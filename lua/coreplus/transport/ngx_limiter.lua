@@ -7,16 +7,17 @@
 -- transport uses it; a booking is opaque to the caller:
 --
 --   reserve(deadline) -> delay, booking | nil, err   books the next slot
---   hold(booking, seconds)   renews the lease of a booking that has not left
---   ready(booking) -> delay | nil, err   seconds still to wait (0: go)
---   sent(booking) -> owed | nil, err     it leaves now (after the owed seconds)
+--   hold(booking, seconds [, deadline])   renews the lease of a booking that has not left
+--   ready(booking [, deadline]) -> delay | nil, err   seconds still to wait (0: go)
+--   sent(booking [, deadline]) -> owed | nil, err     it leaves now (after the owed seconds)
 --   cancel(booking)          it never left and no longer counts
 --   rate_limited()           a request of this key came back 429: its margin
 --                            widens (optional: the transport asks if present)
 --   acquire(deadline) -> waited | nil, err    all of the above, yielding
 --   stats(), close()
 --
--- `deadline` is ngx.now() seconds (nil: none); err is {kind = "timeout" |
+-- `deadline` is ngx.now() seconds (nil: none; the Redis limiter gives each
+-- Redis exchange what is left of it, never more); err is {kind = "timeout" |
 -- "limiter", message, sent = false}.
 local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
@@ -57,10 +58,10 @@ function _M.wait(lim, deadline)
       lim:cancel(booking)
       return nil, late("the rate limit wait (%.2f s) would pass the deadline", d)
     end
-    lim:hold(booking, _M.LEASE)
+    lim:hold(booking, _M.LEASE, deadline)
     sleep(min(d, _M.RENEW, type(booking) == "table" and booking.look or _M.RENEW))
     local err
-    d, err = lim:ready(booking)
+    d, err = lim:ready(booking, deadline)
     if not d then return nil, err end
   end
   return booking
@@ -71,7 +72,7 @@ end
 -- a new slot when its lease had run out); nil when that would pass the
 -- deadline (the slot stays counted).
 function _M.send(lim, booking, deadline)
-  local owed, err = lim:sent(booking)
+  local owed, err = lim:sent(booking, deadline)
   if not owed then return nil, err end
   if deadline and owed > 0 and now() + owed > deadline then
     return nil, late("the rate limit wait (%.2f s) would pass the deadline", owed)
@@ -488,13 +489,17 @@ function _M.new(o, config)
     raise("%s", "bad field 'per' (seconds > 0 expected)")
   end
   local margin = o.margin or config.margin
-  if type(o.shared) == "string" and find(o.shared, "^redis:") then
+  if type(o.shared) == "string" and find(o.shared, "^%a[%w+.-]*://") then
     -- one limit for many machines, over cosockets (ngx_redis.lua); while
     -- Redis is down (on_redis_error = "local") this transport's own limiter
-    return require("coreplus.transport.ngx_redis").limiter({ rate = rate, per = per,
+    local lim = require("coreplus.transport.ngx_redis").limiter({ rate = rate, per = per,
       margin = margin, key = o.key, shared = o.shared, on_redis_error = o.on_redis_error,
-      redis_timeout = o.redis_timeout },
+      redis_timeout = o.redis_timeout, redis_cafile = o.redis_cafile,
+      redis_certfile = o.redis_certfile, redis_keyfile = o.redis_keyfile,
+      redis_insecure = o.redis_insecure },
       function() return _M.new({ rate = rate, per = per, key = o.key, margin = margin }, config) end)
+    lim.acquire = acquire   -- the one wait loop
+    return lim
   end
   if o.shared then
     return setmetatable({ lim = core.limiter{ rate = rate, per = per, key = o.key, shared = o.shared,
