@@ -59,4 +59,15 @@ function _M.write(path, text, mode)
   if mode then assert(os.execute("chmod " .. mode .. " " .. _M.q(path))) end
 end
 
+--- The directory holding the coreplus/core.so that a child Lua process the
+-- spec starts should load: the one this busted found, except under the
+-- suite's ASan pass, whose children run without the sanitizer's preload
+-- (scripts/check-preload.c) and so take the normal build it names in
+-- COREPLUS_CHILD_LUA_CPATH.
+function _M.child_core_dir()
+  local cpath = os.getenv("COREPLUS_CHILD_LUA_CPATH") or package.cpath
+  local so = package.searchpath("coreplus.core", cpath) or package.searchpath("coreplus.core", package.cpath)
+  return assert(so, "no coreplus/core.so on the cpath"):match("^(.*)/coreplus/core%.so$")
+end
+
 return _M
