@@ -505,9 +505,9 @@ describe("core.limiter across processes (against the mock)", function()
     end
     local function all_ready()
       for i = 1, n do
-        local f = io.open(gate .. ".ready" .. i)
-        if not f then return false end
-        f:close()
+        local r = io.open(gate .. ".ready" .. i)
+        if not r then return false end
+        r:close()
       end
       return true
     end
