@@ -261,9 +261,9 @@ describe("mock launcher outside the suite's environment", function()
   -- child(code, env) -> handle whose first line is the child's pid: the Lua
   -- code runs in its own lua5.4 with exactly the env given for the paths.
   -- The directory this busted found coreplus.core in (build/lua5.4, or a
-  -- rock tree under `luarocks test`), as a cpath entry.
-  local CORE = assert(package.searchpath("coreplus.core", package.cpath)):match("^(.*)/coreplus/core%.so$")
-    .. "/?.so"
+  -- rock tree under `luarocks test`; the normal build in the ASan pass, whose
+  -- children run without the sanitizer runtime), as a cpath entry.
+  local CORE = dofile("spec/support/files.lua").core_dir() .. "/?.so"
 
   local function child(code, env)
     local dir = tmpdir()
