@@ -84,69 +84,77 @@ end
 
 local function strip(token) return (token:gsub("[.,;:]+$", "")) end
 
-local function paths_in(text)
+-- What keep(start, captures...) makes of each match of pattern in text (a
+-- cite, or nil to pass over it).
+local function collect(text, pattern, keep)
   local out = {}
-  text = text:gsub("%a+://%S+", " ")   -- URLs
-  for start, token in text:gmatch("()([%w_%-%./%*]+)") do
-    token = strip(token:gsub("#.*$", ""))
-    local before = start > 1 and text:sub(start - 1, start - 1) or " "
-    local ext = token:match("%.(%a+)$")
-    if before ~= "/" and token:find("%a") and not token:match("^/") then
-      if ext and EXTENSIONS[ext] then
-        out[#out + 1] = token
-      elseif token:match("^[%l_][%w_%-]*/[%w_%-./]*[%w_]$") and TOPS[token:match("^[^/]+")] then
-        out[#out + 1] = token              -- under a folder of the top, without an extension
-      elseif token:match("/$") and token:match("^[%l_]") and not token:match("^%.") then
-        out[#out + 1] = token              -- a folder (API paths are capitalised: Client/)
-      elseif token:match("^[%l_][%w_/]*%*$") or token:match("^[%l_][%w_/]*/%*%.%a+$")
-        or token:match("^%*[%w_]*%.%a+$") then
-        out[#out + 1] = token              -- a glob: cli/*, mk/*.mk, *_lua.c
-      end
-    end
+  for start, a, b in text:gmatch("()" .. pattern) do
+    local cite = keep(start, a, b)
+    if cite then out[#out + 1] = cite end
   end
   return out
+end
+
+-- The character before position start, or a space.
+local function before(text, start) return start > 1 and text:sub(start - 1, start - 1) or " " end
+
+-- A word's file extension, when it is one the map cites.
+local function extension(word)
+  local ext = word:match("%.(%a+)$")
+  return ext and EXTENSIONS[ext] and ext or nil
+end
+
+local function paths_in(text)
+  text = text:gsub("%a+://%S+", " ")   -- URLs
+  return collect(text, "([%w_%-%./%*]+)", function(start, token)
+    token = strip(token:gsub("#.*$", ""))
+    if before(text, start) == "/" or not token:find("%a") or token:match("^/") then return nil end
+    if extension(token)
+      -- under a folder of the top, without an extension
+      or token:match("^[%l_][%w_%-]*/[%w_%-./]*[%w_]$") and TOPS[token:match("^[^/]+")]
+      -- a folder (API paths are capitalised: Client/)
+      or token:match("/$") and token:match("^[%l_]")
+      -- a glob: cli/*, mk/*.mk, *_lua.c
+      or token:match("^[%l_][%w_/]*%*$") or token:match("^[%l_][%w_/]*/%*%.%a+$")
+      or token:match("^%*[%w_]*%.%a+$") then
+      return token
+    end
+    return nil
+  end)
 end
 
 -- Dotted names starting with `head.` that are not files, e.g. coreplus.x, core.x.
 local function dotted(text, head)
-  local out = {}
-  for start, token in text:gmatch("()(" .. head .. "%.[%w_.]+)") do
-    local before = start > 1 and text:sub(start - 1, start - 1) or " "
+  return collect(text, "(" .. head .. "%.[%w_.]+)", function(start, token)
     token = strip(token)
-    local ext = token:match("%.(%a+)$")
-    if not before:match("[%w_./]") and not (ext and EXTENSIONS[ext]) then out[#out + 1] = token end
-  end
-  return out
+    if before(text, start):match("[%w_./]") or extension(token) then return nil end
+    return token
+  end)
 end
 
 local function calls_in(text)
-  local out = {}
-  for name in text:gmatch("([%a_][%w_]*)%(%)") do out[#out + 1] = name end
-  for name in text:gmatch("[%a_][%w_]*[:.]([%a_][%w_]*)%(") do out[#out + 1] = name end
+  local out = collect(text, "([%a_][%w_]*)%(%)", function(_, name) return name end)
+  for _, name in ipairs(collect(text, "[%a_][%w_]*[:.]([%a_][%w_]*)%(", function(_, name) return name end)) do
+    out[#out + 1] = name
+  end
   return out
 end
 
 local function constants_in(text)
-  local out = {}
-  for start, name in text:gmatch("()([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9])") do
-    if start == 1 or not text:sub(start - 1, start - 1):match("[%w_]") then out[#out + 1] = name end
-  end
-  return out
+  return collect(text, "([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9])", function(start, name)
+    return not before(text, start):match("[%w_]") and name or nil
+  end)
 end
 
 local function fields_in(text)
-  local out = {}
-  for m, field in text:gmatch("`([%l_]+)%.([%w_]+)`") do
-    local ext = field:match("^(%a+)$")
-    if m ~= "core" and m ~= "coreplus" and not (ext and EXTENSIONS[ext]) then out[#out + 1] = { m, field } end
-  end
-  return out
+  return collect(text, "`([%l_]+)%.([%w_]+)`", function(_, m, field)
+    if m == "core" or m == "coreplus" or extension("." .. field) then return nil end
+    return { m, field }
+  end)
 end
 
 local function targets_in(text)
-  local out = {}
-  for name in text:gmatch("make ([%l][%w%-]*)") do out[#out + 1] = name end
-  return out
+  return collect(text, "make ([%l][%w%-]*)", function(_, name) return name end)
 end
 
 -- ===== resolving =====
@@ -169,9 +177,14 @@ local function field_of(module, fields)
   return value
 end
 
-local function module_name_exists(name)
+local function parts_of(name)
   local parts = {}
   for p in name:gmatch("[^.]+") do parts[#parts + 1] = p end
+  return parts
+end
+
+local function module_name_exists(name)
+  local parts = parts_of(name)
   for n = #parts, 1, -1 do
     local m = table.concat(parts, ".", 1, n)
     if is_module(m) then
@@ -182,10 +195,7 @@ local function module_name_exists(name)
 end
 
 local function core_name_exists(name)
-  local fields = {}
-  for p in name:gmatch("[^.]+") do fields[#fields + 1] = p end
-  table.remove(fields, 1)
-  return field_of("coreplus.core", fields) ~= nil
+  return field_of("coreplus.core", { table.unpack(parts_of(name), 2) }) ~= nil
 end
 
 -- Every file's text under a folder, with the given extensions, once.
@@ -258,39 +268,24 @@ end
 describe("docs/architecture.md", function()
   local text = assert(F.read("docs/architecture.md"))
 
-  it("cites files and folders that exist", function()
-    local cites = paths_in(text)
-    assert.is_true(#cites >= 100, #cites .. " cited")
-    assert.is_nil(check_all(text).paths)
-  end)
-
-  it("cites modules coreplus.x, and their fields, that exist", function()
-    assert.is_true(#dotted(text, "coreplus") >= 5)
-    assert.is_nil(check_all(text).modules)
-  end)
-
-  it("cites names of the C core (core.x) that exist", function()
-    assert.is_true(#dotted(text, "core") >= 8)
-    assert.is_nil(check_all(text).core)
-  end)
-
-  it("cites functions that are defined, in lua/ or src/", function()
-    assert.is_true(#calls_in(text) >= 8)
-    assert.is_nil(check_all(text).functions)
-  end)
-
-  it("cites constants and fields that exist", function()
-    assert.is_true(#constants_in(text) >= 2)
-    assert.is_true(#fields_in(text) >= 2)
-    local all = check_all(text)
-    assert.is_nil(all.constants)
-    assert.is_nil(all.fields)
-  end)
-
-  it("cites make targets that exist", function()
-    assert.is_true(#targets_in(text) >= 5)
-    assert.is_nil(check_all(text).targets)
-  end)
+  -- what a form is called, its cites, its key in check_all, how many at least
+  local FORMS = {
+    { "files and folders", paths_in, "paths", 100 },
+    { "modules coreplus.x, and their fields,", function(t) return dotted(t, "coreplus") end, "modules", 5 },
+    { "names of the C core (core.x)", function(t) return dotted(t, "core") end, "core", 8 },
+    { "functions, defined in lua/ or src/,", calls_in, "functions", 8 },
+    { "constants", constants_in, "constants", 2 },
+    { "fields `module.NAME`", fields_in, "fields", 2 },
+    { "make targets", targets_in, "targets", 5 },
+  }
+  for _, form in ipairs(FORMS) do
+    local what, cites, key, least = form[1], form[2], form[3], form[4]
+    it("cites " .. what .. " that exist", function()
+      local n = #cites(text)
+      assert.is_true(n >= least, n .. " cited")
+      assert.is_nil(check_all(text)[key])
+    end)
+  end
 
   it("would see a name that does not exist, in every form", function()
     local all = check_all([[
