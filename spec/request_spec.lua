@@ -28,6 +28,11 @@ describe("core.request", function()
     if limiter then limiter:close() end
   end)
 
+  -- An it that sends through a limiter of its own (a slow one) leaves
+  -- arrivals in the mock's window that `limiter` never saw: each it starts
+  -- with the mock's window empty, in whatever order they run.
+  before_each(function() mock:reset() end)
+
   describe("signing", function()
     it("sends a token the mock accepts, for the exact URL with its query", function()
       local before = mock:stats()
