@@ -8,6 +8,8 @@
 -- 1-second window outside the second after a damage (and counting it),
 -- requests and 429s. With Redis down or paused each process limits itself
 -- (on_redis_error = "local"), so those seconds are outside the goal too.
+-- Then one fault at a time on a limit file (chaos.file_fault: times 100 s
+-- ahead, cancelled marks, the file deleted, the file readable by others).
 --   lua5.4 bench/chaos.lua        (or through bench/run.lua)
 local testing = require "coreplus.testing"
 
@@ -33,6 +35,29 @@ local function rows_of(label, r)
   }
 end
 
+-- One fault at a time on a limit file (issue 26), 6 workers for 12 s.
+local function fault_rows(mock)
+  local out = {}
+  for _, fault in ipairs{ "ahead", "cancelled", "deleted", "readable" } do
+    local r = chaos.file_fault{ mock = mock, fault = fault }
+    local label = "limit file, " .. fault
+    if r.refused > 0 then
+      out[#out + 1] = { name = label .. ": workers that refused the file", value = r.refused,
+        unit = "", goal = "6", pass = r.refused == 6 }
+    else
+      out[#out + 1] = { name = label .. ": 429s from the mock", value = r.rate_limited, unit = "",
+        goal = fault == "deleted" and "<= 20 (one window)" or "0",
+        pass = r.rate_limited <= (fault == "deleted" and 20 or 0) }
+      out[#out + 1] = { name = label .. ": max arrivals in 1 s", value = r.max_in_window, unit = "" }
+      out[#out + 1] = { name = label .. ": longest time without an arrival", value = r.stall,
+        unit = "s", goal = "<= 2 s", pass = r.stall <= 2 }
+      out[#out + 1] = { name = label .. ": failed calls", value = r.failed, unit = "", goal = "0",
+        pass = r.failed == 0 }
+    end
+  end
+  return out
+end
+
 local function run()
   local mock = testing.server{ tls = true }
   local server = Redis.new()
@@ -40,6 +65,7 @@ local function run()
   os.remove(path)
   local ok, rows = pcall(function()
     local out = rows_of("chaos, limit file", chaos.run{ mock = mock, file = path })
+    for _, r in ipairs(fault_rows(mock)) do out[#out + 1] = r end
     server:start()
     for _, r in ipairs(rows_of("chaos, Redis", chaos.run{ mock = mock, redis = server })) do
       out[#out + 1] = r

@@ -41,7 +41,8 @@ local function without_metrics(conf)
   return conf
 end
 
-local function median(list)
+local function median(values)
+  local list = { table.unpack(values) }
   table.sort(list)
   local n = #list
   return n % 2 == 1 and list[(n + 1) / 2] or (list[n / 2] + list[n / 2 + 1]) / 2
@@ -93,12 +94,19 @@ return function()
       counted = counted + (b.counted or 0)
     end
     local st = mock:stats()
+    local function list(t)
+      local out = {}
+      for i, v in ipairs(t) do out[i] = ("%.2f"):format(v) end
+      return table.concat(out, " ")
+    end
     return {
       { name = "metrics, OpenResty: /health p99 with metrics (flush 1 s, scraped every 0.2 s)",
         value = median(with), unit = "ms" },
       { name = "metrics, OpenResty: /health p99 without metrics", value = median(without), unit = "ms" },
       { name = "metrics, OpenResty: /health p99 with vs without", value = median(with) / median(without),
         unit = "x", goal = "~1x" },
+      { name = "metrics, OpenResty: /health p99 of each round, ms (with | without)",
+        value = list(with) .. " | " .. list(without) },
       { name = "metrics, OpenResty: /health requests per second with / without",
         value = ("%.0f / %.0f"):format(median(rps_with), median(rps_without)) },
       { name = "metrics, OpenResty: slots requests counted in /metrics (all rounds with)", value = counted, unit = "" },

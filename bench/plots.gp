@@ -7,6 +7,9 @@
 #                    limiters (cross_process.dat)
 # multi_tenant.png   one process driving N practices: CPU per wall second of
 #                    the client and of the mock (multi_tenant.dat)
+# redis_fleet.png    N processes x M practices through one Redis while a
+#                    Cluster master, then the Sentinel master, is killed
+#                    (redis_fleet.dat)
 if (!exists("dir")) dir = "bench"
 
 set terminal pngcairo size 900,520 font "DejaVu Sans,10" noenhanced
@@ -98,3 +101,32 @@ plot f using 1:2 with lines lw 2 lc rgb ours title "lua-coreplus process (client
      f using 1:3 with lines lw 2 dt 3 lc rgb plain title "the mock server (nginx worker)", \
      f using 1:(($5 + $6) == 0 ? $3 : NaN) with points pt 7 ps 1.3 lc rgb plain notitle, \
      f using 1:(($5 + $6) > 0 ? $3 : NaN) with points pt 6 ps 1.3 lc rgb plain notitle
+unset arrow 1
+unset label 2
+
+# ===== Redis fleet: a failover under load =====
+# redis_fleet.dat: seconds, then answered and 429 per second (from 250 ms
+# bins) for the Cluster (a master killed at 3 s) and Sentinel (the master
+# killed at 3 s) runs of bench/redis_fleet.lua
+f = dir . "/redis_fleet.dat"
+if (system("test -s " . f . " && echo y") eq "y") {
+  set output dir . "/redis_fleet.png"
+  set multiplot layout 2,1 title "A fleet through one Redis (bench/redis_fleet.lua): a failover at 3 s\nrequests per second at the mock, all practices; 429s stacked on top (on_redis_error = \"local\": each process keeps to its share)"
+  set xrange [0:8]
+  set yrange [0:*]
+  set ytics auto
+  set xlabel ""
+  set ylabel "requests / s"
+  set style fill solid 0.85 noborder
+  set boxwidth 0.2
+  set key inside top right box opaque
+  set title "Cluster: the master of a third of the practices killed"
+  plot f using ($1 + 0.125):2 with boxes lc rgb refused title "429", \
+       f using ($1 + 0.125):($2 - $3) with boxes lc rgb ours title "answered"
+  set xlabel "seconds"
+  set title "Sentinel: the master killed"
+  plot f using ($1 + 0.125):4 with boxes lc rgb refused title "429", \
+       f using ($1 + 0.125):($4 - $5) with boxes lc rgb ours title "answered"
+  unset title
+  unset multiplot
+}

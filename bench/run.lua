@@ -4,7 +4,8 @@
 -- Benchmarks are never tests: goals are shown, not enforced.
 --   lua5.4 bench/run.lua [name ...]     (default: all)
 local BENCHES = { "sign", "startup", "per_request", "bulk_paging", "memory", "cross_process", "multi_tenant",
-  "redis_limiter", "openresty_load", "metrics_openresty", "chaos", "jitter", "sync" }
+  "redis_limiter", "redis_faults", "redis_fleet", "openresty_load", "metrics_openresty", "chaos",
+  "jitter", "sync" }
 
 local function script_dir()
   return (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "bench"

@@ -3,8 +3,9 @@
 #   make fuzz          each target for FUZZ_RUNS (default 1,000,000) executions
 #   make fuzz-short    10,000 executions each (part of make check)
 #   make fuzz-build    build them only (build/fuzz/fuzz_*)
-# Targets: fuzz_b64url, fuzz_claims, fuzz_headers, fuzz_ring (pure C over jwt.c,
-# http_parse.c and ring.c),
+# Targets: fuzz_b64url, fuzz_claims, fuzz_headers, fuzz_ring, fuzz_redis_reply,
+# fuzz_redis_url (pure C over jwt.c, http_parse.c, ring.c, redis_reply.c with
+# hiredis's reader, redis_url.c),
 # fuzz_jwt_decode and fuzz_query (Lua scripts fuzz/*.lua run in an embedded
 # Lua 5.4 state with the core statically linked; see fuzz/lua_harness.c).
 FUZZ_CC     ?= clang
@@ -17,7 +18,7 @@ FUZZ_CFLAGS  = -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -std=c99 \
 FUZZ_CC_LINE = $(call flags,$(FUZZ_DIR),1)
 FUZZ_LIBS    = $(call flags,$(FUZZ_DIR),2)
 FUZZ_CORE    = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
-FUZZ_C       = fuzz_b64url fuzz_claims fuzz_headers fuzz_ring
+FUZZ_C       = fuzz_b64url fuzz_claims fuzz_headers fuzz_ring fuzz_redis_reply fuzz_redis_url
 FUZZ_LUA     = fuzz_jwt_decode fuzz_query fuzz_json_decode
 FUZZ_TARGETS = $(addprefix $(FUZZ_DIR)/,$(FUZZ_C) $(FUZZ_LUA))
 FUZZ_RUNS   ?= 1000000

@@ -24,8 +24,9 @@ local FLOORS = {
   { "coreplus.cli" },
   { "coreplus.testing" },
   { "coreplus.sync" },
-  -- the library's face: coreplus.new, from_env, from_profile
-  { "coreplus", "coreplus.profile" },
+  -- the library's face: coreplus.new, from_env, from_profile; the metrics'
+  -- faces (coreplus.metrics, its nginx and sync ends)
+  { "coreplus", "coreplus.profile", "coreplus.metrics" },
   { "coreplus.client" },
   -- a catalogue row bound to the engine, and the operations it hands on
   { "coreplus.resource" },
@@ -36,7 +37,7 @@ local FLOORS = {
   { "coreplus.retry", "coreplus.transport", "coreplus.scheduler" },
   -- values and rules with no I/O of their own
   { "coreplus.errors", "coreplus.fields", "coreplus.url", "coreplus.config", "coreplus.catalogue",
-    "coreplus.jwt" },
+    "coreplus.jwt", "coreplus.metrics.registry", "coreplus.metrics.exposition", "coreplus.metrics.families" },
   { "coreplus.dates", "coreplus.misuse", "coreplus.defaults", "coreplus.settings", "coreplus.json",
     "coreplus.core" },
 }

@@ -543,13 +543,14 @@ describe("core.limiter across processes (against the mock)", function()
     local cred = { consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
       access_token = mock.access_token }
     mock:fault{ fault = "429", count = 1 }
-    assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
+    local refused = assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
       credentials = cred, limiter = l })
     local learnt = l:stats().learnt_margin
     local res = assert(core.request{ url = mock:url("Location/"), cafile = mock.cafile,
       credentials = cred, limiter = l })
     mock:fault{}
     l:close()
+    assert.equals(429, refused.status)
     assert.equals(200, res.status)
     assert.is_true(learnt > 0.9 * core.defaults.learn_step, "learnt " .. learnt)
   end)

@@ -12,7 +12,7 @@ local F = dofile("spec/support/files.lua")
 
 local q, capture = F.q, F.capture
 
-local SLOTS = 'coreplus_requests_total{practice="default",operation="availability_slots:list",method="GET",'
+local SLOTS = 'coreplus_requests_total{practice="north-clinic",operation="availability_slots:list",method="GET",'
   .. 'status_class="2xx",error="none"}'
 
 local function get(url, extra)
@@ -48,7 +48,8 @@ describe("metrics in OpenResty: the example service's /metrics", function()
 
   setup(function()
     mock = testing.server{ tls = true, latency = 0 }
-    service = openresty.start{ mock = mock, workers = 2, name = "metrics-spec" }
+    service = openresty.start{ mock = mock, workers = 2, name = "metrics-spec",
+      env = { COREPLUS_PRACTICE = "north-clinic" } }
     -- 12 at once, so that both workers take some (today's slots: each is
     -- one coreplus request, whether or not any slot is left).
     local url = service.url .. "/slots?pageSize=3"

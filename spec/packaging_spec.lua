@@ -127,7 +127,7 @@ describe("packaging: LuaRocks", function()
     local ROCK = { cjson = "lua-cjson", ["cjson.safe"] = "lua-cjson", argparse = "argparse", lfs = "luafilesystem" }
     local BUILT_IN = { ffi = true, bit = true, luassert = true, say = true }
     -- inside nginx only (docs/openresty.md, docs/redis.md): OpenResty's, or Debian's lua-nginx-redis
-    local NGINX = { ["resty.redis"] = true, ["nginx.redis"] = true }
+    local NGINX = { ["resty.redis"] = true, ["nginx.redis"] = true, ["ngx.ssl"] = true }
     -- needed by `coreplus sync` only, and loaded when a mirror is opened (DBI)
     -- or `--metrics` is given (socket, through coreplus.metrics.listener): the
     -- absence of either is an error naming the Debian package and the rock

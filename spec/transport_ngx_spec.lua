@@ -283,7 +283,7 @@ describe("coreplus.transport.ngx", function()
         local d, err = lim:reserve()
         return { d = d, msg = err and err.message }]])
       assert.is_nil(r.d)
-      assert.truthy(r.msg:find("redis://127.0.0.1:1/0", 1, true), r.msg)
+      assert.truthy(r.msg:find("redis://:***@127.0.0.1:1/0", 1, true), r.msg)
       assert.is_nil(r.msg:find("ss", 1, true), r.msg)
     end)
   end)
@@ -459,6 +459,48 @@ describe("coreplus.transport.ngx", function()
       assert.are.equal(1, r.before)
       assert.are.equal(2, r.after)
       assert.is_true(r.d > 29, "delay " .. tostring(r.d))
+    end)
+
+    -- A limit that learns (docs/decisions.md#limit-learns), the C core's
+    -- rule and constants (core.defaults.learn_*).
+    it("widens a key's margin on a 429, once per window, up to learn_max, and the widening wears off", function()
+      local r = run(fmt([[
+        local d = require("coreplus.core").defaults
+        local key = "spec-learn-" .. ngx.now()
+        local lim = t.limiter{ rate = 1, per = 1, key = key }
+        local other = t.limiter{ rate = 1, per = 1, key = key .. "-other" }
+        local out = { step = d.learn_step, max = d.learn_max }
+        -- a 429 through the transport: the limit learns by itself
+        local res = assert(t.request{ url = $1, limiter = lim })
+        out.status = res.status
+        out.first = lim:stats().learnt_margin
+        out.same_window = lim:rate_limited()          -- the same burst: no second lesson
+        out.other = other:stats().learnt_margin       -- another key learnt nothing
+        -- the next booking waits per + margin + what was learnt after the 429's
+        local wait, b1 = lim:reserve()
+        out.wait = wait
+        lim:cancel(b1)
+        -- lessons in later windows add up, to learn_max at most
+        local dict, prefix = ngx.shared[t.dict_name], "l:" .. ngx.md5(key):sub(1, 12) .. ":"
+        for _ = 1, 20 do
+          dict:set(prefix .. "learnt_at", ngx.now() - 2)   -- the last lesson was a window ago
+          lim:rate_limited()
+        end
+        out.capped = lim:stats().learnt_margin
+        -- worn off after learnt / learn_ease seconds without a 429
+        dict:set(prefix .. "learnt_at", ngx.now() - d.learn_max / d.learn_ease - 1)
+        out.worn = lim:stats().learnt_margin
+        dict:set(prefix .. "learnt", "garbage")
+        out.garbage = lim:stats().learnt_margin
+        return out]], h.plain .. "/raw/status?s=429"))
+      assert.are.equal(429, r.status)
+      assert.are.equal(r.step, r.first)
+      assert.are.equal(r.step, r.same_window)
+      assert.are.equal(0, r.other)
+      assert.is_true(r.wait > 1 + 0.05 + r.step - 0.02 and r.wait <= 1 + 0.05 + r.step, "wait " .. r.wait)
+      assert.are.equal(r.max, r.capped)
+      assert.are.equal(0, r.worn)
+      assert.are.equal(r.max, r.garbage)
     end)
 
     it("says the size the dict needs, and checks it at start-up", function()

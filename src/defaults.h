@@ -20,11 +20,12 @@
 /* A limit that learns (docs/decisions.md#limit-learns): a 429 widens its
  * key's margin by DEFAULT_LEARN_STEP (at most once per window, up to
  * DEFAULT_LEARN_MAX above the margin given), and the widening wears off by
- * DEFAULT_LEARN_EASE seconds per second while no 429 comes (100 ms in
- * 200 s). Shared with the window: every process on it learns. */
+ * DEFAULT_LEARN_EASE seconds per second while no 429 comes (6 ms a minute:
+ * 100 ms in about 17 minutes). Shared with the window: every process on it
+ * learns. */
 #define DEFAULT_LEARN_STEP 0.05
 #define DEFAULT_LEARN_MAX 0.5
-#define DEFAULT_LEARN_EASE 0.0005
+#define DEFAULT_LEARN_EASE 0.0001
 #define DEFAULT_REDIS_TIMEOUT 0.5                     /* connect and each command */
 #define DEFAULT_MAX_HEAD (256u << 10)                 /* response header lines, bytes */
 /* Seconds a booking that has not left yet holds later ones up without a

@@ -55,10 +55,8 @@ local function limiter_key(o)
   return key .. " " .. digest:sub(1, 16)
 end
 
--- A Redis URL's password never appears in a message (it runs to the last @).
-local function without_password(text)
-  return (text:gsub("(redis://[^%s'\"]*):[^%s'\"]*@", "%1:***@"))
-end
+-- A URL's password never appears in a message (the C core's one masker).
+local without_password = core.mask_url
 
 -- Where the limit is shared when `shared_limit` is not given: the user's own
 -- file on this machine (core.default_limit_path), so that a cron job and a
@@ -77,7 +75,9 @@ local function make_limiter(transport, o)
   local shared, why = o.shared_limit, nil
   if shared == nil then shared, why = default_shared(transport) end
   local opts = { rate = o.rate, per = o.per, shared = shared or nil,
-    on_redis_error = o.on_redis_error, redis_timeout = o.redis_timeout, key = limiter_key(o) }
+    on_redis_error = o.on_redis_error, redis_timeout = o.redis_timeout, key = limiter_key(o),
+    redis_cafile = o.redis_cafile, redis_certfile = o.redis_certfile,
+    redis_keyfile = o.redis_keyfile, redis_insecure = o.redis_insecure }
   local ok, lim = pcall(transport.limiter, opts)
   if not ok and o.shared_limit == nil and shared then
     -- The default file is unusable (another version's, say): the process

@@ -61,13 +61,18 @@ end
 --   the client says once what to set
 --  - `audience = "https://coreplus.com.au"`: the `aud` claim
 --  - `rate = 10`, `per = 1.0`: the client-side limit, `rate` requests per `per` seconds
---  - `shared_limit = nil`: a file path (processes on one machine) or
---   `redis://host:port/db` (several machines) sharing the limit; `false`: no sharing
+--  - `shared_limit = nil`: a file path (processes on one machine) or a Redis URL
+--   (several machines: `redis://`, `rediss://` for TLS, a Cluster node's URL,
+--   `redis+sentinel://`; docs/redis.md) sharing the limit; `false`: no sharing
 --  - `limit_key = "access_token"`: what one rate budget covers: one practice's
 --   access token, or `"consumer"` (every practice of the consumer id)
 --  - `on_redis_error = "local"`: with a Redis `shared_limit`, `"local"` falls
 --   back to this process's own limit, `"fail"` returns errors of kind `limiter`
---  - `redis_timeout = 0.5`: seconds for connecting to Redis and for each Redis call
+--  - `redis_timeout = 0.5`: seconds, at most, for connecting to Redis and for each
+--    Redis call (never more than what is left of `timeout`)
+--  - `redis_cafile`, `redis_certfile`, `redis_keyfile`: with `rediss://`, the CAs
+--    to verify Redis with (default: the system's) and a client certificate and
+--    key for mutual TLS; `redis_insecure = true` verifies nothing (said once)
 --  - `retries = 3`: further attempts after a 503 or a transport failure, where the
 --    retry rule allows (coreplus.retry); a 429 is waited out until `timeout`
 --    instead; 0 repeats nothing

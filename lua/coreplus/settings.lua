@@ -50,11 +50,17 @@ local ROWS = {
   { "cafile", "string", help = "a PEM file of CA certificates trusted for the server" },
   { "capath", "string", help = "a directory of CA certificates trusted for the server" },
   { "user_agent", "string", help = "your app's name, sent before the library's User-Agent" },
-  { "shared_limit", "limit", help = "a file or redis:// URL sharing the 10/s limit"
+  { "shared_limit", "limit", help = "a file or Redis URL (redis://, rediss://, redis+sentinel://)"
+    .. " sharing the 10/s limit"
     .. " (default: a per-user file; off: not shared)" },
   { "limit_key", "string", help = "what one rate budget covers: access_token (default) or consumer" },
   { "on_redis_error", "string", help = "with a Redis shared_limit: local (default) or fail" },
-  { "redis_timeout", "number", help = "seconds for connecting to Redis and for each Redis call" },
+  { "redis_timeout", "number", help = "seconds, at most, for connecting to Redis and for each Redis call" },
+  { "redis_cafile", "string", help = "with rediss://: a PEM file of the CAs that vouch for Redis"
+    .. " (default: the system's)" },
+  { "redis_certfile", "string", help = "with rediss://: a client certificate (PEM) for mutual TLS" },
+  { "redis_keyfile", "string", help = "with rediss://: the client certificate's key (PEM, no passphrase)" },
+  { "redis_insecure", "boolean", help = "with rediss://: do not verify Redis's certificate (said once)" },
   { "timeout", "number", help = "seconds for a whole call, every attempt and wait included" },
   { "connect_timeout", "number", help = "seconds to connect" },
   { "retries", "number", help = "further attempts after a 503 or a transport failure (0: none)" },

@@ -7,6 +7,8 @@
 --   local chaos = dofile("spec/support/chaos.lua")
 --   local r = chaos.run{ mock = mock, file = path }             -- or
 --   local r = chaos.run{ mock = mock, redis = server }           -- spec/support/redis.lua
+--   (optional: plan = function(o) -> events, duration; timeout = each call's
+--   seconds (20); redis_timeout; key)
 --   r.deaths        workers ended by a signal we did not send
 --   r.worst_stall   the longest wait of a worker between two answers, beyond
 --                   what the rate implies (workers alive / rate), leaving out
@@ -15,6 +17,11 @@
 --                   outside the exempt ones (the second after a damage; for
 --                   Redis down or paused, the outage: each process then limits
 --                   itself, by design), r.max_in_any_window counting all
+--   r.worst_progress the same between two answers that were 200s (a worker
+--                   whose calls all fail makes no progress, though it answers),
+--                   leaving out the exempt seconds (see max_in_window)
+--   r.longest_call  the longest call (seconds), r.late_calls those that ran past
+--                   their timeout by more than 0.25 s
 --   r.requests, r.rate_limited, r.relets, r.repairs, r.events, r.duration
 --
 -- One fault at a time on a limit file (issue 26), measured the same way
@@ -29,7 +36,8 @@
 --                   the fault, beyond what the rate implies (0.1 s)
 --   r.max_in_window the most arrivals in a 1-second window
 --   r.requests, r.rate_limited, r.failed (calls that failed), r.refused
---   (workers whose limiter refused the file)
+--   (workers whose limiter refused the file), r.arrivals (core.now() times,
+--   sorted), r.fault_at
 local core = require "coreplus.core"
 local LF = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "limit_file.lua")
 
@@ -44,12 +52,13 @@ local function sh(cmd)
   return ok == true or ok == 0
 end
 
--- Sends requests until stop (core.now() seconds); prints "t <time> <outcome>"
--- after each and "done <relets> <repairs>" at the end.
+-- Sends requests until stop (core.now() seconds); prints "t <time> <outcome>
+-- <seconds the call took>" after each and "done <relets> <repairs>" at the end.
 local WORKER = [[
 local core = require "coreplus.core"
-local base, url, cafile, cid, secret, token, shared, key, stop = ...
-local made, lim = pcall(core.limiter, { rate = 10, per = 1, shared = shared, key = key })
+local base, url, cafile, cid, secret, token, shared, key, stop, timeout, redis_timeout = ...
+local made, lim = pcall(core.limiter, { rate = 10, per = 1, shared = shared, key = key,
+  redis_timeout = tonumber(redis_timeout) })
 if not made then
   print(0)
   print("refused " .. tostring(lim))
@@ -59,13 +68,17 @@ local cred = { consumer_id = cid, consumer_secret = secret, access_token = token
 local st = io.open("/proc/self/stat"); print(st:read("n")); st:close()
 io.stdout:flush()
 while core.now() < tonumber(stop) do
+  local t = core.now()
   local res, err = core.request{ url = url, cafile = cafile, credentials = cred, limiter = lim,
-    deadline = core.now() + 20 }
-  print(("t %.3f %s"):format(core.now(), res and res.status or err.kind))
+    deadline = t + tonumber(timeout) }
+  print(("t %.3f %s %.3f"):format(core.now(), res and res.status or err.kind, core.now() - t))
   io.stdout:flush()
+  -- a call refused at once (its wait would pass its timeout) is not tried
+  -- again in a tight loop, as no real client would
+  if not res and not err.sent and core.now() - t < 0.05 then core.sleep(0.05) end
 end
 local s = lim:stats()
-print(("done %d %d"):format(s.relets or 0, s.file_repairs or 0))
+print(("done %d %d"):format(s.relets or 0, (s.file_repairs or 0) + (s.redis_repairs or 0)))
 ]]
 
 local function start_worker(o, script, stop)
@@ -73,7 +86,8 @@ local function start_worker(o, script, stop)
   local env = ("exec scripts/lua-env LUA_CPATH=%s LUA_PATH=%s "):format(q(os.getenv("COREPLUS_CHILD_LUA_CPATH")
     or package.cpath), q(package.path))
   local args = { mock.base_url, mock:url("Location/"), mock.cafile, mock.consumer_id,
-    mock.consumer_secret, mock.access_token, o.file or o.redis.url, o.key, ("%.3f"):format(stop) }
+    mock.consumer_secret, mock.access_token, o.file or o.redis.url, o.key, ("%.3f"):format(stop),
+    o.timeout or 20, o.redis_timeout or "nil" }
   for i = 1, #args do args[i] = q(args[i]) end
   -- exec: this process is the worker's parent, so a killed one stays a zombie
   local proc = assert(io.popen(env .. "lua5.4 " .. q(script) .. " " .. table.concat(args, " ")
@@ -148,12 +162,16 @@ end
 
 -- ===== what is measured =====
 
-local function read_worker(w)
-  w.times = {}
+local function read_worker(w, timeout)
+  w.times, w.ok_times, w.longest, w.late = {}, {}, 0, 0
   for line in w.proc:lines() do
-    local t = tonumber(line:match("^t (%S+)"))
+    local t, status, took = line:match("^t (%S+) (%S+) (%S+)")
+    t, took = tonumber(t), tonumber(took)
     if t then
       w.times[#w.times + 1] = t
+      if status == "200" then w.ok_times[#w.ok_times + 1] = t end
+      w.longest = math.max(w.longest, took)
+      if took > timeout + 0.25 then w.late = w.late + 1 end
     else
       local relets, repairs = line:match("^done (%d+) (%d+)")
       if relets then w.relets, w.repairs = tonumber(relets), tonumber(repairs) end
@@ -162,14 +180,18 @@ local function read_worker(w)
   w.ok, w.how, w.code = w.proc:close()
 end
 
--- The longest gap between answers of w beyond `implied`, leaving out any
--- gap that overlaps its stopped period.
-local function worst_gap(w, implied)
+-- The longest gap between answers of w (times: all of them, or its 200s)
+-- beyond `implied`, leaving out any gap that overlaps its stopped period.
+local function worst_gap(w, implied, times, exempt)
   local worst = 0
-  for i = 2, #w.times do
-    local a, b = w.times[i - 1], w.times[i]
-    local s = w.stopped
-    if not (s[1] and a < s[2] and b > s[1]) then
+  times = times or w.times
+  for i = 2, #times do
+    local a, b = times[i - 1], times[i]
+    local s, skip = w.stopped, false
+    for _, e in ipairs(exempt or {}) do
+      if a < e[2] and b > e[1] then skip = true end
+    end
+    if not (s[1] and a < s[2] and b > s[1]) and not skip then
       worst = math.max(worst, b - a - implied)
     end
   end
@@ -192,6 +214,19 @@ local function max_in_window(arrivals, exempt)
   return worst, all
 end
 
+-- The mock's counts into r (requests, rate_limited); returns the arrival
+-- times, sorted.
+-- The mock's counts into r; the arrival times, sorted, and the arrivals as
+-- the mock gave them (read once: the mock hands them out once).
+local function at_the_mock(mock, r)
+  local st = mock:stats()
+  r.requests, r.rate_limited = st.requests, st.rate_limited
+  local times, arrivals = {}, mock:arrivals()
+  for i, a in ipairs(arrivals) do times[i] = a.t end
+  table.sort(times)
+  return times, arrivals
+end
+
 function M.run(o)
   local mock = o.mock
   o.key = o.key or ("chaos " .. os.time() .. " " .. math.random(1, 1e9))
@@ -200,7 +235,8 @@ function M.run(o)
   f:write(WORKER)
   f:close()
   local plan, duration
-  if o.file then plan, duration = file_plan(o.file) else plan, duration = redis_plan(o.redis) end
+  if o.plan then plan, duration = o.plan(o)
+  elseif o.file then plan, duration = file_plan(o.file) else plan, duration = redis_plan(o.redis) end
   mock:reset()
   local t0 = core.now()
   local stop = t0 + duration
@@ -211,7 +247,7 @@ function M.run(o)
   for _, ev in ipairs(plan) do
     core.sleep(t0 + ev.at - core.now())
     events[#events + 1] = act(ev, workers, spawn, t0)
-    if ev.damage then
+    if ev.damage and ev.exempt ~= false then
       local at = core.now()
       -- the second after it; for Redis the outage too, and its 1 s retry
       exempt[#exempt + 1] = { at, at + (ev.outage or 0) + (o.redis and 2 or 1) }
@@ -222,22 +258,24 @@ function M.run(o)
       sh("kill -CONT " .. w.pid)
     end
   end
-  local r = { deaths = 0, worst_stall = 0, relets = 0, repairs = 0, events = events,
-    duration = duration, workers = #workers }
+  local r = { deaths = 0, worst_stall = 0, worst_progress = 0, relets = 0, repairs = 0, events = events,
+    duration = duration, workers = #workers, longest_call = 0, late_calls = 0 }
   for _, w in ipairs(workers) do
-    read_worker(w)
+    read_worker(w, o.timeout or 20)
+    r.longest_call, r.late_calls = math.max(r.longest_call, w.longest), r.late_calls + w.late
     if not w.killed then
       if not w.ok then r.deaths = r.deaths + 1 end
       r.worst_stall = math.max(r.worst_stall, worst_gap(w, WORKERS / RATE))
+      -- (up to its last answer: a worker that never gets through again counts)
+      local oks = { table.unpack(w.ok_times) }
+      oks[#oks + 1] = w.times[#w.times]
+      r.worst_progress = math.max(r.worst_progress, worst_gap(w, WORKERS / RATE, oks, exempt))
       r.relets, r.repairs = r.relets + (w.relets or 0), r.repairs + (w.repairs or 0)
     end
   end
   os.remove(script)
-  local st = mock:stats()
-  r.requests, r.rate_limited = st.requests, st.rate_limited
-  local times = {}
-  for i, a in ipairs(mock:arrivals()) do times[i] = a.t end
-  table.sort(times)
+  local times
+  times, r.arrivals = at_the_mock(mock, r)
   r.max_in_window, r.max_in_any_window = max_in_window(times, exempt)
   return r
 end
@@ -318,11 +356,8 @@ function M.file_fault(o)
   end
   os.remove(script)
   os.remove(path)
-  local st = mock:stats()
-  r.requests, r.rate_limited = st.requests, st.rate_limited
-  local times = {}
-  for i, a in ipairs(mock:arrivals()) do times[i] = a.t end
-  table.sort(times)
+  local times = at_the_mock(mock, r)
+  r.arrivals, r.fault_at = times, fault_at
   r.max_in_window = max_in_window(times, {})
   -- the longest time without an arrival after the fault, to the end
   local last, stall = fault_at, 0

@@ -4,6 +4,8 @@
 --   local srv = nginx.start{ name = "x", ports = 1, render = function(vars) return conf end,
 --                            env = { NAME = "value" }, setup = function(prefix) end }
 --   srv.prefix, srv.ports[1], srv.error_log(), srv.stop()
+--   srv.eval(code) -> the result of code run in a worker (with _M.EVAL at
+--     /eval on P1; `t` is the ngx transport); raises with the error log
 -- render(vars) gets PREFIX, TOP (the checkout), USER ("user root;" when
 -- root) and P1..Pn; it returns the conf text.
 local _M = {}
@@ -75,6 +77,15 @@ function _M.start(o)
   os.execute("mkdir -p " .. q(prefix .. "/logs") .. " " .. q(prefix .. "/tmp") .. " && chmod 755 " .. q(prefix))
   local srv = { prefix = prefix }
   function srv.error_log() return read_file(prefix .. "/logs/error.log") or "" end
+  function srv.eval(code)
+    local file = prefix .. "/case.lua"
+    _M.write_file(file, "local t = require 'coreplus.transport.ngx'\n" .. code)
+    local out = capture(("curl -s --max-time 60 --data-binary @%s http://127.0.0.1:%d/eval")
+      :format(q(file), srv.ports[1]))
+    local ok, v = pcall(require("cjson").decode, out)
+    assert(ok and v and v.ok, "eval failed: " .. out .. "\n" .. srv.error_log())
+    return v.result
+  end
   function srv.stop()
     if srv.pid then
       os.execute("kill -QUIT " .. srv.pid .. " 2>/dev/null")

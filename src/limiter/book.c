@@ -10,25 +10,14 @@
 
 /* ===== Redis ===== */
 
-/* cfg, its margin widened by what l learnt from 429s: a window in Redis
- * learns in this process's own (thr_learn_429). */
-static thr_config thr_redis_cfg(thr_limit *l, const thr_config *cfg, double now)
-{
-    thr_config eff = *cfg;
-    pthread_mutex_lock(&l->mu);
-    eff.margin += thr_ring_learnt(l->local, now);
-    pthread_mutex_unlock(&l->mu);
-    return eff;
-}
-
 /* The Redis outcome of a reserve; *t the booked time. -1: book locally. */
 static int thr_reserve_redis(thr_limit *l, const thr_config *cfg, double now, int pending,
                              thr_ticket *tk)
 {
     uint64_t n;
     double d;
-    thr_config eff = thr_redis_cfg(l, cfg, now);
-    int rc = thr_redis_reserve(l->redis, &eff, pending ? THR_LEASE : 0, &n, &d, &tk->pending);
+    int rc = thr_redis_reserve(l->redis, cfg, pending ? THR_LEASE : 0, tk->deadline, &n,
+                               &tk->tag, &d, &tk->pending);
     if (rc == THR_REDIS_OK) {
         pthread_mutex_lock(&l->mu);
         l->local->granted++;        /* this process's counters */
@@ -46,6 +35,18 @@ static int thr_reserve_redis(thr_limit *l, const thr_config *cfg, double now, in
     }
     thr_redis_count_local(l->redis);   /* THR_REDIS_LOCAL */
     return -1;
+}
+
+/* A Redis limiter's fall-back window keeps to this process's recent share of
+ * the limit (thr_redis_share), so that processes falling back together
+ * stay near the limit; any other window keeps to cfg. */
+static const thr_config *thr_fallback_cfg(const thr_limit *l, const thr_config *cfg,
+                                          thr_config *buf)
+{
+    if (l == NULL || l->redis == NULL)
+        return cfg;
+    thr_redis_share(l->redis, cfg, buf);
+    return buf;
 }
 
 /* A mark no other booking carries: the process, a count, the time. */
@@ -82,12 +83,10 @@ static double thr_ready_redis(thr_ticket *tk, const thr_config *cfg, double now)
 {
     double d, left = tk->t - now;
     int p, lost = 0, renew = now - tk->renewed >= THR_RENEW;
-    thr_config eff;
     if (!tk->pending && !renew)
         return left > 0 ? left : 0.0;
-    eff = thr_redis_cfg(tk->lim, cfg, now);
-    if (thr_redis_ready(tk->lim->redis, &eff, tk->n, renew ? THR_LEASE : 0, &d, &p, &lost)
-        != THR_REDIS_OK) {
+    if (thr_redis_ready(tk->lim->redis, cfg, tk->n, tk->tag, renew ? THR_LEASE : 0,
+                        tk->deadline, &d, &p, &lost) != THR_REDIS_OK) {
         tk->pending = 0;   /* Redis is gone: go by the booked slot */
         tk->renewed = now;
         return left > 0 ? left : 0.0;
@@ -116,6 +115,7 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadl
                    int pending, thr_ticket *tk)
 {
     thr_win w;
+    thr_config fb;
     memset(tk, 0, sizeof *tk);
     tk->cfg = *cfg;
     tk->deadline = deadline;
@@ -123,6 +123,7 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadl
     tk->t = now;
     if (l->redis != NULL && thr_reserve_redis(l, cfg, now, pending, tk) == 0)
         return tk->t;
+    cfg = thr_fallback_cfg(l, cfg, &fb);
     if (thr_win_open(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
         != THR_FILE_OK) {
         tk->late = 1;
@@ -144,12 +145,14 @@ static double thr_late(thr_ticket *tk, double now)
 double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
 {
     thr_win w;
+    thr_config fb;
     double t;
     int lost = 0;
     if (tk->lim == NULL)
         return 0.0;
     if (tk->where == THR_AT_REDIS)
         return thr_ready_redis(tk, cfg, now);
+    cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
     if (now < tk->t && now - tk->renewed < THR_RENEW)
         return tk->t - now;   /* its lease runs: nothing to do yet */
     if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
@@ -174,15 +177,16 @@ double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
 void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
 {
     thr_win w;
+    thr_config fb;
     int lost = 0;
     if (tk->lim == NULL || now - tk->renewed < THR_RENEW)
         return;
     tk->renewed = now;
     if (tk->where == THR_AT_REDIS) {
-        thr_config eff = thr_redis_cfg(tk->lim, cfg, now);
-        thr_redis_hold(tk->lim->redis, &eff, tk->n, THR_LEASE, &lost);
+        thr_redis_hold(tk->lim->redis, cfg, tk->n, tk->tag, THR_LEASE, tk->deadline, &lost);
         return;   /* a lost lease is found and mended by thr_sent */
     }
+    cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
     if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
         return;   /* the deadline came first: the call ends before its lease */
     if (w.where == tk->where)
@@ -196,12 +200,12 @@ static double thr_sent_redis(thr_ticket *tk, const thr_config *cfg, double now)
     thr_limit *l = tk->lim;
     double owed = 0.0;
     int lost = 0;
-    thr_config eff = thr_redis_cfg(l, cfg, now);
-    if (thr_redis_sent(l->redis, &eff, tk->n, &owed, &lost) != THR_REDIS_OK || owed < 0)
+    if (thr_redis_sent(l->redis, cfg, tk->n, tk->tag, tk->deadline, &owed, &lost)
+        != THR_REDIS_OK || owed < 0)
         owed = 0.0;   /* Redis failed: the booking keeps its booked slot */
     if (lost) {
         thr_count_relet(l);
-        owed = thr_reserve(l, cfg, now, 0, 0, tk) - now;
+        owed = thr_reserve(l, cfg, now, tk->deadline, 0, tk) - now;
         if (owed < 0)
             owed = 0.0;
     }
@@ -216,12 +220,14 @@ static double thr_sent_redis(thr_ticket *tk, const thr_config *cfg, double now)
 double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
 {
     thr_win w;
+    thr_config fb;
     double t;
     int lost;
     if (tk->lim == NULL)
         return 0.0;
     if (tk->where == THR_AT_REDIS)
         return thr_sent_redis(tk, cfg, now);
+    cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
     if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
         return thr_late(tk, now);
     if (w.where != tk->where) {
@@ -249,7 +255,7 @@ void thr_cancel(thr_ticket *tk)
     if (tk->lim == NULL)
         return;
     if (tk->where == THR_AT_REDIS) {
-        thr_redis_cancel(tk->lim->redis, &tk->cfg, tk->n);
+        thr_redis_cancel(tk->lim->redis, &tk->cfg, tk->n, tk->tag, tk->deadline);
         pthread_mutex_lock(&tk->lim->mu);
         tk->lim->local->cancelled++;
         pthread_mutex_unlock(&tk->lim->mu);
@@ -269,6 +275,10 @@ double thr_learn_429(thr_limit *l, const thr_config *cfg, double now, double dea
 {
     thr_win w;
     double learnt;
+    /* a window in Redis learns there, for every process; while Redis cannot
+     * be used, the fall-back window learns */
+    if (l->redis != NULL && thr_redis_learn(l->redis, cfg, deadline, &learnt) == THR_REDIS_OK)
+        return learnt;
     if (thr_win_open(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
         != THR_FILE_OK)
         return 0.0;   /* the deadline came first: the next 429 teaches it */

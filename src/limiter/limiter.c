@@ -73,12 +73,12 @@ static char *thr_id(const char *where, const char *key, size_t keylen, size_t *i
 
 /* A new window for (path | url, key); NULL with a message in err. */
 static thr_limit *thr_new_at(const char *key, size_t keylen, const char *path,
-                             thr_clock *clock, const char *url, double timeout, int fail,
+                             thr_clock *clock, const char *url, const thr_redis_opts *o,
                              char *err, size_t errlen)
 {
     thr_limit *l = thr_new(key, keylen, url != NULL ? NULL : path, clock, err, errlen);
     if (l != NULL && url != NULL) {
-        l->redis = thr_redis_open(url, key, keylen, timeout, fail, err, errlen);
+        l->redis = thr_redis_open(url, key, keylen, o, err, errlen);
         if (l->redis == NULL) {
             thr_free(l);
             l = NULL;
@@ -91,7 +91,7 @@ static thr_limit *thr_new_at(const char *key, size_t keylen, const char *path,
  * and the clock, or for Redis its URL and options (url != NULL; path is then
  * NULL). */
 static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
-                              thr_clock *clock, const char *url, double timeout, int fail,
+                              thr_clock *clock, const char *url, const thr_redis_opts *o,
                               char *err, size_t errlen)
 {
     thr_limit *l;
@@ -102,10 +102,11 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
     if (key == NULL && path == NULL && url == NULL)
         return thr_new(NULL, 0, NULL, clock, err, errlen);   /* private */
     if (url != NULL) {
-        /* limiters that differ in options must not share a connection */
-        if ((size_t)snprintf(where, sizeof where, "%s %g %d", url, timeout, fail)
-            >= sizeof where) {
-            snprintf(err, errlen, "redis URL too long");
+        /* limiters that differ in options must not share a window object */
+        if ((size_t)snprintf(where, sizeof where, "%s %g %d %s %s %s %d", url, o->timeout,
+                             o->fail, o->cafile ? o->cafile : "", o->certfile ? o->certfile : "",
+                             o->keyfile ? o->keyfile : "", o->insecure) >= sizeof where) {
+            snprintf(err, errlen, "Redis URL or TLS file names too long");
             return NULL;
         }
         named = where;
@@ -132,7 +133,7 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
     }
     if (l != NULL) {
         l->refs++;
-    } else if ((l = thr_new_at(key, keylen, path, clock, url, timeout, fail, err, errlen)) != NULL) {
+    } else if ((l = thr_new_at(key, keylen, path, clock, url, o, err, errlen)) != NULL) {
         l->id = id;
         l->idlen = idlen;
         id = NULL;
@@ -147,13 +148,13 @@ static thr_limit *thr_open_at(const char *key, size_t keylen, const char *path,
 thr_limit *thr_open(const char *key, size_t keylen, const char *path, thr_clock *clock,
                     char *err, size_t errlen)
 {
-    return thr_open_at(key, keylen, path, clock, NULL, 0, 0, err, errlen);
+    return thr_open_at(key, keylen, path, clock, NULL, NULL, err, errlen);
 }
 
 thr_limit *thr_open_redis(const char *key, size_t keylen, const char *url,
-                          double timeout, int fail, char *err, size_t errlen)
+                          const thr_redis_opts *o, char *err, size_t errlen)
 {
-    return thr_open_at(key, keylen, NULL, NULL, url, timeout, fail, err, errlen);
+    return thr_open_at(key, keylen, NULL, NULL, url, o, err, errlen);
 }
 
 void thr_error(thr_limit *l, char *buf, size_t len)
@@ -211,8 +212,15 @@ void thr_get_stats(thr_limit *l, const thr_config *cfg, thr_stats *st)
 
     memset(st, 0, sizeof *st);
     st->redis = l->redis != NULL;
-    if (l->redis != NULL)
-        thr_redis_counts(l->redis, &st->redis_errors, &st->redis_local, &st->redis_connected);
+    if (l->redis != NULL) {
+        thr_redis_counts rc;
+        thr_redis_get_counts(l->redis, &rc);
+        st->redis_errors = rc.errors;
+        st->redis_local = rc.local;
+        st->redis_repairs = rc.mended;
+        st->redis_calls = rc.calls;
+        st->redis_connected = rc.connected;
+    }
     thr_win_open(l, THR_AT_FILE, cfg, now, 0, &w);
     st->granted = w.ring->granted;
     st->cancelled = w.ring->cancelled;

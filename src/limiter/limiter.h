@@ -29,9 +29,15 @@
  *               file_layout.h: its layout).
  *   ring.c      a window's arithmetic: the bound of a booking, book, renew,
  *               send, cancel, and mending values read from a file.
- *   redis.c     the window kept in Redis (redis_script.c: the script that
- *               runs there; noredis.c: a build without hiredis;
- *               redis_lua.c: what the OpenResty transport reads of it).
+ *   redis.c     the window kept in Redis (redis.h says how its parts
+ *               work together): redis_link.c the way to a deployment
+ *               (redis_find.c: the master Sentinel names, a Cluster's
+ *               slots), redis_conn.c one connection (TCP or TLS, RESP),
+ *               redis_tls.c the OpenSSL context, redis_url.c URLs and the
+ *               masker, redis_reply.c reading replies, redis_script.c the
+ *               script that runs there; noredis.c: a build without
+ *               hiredis; redis_lua.c: core.redis_url, core.mask_url and
+ *               what the OpenResty transport reads.
  *   path.c      where the default shared file lives.
  *   manual_clock.c  the limiter's time: the real clock, or one that moves
  *               only when told, so that specs never sleep.
@@ -42,7 +48,9 @@
  * manual_clock.h;
  * window.h (private to limiter.c, book.c, window.c) -> limiter.h, file.h,
  * redis.h, ring.h; path.h, file_layout.h -> file.h -> ring.h,
- * manual_clock.h; ring.h, redis.h -> config.h.
+ * manual_clock.h; ring.h, redis.h -> config.h; redis_link_priv.h ->
+ * redis_link.h -> redis_tls.h, and -> redis_conn.h, redis_reply.h,
+ * redis_url.h (those include none of the limiter's).
  *
  * Leases (docs/decisions.md#pending-leases): a booking that
  * is reserved but not yet sent holds a lease of THR_LEASE seconds, from its
@@ -107,6 +115,8 @@ typedef struct thr_stats {
     int redis_connected;
     uint64_t redis_errors;  /* Redis commands that failed */
     uint64_t redis_local;   /* bookings made locally while Redis was down */
+    uint64_t redis_repairs; /* values the Redis script mended */
+    uint64_t redis_calls;   /* script calls (Redis round trips, redirections aside) */
     int file;               /* the window lives in a shared file: */
     uint64_t file_repairs;  /* damaged values or files this process mended */
     uint64_t file_busy;     /* bookings made locally: the lock stayed taken */
@@ -122,13 +132,15 @@ thr_limit *thr_open(const char *key, size_t keylen, const char *path, thr_clock 
                     char *err, size_t errlen);
 /* The window's clock (NULL: the real one). */
 thr_clock *thr_clock_of(const thr_limit *lim);
-/* Opens (or joins) a window kept in Redis at url (redis.h) for key;
- * timeout bounds the connect and each command; fail = 1: a Redis failure
- * makes thr_reserve book nothing and set tk->failed (thr_error says why);
- * fail = 0: it books in an in-process window instead. Raises nothing: the
- * connection is made on first use. NULL (message in err) for a bad URL. */
+/* Opens (or joins) a window kept in Redis at url (redis.h) for key; o
+ * says how (TLS files, the timeout of each exchange) and what a failure
+ * does: o->fail = 1 makes thr_reserve book nothing and set tk->failed
+ * (thr_error says why); 0 books in an in-process window instead. Raises
+ * nothing: the connection is made on first use. NULL (message in err) for
+ * a bad URL or unusable TLS files. */
+struct thr_redis_opts;
 thr_limit *thr_open_redis(const char *key, size_t keylen, const char *url,
-                          double timeout, int fail, char *err, size_t errlen);
+                          const struct thr_redis_opts *o, char *err, size_t errlen);
 /* Why the latest Redis operation failed (empty for other windows). */
 void thr_error(thr_limit *lim, char *buf, size_t len);
 void thr_retain(thr_limit *lim);  /* one more reference */
@@ -168,8 +180,9 @@ void thr_cancel(thr_ticket *tk);
 void thr_get_stats(thr_limit *lim, const thr_config *cfg, thr_stats *st);
 /* A request booked on lim came back 429: the window widens its margin
  * (DEFAULT_LEARN_*, src/defaults.h; docs/decisions.md#limit-learns), in the
- * shared file for every process on it (a window in Redis: in this process's
- * own). deadline (monotonic, 0: none) bounds the wait for the file's lock.
+ * shared file for every process on it (a window in Redis: in Redis, for every
+ * process that shares it; while Redis cannot be used, in the fall-back
+ * window). deadline (monotonic, 0: none) bounds the wait for the file's lock.
  * Returns the margin learnt, in seconds above the configured one. */
 double thr_learn_429(thr_limit *lim, const thr_config *cfg, double now, double deadline);
 

@@ -63,6 +63,8 @@
 #include "../defaults.h"
 #include "limiter.h"
 #include "path.h"
+#include "redis.h"
+#include "redis_url.h"
 
 #define THR_MT "coreplus.limiter"
 #define THR_POLL_MAX 0.05   /* re-check at least this often while waiting */
@@ -164,7 +166,8 @@ static size_t thr_lua_read_where(lua_State *L, thr_lua *t)
         luaL_error(L, "out of memory");
     if (path != NULL && (plen == 0 || strlen(t->path) != plen))
         luaL_error(L, "bad field 'shared' (a file path expected)");
-    t->redis = path != NULL && strncmp(t->path, "redis:", 6) == 0;
+    /* any scheme:// is a URL (refused by name unless Redis's), never a path */
+    t->redis = path != NULL && redis_url_is_url(t->path);
     return keylen;
 }
 
@@ -186,19 +189,50 @@ static thr_clock *thr_lua_read_clock(lua_State *L, int redis)
     return *c;   /* the limiter retains it */
 }
 
-/* on_redis_error (returns 1 "fail", 0 "local") and redis_timeout */
-static int thr_lua_read_redis(lua_State *L, double *timeout)
+/* The Redis options, copied (a field computed by __index is not kept). */
+typedef struct thr_lua_redis {
+    thr_redis_opts o;
+    char file[3][1024];
+} thr_lua_redis;
+
+/* A TLS file option into buf; *out NULL when absent. */
+static void thr_lua_read_file(lua_State *L, const char *k, char *buf, const char **out)
+{
+    size_t n = 0;
+    const char *s = compat_optstrfield(L, 1, k, &n);
+    *out = NULL;
+    if (s == NULL)
+        return;
+    if (n == 0 || n >= 1024 || strlen(s) != n)
+        luaL_error(L, "bad field '%s' (a file path expected)", k);
+    memcpy(buf, s, n + 1);
+    *out = buf;
+}
+
+/* on_redis_error ("fail" or "local"), redis_timeout, and the TLS options
+ * redis_cafile, redis_certfile, redis_keyfile, redis_insecure */
+static void thr_lua_read_redis(lua_State *L, thr_lua_redis *r)
 {
     const char *policy = compat_optstrfield(L, 1, "on_redis_error", NULL);
     int fail = 0;
+    memset(r, 0, sizeof *r);
     if (policy != NULL)   /* compared before anything else can collect it */
         fail = strcmp(policy, "fail") == 0 ? 1 : strcmp(policy, "local") == 0 ? 0 : -1;
-    *timeout = compat_optnumfield(L, 1, "redis_timeout", DEFAULT_REDIS_TIMEOUT);
+    r->o.timeout = compat_optnumfield(L, 1, "redis_timeout", DEFAULT_REDIS_TIMEOUT);
     if (fail < 0)
         luaL_error(L, "bad field 'on_redis_error' (\"local\" or \"fail\" expected)");
-    if (!(*timeout > 0 && *timeout <= 60))
+    if (!(r->o.timeout > 0 && r->o.timeout <= 60))
         luaL_error(L, "bad field 'redis_timeout' (seconds > 0 and <= 60 expected)");
-    return fail;
+    r->o.fail = fail;
+    thr_lua_read_file(L, "redis_cafile", r->file[0], &r->o.cafile);
+    thr_lua_read_file(L, "redis_certfile", r->file[1], &r->o.certfile);
+    thr_lua_read_file(L, "redis_keyfile", r->file[2], &r->o.keyfile);
+    lua_getfield(L, 1, "redis_insecure");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TBOOLEAN)
+        luaL_error(L, "bad field 'redis_insecure' (boolean expected, got %s)",
+                   luaL_typename(L, -1));
+    r->o.insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
 }
 
 /* core.limiter{ rate=, per=, key=, shared=, margin= } -> limiter */
@@ -206,8 +240,7 @@ static int thr_lua_new(lua_State *L)
 {
     thr_lua *t;
     size_t keylen;
-    double redis_timeout;
-    int fail;
+    thr_lua_redis redis;
     thr_clock *clock;
     char err[512];
 
@@ -220,16 +253,25 @@ static int thr_lua_new(lua_State *L)
     luaL_getmetatable(L, THR_MT);
     lua_setmetatable(L, -2);
     /* stack: opts limiter (collected, and its strings freed, on any error) */
-    fail = thr_lua_read_redis(L, &redis_timeout);
+    thr_lua_read_redis(L, &redis);
     keylen = thr_lua_read_where(L, t);
     thr_lua_read_config(L, &t->cfg);
     clock = thr_lua_read_clock(L, t->redis);
     if (t->redis)
-        t->lim = thr_open_redis(t->key, keylen, t->path, redis_timeout, fail, err, sizeof err);
+        t->lim = thr_open_redis(t->key, keylen, t->path, &redis.o, err, sizeof err);
     else
         t->lim = thr_open(t->key, keylen, t->path, clock, err, sizeof err);
-    if (t->lim == NULL)
+    if (t->lim == NULL) {
+        /* a TLS file that cannot be used is named by its own field */
+        char field[24];
+        size_t n = strcspn(err, " ");
+        if (strncmp(err, "redis_", 6) == 0 && n < sizeof field) {
+            memcpy(field, err, n);
+            field[n] = '\0';
+            return luaL_error(L, "bad field '%s' (%s)", field, err);
+        }
         return luaL_error(L, "bad field 'shared' (%s)", err);
+    }
     return 1;
 }
 
@@ -399,10 +441,13 @@ static void thr_lua_push_where(lua_State *L, thr_lua *t)
         lua_setfield(L, -2, "key");
     }
     if (t->path) {
-        if (t->redis && strchr(t->path, '@') != NULL)
-            lua_pushfstring(L, "redis://***@%s", strrchr(t->path, '@') + 1);
-        else
+        char shown[1024];   /* masking never writes a password: a cut is safe */
+        if (t->redis) {
+            redis_url_mask(t->path, strlen(t->path), shown, sizeof shown);
+            lua_pushstring(L, shown);
+        } else {
             lua_pushstring(L, t->path);
+        }
         lua_setfield(L, -2, "shared");
     }
 }
@@ -423,6 +468,8 @@ static int thr_lua_stats(lua_State *L)
         lua_setfield(L, -2, "redis_connected");
         thr_setint(L, "redis_errors", st.redis_errors);
         thr_setint(L, "redis_local", st.redis_local);
+        thr_setint(L, "redis_repairs", st.redis_repairs);
+        thr_setint(L, "redis_calls", st.redis_calls);
     }
     if (st.file) {
         thr_setint(L, "file_repairs", st.file_repairs);

@@ -1,28 +1,23 @@
 /* redis.c -- the sliding window kept in Redis (see redis.h).
  *
- * Sections: URLs, the connection, operations. The script that runs inside
- * Redis, and the window's name, are in redis_script.c. All of this
- * file needs hiredis: a build without it (-DCOREPLUS_NO_REDIS, see
- * scripts/build-flags) takes src/limiter/noredis.c instead.
- *
- * The window of a key is the hash "coreplus:limit:<sha256(key) in hex>" (the
- * key itself, which derives from credentials, never reaches Redis):
- *   next  the last booking number (HINCRBY: bookings are numbered in order)
- *   <n>   booking n: "t" = it left at t, or "t d" = booked for t and still
- *         pending (waiting, or connecting) under a lease that runs until d
- *         (limiter.h: the owner renews it, with 'ready' or 'hold'; once it
- *         has run out the booking no longer counts, and its owner books
- *         again: 'sent', 'ready' and 'hold' answer lost = 1).
- * Times are the Redis server's (TIME inside the script), so every machine
- * agrees whatever its own clock says; only delays travel to the client.
+ * The window of a key is the hash "coreplus:limit:{<sha256(key) in hex>}"
+ * (the key itself, which derives from credentials, never reaches Redis);
+ * redis_script.c says what it holds and how the script mends it. Times are
+ * the Redis server's (TIME inside the script), so every machine agrees
+ * whatever its own clock says; only delays travel to the client.
  *
  * The rule is the local limiter's (limiter.c): booking n may leave no
  * earlier than per + margin after every booking numbered n - rate or lower,
  * so any rate + 1 departures span at least per + margin in whatever order
  * they really left. A pending earlier booking counts as leaving now: its
  * slot starts when its request really leaves (sent), after TCP/TLS set-up,
- * which the server's count of arrivals needs (docs/decisions.md#slot-counts-from-departure). Only the
- * 2 * rate bookings below n - rate are looked at, and older ones deleted. */
+ * which the server's count of arrivals needs (docs/decisions.md#slot-counts-from-departure).
+ * The script reads the whole window (departures of the last window and the
+ * bookings pending) and places a booking per + margin after the rate-th
+ * latest before it.
+ *
+ * All of this file needs hiredis: a build without it (-DCOREPLUS_NO_REDIS,
+ * see scripts/build-flags) takes src/limiter/noredis.c instead. */
 #include "redis.h"
 
 #ifndef COREPLUS_NO_REDIS
@@ -31,190 +26,86 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <sys/types.h>
-#include <unistd.h>
 
-#include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
 #include "../clock.h"
+#include "../defaults.h"
+#include "redis_link.h"
+#include "redis_reply.h"
 
-/* ===== the connection's state ===== */
+#define THR_REDIS_SAY_LOCAL \
+    "limiting this process on its own until Redis answers (on_redis_error = \"local\")"
 
 struct thr_redis {
-    pthread_mutex_t mu;          /* one command at a time on the connection */
-    redisContext *c;             /* NULL: not connected */
-    pid_t pid;                   /* the process that made the connection */
-    char host[256];
-    int port, db;
-    char *user, *password;       /* NULL when absent */
-    char shown[320];             /* the URL without its password, for messages */
-    char wkey[64];               /* "coreplus:limit:" + 32 hex digits */
+    rlink *link;                 /* the way to Redis (shared in the process) */
+    char wkey[64];               /* the window's key */
+    int slot;                    /* its Cluster slot */
     char sha[41];                /* SHA-1 of the script, for EVALSHA */
-    double timeout;
+    double timeout;              /* each exchange, at most */
     int fail;                    /* policy: 1 "fail", 0 "local" */
-    int down;                    /* the last attempt failed */
-    int warned;                  /* the fall-back was reported for this outage */
-    double retry_at;             /* monotonic: no attempt before this */
+    pthread_mutex_t mu;          /* guards what follows */
     char err[1024];
-    uint64_t errors, local;
+    uint64_t errors, local, mended, calls;
+    uint64_t share_n0, share_mine;   /* the window's booking number when this
+                                        count began, and this process's since */
+    double share;                /* this process's part of the window's bookings */
 };
 
-/* ===== URLs ===== */
-
-static int thr_redis_num(const char *s, size_t n, long lo, long hi, long *out)
+/* insecure TLS is said once per process and URL */
+static void thr_redis_say_insecure(const char *shown)
 {
-    long v = 0;
-    size_t i;
-    if (n == 0 || n > 9)
-        return -1;
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char said[8][128];
+    static int n;
+    int i, seen = 0;
+    pthread_mutex_lock(&mu);
+    for (i = 0; i < n && !seen; i++)
+        seen = strncmp(said[i], shown, sizeof said[i] - 1) == 0;
+    if (!seen) {
+        fprintf(stderr, "coreplus: redis_insecure = true: the certificate of %s is not "
+                        "checked; anyone between here and Redis can read and change the "
+                        "limit's traffic\n", shown);
+        if (n < 8)
+            snprintf(said[n++], sizeof said[0], "%s", shown);
     }
-    if (v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static char *thr_redis_dup(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p != NULL) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
-/* "user:password" or ":password" (the text before the URL's last '@', so a
- * password may hold '@', '/', '?' or '#'); the user ends at the first ':'. */
-static int thr_redis_userinfo(thr_redis *rd, const char *p, const char *at, char *err,
-                              size_t errlen)
-{
-    const char *c = memchr(p, ':', (size_t)(at - p));
-    if (c == NULL) {
-        snprintf(err, errlen, "redis URL: 'user:password@' or ':password@' expected");
-        return -1;
-    }
-    if ((c > p && (rd->user = thr_redis_dup(p, (size_t)(c - p))) == NULL)
-        || (rd->password = thr_redis_dup(c + 1, (size_t)(at - c - 1))) == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-/* host[:port] or [IPv6][:port], between hp and end */
-static int thr_redis_hostport(thr_redis *rd, const char *hp, const char *end, char *err,
-                              size_t errlen)
-{
-    const char *he, *colon;
-    long v;
-    if (*hp == '[') {
-        he = memchr(hp, ']', (size_t)(end - hp));
-        if (he == NULL) {
-            snprintf(err, errlen, "redis URL: ']' expected after an IPv6 address");
-            return -1;
-        }
-        colon = he + 1 < end && he[1] == ':' ? he + 1 : NULL;
-        hp++;
-    } else {
-        colon = memchr(hp, ':', (size_t)(end - hp));
-        he = colon ? colon : end;
-    }
-    if (he == hp || (size_t)(he - hp) >= sizeof rd->host) {
-        snprintf(err, errlen, "redis URL: a host name expected");
-        return -1;
-    }
-    memcpy(rd->host, hp, (size_t)(he - hp));
-    rd->host[he - hp] = '\0';
-    rd->port = 6379;
-    if (colon != NULL) {
-        if (thr_redis_num(colon + 1, (size_t)(end - colon - 1), 1, 65535, &v) != 0) {
-            snprintf(err, errlen, "redis URL: a port from 1 to 65535 expected");
-            return -1;
-        }
-        rd->port = (int)v;
-    }
-    return 0;
-}
-
-/* redis://[[user]:password@]host[:port][/db]. Messages never show the
- * password; rd->shown is the URL with *** in its place. */
-static int thr_redis_parse(thr_redis *rd, const char *url, char *err, size_t errlen)
-{
-    const char *p = url + 8, *end, *at, *hp = p;
-    long v;
-
-    if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "a redis://host[:port][/db] URL expected");
-        return -1;
-    }
-    at = strrchr(p, '@');
-    if (at != NULL) {
-        if (thr_redis_userinfo(rd, p, at, err, errlen) != 0)
-            return -1;
-        hp = at + 1;
-    }
-    end = hp + strcspn(hp, "/?#");
-    if (*end == '?' || *end == '#') {
-        snprintf(err, errlen, "redis URL: no query or fragment expected");
-        return -1;
-    }
-    if (thr_redis_hostport(rd, hp, end, err, errlen) != 0)
-        return -1;
-    rd->db = 0;
-    if (*end == '/' && end[1] != '\0') {
-        if (thr_redis_num(end + 1, strlen(end + 1), 0, 1000000, &v) != 0) {
-            snprintf(err, errlen, "redis URL: a database number expected after '/'");
-            return -1;
-        }
-        rd->db = (int)v;
-    }
-    snprintf(rd->shown, sizeof rd->shown, "redis://%s%s%s:%d/%d",
-             rd->password ? (rd->user ? rd->user : "") : "", rd->password ? ":***@" : "",
-             rd->host, rd->port, rd->db);
-    return 0;
+    pthread_mutex_unlock(&mu);
 }
 
 thr_redis *thr_redis_open(const char *url, const char *key, size_t keylen,
-                          double timeout, int fail, char *err, size_t errlen)
+                          const thr_redis_opts *o, char *err, size_t errlen)
 {
     thr_redis *rd = calloc(1, sizeof *rd);
+    rtls_opts tls;
     unsigned char d[32];
     unsigned int dn = 0;
 
-    if (rd == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (pthread_mutex_init(&rd->mu, NULL) != 0) {
+    if (rd == NULL || pthread_mutex_init(&rd->mu, NULL) != 0) {
         free(rd);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (thr_redis_parse(rd, url, err, errlen) != 0) {
+    tls.cafile = o->cafile;
+    tls.certfile = o->certfile;
+    tls.keyfile = o->keyfile;
+    tls.insecure = o->insecure;
+    if ((rd->link = rlink_get(url, &tls, err, errlen)) == NULL) {
         thr_redis_free(rd);
         return NULL;
     }
+    if (o->insecure && strncmp(rlink_shown(rd->link), "rediss", 6) == 0)
+        thr_redis_say_insecure(rlink_shown(rd->link));
     if (EVP_Digest(thr_redis_script, strlen(thr_redis_script), d, &dn, EVP_sha1(), NULL) != 1
-        || dn != 20) {
-        snprintf(err, errlen, "SHA-1 failed in OpenSSL");
+        || dn != 20 || thr_redis_window_name(key, keylen, rd->wkey) != 0) {
+        snprintf(err, errlen, "a digest failed in OpenSSL");
         thr_redis_free(rd);
         return NULL;
     }
     thr_redis_hex(d, 20, rd->sha);
-    if (thr_redis_window_name(key, keylen, rd->wkey) != 0) {
-        snprintf(err, errlen, "SHA-256 failed in OpenSSL");
-        thr_redis_free(rd);
-        return NULL;
-    }
-    rd->timeout = timeout;
-    rd->fail = fail;
+    rd->slot = thr_redis_slot(rd->wkey, strlen(rd->wkey));
+    rd->share = 1.0;
+    rd->timeout = o->timeout;
+    rd->fail = o->fail;
     return rd;
 }
 
@@ -222,213 +113,41 @@ void thr_redis_free(thr_redis *rd)
 {
     if (rd == NULL)
         return;
-    if (rd->c != NULL)
-        redisFree(rd->c);
-    if (rd->password != NULL) {
-        memset(rd->password, 0, strlen(rd->password));
-        free(rd->password);
-    }
-    free(rd->user);
+    rlink_release(rd->link);
     pthread_mutex_destroy(&rd->mu);
     free(rd);
 }
 
-/* ===== the connection ===== */
-
-static struct timeval thr_redis_tv(double s)
-{
-    struct timeval tv;
-    tv.tv_sec = (time_t)s;
-    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-    return tv;
-}
-
-static void thr_redis_drop(thr_redis *rd)
-{
-    if (rd->c != NULL)
-        redisFree(rd->c);
-    rd->c = NULL;
-}
-
-/* A failed exchange: the connection may hold a late reply, so it goes. */
-static void thr_redis_io_error(thr_redis *rd, const char *what)
-{
-    const char *msg = rd->c != NULL && rd->c->errstr[0] ? rd->c->errstr : "no answer";
-    if (rd->c != NULL && rd->c->err == REDIS_ERR_IO
-        && (strstr(msg, "temporarily unavailable") || strstr(msg, "timed out")))
-        snprintf(rd->err, sizeof rd->err, "%s: %s gave no answer in %g s", rd->shown, what,
-                 rd->timeout);
-    else
-        snprintf(rd->err, sizeof rd->err, "%s: %s failed: %s", rd->shown, what, msg);
-    thr_redis_drop(rd);
-}
-
-/* Runs one command on a connected context; returns the reply or NULL (the
- * message in rd->err). An error reply is returned as is. */
-static redisReply *thr_redis_cmd(thr_redis *rd, const char *what, int argc,
-                                 const char **argv, const size_t *lens)
-{
-    redisReply *rep = redisCommandArgv(rd->c, argc, argv, lens);
-    if (rep == NULL)
-        thr_redis_io_error(rd, what);
-    return rep;
-}
-
-/* A set-up command (AUTH, SELECT): 0, or -1 with rd->err set and the
- * connection dropped. The server's message names no password. */
-static int thr_redis_setup(thr_redis *rd, const char *what, int argc, const char **argv)
-{
-    size_t lens[3];
-    redisReply *rep;
-    int i;
-    for (i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    if ((rep = thr_redis_cmd(rd, what, argc, argv, lens)) == NULL)
-        return -1;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        snprintf(rd->err, sizeof rd->err, "%s: %s refused: %s", rd->shown, what, rep->str);
-        freeReplyObject(rep);
-        thr_redis_drop(rd);
-        return -1;
-    }
-    freeReplyObject(rep);
-    return 0;
-}
-
-static int thr_redis_connect(thr_redis *rd)
-{
-    struct timeval tv = thr_redis_tv(rd->timeout);
-    char db[16];
-    const char *argv[3];
-    int argc = 0;
-
-    rd->pid = getpid();
-    rd->c = redisConnectWithTimeout(rd->host, rd->port, tv);
-    if (rd->c == NULL) {
-        snprintf(rd->err, sizeof rd->err, "%s: out of memory", rd->shown);
-        return -1;
-    }
-    if (rd->c->err) {
-        snprintf(rd->err, sizeof rd->err, "%s: cannot connect: %s", rd->shown, rd->c->errstr);
-        thr_redis_drop(rd);
-        return -1;
-    }
-    if (redisSetTimeout(rd->c, tv) != REDIS_OK) {
-        snprintf(rd->err, sizeof rd->err, "%s: cannot set the timeout", rd->shown);
-        thr_redis_drop(rd);
-        return -1;
-    }
-    if (rd->password != NULL) {
-        argv[argc++] = "AUTH";
-        if (rd->user != NULL)
-            argv[argc++] = rd->user;
-        argv[argc++] = rd->password;
-        if (thr_redis_setup(rd, "AUTH", argc, argv) != 0)
-            return -1;
-    }
-    if (rd->db != 0) {
-        snprintf(db, sizeof db, "%d", rd->db);
-        argv[0] = "SELECT";
-        argv[1] = db;
-        if (thr_redis_setup(rd, "SELECT", 2, argv) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 /* ===== operations ===== */
 
-/* What one run of the script says. */
-typedef struct thr_redis_out {
-    uint64_t n;
-    double delay;
-    int pending, lost;
-} thr_redis_out;
-
-/* A delay of the script: decimal, finite, from 0 to as far ahead as a
- * window reaches (the script's horizon). */
-static int thr_redis_delay(const char *s, const thr_config *cfg, double hold, double *out)
+/* The longest delay the script may answer (its horizon, the widest margin
+ * it may have learnt included). */
+static double thr_redis_horizon(const thr_config *cfg)
 {
-    char *end;
-    double v = strtod(s, &end);
-    double horizon = (1024.0 / cfg->rate + 1.0) * (cfg->per + cfg->margin) + hold + 1.0;
-    if (end == s || *end != '\0' || !(v >= 0 && v <= horizon))
-        return -1;
-    *out = v;
-    return 0;
+    return (1024.0 / cfg->rate + 1.0) * (cfg->per + cfg->margin + DEFAULT_LEARN_MAX)
+           + THR_REDIS_LEASE_CAP + 1.0;
 }
 
-static int thr_redis_flag(const redisReply *r)
+/* Runs the script once: 0 with *out set, or -1 with why in err. */
+static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, uint64_t tag,
+                         const thr_config *cfg, double hold, double deadline,
+                         rrep_window *out, char *err, size_t errlen)
 {
-    return r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1);
-}
-
-/* The script's reply { n, delay, pending, lost }, every value checked: 0,
- * or -1 with rd->err set. n_in: the booking asked about (0 for reserve). */
-static int thr_redis_reply(thr_redis *rd, const redisReply *rep, uint64_t n_in,
-                           const thr_config *cfg, double hold, thr_redis_out *out)
-{
-    const redisReply *const *e = (const redisReply *const *)rep->element;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        snprintf(rd->err, sizeof rd->err, "%s: the limiter script failed: %s", rd->shown,
-                 rep->str);
-        return -1;
-    }
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4
-        || e[0]->type != REDIS_REPLY_INTEGER || e[0]->integer < 1
-        || e[0]->integer > 9007199254740992LL || (n_in != 0 && (uint64_t)e[0]->integer != n_in)
-        || e[1]->type != REDIS_REPLY_STRING
-        || thr_redis_delay(e[1]->str, cfg, hold, &out->delay) != 0
-        || !thr_redis_flag(e[2]) || !thr_redis_flag(e[3])) {
-        snprintf(rd->err, sizeof rd->err, "%s: unexpected reply from the limiter script",
-                 rd->shown);
-        return -1;
-    }
-    out->n = (uint64_t)e[0]->integer;
-    out->pending = e[2]->integer == 1;
-    out->lost = e[3]->integer == 1;
-    return 0;
-}
-
-/* EVALSHA, then EVAL when the server does not know the script (first use on
- * this server, or after SCRIPT FLUSH: EVAL caches it). NULL: rd->err set. */
-static redisReply *thr_redis_eval(thr_redis *rd, const char **argv, size_t *lens)
-{
-    redisReply *rep = thr_redis_cmd(rd, "EVALSHA", 10, argv, lens);
-    if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(rep);
-        argv[0] = "EVAL";
-        lens[0] = 4;
-        argv[1] = thr_redis_script;
-        lens[1] = strlen(thr_redis_script);
-        rep = thr_redis_cmd(rd, "EVAL", 10, argv, lens);
-    }
-    return rep;
-}
-
-/* Runs the script once. Called with rd->mu held. Returns 0 with *out set,
- * or -1 (rd->err set). */
-static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, const thr_config *cfg,
-                         double hold, thr_redis_out *out)
-{
-    char sn[32], srate[16], sper[32], smargin[32], shold[32];
-    const char *argv[10];
-    size_t lens[10];
+    char sn[32], srate[16], sper[32], smargin[32], shold[32], stag[24], learn[3][32];
+    const char *argv[14];
+    size_t lens[14];
     redisReply *rep;
     int i, ok;
 
-    if (rd->c != NULL && rd->pid != getpid()) {
-        /* a forked child must not talk on its parent's connection */
-        redisFree(rd->c);
-        rd->c = NULL;
-    }
-    if (rd->c == NULL && thr_redis_connect(rd) != 0)
-        return -1;
     snprintf(sn, sizeof sn, "%llu", (unsigned long long)n_in);
     snprintf(srate, sizeof srate, "%d", cfg->rate);
     snprintf(sper, sizeof sper, "%.6f", cfg->per);
     snprintf(smargin, sizeof smargin, "%.6f", cfg->margin);
     snprintf(shold, sizeof shold, "%.6f", hold);
+    snprintf(stag, sizeof stag, "%016llx", (unsigned long long)tag);
+    snprintf(learn[0], sizeof learn[0], "%.6f", DEFAULT_LEARN_STEP);
+    snprintf(learn[1], sizeof learn[1], "%.6f", DEFAULT_LEARN_MAX);
+    snprintf(learn[2], sizeof learn[2], "%.6f", DEFAULT_LEARN_EASE);
     argv[0] = "EVALSHA";
     argv[1] = rd->sha;
     argv[2] = "1";
@@ -439,45 +158,58 @@ static int thr_redis_run(thr_redis *rd, const char *op, uint64_t n_in, const thr
     argv[7] = sper;
     argv[8] = smargin;
     argv[9] = shold;
-    for (i = 0; i < 10; i++)
+    argv[10] = stag;
+    argv[11] = learn[0];
+    argv[12] = learn[1];
+    argv[13] = learn[2];
+    for (i = 0; i < 14; i++)
         lens[i] = strlen(argv[i]);
-    if ((rep = thr_redis_eval(rd, argv, lens)) == NULL)
+    rep = rlink_script(rd->link, rd->slot, 14, argv, lens, thr_redis_script, rd->timeout,
+                       deadline, err, errlen);
+    if (rep == NULL)
         return -1;
-    ok = thr_redis_reply(rd, rep, n_in, cfg, hold, out);
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "%s: the limiter script failed: %.200s", rlink_shown(rd->link),
+                 rep->str);
+        ok = -1;
+    } else if ((ok = rrep_window_read(rep, n_in, thr_redis_horizon(cfg), out)) != 0) {
+        snprintf(err, errlen, "%s: unexpected reply from the limiter script",
+                 rlink_shown(rd->link));
+    }
     freeReplyObject(rep);
-    if (ok != 0)
-        thr_redis_drop(rd);   /* a reply out of step: start afresh */
     return ok;
 }
 
-/* Runs op under the lock, applying the reconnect back-off and the policy.
- * Returns THR_REDIS_OK, THR_REDIS_LOCAL or THR_REDIS_FAIL. */
-static int thr_redis_op(thr_redis *rd, const char *op, uint64_t n_in, const thr_config *cfg,
-                        double hold, thr_redis_out *out)
+/* Runs op, counting and applying the policy: THR_REDIS_OK, THR_REDIS_LOCAL
+ * or THR_REDIS_FAIL. */
+static int thr_redis_op(thr_redis *rd, const char *op, uint64_t n_in, uint64_t tag,
+                        const thr_config *cfg, double hold, double deadline, rrep_window *out)
 {
-    double now = clock_monotonic();
-    int rc = 0;
-
+    char err[1024];
+    int rc, late;
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&rd->mu);
-    if (rd->down && rd->c == NULL && now < rd->retry_at) {
-        rc = -1;   /* still down: don't pay a connect timeout on every request */
-    } else if (thr_redis_run(rd, op, n_in, cfg, hold, out) != 0) {
-        rc = -1;
-        rd->errors++;
-        rd->down = 1;
-        rd->retry_at = clock_monotonic() + THR_REDIS_RETRY;
-    } else if (rd->down) {
-        rd->down = 0;
-        if (rd->warned && !rd->fail)
-            fprintf(stderr, "coreplus: the shared limit at %s answers again\n", rd->shown);
-        rd->warned = 0;
+    err[0] = '\0';
+    if (deadline > 0 && clock_monotonic() >= deadline) {
+        /* the call's time is up: nothing to ask Redis, nothing to say (a
+         * booking left uncancelled counts until its lease runs out) */
+        snprintf(err, sizeof err, "%s: the call's deadline had passed", rlink_shown(rd->link));
+        pthread_mutex_lock(&rd->mu);
+        snprintf(rd->err, sizeof rd->err, "%s", err);
+        pthread_mutex_unlock(&rd->mu);
+        return rd->fail ? THR_REDIS_FAIL : THR_REDIS_LOCAL;
     }
-    if (rc != 0 && !rd->fail && !rd->warned) {
-        /* logged once per outage; stderr because the C core has no logger */
-        rd->warned = 1;
-        fprintf(stderr, "coreplus: %s; limiting this process on its own until Redis "
-                        "answers (on_redis_error = \"local\")\n", rd->err);
+    rc = thr_redis_run(rd, op, n_in, tag, cfg, hold, deadline, out, err, sizeof err);
+    /* a failure because the call's own time ran out says nothing of Redis */
+    late = rc != 0 && deadline > 0 && clock_monotonic() >= deadline - 0.001;
+    if (!late)
+        rlink_say(rd->link, rc == 0, rd->fail ? NULL : THR_REDIS_SAY_LOCAL, err);
+    pthread_mutex_lock(&rd->mu);
+    rd->calls++;
+    if (rc == 0) {
+        rd->mended += (uint64_t)out->mended;
+    } else {
+        rd->errors++;
+        snprintf(rd->err, sizeof rd->err, "%s", err);
     }
     pthread_mutex_unlock(&rd->mu);
     if (rc == 0)
@@ -485,49 +217,97 @@ static int thr_redis_op(thr_redis *rd, const char *op, uint64_t n_in, const thr_
     return rd->fail ? THR_REDIS_FAIL : THR_REDIS_LOCAL;
 }
 
-int thr_redis_reserve(thr_redis *rd, const thr_config *cfg, double hold,
-                      uint64_t *n, double *delay, int *pending)
+/* Counts a booking of this process, numbered n in the window: once the
+ * count spans rate numbers the share is this process's part of them; every
+ * 8 x rate numbers the count starts again (and when the window did). */
+static void thr_redis_count_share(thr_redis *rd, const thr_config *cfg, uint64_t n)
 {
-    thr_redis_out o;
-    int rc = thr_redis_op(rd, "reserve", 0, cfg, hold, &o);
+    uint64_t span;
+    pthread_mutex_lock(&rd->mu);
+    if (rd->share_n0 == 0 || n < rd->share_n0 || n - rd->share_n0 >= (uint64_t)(8 * cfg->rate)) {
+        rd->share_n0 = n;
+        rd->share_mine = 0;
+    }
+    rd->share_mine++;
+    span = n - rd->share_n0 + 1;
+    if (span >= (uint64_t)cfg->rate) {
+        rd->share = (double)rd->share_mine / (double)span;
+        if (rd->share > 1.0)
+            rd->share = 1.0;
+    }
+    pthread_mutex_unlock(&rd->mu);
+}
+
+void thr_redis_share(thr_redis *rd, const thr_config *cfg, thr_config *out)
+{
+    double share;
+    int rate;
+    pthread_mutex_lock(&rd->mu);
+    share = rd->share;
+    pthread_mutex_unlock(&rd->mu);
+    *out = *cfg;
+    rate = (int)((double)cfg->rate * share);
+    out->rate = rate < 1 ? 1 : rate > cfg->rate ? cfg->rate : rate;
+}
+
+int thr_redis_reserve(thr_redis *rd, const thr_config *cfg, double hold, double deadline,
+                      uint64_t *n, uint64_t *tag, double *delay, int *pending)
+{
+    rrep_window o;
+    int rc;
+    *tag = hold > 0 ? thr_redis_new_tag() : 0;
+    rc = thr_redis_op(rd, "reserve", 0, *tag, cfg, hold, deadline, &o);
+    if (rc == THR_REDIS_OK)
+        thr_redis_count_share(rd, cfg, o.n);
     *n = o.n;
     *delay = o.delay;
     *pending = o.pending;
     return rc;
 }
 
-int thr_redis_ready(thr_redis *rd, const thr_config *cfg, uint64_t n, double hold,
-                    double *delay, int *pending, int *lost)
+int thr_redis_ready(thr_redis *rd, const thr_config *cfg, uint64_t n, uint64_t tag,
+                    double hold, double deadline, double *delay, int *pending, int *lost)
 {
-    thr_redis_out o;
-    int rc = thr_redis_op(rd, "ready", n, cfg, hold, &o);
+    rrep_window o;
+    int rc = thr_redis_op(rd, "ready", n, tag, cfg, hold, deadline, &o);
     *delay = o.delay;
     *pending = o.pending;
     *lost = o.lost;
     return rc;
 }
 
-int thr_redis_hold(thr_redis *rd, const thr_config *cfg, uint64_t n, double hold, int *lost)
+int thr_redis_hold(thr_redis *rd, const thr_config *cfg, uint64_t n, uint64_t tag,
+                   double hold, double deadline, int *lost)
 {
-    thr_redis_out o;
-    int rc = thr_redis_op(rd, "hold", n, cfg, hold, &o);
+    rrep_window o;
+    int rc = thr_redis_op(rd, "hold", n, tag, cfg, hold, deadline, &o);
     *lost = o.lost;
     return rc;
 }
 
-int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, double *owed, int *lost)
+int thr_redis_sent(thr_redis *rd, const thr_config *cfg, uint64_t n, uint64_t tag,
+                   double deadline, double *owed, int *lost)
 {
-    thr_redis_out o;
-    int rc = thr_redis_op(rd, "sent", n, cfg, 0, &o);
+    rrep_window o;
+    int rc = thr_redis_op(rd, "sent", n, tag, cfg, 0, deadline, &o);
     *owed = o.delay;
     *lost = o.lost;
     return rc;
 }
 
-void thr_redis_cancel(thr_redis *rd, const thr_config *cfg, uint64_t n)
+void thr_redis_cancel(thr_redis *rd, const thr_config *cfg, uint64_t n, uint64_t tag,
+                      double deadline)
 {
-    thr_redis_out o;
-    thr_redis_op(rd, "cancel", n, cfg, 0, &o);
+    rrep_window o;
+    thr_redis_op(rd, "cancel", n, tag, cfg, 0, deadline, &o);
+}
+
+int thr_redis_learn(thr_redis *rd, const thr_config *cfg, double deadline, double *learnt)
+{
+    rrep_window o;
+    int rc = thr_redis_op(rd, "learn", 0, 0, cfg, 0, deadline, &o);
+    *learnt = o.delay;
+    return rc;
 }
 
 void thr_redis_error(thr_redis *rd, char *buf, size_t len)
@@ -537,13 +317,15 @@ void thr_redis_error(thr_redis *rd, char *buf, size_t len)
     pthread_mutex_unlock(&rd->mu);
 }
 
-void thr_redis_counts(thr_redis *rd, uint64_t *errors, uint64_t *local, int *connected)
+void thr_redis_get_counts(thr_redis *rd, thr_redis_counts *c)
 {
     pthread_mutex_lock(&rd->mu);
-    *errors = rd->errors;
-    *local = rd->local;
-    *connected = rd->c != NULL;
+    c->errors = rd->errors;
+    c->local = rd->local;
+    c->mended = rd->mended;
+    c->calls = rd->calls;
     pthread_mutex_unlock(&rd->mu);
+    c->connected = rlink_connected(rd->link);
 }
 
 void thr_redis_count_local(thr_redis *rd)

@@ -202,6 +202,12 @@ void thr_ring_fill(thr_ring *r, const thr_config *cfg, double now)
 void thr_ring_block(thr_ring *r, const thr_config *cfg, double now)
 {
     int k;
+    /* Already full as of about now (another process came from the old file
+     * just before): nothing to add. Adding would put rate numbers between
+     * bookings made since, and each would then wait a window for the one
+     * before it. */
+    if (thr_bound(r, r->next ? r->next : 1, cfg, now, 0) >= now + cfg->per + cfg->margin - THR_RENEW)
+        return;
     for (k = 0; k < cfg->rate; k++) {
         thr_entry *e;
         uint64_t n;

@@ -1,4 +1,5 @@
 --- `coreplus profiles`: the config file's sections, secrets masked.
+local core = require "coreplus.core"
 local profile = require "coreplus.profile"
 local context = require "coreplus.cli.context"
 local output = require "coreplus.cli.output"
@@ -23,7 +24,8 @@ local function run(ctx)
   for _, name in ipairs(cfg.names) do
     local row = { profile = name, selected = name == selected or nil }
     for k, v in pairs(cfg.sections[name]) do
-      row[k] = profile.SECRETS[k] and context.mask(v) or v
+      -- (a URL's password, in shared_limit or anywhere, is masked too)
+      row[k] = profile.SECRETS[k] and context.mask(v) or core.mask_url(v)
     end
     rows[#rows + 1] = row
   end

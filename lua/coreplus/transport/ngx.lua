@@ -420,6 +420,9 @@ local function attempt(opts, method, u, deadline)
   local res
   res, err = exchange(sock, opts, method, head, remaining, not IDEMPOTENT[method], u.form)
   if not res then return nil, err, started end
+  -- the server counted more than the limit allows: the limit learns (the C
+  -- core does the same in http_finish)
+  if res.status == 429 and limiter and limiter.rate_limited then limiter:rate_limited() end
   res.new_connection = not reused
   return res, nil, started
 end

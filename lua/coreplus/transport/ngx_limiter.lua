@@ -7,14 +7,17 @@
 -- transport uses it; a booking is opaque to the caller:
 --
 --   reserve(deadline) -> delay, booking | nil, err   books the next slot
---   hold(booking, seconds)   renews the lease of a booking that has not left
---   ready(booking) -> delay | nil, err   seconds still to wait (0: go)
---   sent(booking) -> owed | nil, err     it leaves now (after the owed seconds)
+--   hold(booking, seconds [, deadline])   renews the lease of a booking that has not left
+--   ready(booking [, deadline]) -> delay | nil, err   seconds still to wait (0: go)
+--   sent(booking [, deadline]) -> owed | nil, err     it leaves now (after the owed seconds)
 --   cancel(booking)          it never left and no longer counts
+--   rate_limited()           a request of this key came back 429: its margin
+--                            widens (optional: the transport asks if present)
 --   acquire(deadline) -> waited | nil, err    all of the above, yielding
 --   stats(), close()
 --
--- `deadline` is ngx.now() seconds (nil: none); err is {kind = "timeout" |
+-- `deadline` is ngx.now() seconds (nil: none; the Redis limiter gives each
+-- Redis exchange what is left of it, never more); err is {kind = "timeout" |
 -- "limiter", message, sent = false}.
 local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
@@ -55,10 +58,10 @@ function _M.wait(lim, deadline)
       lim:cancel(booking)
       return nil, late("the rate limit wait (%.2f s) would pass the deadline", d)
     end
-    lim:hold(booking, _M.LEASE)
-    sleep(min(d, _M.RENEW))
+    lim:hold(booking, _M.LEASE, deadline)
+    sleep(min(d, _M.RENEW, type(booking) == "table" and booking.look or _M.RENEW))
     local err
-    d, err = lim:ready(booking)
+    d, err = lim:ready(booking, deadline)
     if not d then return nil, err end
   end
   return booking
@@ -69,7 +72,7 @@ end
 -- a new slot when its lease had run out); nil when that would pass the
 -- deadline (the slot stays counted).
 function _M.send(lim, booking, deadline)
-  local owed, err = lim:sent(booking)
+  local owed, err = lim:sent(booking, deadline)
   if not owed then return nil, err end
   if deadline and owed > 0 and now() + owed > deadline then
     return nil, late("the rate limit wait (%.2f s) would pass the deadline", owed)
@@ -113,9 +116,15 @@ end
 --
 -- Entries expire once they cannot matter (their time + per + margin, plus a
 -- second), so a key needs about rate * (per + margin + 1) / per entries and
--- one per booking waiting. Every write is a safe_* one: a full dict evicts
+-- one per booking waiting. A 429 widens the key's margin (rate_limited), by
+-- the C core's rule and constants (core.defaults.learn_*). Every write is a safe_* one: a full dict evicts
 -- nothing, it is said (ngx.log, kind "limiter"), and `dict_size` says how
 -- much a set of keys needs.
+
+-- A limit that learns (docs/decisions.md#limit-learns), the C core's rule:
+-- a 429 widens the key's margin by learn_step, at most once per window and
+-- up to learn_max; the widening wears off by learn_ease seconds per second.
+local LEARN_STEP, LEARN_MAX, LEARN_EASE = DEFAULTS.learn_step, DEFAULTS.learn_max, DEFAULTS.learn_ease
 
 local POLL = 0.01            -- seconds between polls while an earlier booking is pending
 local COUNTER_TTL = 86400    -- an idle key's counter goes after a day
@@ -136,7 +145,8 @@ function _M.dict_size(o)
   local rate, per = o.rate or DEFAULTS.rate, o.per or DEFAULTS.per
   local keys, waiting = o.keys or 1, o.waiting or 4 * rate
   local margin = o.margin or 2 * DEFAULTS.margin
-  local entries = 2 + ceil(rate * (per + margin + 1) / per) + waiting
+  -- the counter, the lock, what it learnt (2); the bookings still counted
+  local entries = 4 + ceil(rate * (per + margin + LEARN_MAX + 1) / per) + waiting
   return DICT_BASE + keys * entries * ENTRY_BYTES
 end
 
@@ -200,15 +210,17 @@ end
 -- A pending earlier booking counts as leaving at t (it has not left yet),
 -- so the answer is only final once no booking in range is pending.
 --
--- Numbers below n that no longer count (cancelled, or whose lease ran out
--- and which booked again) are skipped: n waits for the rate-th booking
+-- The third result is the soonest end of a lease among the pending ones: if
+-- its owner is gone, the bound may drop then. Numbers below n that no longer
+-- count (cancelled, or whose lease ran out and which booked again) are
+-- skipped: n waits for the rate-th booking
 -- before it that still counts, and looks at 2 * rate more (any of which may
 -- have left later than the ones after it: a slow connect), up to 20 * rate
 -- numbers back.
 function dict_limiter:_bound(n, t)
   local rate = self.rate
   local dict, prefix = self.dict, self.prefix
-  local latest, pending, live = 0, false, 0
+  local latest, pending, live, lapse = 0, false, 0, nil
   for k = n - 1, max(1, n - 20 * rate), -1 do
     local v = dict:get(prefix .. k)
     if v and (v > 0 or t < -v) then
@@ -217,6 +229,7 @@ function dict_limiter:_bound(n, t)
         if v < 0 then
           pending = true
           if t > latest then latest = t end
+          if not lapse or -v < lapse then lapse = -v end
         elseif v > latest then
           latest = v
         end
@@ -224,14 +237,52 @@ function dict_limiter:_bound(n, t)
       end
     end
   end
-  if latest == 0 then return 0, pending end
-  return latest + self.per + self.margin, pending
+  if latest == 0 then return 0, pending, lapse end
+  return latest + self.per + self.margin + self:_learnt(t), pending, lapse
+end
+
+-- What the key learnt from 429s, worn off by now: seconds added to the
+-- margin. A value that cannot be read counts as the widest (slower, never
+-- 429s), as in the C core.
+function dict_limiter:_learnt(t)
+  local dict, prefix = self.dict, self.prefix
+  local learnt = dict:get(prefix .. "learnt")
+  if learnt == nil then return 0 end
+  local at = dict:get(prefix .. "learnt_at")
+  if type(learnt) ~= "number" or type(at) ~= "number" or not (learnt >= 0 and learnt <= LEARN_MAX)
+    or at ~= at or at > t + 1 then
+    return LEARN_MAX
+  end
+  return max(0, learnt - LEARN_EASE * (t - at))
+end
+
+-- Under the lock: one more lesson, unless this window's 429s taught one
+-- already. The learnt margin.
+local function dict_learn(self, t)
+  local learnt = self:_learnt(t)
+  local at = self.dict:get(self.prefix .. "learnt_at")
+  if learnt > 0 and type(at) == "number" and t - at < self.per + self.margin + learnt then
+    return learnt
+  end
+  learnt = min(learnt + LEARN_STEP, LEARN_MAX)
+  -- kept while it can matter (until it has worn off)
+  local ttl = learnt / LEARN_EASE + 1
+  store(self.dict, "safe_set", self.prefix .. "learnt", learnt, ttl)
+  store(self.dict, "safe_set", self.prefix .. "learnt_at", t, ttl)
+  return learnt
+end
+
+--- limiter:rate_limited() -> learnt margin: a request of this key came back
+-- 429 (the server counted more than the limit allows): its margin widens.
+function dict_limiter:rate_limited()
+  local learnt = locked(self, nil, dict_learn, self, now())
+  return type(learnt) == "number" and learnt or self:_learnt(now())
 end
 
 -- Seconds an entry must live: until its time (a departure, or the end of a
--- lease) + per + margin, and a second more.
+-- lease) + per + margin (the widest it can have learnt), and a second more.
 function dict_limiter:_ttl(until_, t)
-  return max(0.001, until_ - t) + self.per + self.margin + 1
+  return max(0.001, until_ - t) + self.per + self.margin + LEARN_MAX + 1
 end
 
 -- Under the lock: the next number, the earliest it may leave, and its entry
@@ -319,9 +370,12 @@ function dict_limiter:ready(b)
     b.n = n
     self.relets = self.relets + 1
   end
-  local at, pending = self:_bound(b.n, t)
+  local at, pending, lapse = self:_bound(b.n, t)
   local d = at - t
   if pending and d < POLL then d = POLL end
+  -- a pending earlier booking: look again when its lease would run out (its
+  -- owner may be gone), not a renewal later
+  b.look = pending and max(POLL, lapse - t) or nil
   return max(0, d)
 end
 
@@ -355,8 +409,8 @@ end
 dict_limiter.acquire = acquire
 
 function dict_limiter:stats()
-  return { rate = self.rate, per = self.per, margin = self.margin, key = self.key,
-    dict = self.dict_name, granted = self.dict:get(self.prefix .. "next") or 0,
+  return { rate = self.rate, per = self.per, margin = self.margin, learnt_margin = self:_learnt(now()),
+    key = self.key, dict = self.dict_name, granted = self.dict:get(self.prefix .. "next") or 0,
     last_sent = self.last_sent, relets = self.relets, dict_full = self.full }
 end
 
@@ -380,6 +434,7 @@ function core_limiter.hold() end
 function core_limiter:sent(n) return self.lim:sent(n) end
 function core_limiter.cancel() end  -- no API: the booking keeps counting (safe)
 function core_limiter:stats() return self.lim:stats() end
+function core_limiter:rate_limited() return self.lim:rate_limited() end
 function core_limiter:close() self.lim:close() end
 core_limiter.acquire = acquire
 function core_limiter.__tostring(self) return tostring(self.lim) end
@@ -434,13 +489,17 @@ function _M.new(o, config)
     raise("%s", "bad field 'per' (seconds > 0 expected)")
   end
   local margin = o.margin or config.margin
-  if type(o.shared) == "string" and find(o.shared, "^redis:") then
+  if type(o.shared) == "string" and find(o.shared, "^%a[%w+.-]*://") then
     -- one limit for many machines, over cosockets (ngx_redis.lua); while
     -- Redis is down (on_redis_error = "local") this transport's own limiter
-    return require("coreplus.transport.ngx_redis").limiter({ rate = rate, per = per,
+    local lim = require("coreplus.transport.ngx_redis").limiter({ rate = rate, per = per,
       margin = margin, key = o.key, shared = o.shared, on_redis_error = o.on_redis_error,
-      redis_timeout = o.redis_timeout },
+      redis_timeout = o.redis_timeout, redis_cafile = o.redis_cafile,
+      redis_certfile = o.redis_certfile, redis_keyfile = o.redis_keyfile,
+      redis_insecure = o.redis_insecure },
       function() return _M.new({ rate = rate, per = per, key = o.key, margin = margin }, config) end)
+    lim.acquire = acquire   -- the one wait loop
+    return lim
   end
   if o.shared then
     return setmetatable({ lim = core.limiter{ rate = rate, per = per, key = o.key, shared = o.shared,

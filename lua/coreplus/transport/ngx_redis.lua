@@ -1,153 +1,90 @@
---- The OpenResty transport's limiter kept in Redis (`shared_limit =
--- "redis://host:port/db"`): the C core's own script (src/limiter/redis.c,
--- `core._private.redis_limiter_script`) run over a cosocket Redis client (Debian's
--- lua-nginx-redis, `nginx.redis`; `resty.redis` where OpenResty ships it),
--- so a worker waiting for Redis yields instead of blocking. Windows are the
--- same Redis keys the C core uses, so nginx workers, CLI runs and other
--- machines share one limit.
+--- The OpenResty transport's limiter kept in Redis (`shared_limit =` a Redis
+-- URL, read by the C core's `core.redis_url`): the C core's own script
+-- (src/limiter/redis_script.c, `core._private.redis_limiter_script`) run
+-- over cosockets (ngx_redis_link.lua: TLS, Cluster, Sentinel), so a worker
+-- waiting for Redis yields instead of blocking. Windows are the same Redis
+-- keys the C core uses, so nginx workers, CLI runs and other machines share
+-- one limit.
 --
--- Interface: the ngx transport's limiter (reserve, hold, ready, sent, cancel,
--- acquire, stats, close). Options: on_redis_error = "local" (default: book in
--- `fallback()`, the transport's own limiter, and log once with ngx.log) or
--- "fail" (reserve returns nil, {kind = "limiter"}); redis_timeout (0.5 s).
+-- Interface: the ngx transport's limiter (transport/ngx_limiter.lua, whose
+-- wait loop gives it `acquire`): reserve, hold, ready, sent, cancel, stats,
+-- close; each method takes an optional last `deadline`
+-- (ngx.now() seconds) that no Redis exchange runs past. A booking is a table
+-- (its number and owner tag may change: a booking whose lease ran out is
+-- booked again by `ready`). Options: on_redis_error = "local" (default: book
+-- in `fallback()`, the transport's own limiter, and log once with ngx.log)
+-- or "fail" (reserve returns nil, {kind = "limiter"}); redis_timeout (0.5 s:
+-- each exchange, at most); redis_certfile, redis_keyfile (mutual TLS);
+-- redis_insecure (the certificate is not checked; said once); redis_cafile
+-- does not apply (nginx verifies with lua_ssl_trusted_certificate; said once).
 -- luacheck: std luajit+ngx_lua
 local raise = require("coreplus.misuse").raise
 local core = require "coreplus.core"
-local sleep = require "coreplus.transport.ngx_sleep"
+local links = require "coreplus.transport.ngx_redis_link"
 
 local ngx = ngx
-local type, tostring, tonumber, setmetatable, pcall, require =
-  type, tostring, tonumber, setmetatable, pcall, require
-local format, match, byte, gsub = string.format, string.match, string.byte, string.gsub
-local floor, max = math.floor, math.max
-local unpack = unpack
+local type, tostring, tonumber, setmetatable = type, tostring, tonumber, setmetatable
+local format, byte, gsub = string.format, string.byte, string.gsub
+local max, min = math.max, math.min
 
 local SCRIPT = core._private.redis_limiter_script
 local SHA = gsub(ngx.sha1_bin(SCRIPT), ".", function(c) return format("%02x", byte(c)) end)
-local HOLD = 2             -- seconds a fresh booking stays pending without hold()
+local LEASE = core.defaults.lease   -- seconds a pending booking holds the others up (the core's)
+local RENEW = LEASE / 4    -- renewed this often while its owner waits
 local POLL = 0.01          -- seconds between polls while an earlier booking is pending
-local RETRY = 1            -- seconds between attempts while Redis is down
-local KEEPALIVE_MS, POOL_SIZE = 30000, 16
+-- a 429's lesson, as the C core's (core.defaults): the margin Redis keeps for every process
+local LEARN = { format("%.6f", core.defaults.learn_step), format("%.6f", core.defaults.learn_max),
+  format("%.6f", core.defaults.learn_ease) }
 
 local _M = {}
 
-local redis_client
-local function client()
-  if not redis_client then
-    local ok, m = pcall(require, "resty.redis")
-    if not ok then ok, m = pcall(require, "nginx.redis") end
-    if not ok then
-      error("coreplus: shared_limit = \"redis://...\" in nginx needs a cosocket Redis client: "
-        .. "apt-get install lua-nginx-redis", 0)
-    end
-    redis_client = m
-  end
-  return redis_client
-end
-
--- redis://[[user]:password@]host[:port][/db] -> fields, or nil, why
-local function parse(url)
-  local rest = match(url, "^redis://(.*)$")
-  if not rest then return nil, "a redis://host[:port][/db] URL expected" end
-  -- The password runs to the last '@' (it may hold '@' or '/' itself).
-  local auth, hostport, db = match(rest, "^(.*)@([^@/]*)/?(.*)$")
-  if not auth then
-    hostport, db = match(rest, "^([^/]*)/?(.*)$")
-  end
-  local u = {}
-  if auth then
-    local user, pass = match(auth, "^([^:]*):(.*)$")
-    if not user then return nil, "redis URL: 'user:password@' or ':password@' expected" end
-    u.user, u.password = user ~= "" and user or nil, pass
-  end
-  local host, port = match(hostport, "^%[([^%]]+)%]:?(%d*)$")
-  if not host then host, port = match(hostport, "^([^:]+):?(%d*)$") end
-  if not host then return nil, "redis URL: a host name expected" end
-  port = port ~= "" and tonumber(port) or 6379
-  if port < 1 or port > 65535 then return nil, "redis URL: a port from 1 to 65535 expected" end
-  if db ~= "" and not match(db, "^%d+$") then
-    return nil, "redis URL: a database number expected after '/'"
-  end
-  u.host, u.port, u.db = host, port, tonumber(db) or 0
-  u.shown = format("redis://%s:%d/%d", host, port, u.db)
-  return u
+local said = {}            -- per worker: what was said once
+local function say_once(what, ...)
+  if said[what] then return end
+  said[what] = true
+  ngx.log(ngx.WARN, ...)
 end
 
 local limiter = {}
 limiter.__index = limiter
 
--- One script call: a pooled connection, EVALSHA (EVAL when the server does
--- not know the script yet). Returns n, delay, pending | nil, why.
-function limiter:_call(op, n, hold)
-  local u = self.u
-  local red = client():new()
-  red:set_timeout(self.timeout_ms)
-  local ok, err = red:connect(u.host, u.port, { pool = self.pool })
-  if not ok then return nil, format("%s: cannot connect: %s", u.shown, tostring(err)) end
-  if (red:get_reused_times() or 0) == 0 then
-    if u.password then
-      if u.user then ok, err = red:auth(u.user, u.password) else ok, err = red:auth(u.password) end
-      if not ok then red:close(); return nil, format("%s: AUTH refused: %s", u.shown, tostring(err)) end
-    end
-    if u.db ~= 0 then
-      ok, err = red:select(u.db)
-      if not ok then red:close(); return nil, format("%s: SELECT refused: %s", u.shown, tostring(err)) end
-    end
-  end
-  local args = { 1, self.wkey, op, tostring(n or 0), tostring(self.rate),
-    format("%.6f", self.per), format("%.6f", self.margin), format("%.6f", hold or 0) }
-  local res
-  res, err = red:evalsha(SHA, unpack(args))
-  if not res and err and match(tostring(err), "^NOSCRIPT") then
-    res, err = red:eval(SCRIPT, unpack(args))
-  end
-  if type(res) ~= "table" then
-    red:close()   -- a timed-out connection may still hold the late reply
-    if err == "timeout" then
-      return nil, format("%s: no answer in %g s", u.shown, self.timeout_ms / 1000)
-    end
-    return nil, format("%s: the limiter script failed: %s", u.shown, tostring(err))
-  end
-  red:set_keepalive(KEEPALIVE_MS, POOL_SIZE)
-  return tonumber(res[1]), tonumber(res[2]) or 0, res[3] == 1, res[4] == 1
+local function now()
+  ngx.update_time()
+  return ngx.now()
 end
 
--- Runs op, or says why not; a failure starts a RETRY-second pause.
-function limiter:_op(op, n, hold)
-  local t = ngx.now()
-  if self.down_until and t < self.down_until then return nil, self.err end
-  local m, d, pending, lost = self:_call(op, n, hold)
-  if m then
-    if self.down_until and self.warned then
-      ngx.log(ngx.WARN, "coreplus: the shared limit at ", self.u.shown, " answers again")
-    end
-    self.down_until, self.warned = nil, false
-    return m, d, pending, lost
+-- One script call: { n, delay, pending, lost } | nil, why.
+function limiter:_call(op, b, hold, deadline)
+  local args = { 1, self.wkey, op, tostring(b and b.n or 0), tostring(self.rate),
+    format("%.6f", self.per), format("%.6f", self.margin), format("%.6f", hold or 0),
+    b and b.tag or "0", LEARN[1], LEARN[2], LEARN[3] }
+  local res, err = self.link:script(SHA, SCRIPT, self.slot, args, self.timeout, deadline)
+  if not res then return nil, self.link.u.shown .. ": " .. tostring(err) end
+  local n, d = tonumber(res[1]), tonumber(res[2])
+  if not (n and d and d >= 0 and #res == 5) then
+    return nil, self.link.u.shown .. ": unexpected reply from the limiter script"
   end
-  self.err, self.down_until, self.errors = d, t + RETRY, self.errors + 1
+  self.repairs = self.repairs + (tonumber(res[5]) or 0)
+  return { n = n, delay = d, pending = res[3] == 1, lost = res[4] == 1 }
+end
+
+-- Runs op, or says why not (once per outage, with policy "local").
+function limiter:_op(op, b, hold, deadline)
+  local r, err = self:_call(op, b, hold, deadline)
+  if r then
+    if self.warned then
+      ngx.log(ngx.WARN, "coreplus: the shared limit at ", self.link.u.shown, " answers again")
+    end
+    self.warned = false
+    return r
+  end
+  self.err, self.errors = err, self.errors + 1
   if not self.fail and not self.warned then
-    self.warned = true   -- once per outage (per worker)
-    ngx.log(ngx.WARN, "coreplus: ", d, "; limiting this worker on its own until Redis answers",
+    self.warned = true   -- once per outage (per worker and limiter)
+    ngx.log(ngx.WARN, "coreplus: ", err, "; limiting this worker on its own until Redis answers",
       " (on_redis_error = \"local\")")
   end
-  return nil, d
-end
-
---- limiter:reserve() -> delay, booking | nil, err (policy "fail").
-function limiter:reserve()
-  local n, d, pending = self:_op("reserve", 0, HOLD)
-  if n then
-    self.granted = self.granted + 1
-    self.pending[n] = pending or nil
-    return max(0, d), n
-  end
-  if self.fail then
-    return nil, { kind = "limiter", message = d, sent = false }
-  end
-  self.fallback_used = self.fallback_used + 1
-  local fb = self:_fallback()
-  local fd, fn = fb:reserve()
-  return fd, { fallback = fn }
+  return nil, err
 end
 
 function limiter:_fallback()
@@ -155,62 +92,91 @@ function limiter:_fallback()
   return self.fb
 end
 
-function limiter:hold(n, seconds)
-  if type(n) == "table" then return self:_fallback():hold(n.fallback, seconds) end
-  self:_op("hold", n, seconds)
+-- Books in Redis: the booking, its delay | nil, err.
+function limiter:_book(hold, deadline)
+  local b = { tag = hold > 0 and core._private.redis_tag() or "0", renewed = now() }
+  local r, err = self:_op("reserve", b, hold, deadline)
+  if not r then return nil, err end
+  b.n, b.pending, b.at = r.n, r.pending, now() + r.delay
+  self.granted = self.granted + 1
+  return b, r.delay
 end
 
---- ready(booking) -> seconds still to wait; asks Redis only while an
--- earlier booking was pending when last asked.
-function limiter:ready(n)
-  if type(n) == "table" then return self:_fallback():ready(n.fallback) end
-  if not self.pending[n] then return 0 end
-  local m, d, pending = self:_op("ready", n, 0)
-  if not m then self.pending[n] = nil; return 0 end
-  self.pending[n] = pending or nil
-  if pending and d < POLL then d = POLL end
-  return max(0, d)
+--- limiter:reserve([deadline]) -> delay, booking | nil, err (policy "fail").
+-- The delay is at most RENEW: the caller sleeps it and asks `ready`, which
+-- renews the booking's lease, until `ready` says 0.
+function limiter:reserve(deadline)
+  local b, d = self:_book(LEASE, deadline)
+  if b then return max(0, min(d, RENEW)), b end
+  if self.fail then
+    return nil, { kind = "limiter", message = d, sent = false }
+  end
+  self.fallback_used = self.fallback_used + 1
+  local fd, fn = self:_fallback():reserve()
+  return fd, { fallback = fn }
 end
 
-function limiter:sent(n)
-  if type(n) == "table" then return self:_fallback():sent(n.fallback) end
-  self.pending[n] = nil
-  local m, owed, _, lost = self:_op("sent", n, 0)
-  if m and lost then
+--- hold(booking, seconds [, deadline]): renews its lease (at most LEASE:
+-- a longer wait renews again, through ready).
+function limiter:hold(b, seconds, deadline)
+  if b.fallback then return self:_fallback():hold(b.fallback, seconds) end
+  local r = self:_op("hold", b, min(seconds or LEASE, LEASE), deadline)
+  if r then b.renewed = now() end
+  b.lost = r and r.lost or nil
+end
+
+--- ready(booking [, deadline]) -> seconds to sleep before asking again (0:
+-- it may leave now; at most RENEW). Renews the lease when due; a booking
+-- whose lease ran out (this worker was stopped) is booked again, at the back.
+function limiter:ready(b, deadline)
+  if b.fallback then return self:_fallback():ready(b.fallback) end
+  local t = now()
+  local renew = t - b.renewed >= RENEW
+  if not b.pending and not renew and not b.lost then return max(0, min(b.at - t, RENEW)) end
+  local r = self:_op("ready", b, renew and LEASE or 0, deadline)
+  if not r then   -- Redis is gone: go by the booked slot
+    b.pending = false
+    return max(0, min(b.at - now(), RENEW))
+  end
+  if r.lost or b.lost then
+    self.relets = self.relets + 1
+    local nb, d = self:_book(LEASE, deadline)
+    if not nb then b.pending = false; return 0 end
+    b.n, b.tag, b.pending, b.renewed, b.at, b.lost = nb.n, nb.tag, nb.pending, nb.renewed, nb.at, nil
+    return max(0, min(d, RENEW))
+  end
+  if renew then b.renewed = now() end
+  b.pending, b.at = r.pending, now() + r.delay
+  local d = r.delay
+  if r.pending and d < POLL then d = POLL end
+  return max(0, min(d, RENEW))
+end
+
+--- sent(booking [, deadline]) -> owed seconds: the booking leaves now.
+function limiter:sent(b, deadline)
+  if b.fallback then return self:_fallback():sent(b.fallback) end
+  b.pending = false
+  local r = self:_op("sent", b, 0, deadline)
+  if r and r.lost then
     -- The booking's lease ran out (this worker was late): nothing was
     -- recorded, so the request books again, leaving at its new slot.
-    local n2, d2 = self:_op("reserve", 0, 0)
-    return n2 and max(0, d2) or 0
+    self.relets = self.relets + 1
+    local nb, d = self:_book(0, deadline)
+    return nb and max(0, d) or 0
   end
-  return m and max(0, owed) or 0
+  return r and max(0, r.delay) or 0
 end
 
-function limiter:cancel(n)
-  if type(n) == "table" then return self:_fallback():cancel(n.fallback) end
-  self.pending[n] = nil
-  self:_op("cancel", n, 0)
-end
-
---- acquire() -> waited seconds | nil, err (yields with ngx.sleep).
-function limiter:acquire()
-  local start = ngx.now()
-  local d, n = self:reserve()
-  if d == nil then return nil, n end
-  while d > 0 do
-    self:hold(n, d + 1)
-    sleep(d)
-    d = self:ready(n)
-  end
-  local owed = self:sent(n)
-  sleep(owed)
-  ngx.update_time()
-  return ngx.now() - start
+function limiter:cancel(b, deadline)
+  if b.fallback then return self:_fallback():cancel(b.fallback) end
+  b.pending = false
+  self:_op("cancel", b, 0, deadline)
 end
 
 function limiter:stats()
   return { rate = self.rate, per = self.per, margin = self.margin, key = self.key,
-    shared = self.u.shown, granted = self.granted, redis_errors = self.errors,
-    redis_local = self.fallback_used, redis_down = self.down_until ~= nil }
+    shared = self.link.u.shown, granted = self.granted, relets = self.relets,
+    redis_errors = self.errors, redis_local = self.fallback_used, redis_repairs = self.repairs }
 end
 
 function limiter.close() end
@@ -219,25 +185,48 @@ function limiter.__tostring(self)
   return format("coreplus.limiter (%d per %g s, shared in Redis)", self.rate, self.per)
 end
 
+local function file_option(o, name)
+  local v = o[name]
+  if v ~= nil and (type(v) ~= "string" or v == "") then
+    raise("%s", "bad field '" .. name .. "' (a file path expected)")
+  end
+  return v
+end
+
 --- limiter(o, make_fallback): o as the transport's limiter{} (rate, per,
--- margin, key, shared = URL, on_redis_error, redis_timeout); make_fallback()
--- returns the limiter used while Redis is down (policy "local").
+-- margin, key, shared = URL, on_redis_error, redis_timeout, redis_cafile,
+-- redis_certfile, redis_keyfile, redis_insecure); make_fallback() returns
+-- the limiter used while Redis is down (policy "local").
 function _M.limiter(o, make_fallback)
-  local u, why = parse(o.shared)
-  if not u then raise("%s", "bad field 'shared' (" .. why .. ")") end
   local policy = o.on_redis_error or "local"
   if policy ~= "local" and policy ~= "fail" then
     raise("%s", "bad field 'on_redis_error' (\"local\" or \"fail\" expected)")
   end
-  local timeout = o.redis_timeout or 0.5
+  local timeout = o.redis_timeout or core.defaults.redis_timeout
   if type(timeout) ~= "number" or not (timeout > 0 and timeout <= 60) then
     raise("%s", "bad field 'redis_timeout' (seconds > 0 and <= 60 expected)")
   end
-  return setmetatable({ u = u, rate = o.rate, per = o.per, margin = o.margin, key = o.key,
-    wkey = core._private.redis_limiter_key(o.key), fail = policy == "fail",
-    timeout_ms = max(1, floor(timeout * 1000)), make_fallback = make_fallback,
-    pool = format("coreplus-redis|%s|%d|%d|%s", u.host, u.port, u.db, u.user or ""),
-    granted = 0, errors = 0, fallback_used = 0, pending = {}, warned = false }, limiter)
+  if o.redis_insecure ~= nil and type(o.redis_insecure) ~= "boolean" then
+    raise("%s", "bad field 'redis_insecure' (boolean expected)")
+  end
+  local tls = { certfile = file_option(o, "redis_certfile"), keyfile = file_option(o, "redis_keyfile"),
+    insecure = o.redis_insecure == true }
+  file_option(o, "redis_cafile")
+  local link, why = links.get(o.shared, tls)
+  if not link then raise("%s", "bad field 'shared' (" .. core.mask_url(why) .. ")") end
+  if link.u.tls and tls.insecure then
+    say_once("insecure " .. link.u.shown, "coreplus: redis_insecure = true: the certificate of ",
+      link.u.shown, " is not checked")
+  end
+  if o.redis_cafile then
+    say_once("cafile", "coreplus: redis_cafile does not apply to the ngx transport; nginx ",
+      "verifies Redis with lua_ssl_trusted_certificate (see nginx/coreplus.conf)")
+  end
+  local wkey = core._private.redis_limiter_key(o.key)
+  return setmetatable({ link = link, rate = o.rate, per = o.per, margin = o.margin, key = o.key,
+    wkey = wkey, slot = core._private.redis_limiter_slot(wkey), fail = policy == "fail",
+    timeout = timeout, make_fallback = make_fallback, granted = 0, errors = 0, relets = 0,
+    repairs = 0, fallback_used = 0, warned = false }, limiter)
 end
 
 return _M
