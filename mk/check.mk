@@ -5,6 +5,10 @@
 #   make check-asan            only the sanitizer run   (SPECS=... to narrow)
 #   make check-valgrind        only valgrind
 #   make asan-build            only build the sanitizer core.so (build/asan/)
+# The ASan pass skips the specs whose work runs in processes that never load
+# the ASan core.so, saying which and why (scripts/run-tests, asan_skip_reason;
+# docs/decisions.md#asan-skips); SPECS=... runs the files named, skipped or not.
+# SHUFFLE_SEED=N shuffles every busted run (make test and make test-fast too).
 ASAN_DIR   := build/asan
 ASAN_SO    := $(ASAN_DIR)/coreplus/core.so
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer \

@@ -40,8 +40,8 @@ local q, read, write, tmpdir = F.q, F.read, F.write, F.tmpdir
 
 local TOP = (os.getenv("PWD") or "."):gsub("/+$", "")
 -- Where this busted found the C core (build/lua5.4, or a rock's tree under
--- `luarocks test`; the normal build under the ASan pass): the blocks use it.
-local CORE_DIR = F.child_core_dir()
+-- `luarocks test`; the normal build in the ASan pass): the blocks use it.
+local CORE_DIR = F.core_dir()
 
 -- ===== the blocks =====
 

@@ -47,7 +47,7 @@ describe("core.json_decode", function()
   end)
 
   it("keeps integers as integers and the rest as floats (Lua 5.4)", function()
-    if not HAS_INTEGERS then return end
+    if not HAS_INTEGERS then return pending("LuaJIT has no integer subtype: json_decode gives floats there") end
     local v = decode('{"id":60,"neg":-7,"big":9223372036854775807,"f":2.5,"e":1e2,"z":0.0,'
       .. '"over":9223372036854775808}')
     assert.equal("integer", math.type(v.id))

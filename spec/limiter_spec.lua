@@ -393,7 +393,7 @@ describe("core.limiter misuse", function()
   end)
 
   it("closes at the end of a <close> scope (Lua 5.4)", function()
-    if not _VERSION:find("5%.4") then return end
+    if not _VERSION:find("5%.4") then return pending("<close> is Lua 5.4's") end
     local chunk = assert(load([[
       local core, k = ...
       do local l <close> = core.limiter{ key = k, rate = 1, per = 1, margin = 0 }
@@ -470,14 +470,22 @@ describe("core.limiter across processes (against the mock)", function()
 
   -- Runs n child processes that each send `count` requests as fast as their
   -- limiter allows; returns the mock's stats for that run.
+  -- They start together: each says it is ready (a file), and waits for the
+  -- spec's go (another file) once all are.
   local function run_children(n, count, shared)
     mock:reset()
-    local start = core.now() + 0.5
+    local gate = tmpfile()
     local code = ([[
       local core = require "coreplus.core"
       local lim = core.limiter{ rate = 10, per = 1, key = %q, shared = %s }
       local cred = { consumer_id = %q, consumer_secret = %q, access_token = %q }
-      core.sleep(%f - core.now())
+      local gate = %q
+      assert(io.open(gate .. ".ready" .. arg[1], "w")):close()
+      for _ = 1, 30000 do
+        local go = io.open(gate .. ".go")
+        if go then go:close(); break end
+        core.sleep(0.001)
+      end
       local ok, n429 = 0, 0
       for i = 1, %d do
         local r = core.request{ url = %q, cafile = %q, credentials = cred, limiter = lim }
@@ -485,7 +493,7 @@ describe("core.limiter across processes (against the mock)", function()
       end
       print(ok, n429)
     ]]):format(mock.base_url, shared and ("%q"):format(shared) or "nil", mock.consumer_id,
-      mock.consumer_secret, mock.access_token, start, count, mock:url("Location/"), mock.cafile)
+      mock.consumer_secret, mock.access_token, gate, count, mock:url("Location/"), mock.cafile)
     local script = tmpfile()
     local f = assert(io.open(script, "w"))
     f:write(code)
@@ -493,14 +501,29 @@ describe("core.limiter across processes (against the mock)", function()
     local env = ("LUA_CPATH='%s' LUA_PATH='%s' "):format(package.cpath, package.path)
     local procs = {}
     for i = 1, n do
-      procs[i] = assert(io.popen(env .. "lua5.4 " .. script .. " 2>&1"))
+      procs[i] = assert(io.popen(env .. "lua5.4 " .. script .. " " .. i .. " 2>&1"))
     end
+    local function all_ready()
+      for i = 1, n do
+        local r = io.open(gate .. ".ready" .. i)
+        if not r then return false end
+        r:close()
+      end
+      return true
+    end
+    for _ = 1, 3000 do
+      if all_ready() then break end
+      core.sleep(0.005)
+    end
+    assert(io.open(gate .. ".go", "w")):close()
     local outs = {}
     for i = 1, n do
       outs[i] = procs[i]:read("a")
       procs[i]:close()
     end
     os.remove(script)
+    os.remove(gate .. ".go")
+    for i = 1, n do os.remove(gate .. ".ready" .. i) end
     return mock:stats(), outs
   end
 

@@ -23,6 +23,8 @@ describe("mock server updatedSince and Field=", function()
   local mock
   lazy_setup(function() mock = testing.server{ rate_limit = false, month = "2025-09" } end)
   lazy_teardown(function() mock:stop() end)
+  -- (a client one it creates must not count in another's totals, in any order)
+  before_each(function() mock:reset() end)
 
   local function clients(since, extra)
     return H.get(mock, "Client/?updatedSince=" .. since .. (extra or ""))

@@ -36,10 +36,10 @@ describe("mock server faults", function()
   end)
 
   it("slow_body stalls after part of the body (past the client's timeout)", function()
-    local t = core.now()
     local res = with_fault("slow_body", { headers = { ["X-Mock-Delay"] = "3" }, max_time = 0.5 })
-    assert.are.equal(CURL_TIMEOUT, res.curl_rc)
-    assert.is_true(core.now() - t < 2)
+    assert.are.equal(CURL_TIMEOUT, res.curl_rc)   -- curl's 0.5 s ran out, not the 3 s
+    assert.are.equal(200, res.status)
+    assert.is_true(#res.body > 0)
   end)
 
   it("slow_body completes when the client waits long enough", function()

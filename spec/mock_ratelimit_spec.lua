@@ -1,8 +1,7 @@
 -- 10 requests per second per access token, by arrival, across workers.
 local testing = require "coreplus.testing"
+local core = require "coreplus.core"
 local H = dofile("spec/support/mock_http.lua")
-
-local function wait_window() os.execute("sleep 1.1") end
 
 describe("mock server rate limit", function()
   local mock
@@ -41,8 +40,15 @@ describe("mock server rate limit", function()
   it("serves again once the window has slid past (refusals do not extend it)", function()
     local codes = H.burst(mock, "Location/", 15)
     assert.are.equal(5, H.count(codes, 429))
-    wait_window()
-    assert.are.equal(200, H.get(mock, "Location/").status)
+    -- knocking all the while: were refusals counted, the window would never
+    -- slide past and this would end refused
+    local status
+    for _ = 1, 60 do
+      status = H.get(mock, "Location/").status
+      if status ~= 429 then break end
+      core.sleep(0.05)
+    end
+    assert.are.equal(200, status)
   end)
 
   it("reports max_in_window for a client that stays under the limit", function()

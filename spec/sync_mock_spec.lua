@@ -13,9 +13,15 @@ describe("mock server: records changed behind the client's back", function()
   local mock
   local month = os.date("!%Y-%m")
   lazy_setup(function()
-    -- this month's fixtures last changed before now; nothing changes after the mock started
+    -- this month's fixtures last changed when the mock started, at the
+    -- latest; updatedSince counts whole seconds, so the specs' "a second
+    -- ago" must be past that second: wait for the clock to tick into the next
     mock = testing.server{ rate_limit = false, clients = 300, month = month }
-    require("coreplus.core").sleep(1.1)
+    local up = os.time()
+    for _ = 1, 200 do
+      if os.time() > up then break end
+      require("coreplus.core").sleep(0.01)
+    end
   end)
   lazy_teardown(function() if mock then mock:stop() end end)
   before_each(function() mock:reset() end)

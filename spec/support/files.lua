@@ -3,6 +3,7 @@
 --   F.q(s)  F.capture(cmd)  F.read(path) -> text | nil  F.write(path, text [, mode])
 --   F.sh(cmd) -> true | false   F.tmpname() -> a path that does not exist yet
 --   F.tmpdir() -> a new directory (mktemp -d)   F.gone(pid) -> whether a process has ended
+--   F.core_dir() -> where a child Lua finds coreplus/core.so
 local _M = {}
 
 --- s quoted for a POSIX shell.
@@ -27,6 +28,17 @@ function _M.tmpname()
   local p = os.tmpname()
   os.remove(p)
   return p
+end
+
+--- The directory of the C core a child Lua should load: the one this busted
+-- found (build/lua5.4, or a rock's tree under `luarocks test`), except in the
+-- ASan pass, whose children run without the sanitizer runtime and so need
+-- the normal build (scripts/run-tests hands its cpath on in
+-- COREPLUS_CHILD_LUA_CPATH).
+function _M.core_dir()
+  local path = os.getenv("COREPLUS_CHILD_LUA_CPATH")
+  path = path and package.searchpath("coreplus.core", path) or package.searchpath("coreplus.core", package.cpath)
+  return assert(path, "no coreplus.core on the cpath"):match("^(.*)/coreplus/core%.so$")
 end
 
 --- A new temporary directory.
@@ -57,17 +69,6 @@ function _M.write(path, text, mode)
   f:write(text)
   f:close()
   if mode then assert(os.execute("chmod " .. mode .. " " .. _M.q(path))) end
-end
-
---- The directory holding the coreplus/core.so that a child Lua process the
--- spec starts should load: the one this busted found, except under the
--- suite's ASan pass, whose children run without the sanitizer's preload
--- (scripts/check-preload.c) and so take the normal build it names in
--- COREPLUS_CHILD_LUA_CPATH.
-function _M.child_core_dir()
-  local cpath = os.getenv("COREPLUS_CHILD_LUA_CPATH") or package.cpath
-  local so = package.searchpath("coreplus.core", cpath) or package.searchpath("coreplus.core", package.cpath)
-  return assert(so, "no coreplus/core.so on the cpath"):match("^(.*)/coreplus/core%.so$")
 end
 
 return _M

@@ -8,7 +8,7 @@
 --  - the mock server (`coreplus.testing.launcher`): a faithful fake coreplus
 --   over HTTPS on 127.0.0.1 (nginx with Lua). For integration tests.
 --
--- `require "coreplus.testing.busted"` adds `assert.coreplus_requested`.
+-- Loading `coreplus.testing.busted` as well adds `assert.coreplus_requested`.
 --
 --     local testing = require "coreplus.testing"
 --     local stub = testing.stub{ consumer_secret = "s" }

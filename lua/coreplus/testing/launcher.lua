@@ -1,6 +1,6 @@
 --- The mock coreplus server's launcher (reached as `coreplus.testing.server`).
+-- With `testing` the module coreplus.testing, as your spec loads it:
 --
---     local testing = require "coreplus.testing"
 --     local mock = testing.server{ tls = true, seed = 1 }
 --     local cp = mock:client{}          -- a coreplus client configured for it
 --     ...

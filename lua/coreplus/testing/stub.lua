@@ -9,9 +9,9 @@
 -- contract's fields. A request that no registered route matches fails with
 -- error kind `stub_missing` (the stub's own kind, with `final = true`: the
 -- client never repeats it, since a missing route stays missing), never with a
--- made-up 404.
+-- made-up 404. With `testing` the module coreplus.testing, as your spec
+-- loads it:
 --
---     local testing = require "coreplus.testing"
 --     local stub = testing.stub{ consumer_secret = "s", now = 1700000000 }
 --     stub:on("GET", "Client/", { body = { clients = {}, paging = { totalRows = 0 } } })
 --     stub:on("GET", "Location/", { responses = { { status = 429 }, { status = 429 },
