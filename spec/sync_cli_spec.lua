@@ -106,6 +106,30 @@ describe("coreplus sync", function()
     assert.are.equal(2, r.code)   -- one label for two practices
   end)
 
+  it("keeps the API version it found for the next run, as every command does", function()
+    local runtime = F.tmpdir()
+    local e = C.env_of(mock, { XDG_RUNTIME_DIR = runtime, COREPLUS_USER_AGENT = "sync-cli-spec/1.0",
+      COREPLUS_ISSUER = "https://sync-spec.example" })
+    mock:switches{ v2_only = { "Location" } }
+    local ok, err = pcall(function()
+      local url = fresh()
+      local before = mock:stats().by_path["/API/Core/v2.1/Location/"] or 0
+      for run = 1, 2 do
+        local r = C.run(e, "sync", "--to", url, "--resources", "locations", "--json")
+        assert.are.equal(0, r.code, r.err)
+        assert.is_true(cjson.decode(r.out).ok)
+        -- said by the first run only; the second goes straight to v2
+        assert.are.equal(run == 1 and 1 or 0, select(2, r.err:gsub("no route under API version v2.1", "")), r.err)
+      end
+      assert.are.equal(1, (mock:stats().by_path["/API/Core/v2.1/Location/"] or 0) - before)
+      assert.matches("locations:list\tv2", read(runtime .. "/coreplus-versions"))
+      assert.truthy(read(runtime .. "/coreplus-clock"), "the server's clock kept too")
+    end)
+    mock:switches{ v2_only = {} }
+    sh("rm -rf " .. q(runtime))
+    assert(ok, err)
+  end)
+
   -- Starts the CLI in the background; returns its pid and where its
   -- output and exit status go.
   local function start(...)

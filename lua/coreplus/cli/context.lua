@@ -168,10 +168,7 @@ function _M:client(extra)
   -- The spec's hook: options for every client of the run (a transport).
   for k, v in pairs(self.sys.client_options or {}) do o[k] = v end
   o.shared_limit = self:shared_limit_path()
-  -- The server's clock as an earlier run learnt it (coreplus.cli.clock).
-  if o.clock_offset == nil and not self.flags["dry-run"] then
-    o.clock_offset = clock.recall((tostring(o.base_url):gsub("/+$", "")), self.sys.now(), self.sys.clock_file)
-  end
+  if o.clock_offset == nil then o.clock_offset = self:recalled_clock(o.base_url) end
   o.log = o.log or self:log_function()
   if self.flags["dry-run"] then
     self.dry_seen = {}
@@ -184,16 +181,28 @@ function _M:client(extra)
     ok, cp = pcall(coreplus.new, o)
   end
   if not ok then usage(_M.strip_position(cp)) end
-  -- API versions found by earlier runs, and kept for later ones
-  require("coreplus.cli.versions").attach(cp)
+  _M.attach_versions(cp)
   self.cp = cp
   return cp
 end
 
---- Keeps what this run's client learnt of the server's clock for the next
--- run (coreplus.cli.clock); never fails.
-function _M:remember_clock()
-  local cp = self.cp
+--- The server's clock offset as an earlier run learnt it (coreplus.cli.clock),
+-- for a client's `clock_offset` option; nil when none is known (or in a dry run).
+function _M:recalled_clock(base_url)
+  if self.flags["dry-run"] then return nil end
+  return clock.recall((tostring(base_url):gsub("/+$", "")), self.sys.now(), self.sys.clock_file)
+end
+
+--- Gives a client the API versions earlier runs found, and keeps the ones it
+-- finds for later runs (coreplus.cli.versions).
+function _M.attach_versions(cp)
+  require("coreplus.cli.versions").attach(cp)
+end
+
+--- Keeps what a client (default: this run's) learnt of the server's clock
+-- for the next run (coreplus.cli.clock); never fails.
+function _M:remember_clock(cp)
+  cp = cp or self.cp
   local offset = cp and not self.flags["dry-run"] and _M.clock_offset(cp)
   if offset then pcall(clock.remember, cp.base_url, offset, self.sys.now(), self.sys.clock_file) end
 end

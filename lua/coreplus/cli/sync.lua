@@ -62,6 +62,7 @@ local function practices(ctx)
     local o = {}
     for k, v in pairs(ctx:require_settings()) do o[k] = v end
     o.log = ctx:log_function()
+    o.clock_offset = ctx:recalled_clock(o.base_url)
     local _, name = ctx:profile()
     return { { practice = ctx.flags.practice or ctx:setting("practice") or name or "default", options = o } }
   end
@@ -83,6 +84,7 @@ local function practices(ctx)
     seen[label] = true
     local o = settings.options(values)
     o.log = ctx:log_function()
+    o.clock_offset = ctx:recalled_clock(o.base_url)
     list[#list + 1] = { practice = label, options = o }
   end
   return list
@@ -222,12 +224,15 @@ local function run(ctx)
       return _M.EXIT.usage
     end
   end
+  -- What earlier runs of the tool learnt of each server, as for every command.
+  for _, c in ipairs(s:clients()) do ctx.attach_versions(c.client) end
   signals.catch()
   local status
   while true do
     if bar then bar:reset() end
     local report = s:run()
     if bar then bar:finish() end
+    for _, c in ipairs(s:clients()) do ctx:remember_clock(c.client) end
     print_report(ctx, report)
     status = _M.status(report)
     if not watch or signals.caught() then break end

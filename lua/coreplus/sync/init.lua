@@ -238,6 +238,14 @@ function Sync:stats()
   return self.totals
 end
 
+--- The practices' clients, in order: `{{practice =, client =}, ...}` (for a
+-- caller that hands them what it knows of the server, or reads their metrics).
+function Sync:clients()
+  local out = {}
+  for i, entry in ipairs(self.jobs) do out[i] = { practice = entry.job.practice, client = entry.cp } end
+  return out
+end
+
 --- Closes the database and the scheduler. Safe to repeat.
 function Sync:close()
   if self.db then self.db:close() end
