@@ -58,6 +58,18 @@ describe("coreplus sync", function()
     end
   end)
 
+  it("piped without --json, prints a JSON line per resource whose numbers are numbers", function()
+    local r = C.run(env, "sync", "--to", fresh(), "--resources", "locations,practitioners")
+    assert.are.equal(0, r.code, r.err)
+    local lines = C.lines(r.out)
+    assert.are.equal(2, #lines)
+    for _, line in ipairs(lines) do
+      local row = cjson.decode(line)
+      assert.are.equal("number", type(row.seconds), line)
+      assert.are.equal("number", type(row.read), line)
+    end
+  end)
+
   it("labels the rows with --practice", function()
     local url = fresh()
     local r = C.run(env, "sync", "--to", url, "--resources", "locations", "--practice", "north")

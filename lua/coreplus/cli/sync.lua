@@ -141,13 +141,15 @@ local function print_report(ctx, report)
   local p = plain(report)
   if ctx.flags.json then return ctx:print(output.json(p)) end
   local rows = {}
+  -- seconds as a number in JSON lines, with one decimal in a table
+  local as_table = ctx:format() == "table"
   for _, pr in ipairs(p.practices) do
     if pr.error then rows[#rows + 1] = { practice = pr.practice, resource = "(all)", ok = false,
       error = pr.error.message } end
     for _, r in ipairs(pr.resources) do
       rows[#rows + 1] = { practice = pr.practice, resource = r.resource, ok = r.ok, read = r.read,
         written = r.written, unchanged = r.unchanged, deleted = r.deleted, requests = r.requests,
-        rate_limited = r.rate_limited, seconds = r.seconds and format("%.1f", r.seconds),
+        rate_limited = r.rate_limited, seconds = as_table and r.seconds and format("%.1f", r.seconds) or r.seconds,
         error = r.error and r.error.message }
     end
   end
