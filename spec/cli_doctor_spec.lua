@@ -163,6 +163,17 @@ describe("coreplus doctor", function()
     end)
   end)
 
+  it("a shared limit that fails says why and what to do, not only its kind (1)", function()
+    -- nothing listens on port 1: every request fails in the limiter, unsent
+    local r = H.run(env, "doctor", "--json", "--shared-limit", "redis://:pw@127.0.0.1:1/0", "--on-redis-error", "fail")
+    assert.equal(1, r.code, r.err)
+    local c = by_check(r.out)["GET Location/"]
+    assert.equal("fail", c.status)
+    assert.matches("^limiter: redis://:%*%*%*@127%.0%.0%.1:1/0", c.detail)
+    assert.matches("on_redis_error", c.cause, 1, true)
+    assert.is_nil(r.out:find(":pw@", 1, true))
+  end)
+
   it("--json is one array of {check, status, detail, cause} for monitoring", function()
     local r = H.run(env, "doctor", "--json")
     assert.equal(0, r.code)

@@ -374,6 +374,9 @@ function _M.from_transport(err, method, url)
       .. " (never `insecure` in production)"
   elseif e.kind == "timeout" and not e.hint then
     e.hint = "raise `timeout` or check the network path to coreplus"
+  elseif e.kind == "limiter" and not e.hint then
+    e.hint = "nothing was sent: check the shared limit (for Redis: that it answers, and the URL, password and"
+      .. " `redis_cafile`), or set `on_redis_error = \"local\"` to carry on under this process's own limit"
   end
   return _M.new(e)
 end

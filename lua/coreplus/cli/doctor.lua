@@ -322,7 +322,10 @@ local function check_endpoint(d, e, page, err)
   local name = "GET " .. e.path
   if page then return check_readable(d, e, page) end
   local reason = err.reasons and err.reasons[1]
-  local detail = format("%s (HTTP %s)%s", err.kind, tostring(err.status or "-"), reason and (": " .. reason) or "")
+  -- no HTTP answer (the limiter, the network): what the transport said
+  local detail = err.status
+    and format("%s (HTTP %s)%s", err.kind, tostring(err.status), reason and (": " .. reason) or "")
+    or format("%s: %s", err.kind, tostring(err.message))
   if err.kind == "forbidden" and d.need and not d.need[e.resource] then
     -- An add-on that does not use this endpoint can live without it.
     return d:add(name, "warn", detail, (err.hint or "") .. " (not needed: it is not in --need)")
