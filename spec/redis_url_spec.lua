@@ -137,8 +137,10 @@ describe("a Redis URL's password never reaches a message", function()
     F.sh("mkdir -p " .. F.q(dir .. "/coreplus"))
     F.write(dir .. "/coreplus/config", "[p]\nbase_url = https://x.example\nconsumer_id = c\n"
       .. "consumer_secret = s\naccess_token = t\nshared_limit = rediss://app:hunter2@cache:6380/0\n", "600")
-    local out = F.capture(("XDG_CONFIG_HOME=%s scripts/lua-env --checkout lua5.4 lua5.4 bin/coreplus "
-      .. "profiles --jsonl 2>&1"):format(F.q(dir)))
+    -- the tool of the Lua paths this suite runs with (a checkout's build, or a rock's tree)
+    local r = dofile("spec/support/cli.lua").run({ XDG_CONFIG_HOME = dir, COREPLUS_PROFILE = false },
+      "profiles", "--jsonl")
+    local out = r.out .. r.err
     F.sh("rm -rf " .. F.q(dir))
     assert.is_nil(out:find("hunter2", 1, true), out)
     assert.matches("rediss://app:***@cache:6380/0", out, 1, true)
