@@ -48,6 +48,13 @@ describe("misuse errors", function()
     assert.equal(debug.getinfo(1, "l").currentline - 2, at)
   end)
 
+  it("name the caller's line for cp:request with an option it does not know (a misspelt query)", function()
+    local cp = client()
+    local msg, at = raised(function() local r = cp:request("GET", "Client/", { querry = { name = "x" } }); return r end)
+    assert.matches("bad argument #3 to 'request' (unknown option 'querry'", msg, 1, true)
+    assert.equal(debug.getinfo(1, "l").currentline - 2, at)
+  end)
+
   it("name the caller's line for a bad query parameter of list", function()
     local cp = client()
     local msg, at = raised(function() local r = cp.clients:list{ pageNumber = 1, x = print }; return r end)

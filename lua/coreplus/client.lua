@@ -177,6 +177,11 @@ function _M:learn_versions(known, on_found)
   eng.on_version_found = on_found
 end
 
+-- The options cp:request takes.
+local REQUEST_OPTION_LIST = "query, body, headers, version, operation, multipart"
+local REQUEST_OPTIONS = {}
+for k in REQUEST_OPTION_LIST:gmatch("%a+") do REQUEST_OPTIONS[k] = true end
+
 --- Sends one request to any path, for endpoints the catalogue does not
 -- have yet: signed, throttled and retried like the resource operations.
 -- @tparam string method `"GET"`, `"POST"`, `"PUT"`, `"DELETE"` (any case)
@@ -185,7 +190,8 @@ end
 -- @tparam[opt] table opts `query` (a table: list values become repeated
 --  keys), `body` (a table, sent as JSON, or a string), `headers` (extra
 --  headers), `version` (this request's API version), `operation` (its label
---  in the metrics, e.g. `"payments:list"`; default `"request"`)
+--  in the metrics, e.g. `"payments:list"`; default `"request"`), `multipart`
+--  (a list of parts, for `File/` and `Message/`); any other key raises
 -- @treturn table the decoded JSON body, and the transport's response (`status`,
 --  `headers`, `body`, `elapsed`, ...); or nil and an error (`coreplus.errors`)
 -- @usage local body, res = cp:request("GET", "Payment/", { query = { invoiceId = "..." } })
@@ -198,6 +204,12 @@ function _M:request(method, path, opts)
   end
   if opts ~= nil and type(opts) ~= "table" then
     misuse.raise("bad argument #3 to 'request' (table expected, got %s)", type(opts))
+  end
+  for k in pairs(opts or {}) do
+    -- a misspelt `query` would otherwise be dropped, and the request sent without it
+    if not REQUEST_OPTIONS[k] then
+      misuse.raise("bad argument #3 to 'request' (unknown option '%s'; known: %s)", tostring(k), REQUEST_OPTION_LIST)
+    end
   end
   local op = opts and opts.operation
   if op ~= nil and (type(op) ~= "string" or #op > 64 or not op:match("^[%w_.:-]+$")) then
