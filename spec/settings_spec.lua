@@ -219,6 +219,29 @@ describe("settings: one set of names for every source", function()
     F.write(dir .. "/coreplus/config", profile_text("every"), "600")
   end)
 
+  it("a value coreplus.new refuses is named with where it was given, in every source", function()
+    local base = { COREPLUS_BASE_URL = "https://a.example", COREPLUS_CONSUMER_ID = "c",
+      COREPLUS_CONSUMER_SECRET = "s", COREPLUS_ACCESS_TOKEN = "t", COREPLUS_LIMIT_KEY = "bogus" }
+    local ok, err = pcall(coreplus.from_env, { transport = stub }, getenv_of(base))
+    assert.is_false(ok)
+    assert.matches("option 'limit_key' must be .* %(set by COREPLUS_LIMIT_KEY%)$", tostring(err))
+    assert.matches("^spec/settings_spec.lua:%d+: coreplus.new: ", tostring(err))   -- the caller's line, once
+    -- an override is the caller's own: no variable to name
+    ok, err = pcall(coreplus.from_env, { transport = stub, limit_key = "other" }, getenv_of(base))
+    assert.is_false(ok)
+    assert.is_nil(tostring(err):find("set by", 1, true), tostring(err))
+    F.write(dir .. "/coreplus/config", "[p]\nbase_url = https://a.example\nconsumer_id = c\n"
+      .. "consumer_secret = s\naccess_token = t\ntimeout = -1\n\n" .. profile_text("every"), "600")
+    ok, err = pcall(require("coreplus.profile").from_profile, "p", { transport = stub },
+      getenv_of{ XDG_CONFIG_HOME = dir })
+    assert.is_false(ok)
+    assert.matches("(set by timeout in profile p)", tostring(err), 1, true)
+    local r = H.main({ XDG_CONFIG_HOME = dir }, { "--profile", "every", "--limit-key", "bogus", "locations" },
+      { transport = stub })
+    assert.equal(2, r.code)
+    assert.matches("(set by --limit-key)", r.err, 1, true)
+  end)
+
   it("knows booleans by the usual words", function()
     local row = { type = "boolean" }
     for _, w in ipairs{ "true", "YES", "on", "1" } do assert.is_true(settings.parse(row, w, "x")) end

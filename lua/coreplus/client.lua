@@ -14,6 +14,7 @@ local core = require "coreplus.core"
 local config = require "coreplus.config"
 local engine = require "coreplus.engine"
 local misuse = require "coreplus.misuse"
+local settings = require "coreplus.settings"
 local url = require "coreplus.url"
 local resource = require "coreplus.resource"
 local transports = require "coreplus.transport"
@@ -175,6 +176,20 @@ function _M:learn_versions(known, on_found)
     if type(k) == "string" and type(v) == "string" and v:match("^v[%d.]+$") then eng.found_versions[k] = v end
   end
   eng.on_version_found = on_found
+end
+
+--- new(opts) for options read from settings (coreplus.from_env,
+-- coreplus.from_profile): an option it refuses is named with the variable or
+-- profile key that gave it (`from`, coreplus.settings.read's).
+-- @tparam table opts the options
+-- @tparam table from setting name -> where it was given
+-- @return a client
+function _M.new_from(opts, from)
+  local ok, cp = pcall(_M.new, opts)
+  if ok then return cp end
+  if type(cp) ~= "string" then error(cp, 0) end
+  -- (raised again at the caller's line: the position new gave it goes first)
+  misuse.raise("%s", settings.blame((cp:gsub("^.-:%d+: ", "", 1)), from))
 end
 
 -- The options cp:request takes.

@@ -146,16 +146,20 @@ _M.ENV = settings.env_options()
 -- @usage -- after eval "$(coreplus-mock start)" in the shell:
 -- local cp = coreplus.from_env{ retries = 0 }
 function _M.from_env(overrides, getenv)
-  local values, err = settings.read(settings.env_source(getenv or os_getenv))
-  if not values then misuse.raise("coreplus.from_env: %s", err) end
+  local values, err_or_from = settings.read(settings.env_source(getenv or os_getenv))
+  if not values then misuse.raise("coreplus.from_env: %s", err_or_from) end
   local opts = settings.options(values)
-  for k, v in pairs(overrides or {}) do opts[k] = v end
+  for k, v in pairs(overrides or {}) do
+    opts[k] = v
+    local row = settings.row(k)
+    if row then err_or_from[row.name] = nil end   -- the caller's, not a variable's
+  end
   for _, row in ipairs(settings.required()) do
     if opts[row.option] == nil then
       misuse.raise("coreplus.from_env: %s is not set (option '%s')", row.env, row.option)
     end
   end
-  return _M.new(opts)
+  return require("coreplus.client").new_from(opts, err_or_from)
 end
 
 --- A client from a section of the config file: `coreplus.from_profile("sandbox")`.

@@ -166,9 +166,9 @@ end
 --- The client options in a section (settings only the tool reads left
 -- out), or nil and what is wrong; `name` labels it in errors.
 function _M.options(section, name)
-  local values, err = settings.read(settings.section_source(section, "profile " .. tostring(name)))
-  if not values then return nil, err end
-  return settings.options(values)
+  local values, err_or_from = settings.read(settings.section_source(section, "profile " .. tostring(name)))
+  if not values then return nil, err_or_from end
+  return settings.options(values), err_or_from
 end
 
 --- coreplus.from_profile([name [, overrides]]): a client configured from the
@@ -187,15 +187,19 @@ function _M.from_profile(name, overrides, getenv)
     misuse.raise("coreplus.from_profile: %s", found or ("no profile given, no COREPLUS_PROFILE and no [default]"
       .. " section in " .. tostring(_M.path(getenv))))
   end
-  local o, err = _M.options(section, found)
-  if not o then misuse.raise("coreplus.from_profile: %s", err) end
-  for k, v in pairs(overrides or {}) do o[k] = v end
+  local o, err_or_from = _M.options(section, found)
+  if not o then misuse.raise("coreplus.from_profile: %s", err_or_from) end
+  for k, v in pairs(overrides or {}) do
+    o[k] = v
+    local row = settings.row(k)
+    if row then err_or_from[row.name] = nil end   -- the caller's, not the profile's
+  end
   -- the metrics' label: the profile's name unless the profile or the caller gives one
   if o.practice == nil then o.practice = found end
   for _, key in ipairs(require("coreplus.config").REQUIRED) do
     if o[key] == nil then misuse.raise("coreplus.from_profile: the profile has no %s", key) end
   end
-  return require("coreplus.client").new(o)
+  return require("coreplus.client").new_from(o, err_or_from)
 end
 
 return _M

@@ -202,6 +202,17 @@ function _M.read(source, into, from)
   return into, from
 end
 
+--- A message of coreplus.new's that names an option ("option 'timeout'
+-- must be ..."), with where that setting was given, from `read`'s `from`:
+-- "... (set by COREPLUS_TIMEOUT)". Unchanged when `from` does not say.
+function _M.blame(message, from)
+  local name = type(message) == "string" and message:match("option '([%w_]+)'")
+  local row = name and BY_NAME[name]
+  local where = row and from and from[row.name]
+  if not where then return message end
+  return message .. " (set by " .. where .. ")"
+end
+
 --- Plain HTTP is allowed only toward this machine (the bundled mock).
 function _M.local_http(base_url)
   local host = type(base_url) == "string" and base_url:match("^http://([^/:]+)")

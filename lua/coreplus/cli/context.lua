@@ -102,7 +102,7 @@ function _M:options()
   if not ok then usage(err) end
   self.from = {}
   for key, where in pairs(from) do self.from[settings.row(key).option or key] = where end
-  self.values, self.opts = values, settings.options(values)
+  self.values, self.opts, self.given_by = values, settings.options(values), from
   return self.opts
 end
 
@@ -180,7 +180,7 @@ function _M:client(extra)
     o.shared_limit = nil
     ok, cp = pcall(coreplus.new, o)
   end
-  if not ok then usage(_M.strip_position(cp)) end
+  if not ok then usage(settings.blame(_M.strip_position(cp), self.given_by)) end
   _M.attach_versions(cp)
   self.cp = cp
   return cp
