@@ -29,6 +29,15 @@ describe("coreplus CLI", function()
       assert.truthy(l[6]:find("of 537", 1, true))
     end)
 
+    it("says an empty table once", function()
+      for _, all in ipairs{ false, true } do
+        local r = all and run(env, "clients", "--table", "--name", "Nobody-Such", "--all")
+          or run(env, "clients", "--table", "--name", "Nobody-Such")
+        assert.equal(0, r.code, r.err)
+        assert.equal("(no rows)\n", r.out)
+      end
+    end)
+
     it("prints a JSON array with --json", function()
       local r = run(env, "clients", "--json", "--page-size", "2")
       assert.equal(0, r.code)

@@ -9,7 +9,9 @@ local ceil = math.ceil
 
 local _M = {}
 
+-- (an empty table has said "(no rows)" already)
 local function rows(n)
+  if n == 0 then return "" end
   return format("(%d row%s)\n", n, n == 1 and "" or "s")
 end
 
