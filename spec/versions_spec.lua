@@ -61,7 +61,7 @@ describe("API versions: a resource served under v2 only", function()
 
   it("books once when Appointment/ is v2 only: the route-not-found POST was not processed", function()
     mock:switches{ v2_only = { "Appointment" } }
-    local cp = client()
+    local cp, said = client()
     local loc = assert(cp.locations:all{})[1]
     local atype = assert(cp.appointment_types:all{})[1]
     local slot = assert(cp.availability_slots:next_free{ locationId = loc.locationId,
@@ -74,6 +74,13 @@ describe("API versions: a resource served under v2 only", function()
     assert.equal(1, mock:stats().bookings_created)
     assert.equal(1, hits("/API/Core/v2.1/Appointment/"))
     assert.equal(1, hits("/API/Core/v2/Appointment/"))
+    -- cancelling is another operation on the same POST Appointment/: found again, said once in all
+    assert(cp.appointments:cancel(appt.appointmentId))
+    local posts = 0
+    for _, s in ipairs(said) do
+      if s.message:find("^POST Appointment/ has no route") then posts = posts + 1 end
+    end
+    assert.equal(1, posts)
   end)
 
   it("never repeats a write whose answer is not route-not-found (a missing record, a server error)", function()

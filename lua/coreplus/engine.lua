@@ -350,12 +350,14 @@ local function other_version(route, tried)
 end
 
 -- The operation answers under `version`: remembered for this client (and
--- handed to on_version_found), and said once.
+-- handed to on_version_found), and said once (once for operations that
+-- share a method and path: booking and cancelling both POST Appointment/).
 function _M:found_version(route, version, tried, method, path)
   self.found_versions[route.key] = version
   if self.on_version_found then pcall(self.on_version_found, route.key, version) end
-  self:warn("version " .. route.key, format("%s %s has no route under API version %s at %s; %s answers and is"
-    .. " used from now on (pin it: the client's version = %q, coreplus CLI --api-version %s)",
+  self:warn(format("version %s %s %s", method, path, version),
+    format("%s %s has no route under API version %s at %s; %s answers and is used from now on"
+      .. " (pin it: the client's version = %q, coreplus CLI --api-version %s)",
     method, path, tried, self.base_url, version, version, version))
 end
 
