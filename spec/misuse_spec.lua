@@ -83,6 +83,16 @@ describe("misuse errors", function()
     assert.equal(debug.getinfo(1, "l").currentline - 2, at)
   end)
 
+  it("from_env without its variables inside nginx names the env directive it needs", function()
+    local outside = select(2, pcall(coreplus.from_env, nil, function() return nil end))
+    assert.is_nil(tostring(outside):find("env COREPLUS", 1, true))
+    rawset(_G, "ngx", {})   -- as inside nginx: the only sign from_env reads
+    local ok, err = pcall(coreplus.from_env, nil, function() return nil end)
+    rawset(_G, "ngx", nil)
+    assert.is_false(ok)
+    assert.matches("env COREPLUS_BASE_URL;", tostring(err), 1, true)
+  end)
+
   it("name the caller's line for from_env without its variables", function()
     local msg, at = raised(function() local r = coreplus.from_env(nil, function() return nil end); return r end)
     assert.matches("COREPLUS_BASE_URL is not set", msg, 1, true)

@@ -156,7 +156,9 @@ function _M.from_env(overrides, getenv)
   end
   for _, row in ipairs(settings.required()) do
     if opts[row.option] == nil then
-      misuse.raise("coreplus.from_env: %s is not set (option '%s')", row.env, row.option)
+      -- nginx hands its workers only the variables its `env` directives name
+      misuse.raise("coreplus.from_env: %s is not set (option '%s')%s", row.env, row.option,
+        rawget(_G, "ngx") and ("; inside nginx, name it in nginx.conf's main context: env " .. row.env .. ";") or "")
     end
   end
   return require("coreplus.client").new_from(opts, err_or_from)
