@@ -172,6 +172,20 @@ describe("coreplus doctor", function()
     assert.matches("^limiter: redis://:%*%*%*@127%.0%.0%.1:1/0", c.detail)
     assert.matches("on_redis_error", c.cause, 1, true)
     assert.is_nil(r.out:find(":pw@", 1, true))
+    assert.equal("fail", by_check(r.out).shared_limit.status)
+  end)
+
+  it("names the shared limit, and WARNs (0) when Redis does not answer and each process limits alone", function()
+    local r = H.run(env, "doctor", "--json", "--shared-limit", "redis://:pw@127.0.0.1:1/0")
+    assert.equal(0, r.code, r.out)
+    local c = by_check(r.out)
+    assert.equal("ok", c["GET Location/"].status)   -- on_redis_error = "local": the calls go on
+    assert.equal("warn", c.shared_limit.status)
+    assert.matches("redis://:***@127.0.0.1:1/0: Redis did not answer", c.shared_limit.detail, 1, true)
+    r = H.run(env, "doctor", "--json")
+    c = by_check(r.out).shared_limit
+    assert.equal("ok", c.status)
+    assert.equal("the file " .. env.COREPLUS_SHARED_LIMIT, c.detail)
   end)
 
   it("--json is one array of {check, status, detail, cause} for monitoring", function()

@@ -393,6 +393,22 @@ local function diagnose_invalid_token(d)
     failures.invalid_token, #d.endpoints), "likely cause: " .. cause)
 end
 
+-- The shared limit the calls above went through: which one, and for Redis
+-- whether it answered (with on_redis_error = "local" a dead Redis costs no
+-- call, only the sharing: nothing else here would show it).
+local function check_shared_limit(d)
+  local lim = d.cp.limiter
+  local ok, s = pcall(function() return lim.stats(lim) end)
+  if not ok or type(s) ~= "table" then return end
+  if not s.shared then return d:add("shared_limit", "ok", "not shared: this process keeps the limit alone") end
+  if s.redis_connected == nil then return d:add("shared_limit", "ok", "the file " .. tostring(s.shared)) end
+  if s.redis_connected then return d:add("shared_limit", "ok", tostring(s.shared) .. ": Redis answers") end
+  local fail = d.o.on_redis_error == "fail"
+  d:add("shared_limit", fail and "fail" or "warn", tostring(s.shared) .. ": Redis did not answer"
+    .. (fail and "" or "; each process keeps the limit alone meanwhile (on_redis_error = \"local\")"),
+    "the reason is on stderr; check that Redis is up and the URL, password and redis_cafile (rediss://)")
+end
+
 local function check_server(d)
   local retries = {}
   d.cp = d.ctx:client{ on_request = function(info)
@@ -411,6 +427,7 @@ local function check_server(d)
   d.zone = type(loc) == "table" and type(loc.timeZone) == "table" and loc.timeZone.timezoneId or nil
   d.today = os.date("!%Y-%m-%d", floor(d.ctx.sys.now() + (d.offset or 0)))
   check_endpoints(d, first, first_err)
+  check_shared_limit(d)
   diagnose_user_agent(d)
   diagnose_invalid_token(d)
 end
