@@ -240,6 +240,20 @@ describe("coreplus-mock CLI", function()
     assert.is_false(exists(prefix))
   end)
 
+  it("takes --rate-limit N or off, as its usage says", function()
+    for _, case in ipairs{ { "off", false }, { "3", 3 } } do
+      local p = io.popen(H.CLEAN .. "bin/coreplus-mock start --plain --rate-limit " .. case[1] .. " 2>&1")
+      local out = p:read("a")
+      p:close()
+      local pid = tonumber(out:match("COREPLUS_MOCK_PID=(%d+)"))
+      local prefix = out:match("COREPLUS_MOCK_PREFIX='?([^'\n]+)")
+      assert.is_not_nil(pid, out)
+      local cfg = require("cjson").decode(assert(io.open(prefix .. "/mock.json")):read("a"))
+      os.execute(H.CLEAN .. "bin/coreplus-mock stop --pid " .. pid .. " --prefix " .. prefix)
+      assert.are.equal(case[2], cfg.rate_limit)
+    end
+  end)
+
   it("rejects unknown options", function()
     local ok = os.execute(H.CLEAN .. "bin/coreplus-mock start --bogus 2>/dev/null")
     assert.is_falsy(ok)
