@@ -5,6 +5,7 @@
 --   T        the transport
 --   U        the base URL of a server with the harness's /raw/ responses
 --   D        the same server on a port where no connection is ever pooled
+--   OTHER    the same server over TLS with a certificate no trusted CA signed
 --   C        credentials (the stub checks them; the others send them)
 --   RESET()  forgets the requests seen;  SEEN(path) -> how many reached path
 --   LIMITED  whether the transport has a limiter
@@ -119,6 +120,57 @@ local CASES = {
     end,
   },
   {
+    name = "ends an answer slower than the deadline: timeout, sent, for GET and POST alike",
+    network = true,
+    code = [[
+      local out = {}
+      for _, method in ipairs{ "GET", "POST" } do
+        local t0 = T.now()
+        local res, err = T.request{ method = method, url = D .. "/raw/slow?s=3", credentials = C,
+          body = method == "POST" and "{}" or nil, timeout = 1, deadline = t0 + 1 }
+        out[method] = { res = res ~= nil, err = fields(err), took = T.now() - t0 }
+      end
+      return out]],
+    check = function(r)
+      for _, method in ipairs{ "GET", "POST" } do
+        assert.is_false(r[method].res)
+        assert.are.equal("timeout", r[method].err.kind)
+        assert.is_true(r[method].err.sent)
+        assert.is_true(r[method].took < 2.5, method .. " took " .. r[method].took)
+      end
+    end,
+  },
+  {
+    name = "refuses a certificate no trusted CA signed: tls, unsent",
+    network = true,
+    code = [[
+      local res, err = T.request{ url = OTHER .. "/raw/sized?n=1", credentials = C }
+      return { res = res ~= nil, err = fields(err) }]],
+    check = function(r)
+      assert.is_false(r.res)
+      assert.are.equal("tls", r.err.kind)
+      assert.is_false(r.err.sent)
+    end,
+  },
+  {
+    name = "stops reading a body over max_body, sized or chunked: too_large, sent",
+    network = true,
+    code = [[
+      local out = {}
+      for _, path in ipairs{ "/raw/sized?n=5000", "/raw/bigchunks?k=4" } do
+        local res, err = T.request{ url = U .. path, credentials = C, max_body = 100 }
+        out[#out + 1] = { res = res ~= nil, err = fields(err) }
+      end
+      return out]],
+    check = function(r)
+      for _, x in ipairs(r) do
+        assert.is_false(x.res)
+        assert.are.equal("too_large", x.err.kind)
+        assert.is_true(x.err.sent)
+      end
+    end,
+  },
+  {
     name = "sends a request once: a connection closed without an answer is an error, sent",
     code = [[
       RESET()
@@ -216,7 +268,7 @@ end
 local drivers = {
   curl = function(h)
     local env = setmetatable({ T = require("coreplus.transport").resolve("curl"), U = h.plain, D = h.spare,
-      CLOSED = h.closed, LIMITED = true }, { __index = _G })
+      CLOSED = h.closed, OTHER = h.other, LIMITED = true }, { __index = _G })
     local F = dofile("spec/support/files.lua")
     local base = {}
     env.SEEN = function(path)
@@ -234,14 +286,14 @@ local drivers = {
   ngx = function(h)
     return function(code)
       local json = h.run(harness.fmt([[
-        local T, U, D, CLOSED, LIMITED = t, $1, $2, $3, true
+        local T, U, D, CLOSED, OTHER, LIMITED = t, $1, $2, $3, $4, true
         local d = ngx.shared.spec_counts
         local base = {}
         local function SEEN(path) return (d:get(path) or 0) - (base[path] or 0) end
         local function RESET()
           for _, path in ipairs{ "/raw/sized", "/raw/drop" } do base[path] = d:get(path) or 0 end
         end
-      ]], h.plain, h.spare, h.closed) .. PRELUDE .. "return (function() " .. code .. " end)()")
+      ]], h.plain, h.spare, h.closed, h.other) .. PRELUDE .. "return (function() " .. code .. " end)()")
       return json
     end
   end,
@@ -265,7 +317,7 @@ local function applies(name, case)
   return true
 end
 
-local EXPECTED = { curl = #CASES, ngx = #CASES, stub = #CASES - 3 }
+local EXPECTED = { curl = #CASES, ngx = #CASES, stub = #CASES - 6 }
 
 describe("the transport contract", function()
   local h
