@@ -56,6 +56,17 @@ describe("coreplus.sync into PostgreSQL, its own", function()
     db:close()
   end)
 
+  it("a database or user the server does not know is a database error that says where to look", function()
+    for _, url in ipairs{ (server.url:gsub("/postgres$", "/no_such_db")),
+      (server.url:gsub("postgres://postgres@", "postgres://no_such_user:pw@")) } do
+      local db, err = sync.open(url)
+      assert.is_nil(db)
+      assert.are.equal("database", err.kind)
+      assert.matches("database, user or password", err.hint, 1, true)
+      assert.is_nil(tostring(err):find(":pw@", 1, true))
+    end
+  end)
+
   it("binds every value as a parameter: a name full of SQL is stored as it is", function()
     local url = fresh_url()
     local cp = mock:client{ shared_limit = false, user_agent = "sync-spec/1.0", issuer = "https://sync-spec.example" }

@@ -25,7 +25,7 @@ function _M.connect(driver, package_name, ...)
   end
   local conn, err = DBI.Connect(driver, ...)
   if not conn then
-    err = tostring(err):gsub("%s*\n%s*", " ")
+    err = tostring(err):gsub("%s*\n%s*", " "):gsub("[%s.]+$", "")   -- one line, no stop before the hint
     if err:find("not found", 1, true) and err:find(driver, 1, true) then
       return nil, db_error("lua-dbi has no " .. driver .. " driver", install_hint(package_name))
     end

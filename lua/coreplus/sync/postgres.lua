@@ -13,8 +13,14 @@ local KEY = "hashtextextended(?, 0)"
 
 -- (libpq's messages name the host and user, never the password)
 function _M.connect(where)
-  return dbi.connect("PostgreSQL", "lua-dbi-postgresql", where.database, where.user, where.password, where.host,
-    where.port)
+  local conn, err = dbi.connect("PostgreSQL", "lua-dbi-postgresql", where.database, where.user, where.password,
+    where.host, where.port)
+  -- lua-dbi 0.7 loses the server's reason for refusing a login: say where it is
+  if not conn and not err.hint and tostring(err.message):find("closed the connection unexpectedly", 1, true) then
+    err.hint = "PostgreSQL ended the connection as it opened: most often a database, user or password it does"
+      .. " not know, or pg_hba.conf refusing this host; the server's log names which"
+  end
+  return conn, err
 end
 
 -- A statement never waits forever: a hung server or a table someone else
