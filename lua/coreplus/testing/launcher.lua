@@ -17,6 +17,7 @@
 -- @module coreplus.testing.launcher
 local conf = require "coreplus.testing.mock.conf"
 local nginx = require "coreplus.testing.nginx"
+local process = require "coreplus.testing.process"
 local WATCHDOG = require("coreplus.testing.watchdog").script
 local defaults = require "coreplus.defaults"
 local url = require "coreplus.url"
@@ -42,66 +43,16 @@ local DEFAULTS = { tls = true, latency = 0, skew = 0, clients = 537, seed = 1, w
   nginx = false, versions = "strict", block_default_user_agent = false, limit_key = "access_token",
   tenants = 1, ignore_filters = false, v2_only = false, jitter = 0 }
 
--- ===== Shell helpers =====
-
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
--- Under `make check` this process runs with a sanitizer runtime in
--- LD_PRELOAD; the helper commands (curl above all: it deadlocks in a futex)
--- must not inherit it.
-local CLEAN = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
+local q, exec, capture, sleep = process.q, process.exec, process.capture, process.sleep
+local read_file, write_file, random_bytes = process.read_file, process.write_file, process.random_bytes
+local alive, is_prefix = process.alive, process.is_prefix
 
 -- nginx's LuaJIT must not see the caller's module paths (coreplus.testing.env
 -- says why): its built-in defaults plus nginx.conf's lua_package_path are
 -- what it needs. Nor a sanitizer preload.
 local NGINX_ENV = require("coreplus.testing.env").shell() .. "unset LD_PRELOAD; "
 
--- exec(cmd) -> true when the command exited 0 (Lua 5.1 and 5.4 differ).
-local function exec(cmd)
-  local a, _, c = os.execute(CLEAN .. cmd)
-  if type(a) == "number" then return a == 0 end
-  return a == true and (c == nil or c == 0)
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(CLEAN .. cmd, "r"))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local sleep
-do
-  local ok, core = pcall(require, "coreplus.core")
-  if ok and type(core) == "table" and core.sleep then
-    sleep = core.sleep
-  else
-    sleep = function(s) exec(format("sleep %.3f", s)) end
-  end
-end
-
-local function random_bytes(n)
-  local f = assert(io.open("/dev/urandom", "rb"))
-  local b = f:read(n)
-  f:close()
-  return b
-end
+-- ===== Credentials =====
 
 local function guid()
   local b = { random_bytes(16):byte(1, 16) }
@@ -123,6 +74,8 @@ local function secret(n)
   return concat(out)
 end
 
+-- ===== Where things are =====
+
 local function cwd()
   return os.getenv("PWD") or capture("pwd"):gsub("%s+$", "")
 end
@@ -135,6 +88,14 @@ local function lua_dir()
   local dir = path:match("^(.*)/coreplus/testing/launcher%.lua$") or "."
   if dir:sub(1, 1) ~= "/" then dir = cwd() .. "/" .. dir end
   return dir
+end
+
+-- Where prefixes are made: $TMPDIR (absolute), else /tmp.
+local function temp_root()
+  local t = os.getenv("TMPDIR")
+  if t == nil or t == "" then t = "/tmp" end
+  if t:sub(1, 1) ~= "/" then t = cwd() .. "/" .. t end
+  return (t:gsub("(.)/+$", "%1"))
 end
 
 local is_root
@@ -184,109 +145,21 @@ end
 --  `"expired"` (notAfter a day ago) or `"wrong_host"` (for `wrong.example` only)
 _M.make_certs = make_certs
 
--- ===== Processes =====
+-- ===== Processes and ports =====
 
-local HAVE_PROC = read_file("/proc/self/stat") ~= nil
-
--- Whether a pid is a live process. With /proc, a zombie counts as gone (a
--- daemonised master is reaped by init, which may take a while).
-local function alive(pid)
-  if not HAVE_PROC then return exec("kill -0 " .. tonumber(pid) .. " 2>/dev/null") end
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  if not stat then return false end
-  local state = stat:match("^%d+ %b() (%a)")
-  return state ~= nil and state ~= "Z" and state ~= "X"
-end
-
--- The nginx processes of the process group `pgid` (a mock's nginx leads a
--- group of its own: its workers are there, alive or orphaned). Only
--- processes that call themselves nginx count, in case the group is long gone
--- and its number taken; with `exiting`, also those whose command line is
--- already gone (a process being torn down after SIGKILL, not yet a zombie).
-local function nginx_group(pgid, exiting)
-  local out = {}
-  if not HAVE_PROC then
-    for p in capture("pgrep -g " .. tonumber(pgid) .. " '^nginx' 2>/dev/null"):gmatch("%d+") do out[#out + 1] = p end
-    return out
-  end
-  for p in capture("ls /proc 2>/dev/null"):gmatch("%d+") do
-    local stat = read_file("/proc/" .. p .. "/stat")
-    local group = stat and stat:match("^%d+ %b() %a %d+ (%d+)")
-    local cmdline = group == tostring(pgid) and alive(p) and read_file("/proc/" .. p .. "/cmdline")
-    if cmdline and (cmdline:match("^nginx") or (exiting and cmdline == "")) then
-      out[#out + 1] = p
-    end
-  end
-  return out
-end
-
--- Where prefixes are made: $TMPDIR (absolute), else /tmp.
-local function temp_root()
-  local t = os.getenv("TMPDIR")
-  if t == nil or t == "" then t = "/tmp" end
-  if t:sub(1, 1) ~= "/" then t = cwd() .. "/" .. t end
-  return (t:gsub("(.)/+$", "%1"))
-end
-
--- Only a directory this launcher made is ever removed: an absolute path
--- ending in coreplus-mock.XXXXXXXX, with no `..` on the way.
-local function is_prefix(path)
-  return type(path) == "string" and path:sub(1, 1) == "/" and not path:find("/%.%./")
-    and path:match("/coreplus%-mock%.[%w]+$") ~= nil
-end
-
---- Stops a mock by pid and/or prefix: QUIT, wait until every process is
--- gone (KILL after 5 s), then KILL what is left of nginx's process group
--- (the workers of a master that died: they would listen on), and remove the
--- prefix. Safe to repeat: a gone process or prefix is not an error. Used by
--- `mock:stop()` and `coreplus-mock stop`.
+--- Stops a mock by pid and/or prefix (`mock:stop()` and `coreplus-mock stop`
+-- use it): `coreplus.testing.process.stop_instance`.
+-- @function stop_instance
 -- @tparam table o `{pid = master pid, prefix = directory}` (either may be nil)
-function _M.stop_instance(o)
-  local pid = tonumber(o.pid)
-  if not pid and o.prefix then pid = tonumber(read_file(o.prefix .. "/nginx.pid") or "") end
-  if pid and alive(pid) then
-    exec("kill -QUIT " .. pid .. " 2>/dev/null")
-    local t = 0
-    while alive(pid) and t < 5 do sleep(0.01); t = t + 0.01 end
-    if alive(pid) then exec("kill -KILL " .. pid .. " 2>/dev/null") end
-  end
-  -- A master that QUIT waited for its workers: whatever is left has no master.
-  local left = pid and nginx_group(pid) or {}
-  if #left > 0 then
-    exec("kill -KILL " .. concat(left, " ") .. " 2>/dev/null")
-    -- SIGKILL is delivered at once, but an exit takes a moment on a busy
-    -- machine: wait (bounded) so that nothing listens once stop returns.
-    local t = 0
-    while #nginx_group(pid, true) > 0 and t < 2 do sleep(0.01); t = t + 0.01 end
-  end
-  if is_prefix(o.prefix) then exec("rm -rf " .. q(o.prefix)) end
-end
-
--- Ports some socket already uses (any state), from /proc/net/tcp{,6}:
--- nginx retries a taken port for 2.5 s before giving up, so skip them.
-local function ports_in_use()
-  local used = {}
-  for _, f in ipairs{ "/proc/net/tcp", "/proc/net/tcp6" } do
-    for hex in (read_file(f) or ""):gmatch("\n%s*%d+: %x+:(%x%x%x%x) ") do
-      used[tonumber(hex, 16)] = true
-    end
-  end
-  return used
-end
+_M.stop_instance = process.stop_instance
 
 --- A free TCP port on this machine for a test server of your own (the mock
 -- picks its ports the same way): below Linux's ephemeral range
 -- (32768-60999), so that no outgoing connection holds it, and not in use.
+-- `coreplus.testing.process.free_port`.
+-- @function free_port
 -- @treturn integer
-function _M.free_port()
-  local used = ports_in_use()
-  local port
-  repeat
-    local a, b = random_bytes(2):byte(1, 2)
-    port = 20000 + (a * 256 + b) % 12768
-  until not used[port]
-  return port
-end
+_M.free_port = process.free_port
 
 -- ===== Starting =====
 
@@ -303,7 +176,7 @@ end
 -- In the foreground, under the watchdog. Returns started, the watchdog's
 -- pipe and nginx's pid (known even when nginx never writes its pid file).
 local function start_watched(self, bin, prefix, log)
-  local watch = assert(io.popen(CLEAN .. NGINX_ENV .. "exec sh -c " .. q(WATCHDOG) .. " sh " .. q(prefix)
+  local watch = assert(io.popen(process.CLEAN .. NGINX_ENV .. "exec sh -c " .. q(WATCHDOG) .. " sh " .. q(prefix)
     .. " " .. q(log) .. " " .. q(bin) .. " -p " .. q(prefix .. "/") .. " -c nginx.conf -e " .. q(log), "w"))
   self._watch = watch
   local master, started

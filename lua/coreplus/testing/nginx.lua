@@ -9,6 +9,9 @@
 -- the setting `testing.nginx = path`, `$COREPLUS_NGINX`, then the first of
 -- `CANDIDATES` that is installed and has the Lua module.
 -- @module coreplus.testing.nginx
+-- (helper commands never inherit a sanitizer preload: coreplus.testing.process)
+local process = require "coreplus.testing.process"
+local q, capture = process.q, process.capture
 local io, os, ipairs, error = io, os, ipairs, error
 local format, concat = string.format, table.concat
 
@@ -19,21 +22,6 @@ local _M = {}
 -- distributions install it.
 _M.CANDIDATES = { "openresty", "/usr/local/openresty/bin/openresty",
   "/usr/local/openresty/nginx/sbin/nginx", "nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx" }
-
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
--- Helper commands never inherit a sanitizer preload (see the launcher).
-local CLEAN = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
-
-local function capture(cmd)
-  local p = io.popen(CLEAN .. cmd, "r")
-  if not p then return "" end
-  local out = p:read("*a") or ""
-  p:close()
-  return out
-end
 
 local function readable(path)
   local f = io.open(path, "rb")
