@@ -5,11 +5,7 @@
 -- the mock run in real time, and they assert counts, not times.
 local core = require "coreplus.core"
 
-local unique = 0
-local function key(name)
-  unique = unique + 1
-  return ("limiter_spec %s %d %d"):format(name, unique, math.random(1, 1e9))
-end
+local key = dofile("spec/support/limit_procs.lua").keys("limiter_spec")
 
 local tmpfile = dofile("spec/support/files.lua").tmpname
 
@@ -460,13 +456,8 @@ describe("core.limiter across processes (against the mock)", function()
   local testing = require "coreplus.testing"
   local mock
 
-  setup(function()
-    mock = testing.server{ tls = true }
-  end)
-
-  teardown(function()
-    if mock then mock:stop() end
-  end)
+  setup(function() mock = testing.server{ tls = true } end)
+  teardown(function() if mock then mock:stop() end end)
 
   -- Runs n child processes that each send `count` requests as fast as their
   -- limiter allows; returns the mock's stats for that run.

@@ -16,8 +16,6 @@
 --     other_ca, other_cert, other_key } (openssl, a few hundred ms)
 --   Redis.free_port([bus]) -> a port nobody listens on (bus: port + 10000 too)
 --   Redis.keys(prefix) -> key(name): a limiter key no other run has used
--- (Its own port picker: with testing.free_port, LeakSanitizer's tracer
--- crashed at exit under make check.)
 local core = require "coreplus.core"
 local F = dofile("spec/support/files.lua")
 local read_file, sh, q = F.read, F.sh, F.q
@@ -26,38 +24,15 @@ local M = {}
 local server = {}
 server.__index = server
 
-local function used_ports()
-  local used = {}
-  for _, f in ipairs{ "/proc/net/tcp", "/proc/net/tcp6" } do
-    for hex in (read_file(f) or ""):gmatch("\n%s*%d+: %x+:(%x%x%x%x) ") do
-      used[tonumber(hex, 16)] = true
-    end
-  end
-  return used
-end
-
-local taken = {}   -- handed out in this process (a server may not listen yet)
-
-function M.free_port(bus)
-  local used = used_ports()
-  local port
-  repeat port = math.random(20000, 32000)
-  until not used[port] and not taken[port] and not (bus and (used[port + 10000] or taken[port + 10000]))
-  taken[port] = true
-  return port
-end
+-- (the mock's picker: it hands out none twice and, with bus, port + 10000
+-- is free too)
+M.free_port = require("coreplus.testing.process").free_port
 
 function M.new()
   return setmetatable({}, server)
 end
 
-function M.keys(prefix)
-  local unique = 0
-  return function(name)
-    unique = unique + 1
-    return ("%s %s %d %d"):format(prefix, name, unique, math.random(1, 1e9))
-  end
-end
+M.keys = dofile("spec/support/limit_procs.lua").keys
 
 local gone = F.gone
 M.gone = gone
