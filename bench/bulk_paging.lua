@@ -17,10 +17,9 @@
 -- bench/bulk_paging.dat for the picture.
 --   lua5.4 bench/bulk_paging.lua        (or through bench/run.lua)
 local core = require "coreplus.core"
-local testing = require "coreplus.testing"
--- bench/peers.lua, also when this file is run on its own.
-local dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench"
-package.path = dir .. "/?.lua;" .. package.path
+-- bench/peers.lua and bench/harness.lua, also when this file is run on its own.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench") .. "/?.lua;" .. package.path
+local harness = require "harness"
 local peers = require "peers"
 
 local PAGES, LATENCY, RATE, PER = 50, 0.3, 10, 1.0
@@ -73,7 +72,7 @@ end
 
 local function write_timeline(ours, plain)
   local a, b = bins(ours), bins(plain)
-  local f = assert(io.open(dir .. "/bulk_paging.dat", "w"))
+  local f = assert(io.open(harness.dir .. "/bulk_paging.dat", "w"))
   f:write("# seconds from the first arrival, arrivals per 100 ms: lua-coreplus, plain Lua\n")
   for i = 1, math.max(#a, #b) + 1 do
     f:write(("%.1f %d %d\n"):format((i - 1) * BIN, a[i] or 0, b[i] or 0))
@@ -81,9 +80,17 @@ local function write_timeline(ours, plain)
   f:close()
 end
 
+-- How many of core.request_many's results are not a 200.
+local function failures(results)
+  local n = 0
+  for _, r in ipairs(results) do
+    if r.error or r.status ~= 200 then n = n + 1 end
+  end
+  return n
+end
+
 local function run()
-  local mock = testing.server{ tls = true, latency = LATENCY, clients = CLIENTS, tenants = 6 }
-  local ok, rows = pcall(function()
+  return harness.with_mock({ tls = true, latency = LATENCY, clients = CLIENTS, tenants = 6 }, function(mock)
     local limit = (CLIENTS / PAGE_SIZE) / (RATE / PER) + LATENCY
 
     -- 1. each{}, alone
@@ -116,10 +123,7 @@ local function run()
     local m0 = core.now()
     local results = core.request_many(list, { concurrency = 10 })
     local many_wall = core.now() - m0
-    local failed = 0
-    for i = 1, PAGES do
-      if results[i].error or results[i].status ~= 200 then failed = failed + 1 end
-    end
+    local failed = failures(results)
 
     core.sleep(PER + 0.1)
     list = {}
@@ -128,10 +132,7 @@ local function run()
     local l0 = core.now()
     local long = core.request_many(list, { concurrency = 10 })
     local long_wall = core.now() - l0
-    local long_failed = 0
-    for i = 1, LONG_RUN do
-      if long[i].error or long[i].status ~= 200 then long_failed = long_failed + 1 end
-    end
+    local long_failed = failures(long)
     limiter:close()
     local done = {}
     for i, h in ipairs(running) do done[i] = peers.finish(h) end
@@ -186,9 +187,6 @@ local function run()
     for _, r in ipairs(more) do out[#out + 1] = r end
     return out
   end)
-  mock:stop()
-  if not ok then error(rows, 0) end
-  return rows
 end
 
 return run

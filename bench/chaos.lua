@@ -11,14 +11,10 @@
 -- Then one fault at a time on a limit file (chaos.file_fault: times 100 s
 -- ahead, cancelled marks, the file deleted, the file readable by others).
 --   lua5.4 bench/chaos.lua        (or through bench/run.lua)
-local testing = require "coreplus.testing"
-
-local function script_dir()
-  return (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "bench"
-end
-local support = script_dir() .. "/../spec/support/"
-local chaos = dofile(support .. "chaos.lua")
-local Redis = dofile(support .. "redis.lua")
+package.path = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench") .. "/?.lua;" .. package.path
+local harness = require "harness"
+local chaos = harness.support("chaos")
+local Redis = harness.support("redis")
 
 local function rows_of(label, r)
   return {
@@ -59,11 +55,10 @@ local function fault_rows(mock)
 end
 
 local function run()
-  local mock = testing.server{ tls = true }
   local server = Redis.new()
   local path = os.tmpname()
   os.remove(path)
-  local ok, rows = pcall(function()
+  return harness.with_mock({ tls = true }, function(mock)
     local out = rows_of("chaos, limit file", chaos.run{ mock = mock, file = path })
     for _, r in ipairs(fault_rows(mock)) do out[#out + 1] = r end
     server:start()
@@ -71,12 +66,7 @@ local function run()
       out[#out + 1] = r
     end
     return out
-  end)
-  server:stop()
-  os.remove(path)
-  mock:stop()
-  if not ok then error(rows, 0) end
-  return rows
+  end, function() server:stop(); os.remove(path) end)
 end
 
 if ... == nil then   -- run on its own

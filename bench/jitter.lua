@@ -10,9 +10,10 @@
 --   lua5.4 bench/run.lua jitter
 --   COREPLUS_BENCH_JITTER_REQUESTS=150 for a shorter run (default 1000)
 local core = require "coreplus.core"
-local testing = require "coreplus.testing"
+package.path = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench") .. "/?.lua;" .. package.path
+local harness = require "harness"
 
-local dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench"
+local dir = harness.dir
 local REQUESTS = tonumber(os.getenv("COREPLUS_BENCH_JITTER_REQUESTS")) or 1000
 local LATENCY = 0.075
 local JITTERS = { 0, 0.05, 0.1 }
@@ -46,8 +47,7 @@ local function refused(log, tenant)
 end
 
 local function run()
-  local mock = testing.server{ tls = true, latency = LATENCY, clients = REQUESTS, tenants = 2 }
-  local ok, rows = pcall(function()
+  return harness.with_mock({ tls = true, latency = LATENCY, clients = REQUESTS, tenants = 2 }, function(mock)
     local out = {}
     for _, jitter in ipairs(JITTERS) do
       mock:reset()
@@ -72,9 +72,6 @@ local function run()
     end
     return out
   end)
-  mock:stop()
-  if not ok then error(rows, 0) end
-  return rows
 end
 
 return run

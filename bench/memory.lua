@@ -8,7 +8,8 @@
 -- /proc/self/clear_refs just before the loop, after a warm-up request and a
 -- full collection.
 --   lua5.4 bench/memory.lua        (or through bench/run.lua)
-local testing = require "coreplus.testing"
+package.path = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench") .. "/?.lua;" .. package.path
+local harness = require "harness"
 
 local CLIENTS = 100000
 
@@ -56,9 +57,8 @@ local function measure(mock, script, mode)
 end
 
 local function run()
-  local mock = testing.server{ tls = true, latency = 0, rate_limit = false, clients = CLIENTS }
   local script = os.tmpname()
-  local ok, rows = pcall(function()
+  return harness.with_mock({ tls = true, latency = 0, rate_limit = false, clients = CLIENTS }, function(mock)
     local f = assert(io.open(script, "w"))
     f:write(CHILD)
     f:close()
@@ -77,11 +77,7 @@ local function run()
         unit = "MB" },
       { name = "memory: each{} growth / all{} growth", value = grow / ref, unit = "x" },
     }
-  end)
-  os.remove(script)
-  mock:stop()
-  if not ok then error(rows, 0) end
-  return rows
+  end, function() os.remove(script) end)
 end
 
 return run

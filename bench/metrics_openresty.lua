@@ -12,11 +12,12 @@
 -- two run in turns, ROUNDS each, which one goes first alternating (ABBA);
 -- figures are the median of the rounds' p99.
 -- Needs wrk (Debian package wrk).
-local testing = require "coreplus.testing"
+package.path = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench") .. "/?.lua;" .. package.path
+local harness = require "harness"
 
-local nginx = dofile("spec/support/nginx.lua")
-local openresty = dofile("spec/support/openresty.lua")
-local F = dofile("spec/support/files.lua")
+local nginx = harness.support("nginx")
+local openresty = harness.support("openresty")
+local F = harness.support("files")
 
 local q, capture = F.q, F.capture
 
@@ -77,8 +78,7 @@ end
 return function()
   if not F.sh("command -v wrk >/dev/null") then error("wrk is not installed (Debian package wrk)", 0) end
   os.execute("make -s build LUA=luajit >/dev/null")
-  local mock = testing.server{ tls = true, latency = 0.3 }
-  local ok, rows = pcall(function()
+  return harness.with_mock({ tls = true, latency = 0.3 }, function(mock)
     local with, without, rps_with, rps_without, counted = {}, {}, {}, {}, 0
     for r = 1, ROUNDS do
       local a, b
@@ -114,7 +114,4 @@ return function()
         pass = (st.rate_limited or 0) == 0 },
     }
   end)
-  mock:stop()
-  if not ok then error(rows, 0) end
-  return rows
 end

@@ -5,10 +5,11 @@
 -- /health is probed every 20 ms. Figures: /health p99, page load p50/p99, the
 -- mock's 429s and its most arrivals in any 1-second window. The reference in
 -- the same run is the ideal time for the coreplus requests at 10 per second.
-local testing = require "coreplus.testing"
+package.path = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench") .. "/?.lua;" .. package.path
+local harness = require "harness"
 
-local nginx = dofile("spec/support/nginx.lua")
-local openresty = dofile("spec/support/openresty.lua")
+local nginx = harness.support("nginx")
+local openresty = harness.support("openresty")
 
 local q, capture, read_file = nginx.q, nginx.capture, nginx.read_file
 
@@ -28,8 +29,7 @@ end
 
 return function()
   os.execute("make -s build LUA=luajit >/dev/null")
-  local mock = testing.server{ tls = true, latency = 0.3 }
-  local ok, rows = pcall(function()
+  return harness.with_mock({ tls = true, latency = 0.3 }, function(mock)
     local service = openresty.start{ mock = mock, workers = 2, name = "openresty-bench" }
     local finished, result = pcall(function()
       local base = service.url
@@ -102,7 +102,4 @@ return function()
     if not finished then error(result, 0) end
     return result
   end)
-  mock:stop()
-  if not ok then error(rows, 0) end
-  return rows
 end

@@ -16,9 +16,9 @@
 --   lua5.4 bench/per_request.lua        (or through bench/run.lua)
 local core = require "coreplus.core"
 local cjson = require "cjson"
-local testing = require "coreplus.testing"
--- bench/peers.lua, also when this file is run on its own.
+-- bench/peers.lua and bench/harness.lua, also when this file is run on its own.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench") .. "/?.lua;" .. package.path
+local harness = require "harness"
 local peers = require "peers"
 
 local N = 1000                          -- lua-coreplus, its parts and the floor
@@ -76,8 +76,7 @@ local function metrics_recorder_us()
 end
 
 local function run()
-  local mock = testing.server{ tls = true, latency = 0, rate_limit = false, clients = 5000 }
-  local ok, rows = pcall(function()
+  return harness.with_mock({ tls = true, latency = 0, rate_limit = false, clients = 5000 }, function(mock)
     -- 512 per 50 ms: the limiter never makes a request wait here.
     local cp = mock:client{ rate = 512, per = 0.05, user_agent = "coreplus-bench/1.0" }
     assert(cp.clients:list{ pageSize = 100 })          -- connection and clock offset
@@ -157,9 +156,6 @@ local function run()
         unit = "", goal = "0", pass = st.requests == st.by_status["200"] },
     }
   end)
-  mock:stop()
-  if not ok then error(rows, 0) end
-  return rows
 end
 
 return run
