@@ -15,13 +15,8 @@ local ngx_chaos = dofile("spec/support/ngx_chaos.lua")
 describe("chaos in OpenResty: workers killed, stopped and blocked", function()
   local mock
 
-  setup(function()
-    mock = testing.server{ tls = true }
-  end)
-
-  teardown(function()
-    if mock then mock:stop() end
-  end)
+  setup(function() mock = testing.server{ tls = true } end)
+  teardown(function() if mock then mock:stop() end end)
 
   it("cost no worker, no stall beyond a lease, no burst, no call past its timeout", function()
     local connect = 0.3

@@ -322,13 +322,8 @@ local EXPECTED = { curl = #CASES, ngx = #CASES, stub = #CASES - 6 }
 describe("the transport contract", function()
   local h
 
-  setup(function()
-    h = harness.start()
-  end)
-
-  teardown(function()
-    if h then h.stop() end
-  end)
+  setup(function() h = harness.start() end)
+  teardown(function() if h then h.stop() end end)
 
   for _, name in ipairs{ "curl", "ngx", "stub" } do
     describe(name, function()

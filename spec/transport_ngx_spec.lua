@@ -16,13 +16,8 @@ describe("coreplus.transport.ngx", function()
 
   local function run(code) return h.run(code) end
 
-  setup(function()
-    h = harness.start()
-  end)
-
-  teardown(function()
-    if h then h.stop() end
-  end)
+  setup(function() h = harness.start() end)
+  teardown(function() if h then h.stop() end end)
 
   describe("HTTP/1.1 framing", function()
     it("reads a chunked body", function()

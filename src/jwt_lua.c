@@ -32,6 +32,19 @@ static char *jwt_buffer(lua_State *L, char *stackbuf, size_t n, int *pushed)
     return jwt_scratch(L, n);
 }
 
+/* Pushes the n-byte token that jwt_buffer's buffer holds (n == 0: the HMAC
+ * failed, which raises), dropping the scratch userdata when there is one.
+ * Returns 1, the token. */
+static int jwt_push_token(lua_State *L, const char *tok, size_t n, int pushed)
+{
+    if (n == 0)
+        return luaL_error(L, "HMAC-SHA256 failed in OpenSSL");
+    lua_pushlstring(L, tok, n);
+    if (pushed)
+        lua_remove(L, -2);   /* the scratch */
+    return 1;
+}
+
 /* The HMAC context lives in a userdata upvalue (one per Lua state), so the
  * key set-up is paid once per secret, not once per token. */
 typedef struct { jwt_mac *mac; } jwt_mac_box;
@@ -68,12 +81,7 @@ static int jwt_lua_encode(lua_State *L)
         return luaL_argerror(L, 1, "payload too large");
     tok = jwt_buffer(L, stackbuf, jwt_encoded_len(plen), &pushed);
     n = jwt_encode(jwt_lua_mac(L), payload, plen, secret, slen, tok);
-    if (n == 0)
-        return luaL_error(L, "HMAC-SHA256 failed in OpenSSL");
-    lua_pushlstring(L, tok, n);
-    if (pushed)
-        lua_remove(L, -2);   /* the scratch */
-    return 1;
+    return jwt_push_token(L, tok, n, pushed);
 }
 
 /* A string field of the table at 1, left on the stack: a string computed by
@@ -124,12 +132,7 @@ static int jwt_lua_sign(lua_State *L)
 
     tok = jwt_buffer(L, stackbuf, jwt_token_size(&c), &pushed);
     n = jwt_token(jwt_lua_mac(L), &c, secret, slen, tok);
-    if (n == 0)
-        return luaL_error(L, "HMAC-SHA256 failed in OpenSSL");
-    lua_pushlstring(L, tok, n);
-    if (pushed)
-        lua_remove(L, -2);   /* the scratch */
-    return 1;
+    return jwt_push_token(L, tok, n, pushed);
 }
 
 /* Decodes header JSON with lua-cjson (a real parser) in protected mode.
