@@ -6,17 +6,8 @@
 -- unchanged whatever order its table's keys come in.
 local cjson = require "cjson.safe"
 
-local type = type
-local next = next
-local pairs = pairs
-local ipairs = ipairs
-local tostring = tostring
-local tonumber = tonumber
-local format = string.format
-local concat = table.concat
-local sort = table.sort
-local floor = math.floor
-local tointeger = math.tointeger
+local type, next, pairs, ipairs, tostring, tonumber = type, next, pairs, ipairs, tostring, tonumber
+local format, concat, sort, floor, tointeger = string.format, table.concat, table.sort, math.floor, math.tointeger
 
 local _M = {}
 

@@ -17,14 +17,8 @@
 -- collect signed tokens, which carry the access token), as ssh does.
 --
 -- coreplus.from_profile(name, overrides): a client from one section.
-local type = type
-local pairs = pairs
-local ipairs = ipairs
-local tostring = tostring
-local format = string.format
-local concat = table.concat
-local sort = table.sort
-local os_getenv = os.getenv
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
+local format, concat, sort, os_getenv = string.format, table.concat, table.sort, os.getenv
 local settings = require "coreplus.settings"
 
 local _M = {}

@@ -2,14 +2,8 @@
 -- are signed (the `url` claim) and sent.
 local raise = require("coreplus.misuse").raise
 
-local type = type
-local tostring = tostring
-local pairs = pairs
-local sort = table.sort
-local concat = table.concat
-local format = string.format
-local floor = math.floor
-local tointeger = math.tointeger
+local type, tostring, pairs = type, tostring, pairs
+local sort, concat, format, floor, tointeger = table.sort, table.concat, string.format, math.floor, math.tointeger
 
 local _M = {}
 

@@ -15,13 +15,8 @@ local output = require "coreplus.cli.output"
 local profile = require "coreplus.profile"
 local clock = require "coreplus.cli.clock"
 
-local type = type
-local pairs = pairs
-local ipairs = ipairs
-local tostring = tostring
-local format = string.format
-local concat = table.concat
-local setmetatable = setmetatable
+local type, pairs, ipairs, tostring, setmetatable = type, pairs, ipairs, tostring, setmetatable
+local format, concat = string.format, table.concat
 local usage = args.usage
 
 local _M = {}

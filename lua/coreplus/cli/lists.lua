@@ -9,12 +9,7 @@ local dates = require "coreplus.dates"
 local args = require "coreplus.cli.args"
 local show = require "coreplus.cli.show"
 
-local type = type
-local pairs = pairs
-local ipairs = ipairs
-local tostring = tostring
-local tonumber = tonumber
-local next = next
+local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
 local usage = args.usage
 
 local _M = {}

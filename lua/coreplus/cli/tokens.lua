@@ -7,13 +7,8 @@ local context = require "coreplus.cli.context"
 local output = require "coreplus.cli.output"
 local sign = require("coreplus.transport.token").sign
 
-local type = type
-local pairs = pairs
-local ipairs = ipairs
-local tostring = tostring
-local format = string.format
-local concat = table.concat
-local floor = math.floor
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
+local format, concat, floor = string.format, table.concat, math.floor
 local usage = args.usage
 local defaults = context.defaults
 

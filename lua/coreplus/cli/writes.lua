@@ -11,10 +11,7 @@ local dates = require "coreplus.dates"
 local args = require "coreplus.cli.args"
 local show = require "coreplus.cli.show"
 
-local type = type
-local pairs = pairs
-local ipairs = ipairs
-local tostring = tostring
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local usage = args.usage
 
 local _M = {}
