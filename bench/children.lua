@@ -9,6 +9,33 @@ local M = {}
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 M.q = q
 
+--- The usual child: a coreplus client that lists locations `requests`
+-- times from the start time on, through the shared limit given ("-": none).
+M.CHILD = [[
+local coreplus = require "coreplus"
+local core = require "coreplus.core"
+local base, shared, cid, secret, token, start, count, cafile = ...
+local cp = coreplus.new{ base_url = base, consumer_id = cid, consumer_secret = secret,
+  access_token = token, cafile = cafile, shared_limit = shared ~= "-" and shared or false,
+  user_agent = "coreplus-bench/1.0" }
+core.sleep(tonumber(start) - core.now())
+local failed = 0
+for _ = 1, tonumber(count) do
+  if not cp.locations:list{} then failed = failed + 1 end
+end
+print(failed)
+]]
+
+--- script([text]) -> a temporary file holding text (default M.CHILD); the
+-- caller removes it.
+function M.script(text)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(text or M.CHILD)
+  f:close()
+  return path
+end
+
 --- start(mock, script, shared, procs, total, {access_token =, start =}) -> group
 -- The children start together at `start` (default: in 0.5 s).
 function M.start(mock, script, shared, procs, total, o)

@@ -20,21 +20,6 @@ local PROCS, TOTAL, RATE, PER = 4, 100, 10, 1.0
 local SHARED, PRIVATE = 1, 2        -- practices: indexes into mock.access_tokens
 local BIN = 0.1
 
-local CHILD = [[
-local coreplus = require "coreplus"
-local core = require "coreplus.core"
-local base, shared, cid, secret, token, start, count, cafile = ...
-local cp = coreplus.new{ base_url = base, consumer_id = cid, consumer_secret = secret,
-  access_token = token, cafile = cafile, shared_limit = shared ~= "-" and shared or false,
-  user_agent = "coreplus-bench/1.0" }
-core.sleep(tonumber(start) - core.now())
-local failed = 0
-for _ = 1, tonumber(count) do
-  if not cp.locations:list{} then failed = failed + 1 end
-end
-print(failed)
-]]
-
 local function summary(log, tenant)
   local list, most, j, refused = {}, 0, 1, 0
   for _, a in ipairs(log) do if a.tenant == tenant then list[#list + 1] = a end end
@@ -73,13 +58,10 @@ local function write_timeline(start, shared, private)
 end
 
 local function run()
-  local script = os.tmpname()
+  local script = children.script()
   local path = os.tmpname()
   os.remove(path)
   return harness.with_mock({ tls = true, tenants = 2 }, function(mock)
-    local f = assert(io.open(script, "w"))
-    f:write(CHILD)
-    f:close()
     core.sleep(PER + 0.1)   -- an empty window at the mock
     mock:reset()
     local start = core.now() + 0.5

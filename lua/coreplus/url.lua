@@ -1,9 +1,10 @@
 --- URL building: one deterministic string per request, because the same bytes
 -- are signed (the `url` claim) and sent.
 local raise = require("coreplus.misuse").raise
+local number_json = require("coreplus.json").number
 
 local type, tostring, pairs = type, tostring, pairs
-local sort, concat, format, floor, tointeger = table.sort, table.concat, string.format, math.floor, math.tointeger
+local sort, concat, format = table.sort, table.concat, string.format
 
 local _M = {}
 
@@ -18,16 +19,12 @@ end
 _M.escape = escape
 
 -- Integers are sent as integers ("2", never "2.0"); other numbers in the
--- shortest form that reads back the same.
+-- shortest form that reads back the same (coreplus.json's number text).
 local function number_text(n)
   if n ~= n or n == math.huge or n == -math.huge then
     return nil, "not a finite number"
   end
-  local i = tointeger and tointeger(n) or (n == floor(n) and n >= -2^53 and n <= 2^53 and n)
-  if i then return format("%d", i) end
-  local s = format("%.14g", n)
-  if tonumber(s) ~= n then s = format("%.17g", n) end
-  return s
+  return number_json(n)
 end
 
 local function value_text(key, v)
