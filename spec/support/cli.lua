@@ -60,6 +60,16 @@ function _M.run(env, ...)
   return { out = out, err = err, code = code }
 end
 
+-- The number a file holds once it is written: `tries` looks, `step` s apart.
+local function number_in(path, tries, step, gave_up)
+  for _ = 1, tries do
+    local n = tonumber(F.read(path) or "")
+    if n then return n end
+    require("coreplus.core").sleep(step)
+  end
+  error(gave_up)
+end
+
 --- spawn(env, prefix, args...) -> pid: bin/coreplus in the background, its
 -- output in prefix.out and prefix.err, its exit status in prefix.rc when it
 -- ends (wait_rc(prefix)).
@@ -68,22 +78,12 @@ function _M.spawn(env, prefix, ...)
   F.write(prefix .. ".sh", ("echo $$ >%s\nexec %s >%s 2>%s </dev/null\n"):format(q(prefix .. ".pid"),
     _M.command(env, ...), q(prefix .. ".out"), q(prefix .. ".err")))
   assert(F.sh(("(sh %s; echo $? >%s) >/dev/null 2>&1 &"):format(q(prefix .. ".sh"), q(prefix .. ".rc"))))
-  for _ = 1, 200 do
-    local pid = tonumber(F.read(prefix .. ".pid") or "")
-    if pid then return pid end
-    require("coreplus.core").sleep(0.01)
-  end
-  error("the command did not start")
+  return number_in(prefix .. ".pid", 200, 0.01, "the command did not start")
 end
 
 --- wait_rc(prefix) -> the exit status of a spawned command (30 s at most).
 function _M.wait_rc(prefix)
-  for _ = 1, 1500 do
-    local rc = tonumber(F.read(prefix .. ".rc") or "")
-    if rc then return rc end
-    require("coreplus.core").sleep(0.02)
-  end
-  error("the command did not end")
+  return number_in(prefix .. ".rc", 1500, 0.02, "the command did not end")
 end
 
 --- main(env, argv, client_options) -> {out=, err=, code=}: the CLI in this

@@ -4,10 +4,12 @@
 --   F.sh(cmd) -> true | false   F.tmpname() -> a path that does not exist yet
 --   F.tmpdir() -> a new directory (mktemp -d)   F.gone(pid) -> whether a process has ended
 --   F.core_dir() -> where a child Lua finds coreplus/core.so
+local process = require "coreplus.testing.process"
+
 local _M = {}
 
 --- s quoted for a POSIX shell.
-function _M.q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+_M.q = process.q
 
 --- A command's standard output.
 function _M.capture(cmd)
@@ -55,13 +57,7 @@ function _M.gone(pid)
 end
 
 --- A file's bytes, or nil when it cannot be read.
-function _M.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+_M.read = process.read_file
 
 --- Writes a file (raises on failure); `mode` ("600") is applied with chmod.
 function _M.write(path, text, mode)
