@@ -11,7 +11,7 @@ describe("coreplus profiles", function()
   local function section(name, fields)
     local lines = { "[" .. name .. "]" }
     for _, k in ipairs({ "base_url", "consumer_id", "consumer_secret", "access_token", "cafile", "user_agent",
-      "need", "shared_limit" }) do
+      "issuer", "need", "shared_limit" }) do
       if fields[k] then lines[#lines + 1] = k .. " = " .. fields[k] end
     end
     return table.concat(lines, "\n") .. "\n"
@@ -19,7 +19,8 @@ describe("coreplus profiles", function()
 
   local function good(extra)
     local t = { base_url = mock.base_url, consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
-      access_token = mock.access_token, cafile = mock.cafile, shared_limit = mock.prefix .. "/cli.limit" }
+      access_token = mock.access_token, cafile = mock.cafile, shared_limit = mock.prefix .. "/cli.limit",
+      user_agent = "profile-spec/1.0", issuer = "https://spec.example" }
     for k, v in pairs(extra or {}) do t[k] = v end
     return t
   end

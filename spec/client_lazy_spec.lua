@@ -5,7 +5,7 @@ local catalogue = require "coreplus.catalogue"
 
 local function client()
   return coreplus.new{ base_url = "https://127.0.0.1:1", consumer_id = "c", consumer_secret = "s",
-    access_token = "t", user_agent = "spec/1.0", shared_limit = false }
+    access_token = "t", user_agent = "spec/1.0", issuer = "https://spec.example", shared_limit = false }
 end
 
 describe("client resources", function()

@@ -13,7 +13,7 @@ local CREDS = { consumer_id = "cid-1", consumer_secret = "secret-1", access_toke
 -- applied (a case-insensitive substring of "first last", as the mock does).
 local function directory(rows, honours)
   local stub = testing.stub(CREDS)
-  local dir = { rows = rows, stub = stub, created = 0 }
+  local dir = { rows = rows, stub = stub, created = 0, said = {} }
   stub:on("GET", "Client/", function(req)
     local list = {}
     local needle = req.query.name and req.query.name:lower()
@@ -36,8 +36,10 @@ local function directory(rows, honours)
       dateOfBirth = b.dateOfBirth .. "T00:00:00" }
     return { body = { client = { clientId = id } } }
   end)
+  -- (what its clients warn of: dir.said, the keys)
   function dir.client()
-    local o = { base_url = "https://coreplus.test", transport = stub, random = function() return 0.5 end }
+    local o = { base_url = "https://coreplus.test", transport = stub, random = function() return 0.5 end,
+      log = function(_, key) dir.said[#dir.said + 1] = key end }
     for k, v in pairs(CREDS) do o[k] = v end
     return coreplus.new(o)
   end
@@ -110,6 +112,7 @@ describe("client_match.find_or_create", function()
     assert.are.equal(0, dir.created)
     assert.are.equal(3, dir.gets())
     for _, r in ipairs(dir.stub.requests) do assert.are.equal("Lovelace", r.query.name) end
+    assert.are.same({ "ignored_filter Client/ name" }, dir.said)   -- and it said so, once
   end)
 
   it("creates once, after reading every page, when the filter is ignored and nobody matches", function()
@@ -122,6 +125,7 @@ describe("client_match.find_or_create", function()
     assert.is_false(created2)
     assert.are.equal("new-1", client.clientId)
     assert.are.equal(1, dir.created)
+    assert.are.same({ "ignored_filter Client/ name" }, dir.said)
   end)
 
   it("reads on when many clients share the name (the filter honoured, more than a page)", function()

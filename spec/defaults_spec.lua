@@ -28,7 +28,7 @@ describe("core.defaults", function()
     core.pipeline{ concurrency = d.max_concurrency }:close()
     assert.has_error(function() core.pipeline{ concurrency = d.max_concurrency + 1 } end)
     local base = { base_url = "https://127.0.0.1:1", consumer_id = "c", consumer_secret = "s",
-      access_token = "t", user_agent = "defaults-spec/1.0", shared_limit = false }
+      access_token = "t", user_agent = "defaults-spec/1.0", issuer = "https://spec.example", shared_limit = false }
     local function new(extra)
       local o = {}
       for k, v in pairs(base) do o[k] = v end

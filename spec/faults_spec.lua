@@ -81,7 +81,7 @@ describe("fault matrix (client against the mock)", function()
   it("connection refused: network, at once", function()
     local dead = coreplus.new{ base_url = "http://127.0.0.1:9", allow_http = true,
       consumer_id = mock.consumer_id, consumer_secret = secret, access_token = token,
-      retries = 2, backoff = 0.01, backoff_max = 0.02,
+      user_agent = "faults-spec/1.0", issuer = "https://spec.example", retries = 2, backoff = 0.01, backoff_max = 0.02,
       on_request = function(info) log[#log + 1] = info end,
       sleep = function(s) log[#log + 1] = { slept = s } end }
     fails("network", function() return dead.clients:list{} end)
@@ -176,8 +176,8 @@ describe("fault matrix (client against the mock)", function()
   describe("TLS", function()
     it("a certificate from an unknown CA: tls, not retried", function()
       local cp = coreplus.new{ base_url = mock.base_url, consumer_id = mock.consumer_id,
-        consumer_secret = secret, access_token = token,
-        on_request = function(info) log[#log + 1] = info end }   -- system CAs only
+        consumer_secret = secret, access_token = token, user_agent = "faults-spec/1.0",
+        issuer = "https://spec.example", on_request = function(info) log[#log + 1] = info end }   -- system CAs only
       local err = fails("tls", function() return cp.clients:list{} end)
       assert.truthy(err.hint:find("cafile", 1, true))
       assert.equals(1, #log)
@@ -272,7 +272,8 @@ describe("no doubled bookings", function()
   it("a booking refused before it was sent (connection refused) is safe to retry and says so", function()
     local dead = coreplus.new{ base_url = "http://127.0.0.1:9", allow_http = true,
       consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
-      access_token = mock.access_token, retries = 1, backoff = 0.01 }
+      access_token = mock.access_token, retries = 1, backoff = 0.01, user_agent = "faults-spec/1.0",
+      issuer = "https://spec.example" }
     local appt, err = dead.appointments:book{ startDateTime = "2025-09-16T10:00:00+10:00",
       endDateTime = "2025-09-16T10:30:00+10:00", practitioner = { practitionerId = "p" },
       locationId = "l", clients = { { clientId = "c" } } }

@@ -172,7 +172,8 @@ describe("query parameters", function()
 
   it("refuses a URL too long to send (2 MB query) with an error naming 'url', before connecting", function()
     local real = coreplus.new{ base_url = CLOSED, allow_http = true, consumer_id = "c",
-      consumer_secret = SECRET, access_token = "t", retries = 0, connect_timeout = 1 }
+      consumer_secret = SECRET, access_token = "t", retries = 0, connect_timeout = 1, user_agent = "spec/1.0",
+      issuer = "https://spec.example" }
     names(raised(function() real.clients:list{ name = ("x"):rep(2e6) } end), "url")
   end)
 end)
@@ -217,7 +218,8 @@ describe("non-string and huge arguments", function()
 
   it("a 20 MB string body is sent as it is (no copy blow-up) and fails only on the network", function()
     local real = coreplus.new{ base_url = CLOSED, allow_http = true, consumer_id = "c",
-      consumer_secret = SECRET, access_token = "t", retries = 0, connect_timeout = 1 }
+      consumer_secret = SECRET, access_token = "t", retries = 0, connect_timeout = 1, user_agent = "spec/1.0",
+      issuer = "https://spec.example" }
     local res, err = real:request("POST", "Appointment/", { body = ("x"):rep(2e7) })
     assert.is_nil(res)
     assert.equals("network", err.kind)

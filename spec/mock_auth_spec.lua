@@ -196,11 +196,16 @@ describe("mock server with block_default_user_agent", function()
   end)
 
   it("refuses a client of the library that sets no user_agent, and serves one that does", function()
-    local _, err = mock:client{ retries = 0 }.locations:list{}
+    local said = {}
+    local _, err = mock:client{ retries = 0, user_agent = false,
+      log = function(_, key) said[#said + 1] = key end }.locations:list{}
     assert.truthy(err, "expected a refusal")
     assert.are.equal(403, err.status)
     assert.truthy(table.concat(err.reasons, " "):find("User-Agent", 1, true))
+    assert.same({ "default_user_agent" }, said)   -- (and the client said so first)
     local list, lerr = mock:client{ user_agent = "spec-app/1.0" }.locations:list{}
     assert.truthy(list, tostring(lerr))
+    -- mock:client's own default names an app too
+    assert.truthy(mock:client{}.locations:list{})
   end)
 end)

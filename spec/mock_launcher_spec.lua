@@ -291,7 +291,8 @@ describe("mock launcher outside the suite's environment", function()
     env.LUA_CPATH = env.LUA_CPATH or (CORE .. ";;")
     for k, v in pairs(env) do vars[#vars + 1] = q(k .. "=" .. v) end
     table.sort(vars)
-    local p = io.popen(H.CLEAN .. "sh -c 'echo $$; exec \"$@\" 2>&1' sh env " .. table.concat(vars, " ")
+    -- (exec: no shell waits for it, to say "Killed" on our stderr when a spec kills it)
+    local p = io.popen(H.CLEAN .. "exec sh -c 'echo $$; exec \"$@\" 2>&1' sh env " .. table.concat(vars, " ")
       .. " lua5.4 " .. q(dir .. "/child.lua"))
     return p, dir
   end

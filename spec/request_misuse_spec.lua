@@ -9,7 +9,8 @@ local S = dofile("spec/support/stub_client.lua")
 local HERE = debug.getinfo(1, "S").short_src
 
 local function client(transport)
-  local o = { base_url = "http://127.0.0.1:9", allow_http = true, user_agent = "spec/1.0", shared_limit = false,
+  local o = { base_url = "http://127.0.0.1:9", allow_http = true, user_agent = "spec/1.0",
+    issuer = "https://spec.example", shared_limit = false,
     retries = 0, timeout = 1, transport = transport }
   for k, v in pairs(S.CREDS) do o[k] = v end
   return coreplus.new(o)

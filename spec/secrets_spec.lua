@@ -207,8 +207,9 @@ describe("no secret or token in anything a client shows (stub)", function()
     -- The stub transport keeps its own test records (the claims it checked);
     -- they belong to the stub, not to the client.
     walk("client", cp, nil, 0, { transport = true })
+    -- (its warning, no issuer, is collected too)
     local real = coreplus.new{ base_url = "https://coreplus.example", consumer_id = "c",
-      consumer_secret = SECRET, access_token = TOKEN }
+      consumer_secret = SECRET, access_token = TOKEN, log = function(message) collect("log", message) end }
     collect("tostring(real client)", tostring(real))
     walk("real client", real)
     if real.limiter and real.limiter.stats then walk("limiter stats", real.limiter:stats()) end
@@ -256,8 +257,10 @@ describe("no secret or token in anything a client shows (mock server)", function
     run("restricted", restricted.clients.list, restricted.clients, {})
     local wrong = client{ consumer_secret = OTHER_SECRET }
     run("wrong secret", wrong.clients.list, wrong.clients, {})
+    -- (its warnings, no user agent and no issuer, are collected too)
     local untrusted = coreplus.new{ base_url = mock.base_url, consumer_id = mock.consumer_id,
-      consumer_secret = mock.consumer_secret, access_token = mock.access_token }
+      consumer_secret = mock.consumer_secret, access_token = mock.access_token,
+      log = function(message) collect("log", message) end }
     run("unknown CA", untrusted.clients.list, untrusted.clients, {})
     collect("tostring(mock client)", tostring(cp))
     walk("mock client", cp)

@@ -30,6 +30,9 @@ local o = %s
 o.base_url, o.consumer_id, o.consumer_secret = %q, %q, %q
 o.access_token, o.cafile = %q, %q
 if o.retries == nil then o.retries = 0 end
+-- (named, so that a child's stderr holds only what the spec is about)
+if o.user_agent == nil then o.user_agent = "limit-children-spec/1.0" end
+if o.issuer == nil then o.issuer = "https://spec.example" end
 local cp = coreplus.new(o)
 core.sleep(%f - core.now())
 local c = { ok = 0, rate_limited = 0, limiter = 0, other = 0 }

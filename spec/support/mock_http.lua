@@ -7,8 +7,8 @@ local cjson = require "cjson.safe"
 local H = {}
 
 -- Under `make check` the sanitizer runtime is in LD_PRELOAD; curl must not
--- inherit it (it deadlocks).
-local CLEAN = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
+-- inherit it (it deadlocks): coreplus.testing.process.CLEAN.
+local CLEAN = require("coreplus.testing.process").CLEAN
 H.CLEAN = CLEAN
 
 H.UA = "coreplus-mock-spec/1.0 (+busted)"

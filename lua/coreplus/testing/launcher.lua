@@ -439,16 +439,27 @@ function mock:clear_faults()
   return assert(self:admin("DELETE", "faults"))
 end
 
---- A coreplus client configured for this mock. Its issuer is the mock's own
--- test URL unless overridden, so that a test double's client does not say
--- "no issuer is set" in every suite that uses it.
--- @tparam[opt] table overrides options that win over the mock's (`coreplus.new`)
+-- The issuer and user agent mock:client gives its clients unless told
+-- otherwise: a test double's client should not say "no issuer is set" and
+-- "no user_agent is set" in every suite that uses it.
+local CLIENT_NAMES = { issuer = "https://mock.lua-coreplus.test", user_agent = "coreplus-mock-client/1.0" }
+
+--- A coreplus client configured for this mock. Its issuer is
+-- "https://mock.lua-coreplus.test" and its user agent "coreplus-mock-client/1.0"
+-- (sent before the library's) unless overridden.
+-- @tparam[opt] table overrides options that win over the mock's (`coreplus.new`);
+--  `issuer = false` or `user_agent = false` leaves that option unset (the
+--  library's default, and its warning: for a test of them)
 -- @return a client
 function mock:client(overrides)
   local o = { base_url = self.base_url, consumer_id = self.consumer_id,
     consumer_secret = self.consumer_secret, access_token = self.access_token,
-    cafile = self.cafile, allow_http = not self.tls, issuer = "https://mock.lua-coreplus.test" }
+    cafile = self.cafile, allow_http = not self.tls, issuer = CLIENT_NAMES.issuer,
+    user_agent = CLIENT_NAMES.user_agent }
   for k, v in pairs(overrides or {}) do o[k] = v end
+  for k in pairs(CLIENT_NAMES) do
+    if o[k] == false then o[k] = nil end
+  end
   return require("coreplus").new(o)
 end
 
