@@ -27,33 +27,30 @@ describe("core.limiter shared file: the file is the one the path names", functio
     return out
   end
 
+  -- This process's limiter on (p, k) with one slot of 3 taken, on the clock
+  -- in cp (at 100); closed and removed when the test ends.
   local function scene(name)
     local p, k, cp = tmpfile(), key(name), tmpfile()
     local clock = core.manual_clock{ file = cp, at = 100 }
     local l = core.limiter{ rate = 3, per = 1, margin = 0, shared = p, key = k, clock = clock }
+    finally(function() l:close(); clock:close(); os.remove(p); os.remove(cp) end)
     assert.equals(0, (l:reserve()))   -- one slot of 3 taken, in the first file
-    return p, k, cp, clock, l
+    return p, k, cp, l
   end
 
   it("a process moves to the file made after the path's was deleted", function()
-    local p, k, cp, clock, l = scene("deleted")
+    local p, k, cp, l = scene("deleted")
     os.remove(p)
     assert.equals("0 0 0", books(p, k, cp, 3))   -- a new process makes a new file
-    local d = l:reserve()                        -- this one moves to it: 3 taken there
-    l:close(); clock:close()
-    os.remove(p); os.remove(cp)
-    assert.equals(1, d)
+    assert.equals(1, (l:reserve()))              -- this one moves to it: 3 taken there
   end)
 
   it("a process moves to a file put in the path's place", function()
-    local p, k, cp, clock, l = scene("replaced")
+    local p, k, cp, l = scene("replaced")
     local q = tmpfile()
     assert.equals("0 0 0", books(q, k, cp, 3))
     assert(os.rename(q, p))
-    local d = l:reserve()
-    l:close(); clock:close()
-    os.remove(p); os.remove(cp)
-    assert.equals(1, d)
+    assert.equals(1, (l:reserve()))
   end)
 
   -- Each process arriving from the old file used to add a window's worth of
@@ -61,7 +58,7 @@ describe("core.limiter shared file: the file is the one the path names", functio
   -- waited a window for the one before it: 6 processes, 6 windows of one
   -- request each.
   it("processes arriving from a deleted file one after another cost one window together", function()
-    local p, k, cp, clock, l = scene("arrivals")
+    local p, k, cp, l = scene("arrivals")
     local fifo, send = P.fifo()
     local proc = child(p, k, OPTS:format(cp), ([[
       local go = io.open(%q, "r+")
@@ -76,33 +73,28 @@ describe("core.limiter shared file: the file is the one the path names", functio
     local theirs = proc:read("l")   -- first on the new file: it counts as full
     proc:close()
     local mine = l:reserve()        -- second: in the same window as theirs
-    l:close(); clock:close()
-    os.remove(p); os.remove(cp); os.remove(fifo)
+    os.remove(fifo)
     assert.equals("1", theirs)
     assert.equals(1, mine)
   end)
 
   it("a process whose file was deleted makes the path's file again, counting as full", function()
-    local p, _, cp, clock, l = scene("gone")
+    local p, _, _, l = scene("gone")
     os.remove(p)
     local d = l:reserve()
     local made = F.read(p)
-    l:close(); clock:close()
-    os.remove(p); os.remove(cp)
     assert.truthy(made and #made > 4096, "the file was made again")
     assert.equals(1, d)
   end)
 
   it("a file put in the path's place that others may write is not used, and that is said", function()
-    local p, k, cp, clock, l = scene("planted")
+    local p, k, cp, l = scene("planted")
     local q = tmpfile()
     books(q, k, cp, 1)
     assert(sh("chmod 666 " .. q))
     assert(os.rename(q, p))
     local d = l:reserve()
     local st = l:stats()
-    l:close(); clock:close()
-    os.remove(p); os.remove(cp)
     assert.equals(0, d)                -- booked in this process's own window ...
     assert.is_true(st.file_busy >= 1)  -- ... while the file cannot be used
   end)
