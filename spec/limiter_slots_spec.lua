@@ -116,4 +116,25 @@ describe("core.limiter shared file: more keys than slots", function()
     assert.truthy(out:find("shared_limit = false", 1, true), out)
     assert.truthy(out:find("Redis", 1, true), out)
   end)
+
+  it("coreplus.new says once, when a process has more practices on one file than it holds", function()
+    local path = F.tmpname()
+    os.remove(path)
+    local said = {}
+    local function make(i)
+      return require("coreplus").new{ base_url = "https://127.0.0.1:9", consumer_id = "c", consumer_secret = "s",
+        access_token = "token " .. i, shared_limit = path, user_agent = "limiter-slots-spec/1.0",
+        issuer = "https://spec.example", log = function(message, k) said[#said + 1] = { key = k, message = message } end }
+    end
+    local clients = {}
+    for i = 1, SLOTS do clients[i] = make(i) end
+    clients[#clients + 1] = make(1)   -- the same practice again: the same key
+    assert.same({}, said)
+    for i = SLOTS + 1, SLOTS + 3 do clients[i + 1] = make(i) end
+    assert.equal(1, #said)
+    assert.equal("limit_file_full", said[1].key)
+    assert.truthy(said[1].message:find("shared_limit = false", 1, true))
+    assert.truthy(said[1].message:find(path, 1, true))
+    os.remove(path)
+  end)
 end)
