@@ -124,7 +124,8 @@ describe("core.limiter shared file: more keys than slots", function()
     local function make(i)
       return require("coreplus").new{ base_url = "https://127.0.0.1:9", consumer_id = "c", consumer_secret = "s",
         access_token = "token " .. i, shared_limit = path, user_agent = "limiter-slots-spec/1.0",
-        issuer = "https://spec.example", log = function(message, k) said[#said + 1] = { key = k, message = message } end }
+        issuer = "https://spec.example",
+        log = function(message, k) said[#said + 1] = { key = k, message = message } end }
     end
     local clients = {}
     for i = 1, SLOTS do clients[i] = make(i) end
