@@ -70,11 +70,20 @@ static void thr_book(thr_ticket *tk, thr_win *w, double now, int pending)
 }
 
 /* The window a booking's next step looks at: its own, except that one made
- * in this process's window while the shared file could not be used looks
- * at the file again (docs/decisions.md#limit-carried-to-file). */
+ * in this process's window while the shared file could not be used looks at
+ * the file again, and goes there when it can be used
+ * (docs/decisions.md#limit-carried-to-file); not while its lock stays taken,
+ * so that the step does not wait for it once more. */
 static int thr_home(const thr_ticket *tk)
 {
-    return tk->where == THR_AT_LOCAL && tk->lim->file != NULL ? THR_AT_FILE : tk->where;
+    thr_limit *l = tk->lim;
+    int locked;
+    if (tk->where != THR_AT_LOCAL || l->file == NULL)
+        return tk->where;
+    pthread_mutex_lock(&l->mu);
+    locked = l->busy == THR_FILE_BUSY;
+    pthread_mutex_unlock(&l->mu);
+    return locked ? THR_AT_LOCAL : THR_AT_FILE;
 }
 
 /* tk, booked in this process's window, is booked again in the file's (the

@@ -17,7 +17,7 @@ static void thr_win_trouble(thr_limit *l, int rc)
                     : thr_file_why(l->file)[0] ? thr_file_why(l->file)
                     : "cannot be read or written";
     pthread_mutex_lock(&l->mu);
-    l->busy = 1;
+    l->busy = rc;
     l->file_busy++;
     if (!l->warned && !(rc == THR_FILE_FULL && thr_full_said)) {
         l->warned = 1;

@@ -21,7 +21,8 @@ struct thr_limit {
                                    the fall-back (and Redis's stats) */
     thr_file *file;             /* the window is in this file ... */
     thr_file_key fkey;          /* ... under this key's slot */
-    int busy, warned;           /* the file could not be used lately */
+    int busy, warned;           /* the file could not be used lately: why
+                                   (THR_FILE_BUSY, _FULL, _IO), or 0 */
     uint64_t carried;           /* bookings of local numbered below this are
                                    in the file's window (thr_ring_carry) */
     uint64_t file_repairs, file_busy, relets;
