@@ -6,7 +6,10 @@
 --    and the 5 changes in the mirror
 --  - a sync killed with SIGKILL at three random moments, then run again: the
 --    mirror compared row by row (id and data) with a complete one
---  - 2 and 10 practices in one process: wall time against one practice, 429s
+--  - 2 and 10 practices in one process, and 10 in 10 processes (the default
+--    transport: each its own process, the per-user limit file): wall time
+--    against one practice, 429s, the most requests of one practice the mock
+--    saw in any second (its arrivals: what its rate limit counts)
 --  - peak memory (VmHWM) of a first sync of 100,000 clients
 -- Syncs run in child processes (the library through a small script; the
 -- killed ones through bin/coreplus, as an operator runs it).
@@ -21,6 +24,7 @@ local RATE = 10
 local BIG = 100000
 local KILLS = 3
 local PAID = 20   -- invoices with a payment
+local PROCESSES = 10
 
 local F = dofile("spec/support/files.lua")
 local q, sh, read = F.q, F.sh, F.read
@@ -32,7 +36,7 @@ local sync = require "coreplus.sync"
 local practices = {}
 for i, token in ipairs(o.tokens) do
   practices[i] = { practice = o.labels[i], options = { base_url = o.base_url, consumer_id = o.consumer_id,
-    consumer_secret = o.consumer_secret, access_token = token, cafile = o.cafile, shared_limit = false,
+    consumer_secret = o.consumer_secret, access_token = token, cafile = o.cafile, shared_limit = o.shared_limit,
     user_agent = "coreplus-bench-sync/1.0", issuer = "https://bench.example" } }
 end
 local t0 = core.now()
@@ -56,26 +60,45 @@ print(require("cjson").encode(out))
 
 local function log(fmt, ...) io.stderr:write("bench sync: ", fmt:format(...), "\n") end
 
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  local s = f and f:read("l") or "?"
+  if f then f:close() end
+  return s:match("^(%S+ %S+ %S+)") or s
+end
+
 local script
+
+-- Starts a child syncing practices first..last (one label and token each)
+-- into `to`; returns a function that waits for its report. shared: the
+-- clients' shared_limit (false: in-process, nil: the default file).
+local function spawn(mock, to, first, last, resources, shared)
+  local o = { base_url = mock.base_url, consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
+    cafile = mock.cafile, to = to, tokens = {}, labels = {}, resources = resources, shared_limit = shared }
+  for i = first, last do o.tokens[#o.tokens + 1], o.labels[#o.labels + 1] = mock.access_tokens[i], "practice" .. i end
+  local env = ("LUA_CPATH=%s LUA_PATH=%s "):format(q(package.cpath), q(package.path))
+  local proc = assert(io.popen(env .. "lua5.4 " .. q(script) .. " " .. q(cjson.encode(o)) .. " 2>&1"))
+  return function()
+    local out = proc:read("a")
+    proc:close()
+    local lastline
+    for l in out:gmatch("[^\n]+") do lastline = l end
+    local ok, r = pcall(cjson.decode, lastline or "")
+    if not ok or type(r) ~= "table" then error("sync child: " .. out, 0) end
+    for _, p in ipairs(r.practices) do
+      for name, c in pairs(p.resources) do
+        if c.error then error(("sync child: %s %s: %s"):format(p.practice, name, c.error), 0) end
+      end
+    end
+    return r
+  end
+end
+
 local function child(mock, to, n, resources)
   -- A new process starts with an empty limiter (limits kept in-process):
   -- the mock's window must not still hold the last process's requests.
   core.sleep(1.1)
-  local o = { base_url = mock.base_url, consumer_id = mock.consumer_id, consumer_secret = mock.consumer_secret,
-    cafile = mock.cafile, to = to, tokens = {}, labels = {}, resources = resources }
-  for i = 1, n do o.tokens[i], o.labels[i] = mock.access_tokens[i], "practice" .. i end
-  local env = ("LUA_CPATH=%s LUA_PATH=%s "):format(q(package.cpath), q(package.path))
-  local out = F.capture(env .. "lua5.4 " .. q(script) .. " " .. q(cjson.encode(o)) .. " 2>&1")
-  local last
-  for l in out:gmatch("[^\n]+") do last = l end
-  local ok, r = pcall(cjson.decode, last or "")
-  if not ok or type(r) ~= "table" then error("sync child: " .. out, 0) end
-  for _, p in ipairs(r.practices) do
-    for name, c in pairs(p.resources) do
-      if c.error then error(("sync child: %s %s: %s"):format(p.practice, name, c.error), 0) end
-    end
-  end
-  return r
+  return spawn(mock, to, 1, n, resources, false)()
 end
 
 local function total(p, field)
@@ -241,19 +264,35 @@ local function run()
         "rows", "0", missing + doubled + differ == 0)
     end
 
-    -- 4. several practices in one process
+    -- 4. several practices in one process, and in as many processes
+    local function many(n, label, wall, requests)
+      local st = mock:stats()
+      log("%d practices %s: %d requests in %.1f s (one practice: %.1f s), %d x 429, at most %d of one practice"
+        .. " in a second (load %s)", n, label, requests, wall, first.wall, st.rate_limited, st.max_in_window, loadavg())
+      row(("%d practices %s: wall / one practice's"):format(n, label), wall / first.wall, "x", "< 1.2",
+        wall / first.wall < 1.2)
+      row(("%d practices %s: 429s at the mock"):format(n, label), st.rate_limited, "", "0", st.rate_limited == 0)
+      row(("%d practices %s: most requests of one practice in a second at the mock"):format(n, label),
+        st.max_in_window, "", "<= 10", st.max_in_window <= RATE)
+    end
     for _, n in ipairs{ 2, 10 } do
       mock:reset()
       local r = child(mock, "sqlite:" .. dir .. "/many" .. n .. ".db", n)
-      local limited, requests = 0, 0
-      for _, pr in ipairs(r.practices) do limited, requests = limited + pr.rate_limited, requests + pr.requests end
-      local st = mock:stats()
-      log("%d practices in one process: %d requests in %.1f s (one practice: %.1f s), %d x 429 (mock: %d)", n,
-        requests, r.wall, first.wall, limited, st.rate_limited)
-      row(("%d practices in one process: wall / one practice's"):format(n), r.wall / first.wall, "x", "< 1.2",
-        r.wall / first.wall < 1.2)
-      row(("%d practices: 429s at the mock"):format(n), st.rate_limited, "", "0", st.rate_limited == 0)
+      local requests = 0
+      for _, pr in ipairs(r.practices) do requests = requests + pr.requests end
+      many(n, "in one process", r.wall, requests)
     end
+    mock:reset()
+    core.sleep(1.1)
+    local waits, slowest, requests = {}, 0, 0
+    for i = 1, PROCESSES do
+      waits[i] = spawn(mock, "sqlite:" .. dir .. "/apart" .. i .. ".db", i, i, nil, nil)
+    end
+    for i = 1, PROCESSES do
+      local r = waits[i]()
+      requests, slowest = requests + r.practices[1].requests, math.max(slowest, r.wall)
+    end
+    many(PROCESSES, "in as many processes", slowest, requests)
   end)
   mock:stop()
   if pg then pg:stop() end

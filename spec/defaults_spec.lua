@@ -16,7 +16,7 @@ describe("core.defaults", function()
     for k in pairs(d) do names[#names + 1] = k end
     table.sort(names)
     assert.same({ "audience", "concurrency", "connect_timeout", "idempotent", "issuer", "learn_ease",
-      "learn_max", "learn_step", "lease", "margin", "max_body", "max_concurrency", "max_head",
+      "learn_max", "learn_step", "lease", "limit_file_keys", "margin", "max_body", "max_concurrency", "max_head",
       "max_rate", "per", "rate", "redis_timeout", "timeout", "token_ttl", "user_agent" }, names)
   end)
 

@@ -187,6 +187,31 @@ describe("coreplus.scheduler", function()
   end)
 end)
 
+describe("coreplus.scheduler's places for many practices", function()
+  it("gives 8 places a practice, from the default 64 up to the core's maximum", function()
+    assert.equal(scheduler.DEFAULT_CONCURRENCY, scheduler.concurrency_for(1))
+    assert.equal(80, scheduler.concurrency_for(10))
+    local most = require("coreplus.core").defaults.max_concurrency
+    assert.equal(most, scheduler.concurrency_for(40))
+    assert.equal(most, scheduler.concurrency_for(1000))
+  end)
+
+  it("a sync of 40 practices gets them, not 64 for all", function()
+    local F = dofile("spec/support/files.lua")
+    local dir = F.tmpdir()
+    local practices = {}
+    for i = 1, 40 do
+      practices[i] = { practice = "p" .. i, options = { base_url = "https://127.0.0.1:9", consumer_id = "c",
+        consumer_secret = "s", access_token = "t" .. i, shared_limit = false, user_agent = "spec/1.0",
+        issuer = "https://spec.example" } }
+    end
+    local s = assert(require("coreplus.sync").new{ to = "sqlite:" .. dir .. "/m.db", practices = practices })
+    assert.equal(scheduler.concurrency_for(40), s.sched.pipe:capacity())
+    s:close()
+    F.sh("rm -rf " .. F.q(dir))
+  end)
+end)
+
 describe("coreplus.scheduler with clients of three practices", function()
   local mock
   lazy_setup(function() mock = testing.server{ tenants = 3, latency = 0.05, clients = 250 } end)

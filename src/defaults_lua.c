@@ -5,7 +5,8 @@
  *                     max_body, concurrency, rate, per, margin, redis_timeout,
  *                     max_head, lease, learn_step, learn_max, learn_ease,
  *                     user_agent, idempotent = { GET = true, HEAD = true, ... },
- *                     max_rate, max_concurrency }   (the largest the core takes)
+ *                     max_rate, max_concurrency,    (the largest the core takes)
+ *                     limit_file_keys }   (the keys one shared limit file holds)
  *
  * It is a fresh table per core: changing it changes nothing in C. */
 #include <stdio.h>
@@ -78,6 +79,7 @@ void defaults_lua_register(lua_State *L)
     defaults_setnum(L, "lease", DEFAULT_LEASE);
     defaults_setnum(L, "max_rate", THR_MAX_RATE);
     defaults_setnum(L, "max_concurrency", SCHED_MAX);
+    defaults_setnum(L, "limit_file_keys", THR_FILE_KEYS);
     defaults_user_agent(L, ua, sizeof ua);
     lua_pushstring(L, ua);
     lua_setfield(L, -2, "user_agent");

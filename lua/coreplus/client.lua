@@ -70,7 +70,8 @@ local function default_shared(transport)
   return path
 end
 
--- The limiter, and a warning to give once the engine exists (or nil).
+-- The limiter, a warning to give once the engine exists (or nil), and the
+-- shared file its window lives in (or nil) with the key it has there.
 local function make_limiter(transport, o)
   if not transport.limiter then return nil end
   local shared, why = o.shared_limit, nil
@@ -95,7 +96,36 @@ local function make_limiter(transport, o)
     misuse.raise("%s", msg)
   end
   return lim, why and ("the rate limit is not shared with other processes on this machine (" .. why
-    .. "): set shared_limit to a file of your own, or false to say so")
+    .. "): set shared_limit to a file of your own, or false to say so"),
+    -- the shared file it keeps its window in (not a Redis URL), if any
+    transport.name == "curl" and opts.shared and not core.redis_url(opts.shared) and opts.shared or nil,
+    opts.key
+end
+
+-- The keys (practices) this process keeps in each shared limit file, to say
+-- once, when a client is made, that they are more than a file holds
+-- (core.defaults.limit_file_keys): while every slot is in use, the others
+-- are limited in this process alone (docs/decisions.md#limit-carried-to-file).
+local file_keys = {}   -- path -> { keys = {[limiter] = key} (weak), said = true }
+
+local function crowded_file(path, lim, key)
+  local f = file_keys[path]
+  if not f then
+    f = { keys = setmetatable({}, { __mode = "k" }) }
+    file_keys[path] = f
+  end
+  f.keys[lim] = key
+  if f.said then return nil end
+  local seen, n = {}, 0
+  for _, k in pairs(f.keys) do
+    if not seen[k] then seen[k], n = true, n + 1 end
+  end
+  local most = core.defaults.limit_file_keys
+  if n <= most then return nil end
+  f.said = true
+  return ("this process has more rate limits (practices) in the shared limit file %s than the %d it"
+    .. " holds: while all are in use the others are limited in this process alone. With many practices,"
+    .. " set shared_limit = false (COREPLUS_SHARED_LIMIT=off) or a redis:// URL"):format(path, most)
 end
 
 --- Makes a client; `coreplus.new` is the same function, and says what the
@@ -107,10 +137,12 @@ function _M.new(opts)
   local transport = transports.resolve(o.transport)
   local credentials = { consumer_id = o.consumer_id, consumer_secret = o.consumer_secret,
     access_token = o.access_token }
-  local limiter, unshared = make_limiter(transport, o)
+  local limiter, unshared, file, key = make_limiter(transport, o)
   local eng = engine.new(o, credentials, transport, limiter, resource.new)
   eng.metrics = metrics.for_client(o)
   if unshared then eng:warn("limit_not_shared", unshared) end
+  local crowded = file and crowded_file(file, limiter, key)
+  if crowded then eng:warn("limit_file_full", crowded) end
   -- (a stub is not coreplus: no warning for unit tests)
   if opts.issuer == nil and (transport.name == "curl" or transport.name == "ngx") then
     eng:warn("default_issuer", "no issuer is set: coreplus documents iss as your company's URL; set"

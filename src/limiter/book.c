@@ -69,6 +69,32 @@ static void thr_book(thr_ticket *tk, thr_win *w, double now, int pending)
     tk->where = w->where;
 }
 
+/* The window a booking's next step looks at: its own, except that one made
+ * in this process's window while the shared file could not be used looks at
+ * the file again, and goes there when it can be used
+ * (docs/decisions.md#limit-carried-to-file); not while its lock stays taken,
+ * so that the step does not wait for it once more. */
+static int thr_home(const thr_ticket *tk)
+{
+    thr_limit *l = tk->lim;
+    int locked;
+    if (tk->where != THR_AT_LOCAL || l->file == NULL)
+        return tk->where;
+    pthread_mutex_lock(&l->mu);
+    locked = l->busy == THR_FILE_BUSY;
+    pthread_mutex_unlock(&l->mu);
+    return locked ? THR_AT_LOCAL : THR_AT_FILE;
+}
+
+/* tk, booked in this process's window, is booked again in the file's (the
+ * caller holds it): it no longer counts here. */
+static void thr_leave_local(thr_ticket *tk)
+{
+    pthread_mutex_lock(&tk->lim->mu);
+    thr_ring_cancel(tk->lim->local, tk->n, tk->tag);
+    pthread_mutex_unlock(&tk->lim->mu);
+}
+
 static void thr_count_relet(thr_limit *l)
 {
     pthread_mutex_lock(&l->mu);
@@ -155,9 +181,12 @@ double thr_ready(thr_ticket *tk, const thr_config *cfg, double now)
     cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
     if (now < tk->t && now - tk->renewed < THR_RENEW)
         return tk->t - now;   /* its lease runs: nothing to do yet */
-    if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+    if (thr_win_open(tk->lim, thr_home(tk), cfg, now, tk->deadline, &w) != THR_FILE_OK)
         return thr_late(tk, now);
-    if (w.where != tk->where || !thr_ring_holds(w.ring, tk->n, tk->tag, now)) {
+    if (w.where != tk->where && tk->where == THR_AT_LOCAL) {
+        thr_leave_local(tk);   /* the file can be used again: book there, at the back */
+        thr_book(tk, &w, now, 1);
+    } else if (w.where != tk->where || !thr_ring_holds(w.ring, tk->n, tk->tag, now)) {
         /* Lost: the lease ran out (this process was stopped), the file was
          * rebuilt, or it cannot be used now. Book again, at the back. */
         if (w.where == tk->where)
@@ -228,8 +257,15 @@ double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
     if (tk->where == THR_AT_REDIS)
         return thr_sent_redis(tk, cfg, now);
     cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
-    if (thr_win_open(tk->lim, tk->where, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+    if (thr_win_open(tk->lim, thr_home(tk), cfg, now, tk->deadline, &w) != THR_FILE_OK)
         return thr_late(tk, now);
+    if (w.where != tk->where && tk->where == THR_AT_LOCAL) {
+        /* The file can be used again: it leaves there, at the back, as sent. */
+        thr_leave_local(tk);
+        thr_book(tk, &w, now, 0);
+        thr_win_close(&w, 1);
+        return tk->t - now;
+    }
     if (w.where != tk->where) {
         thr_win_close(&w, 0);
         return 0.0;   /* the file cannot be used now: its lease will run out */

@@ -14,6 +14,8 @@
 #define THR_LEASE DEFAULT_LEASE        /* seconds a pending booking holds the
                                           others up without a renewal */
 #define THR_RENEW (THR_LEASE / 4)      /* the owner renews this often */
+#define THR_FILE_KEYS 32               /* keys one shared file holds (file.h);
+                                          core.defaults.limit_file_keys */
 
 typedef struct thr_config {
     int rate;          /* 1 .. THR_MAX_RATE */

@@ -23,7 +23,6 @@
 #define THR_FILE_FORMAT 5          /* 3: a window records its span; 4: its capacity;
                                       5: the margin it learnt from 429s */
 
-#define THR_FILE_KEYS 32           /* key slots in one file */
 #define THR_FILE_IDLE 7200.0       /* a window's span when its own cannot be read */
 #define THR_LOCK_WAIT 1.0          /* the longest wait for a file's lock */
 

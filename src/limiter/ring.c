@@ -175,6 +175,51 @@ void thr_ring_cancel(thr_ring *r, uint64_t n, uint64_t tag)
     }
 }
 
+/* ===== a window that comes back to its file ===== */
+
+/* A booking the window still needs: it holds later ones up, or its owner
+ * will send on it. */
+static int thr_counts(const thr_entry *e, const thr_config *cfg, double now)
+{
+    return (e->state == THR_PENDING && now <= e->lease)
+        || (e->state == THR_SENT && e->t + cfg->per + cfg->margin > now);
+}
+
+int thr_ring_carry(thr_ring *dst, const thr_ring *src, const thr_config *cfg, double now,
+                   uint64_t *from)
+{
+    uint64_t k = src->next > src->cap ? src->next - src->cap : 1;
+    int copied = 0;
+    if (*from > k)
+        k = *from;
+    for (; k < src->next; k++) {
+        const thr_entry *e = thr_at_c(src, k);
+        thr_entry *d;
+        if (e->n != k || e->state != THR_SENT || !thr_counts(e, cfg, now))
+            continue;
+        if (dst->next == 0)
+            dst->next = 1;
+        d = thr_at(dst, dst->next);
+        memset(d, 0, sizeof *d);
+        d->n = dst->next++;
+        d->t = e->t;
+        d->lease = now + THR_LEASE;   /* when it was written: see thr_entry_repair */
+        d->state = THR_SENT;
+        d->pid = e->pid;
+        dst->granted++;
+        if (e->t > dst->last_sent)
+            dst->last_sent = e->t;
+        copied++;
+    }
+    if (src->next > *from)
+        *from = src->next;
+    if (thr_ring_learnt(src, now) > thr_ring_learnt(dst, now)) {
+        dst->learnt = src->learnt;
+        dst->learnt_at = src->learnt_at;
+    }
+    return copied;
+}
+
 /* ===== values read from a file ===== */
 
 static int thr_learnt_repair(thr_ring *r, double now);
@@ -378,14 +423,6 @@ thr_ring *thr_ring_new(uint64_t cap)
     if (r != NULL)
         r->cap = cap;
     return r;
-}
-
-/* A booking the window still needs: it holds later ones up, or its owner
- * will send on it. */
-static int thr_counts(const thr_entry *e, const thr_config *cfg, double now)
-{
-    return (e->state == THR_PENDING && now <= e->lease)
-        || (e->state == THR_SENT && e->t + cfg->per + cfg->margin > now);
 }
 
 thr_ring *thr_ring_room(thr_ring *r, const thr_config *cfg, double now)

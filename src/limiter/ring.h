@@ -84,6 +84,17 @@ void thr_ring_cancel(thr_ring *r, uint64_t n, uint64_t tag);
 /* Functions taking a tag find booking n only when it carries that tag (any
  * tag when it is 0). */
 
+/* Copies the departures of src (an in-process window) numbered *from or
+ * higher that still count (sent less than per + margin ago) into dst as
+ * departures, in order, with the margin src learnt if it is the wider; sets
+ * *from past the last. For a key that booked in its own window while its
+ * file could not be used (no free slot, a lock held too long): the file's
+ * window then holds what this process sent meanwhile. Pending bookings are
+ * not copied: their owners book them again in the file (book.c). Returns
+ * how many were copied. */
+int thr_ring_carry(thr_ring *dst, const thr_ring *src, const thr_config *cfg, double now,
+                   uint64_t *from);
+
 /* Checks every value of a ring read from a shared file (cap THR_RING; a
  * zeroed ring is an empty one), mending what is
  * wrong so that it can only hold bookings back, never let more through or

@@ -21,7 +21,10 @@ struct thr_limit {
                                    the fall-back (and Redis's stats) */
     thr_file *file;             /* the window is in this file ... */
     thr_file_key fkey;          /* ... under this key's slot */
-    int busy, warned;           /* the file could not be used lately */
+    int busy, warned;           /* the file could not be used lately: why
+                                   (THR_FILE_BUSY, _FULL, _IO), or 0 */
+    uint64_t carried;           /* bookings of local numbered below this are
+                                   in the file's window (thr_ring_carry) */
     uint64_t file_repairs, file_busy, relets;
     thr_redis *redis;           /* the window lives in Redis */
     thr_clock *clock;           /* its time (NULL: the real clock), retained */
@@ -35,6 +38,8 @@ typedef struct thr_win {
     thr_config cfg;             /* the caller's, its margin widened by what
                                    the window learnt from 429s */
     int where;                  /* THR_AT_FILE or THR_AT_LOCAL */
+    int carried;                /* the local window's departures were just
+                                   copied into the file's: write it back */
 } thr_win;
 
 /* Opens the window at where for one operation (THR_AT_FILE: the file's,

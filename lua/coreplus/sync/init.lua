@@ -98,8 +98,8 @@ end
 --  - `days_back` (30), `days_ahead` (90): the appointments' window around today
 --  - `timezone_id`: the zone appointments are listed in (default: each
 --    practice's first location's)
---  - `concurrency` (`coreplus.scheduler`'s default): requests in flight for
---    all practices together
+--  - `concurrency` (`coreplus.scheduler.concurrency_for`, 8 per practice,
+--    64 to 256): requests in flight for all practices together
 --  - `on_event(ev)`: `{type = "progress" | "resource_done" | "resource_failed",
 --    practice =, resource =, read =, written =, unchanged =, deleted =,
 --    requests =, rate_limited =, total =}` as the run goes
@@ -114,7 +114,7 @@ function _M.new(o)
   local db, err = dbmod.open(o.to)
   if not db then return nil, err end
   self.db, self.to = db, o.to
-  self.sched = scheduler.new{ concurrency = o.concurrency }
+  self.sched = scheduler.new{ concurrency = o.concurrency or scheduler.concurrency_for(#self.practices) }
   self.jobs = {}
   for _, p in ipairs(self.practices) do
     local job = job_mod.new{ practice = p.practice, db = db, sched = self.sched, now = coreplus.now,

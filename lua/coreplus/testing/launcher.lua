@@ -400,8 +400,10 @@ function mock:stats()
 end
 
 --- The API requests that arrived since the last reset or the last call, in
--- order of arrival (at most the latest 50,000; a call empties the log).
--- @treturn table `{{t = arrival (unix seconds, ms), status = n, tenant = i}, ...}`;
+-- the order their answers were done (at most the latest 50,000; a call
+-- empties the log).
+-- @treturn table `{{t = arrival (unix seconds, ms), status = n, tenant = i, done = when
+--  the answer was (unix seconds, ms)}, ...}`;
 --  `tenant` is the index in `mock.access_tokens` (0: the token was refused or
 --  is the restricted one)
 function mock:arrivals()

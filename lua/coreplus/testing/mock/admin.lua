@@ -13,9 +13,10 @@
 --   DELETE /__mock/faults      clear the fault and the latency
 --   GET  /__mock/last-request  the last /API request's method, uri and
 --                              headers (the Authorization header included)
---   GET  /__mock/arrivals      {"arrivals":[{"t":..,"status":..,"tenant":..}]}:
+--   GET  /__mock/arrivals      {"arrivals":[{"t":..,"status":..,"tenant":..,"done":..}]}:
 --                              the API requests since the last reset or
---                              read, in order (a read empties the log)
+--                              read, in the order their answers were done
+--                              (a read empties the log)
 --   GET  /__mock/switches      {"ignore_filters":false,"v2_only":[],"jitter":0}
 --   POST /__mock/switches      {"ignore_filters":true} (any of the three):
 --                              coreplus.testing.mock.switches says what each does

@@ -1,6 +1,7 @@
 --- The mock's request pipeline, as the real API's layers would see a
 -- request: count it, delay it, refuse generic user agents (a WAF), check
--- the token (401), apply the rate limit (429), inject a fault, answer.
+-- the token (401), apply the rate limit (429), inject a fault, answer (in
+-- the worker's turns: coreplus.testing.mock.turns).
 --
 -- nginx.conf (see coreplus.testing.mock.conf) calls init(path) in init_by_lua,
 -- init_worker() per worker, handle() as the content handler and log() in
@@ -16,6 +17,7 @@ local admin = require "coreplus.testing.mock.admin"
 local multipart = require "coreplus.testing.mock.multipart"
 local arrivals = require "coreplus.testing.mock.arrivals"
 local switches = require "coreplus.testing.mock.switches"
+local turns = require "coreplus.testing.mock.turns"
 
 local ngx = ngx
 local type, tonumber, tostring, pairs, ipairs = type, tonumber, tostring, pairs, ipairs
@@ -81,7 +83,7 @@ function _M.init_worker()
 end
 
 local function now()
-  ngx.update_time()
+  turns.update_time()
   return ngx.now() + cfg.skew
 end
 
@@ -165,7 +167,7 @@ function _M.handle()
   if sw.jitter > 0 then
     -- The time between leaving the client and being counted varies.
     ngx.sleep(math.random() * sw.jitter)
-    ngx.update_time()
+    turns.update_time()
     arrived = ngx.now()
   end
   latency(h)
@@ -197,6 +199,9 @@ function _M.handle()
       " requests in " .. cfg.rate.window .. " s for this " .. (consumer and "consumer" or "access token"))
   end
 
+  -- Counted: what is left (the answer) waits for its turn, so that a burst
+  -- of answers never keeps nginx from reading, and stamping, new arrivals.
+  turns.wait()
   local fault = faults.pick(h, uri, method)
   if fault and faults.before(fault, { scheme = ngx.var.scheme, port = ngx.var.server_port }) then
     return
@@ -228,7 +233,8 @@ end
 function _M.log()
   if sub(ngx.var.uri, 1, 8) == "/__mock/" then return end
   ngx.shared.mock_stats:incr("status:" .. tostring(ngx.status), 1, 0)
-  arrivals.record(ngx.req.start_time(), ngx.status, ngx.ctx.tenant)
+  turns.update_time()
+  arrivals.record(ngx.req.start_time(), ngx.status, ngx.ctx.tenant, ngx.now())
 end
 
 return _M
