@@ -7,13 +7,14 @@
 -- one limit.
 --
 -- Interface: the ngx transport's limiter (transport/ngx_limiter.lua, whose
--- wait loop gives it `acquire`): reserve, hold, ready, sent, cancel, stats,
--- close; each method takes an optional last `deadline`
+-- wait loop gives it `acquire`): reserve, hold, ready, sent, cancel,
+-- rate_limited, stats, close; each method takes an optional last `deadline`
 -- (ngx.now() seconds) that no Redis exchange runs past. A booking is a table
 -- (its number and owner tag may change: a booking whose lease ran out is
 -- booked again by `ready`). Options: on_redis_error = "local" (default: book
--- in `fallback()`, the transport's own limiter, and log once with ngx.log)
--- or "fail" (reserve returns nil, {kind = "limiter"}); redis_timeout (0.5 s:
+-- in `make_fallback(rate)`, the transport's own limiter, at this nginx's
+-- recent share of the rate, and log once with ngx.log) or "fail" (reserve
+-- returns nil, {kind = "limiter"}); redis_timeout (0.5 s:
 -- each exchange, at most); redis_certfile, redis_keyfile (mutual TLS);
 -- redis_insecure (the certificate is not checked; said once); redis_cafile
 -- does not apply (nginx verifies with lua_ssl_trusted_certificate; said once).
@@ -25,7 +26,7 @@ local links = require "coreplus.transport.ngx_redis_link"
 local ngx = ngx
 local type, tostring, tonumber, setmetatable = type, tostring, tonumber, setmetatable
 local format, byte, gsub = string.format, string.byte, string.gsub
-local max, min = math.max, math.min
+local max, min, floor = math.max, math.min, math.floor
 
 local SCRIPT = core._private.redis_limiter_script
 local SHA = gsub(ngx.sha1_bin(SCRIPT), ".", function(c) return format("%02x", byte(c)) end)
@@ -68,8 +69,13 @@ function limiter:_call(op, b, hold, deadline)
   return { n = n, delay = d, pending = res[3] == 1, lost = res[4] == 1 }
 end
 
--- Runs op, or says why not (once per outage, with policy "local").
+-- Runs op, or says why not (once per outage, with policy "local"). A
+-- failure because the call's own time ran out says nothing of Redis: it is
+-- not said (the C core's rule), and the call goes on under the fall-back.
 function limiter:_op(op, b, hold, deadline)
+  if deadline and now() >= deadline then   -- nothing to ask Redis, nothing to say
+    return nil, self.link.u.shown .. ": the call's deadline had passed"
+  end
   local r, err = self:_call(op, b, hold, deadline)
   if r then
     if self.warned then
@@ -79,17 +85,61 @@ function limiter:_op(op, b, hold, deadline)
     return r
   end
   self.err, self.errors = err, self.errors + 1
-  if not self.fail and not self.warned then
+  if not self.fail and not self.warned and not (deadline and now() >= deadline - 0.001) then
     self.warned = true   -- once per outage (per worker and limiter)
-    ngx.log(ngx.WARN, "coreplus: ", err, "; limiting this worker on its own until Redis answers",
-      " (on_redis_error = \"local\")")
+    ngx.log(ngx.WARN, "coreplus: ", err, "; limiting this nginx on its own, at its recent share of ",
+      "the limit, until Redis answers (on_redis_error = \"local\")")
   end
   return nil, err
 end
 
+------------------------------------------------------------------------
+-- This nginx's share, and the fall-back
+------------------------------------------------------------------------
+-- The C core's rule (src/limiter/redis.c, thr_redis_count_share): while
+-- Redis is away, each machine keeps to its part of the window's recent
+-- bookings, so that machines falling back together stay near the limit
+-- (8 that shared it evenly keep to 1 a second each, at least 1). An nginx
+-- is one machine: its workers count their bookings together, in the
+-- lua_shared_dict when there is one.
+local SHARE_TTL = 3600     -- an idle limit's count goes after an hour
+
+-- A booking of this nginx got number n in the window: counted.
+function limiter:_count_share(n)
+  local d, p, rate = self.dict, self.sprefix, self.rate
+  if not d then   -- one worker (no dict): its own count
+    if not self.n0 or n < self.n0 or n - self.n0 >= 8 * rate then self.n0, self.mine = n, 0 end
+    self.mine = self.mine + 1
+    if n - self.n0 + 1 >= rate then self.share = min(1, self.mine / (n - self.n0 + 1)) end
+    return
+  end
+  local n0 = d:get(p .. "n0")
+  if not n0 or n < n0 or n - n0 >= 8 * rate then
+    -- (safe_*: a full dict evicts no booking for this; the share stays)
+    d:safe_set(p .. "n0", n, SHARE_TTL)
+    d:safe_set(p .. "mine", 0, SHARE_TTL)
+    n0 = n
+  end
+  local mine = d:incr(p .. "mine", 1)
+  if mine and n - n0 + 1 >= rate then d:safe_set(p .. "share", min(1, mine / (n - n0 + 1)), SHARE_TTL) end
+end
+
+-- The rate this nginx keeps to while Redis is away: its share, at least 1.
+function limiter:share_rate()
+  local share = self.dict and self.dict:get(self.sprefix .. "share") or self.share
+  if type(share) ~= "number" or not (share > 0 and share <= 1) then share = 1 end
+  return max(1, min(self.rate, floor(self.rate * share)))
+end
+
+-- The fall-back limiter at the current share (one per rate, made once).
 function limiter:_fallback()
-  if not self.fb then self.fb = self.make_fallback() end
-  return self.fb
+  local rate = self:share_rate()
+  local fb = self.fbs[rate]
+  if not fb then
+    fb = self.make_fallback(rate)
+    self.fbs[rate] = fb
+  end
+  return fb
 end
 
 -- Books in Redis: the booking, its delay | nil, err.
@@ -99,6 +149,7 @@ function limiter:_book(hold, deadline)
   if not r then return nil, err end
   b.n, b.pending, b.at = r.n, r.pending, now() + r.delay
   self.granted = self.granted + 1
+  self:_count_share(r.n)
   return b, r.delay
 end
 
@@ -112,14 +163,16 @@ function limiter:reserve(deadline)
     return nil, { kind = "limiter", message = d, sent = false }
   end
   self.fallback_used = self.fallback_used + 1
-  local fd, fn = self:_fallback():reserve()
-  return fd, { fallback = fn }
+  local fb = self:_fallback()
+  local fd, fn = fb:reserve(deadline)
+  if fd == nil then return nil, fn end
+  return fd, { fallback = fn, fb = fb }
 end
 
 --- hold(booking, seconds [, deadline]): renews its lease (at most LEASE:
 -- a longer wait renews again, through ready).
 function limiter:hold(b, seconds, deadline)
-  if b.fallback then return self:_fallback():hold(b.fallback, seconds) end
+  if b.fallback then return b.fb:hold(b.fallback, seconds) end
   local r = self:_op("hold", b, min(seconds or LEASE, LEASE), deadline)
   if r then b.renewed = now() end
   b.lost = r and r.lost or nil
@@ -129,7 +182,7 @@ end
 -- it may leave now; at most RENEW). Renews the lease when due; a booking
 -- whose lease ran out (this worker was stopped) is booked again, at the back.
 function limiter:ready(b, deadline)
-  if b.fallback then return self:_fallback():ready(b.fallback) end
+  if b.fallback then return b.fb:ready(b.fallback) end
   local t = now()
   local renew = t - b.renewed >= RENEW
   if not b.pending and not renew and not b.lost then return max(0, min(b.at - t, RENEW)) end
@@ -154,7 +207,7 @@ end
 
 --- sent(booking [, deadline]) -> owed seconds: the booking leaves now.
 function limiter:sent(b, deadline)
-  if b.fallback then return self:_fallback():sent(b.fallback) end
+  if b.fallback then return b.fb:sent(b.fallback) end
   b.pending = false
   local r = self:_op("sent", b, 0, deadline)
   if r and r.lost then
@@ -168,15 +221,27 @@ function limiter:sent(b, deadline)
 end
 
 function limiter:cancel(b, deadline)
-  if b.fallback then return self:_fallback():cancel(b.fallback) end
+  if b.fallback then return b.fb:cancel(b.fallback) end
   b.pending = false
   self:_op("cancel", b, 0, deadline)
+end
+
+--- rate_limited([deadline]) -> learnt margin: a request of this limit came
+-- back 429. The margin widens in Redis, for every machine (the script's
+-- "learn", the C core's rule: docs/decisions.md#limit-learns); while Redis
+-- cannot be used, the fall-back's.
+function limiter:rate_limited(deadline)
+  local r = self:_op("learn", nil, 0, deadline)
+  if r then return r.delay end
+  local fb = self:_fallback()
+  return fb.rate_limited and fb:rate_limited() or 0
 end
 
 function limiter:stats()
   return { rate = self.rate, per = self.per, margin = self.margin, key = self.key,
     shared = self.link.u.shown, granted = self.granted, relets = self.relets,
-    redis_errors = self.errors, redis_local = self.fallback_used, redis_repairs = self.repairs }
+    redis_errors = self.errors, redis_local = self.fallback_used, redis_repairs = self.repairs,
+    redis_share_rate = self:share_rate() }
 end
 
 function limiter.close() end
@@ -195,8 +260,10 @@ end
 
 --- limiter(o, make_fallback): o as the transport's limiter{} (rate, per,
 -- margin, key, shared = URL, on_redis_error, redis_timeout, redis_cafile,
--- redis_certfile, redis_keyfile, redis_insecure); make_fallback() returns
--- the limiter used while Redis is down (policy "local").
+-- redis_certfile, redis_keyfile, redis_insecure; dict, prefix: the
+-- lua_shared_dict where the workers count this nginx's share, and the
+-- key's prefix there); make_fallback(rate) returns the limiter used while
+-- Redis is down (policy "local"), keeping to rate.
 function _M.limiter(o, make_fallback)
   local policy = o.on_redis_error or "local"
   if policy ~= "local" and policy ~= "fail" then
@@ -225,8 +292,9 @@ function _M.limiter(o, make_fallback)
   local wkey = core._private.redis_limiter_key(o.key)
   return setmetatable({ link = link, rate = o.rate, per = o.per, margin = o.margin, key = o.key,
     wkey = wkey, slot = core._private.redis_limiter_slot(wkey), fail = policy == "fail",
-    timeout = timeout, make_fallback = make_fallback, granted = 0, errors = 0, relets = 0,
-    repairs = 0, fallback_used = 0, warned = false }, limiter)
+    timeout = timeout, make_fallback = make_fallback, fbs = {}, granted = 0, errors = 0, relets = 0,
+    repairs = 0, fallback_used = 0, warned = false, dict = o.dict, sprefix = (o.prefix or "") .. "share:",
+    share = 1 }, limiter)
 end
 
 return _M
