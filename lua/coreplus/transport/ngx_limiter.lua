@@ -400,6 +400,22 @@ function dict_limiter:sent(b)
   return leave - t
 end
 
+-- Under the lock: the next number, as having left at `at`.
+local function dict_record(self, t, at)
+  local dict, prefix = self.dict, self.prefix
+  local counter = prefix .. "next"
+  if not dict:get(counter) then store(dict, "safe_add", counter, 0, COUNTER_TTL) end
+  local n = dict:incr(counter, 1)
+  if n then store(dict, "safe_set", prefix .. n, at, self:_ttl(at, t)) end
+end
+
+--- limiter:record(at): a request of this key left at `at` under another
+-- limit (the Redis one, ngx_redis.lua, whose fall-back this is): counted
+-- here too, so that this window knows it should Redis go away.
+function dict_limiter:record(at)
+  locked(self, nil, dict_record, self, now(), at)
+end
+
 --- limiter:cancel(booking): it never left and no longer counts.
 function dict_limiter:cancel(b)
   self.dict:delete(self.prefix .. b.n)

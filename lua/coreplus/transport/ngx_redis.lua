@@ -78,17 +78,22 @@ function limiter:_op(op, b, hold, deadline)
   end
   local r, err = self:_call(op, b, hold, deadline)
   if r then
-    if self.warned then
-      ngx.log(ngx.WARN, "coreplus: the shared limit at ", self.link.u.shown, " answers again")
+    if self.outage then
+      self.outage = false
+      if not self.fail then
+        ngx.log(ngx.WARN, "coreplus: the shared limit at ", self.link.u.shown, " answers again")
+      end
     end
-    self.warned = false
     return r
   end
   self.err, self.errors = err, self.errors + 1
-  if not self.fail and not self.warned and not (deadline and now() >= deadline - 0.001) then
-    self.warned = true   -- once per outage (per worker and limiter)
-    ngx.log(ngx.WARN, "coreplus: ", err, "; limiting this nginx on its own, at its recent share of ",
-      "the limit, until Redis answers (on_redis_error = \"local\")")
+  if deadline and now() >= deadline - 0.001 then return nil, err end
+  if not self.outage then
+    self.outage = true   -- said once per outage (per worker and limiter)
+    if not self.fail then
+      ngx.log(ngx.WARN, "coreplus: ", err, "; limiting this nginx on its own, at its recent share of ",
+        "the limit, until Redis answers (on_redis_error = \"local\")")
+    end
   end
   return nil, err
 end
@@ -142,6 +147,25 @@ function limiter:_fallback()
   return fb
 end
 
+-- While Redis is away, and for a window after the last departure it
+-- cannot know of (made on the fall-back alone), this nginx is "unsure":
+-- its bookings in Redis are made in the fall-back's window too and leave
+-- when both allow. That window knows every recent departure of this nginx
+-- (those under Redis too: sent() records them there), so switching either
+-- way sends no more than this nginx's share, whatever its workers each
+-- believe of Redis at that moment (docs/decisions.md#redis-switch).
+function limiter:_unsure()
+  if self.dict then return self.dict:get(self.sprefix .. "unsure") ~= nil end
+  return now() < self.unsure_until
+end
+
+function limiter:_set_unsure()
+  if self.fail then return end
+  local span = self.per + self.margin + core.defaults.learn_max + LEASE
+  if self.dict then self.dict:safe_set(self.sprefix .. "unsure", true, span)
+  else self.unsure_until = now() + span end
+end
+
 -- Books in Redis: the booking, its delay | nil, err.
 function limiter:_book(hold, deadline)
   local b = { tag = hold > 0 and core._private.redis_tag() or "0", renewed = now() }
@@ -153,48 +177,62 @@ function limiter:_book(hold, deadline)
   return b, r.delay
 end
 
+-- Books b in the fall-back: alone (Redis is away), or `also` (unsure). The
+-- fall-back's delay | nil, err (its wait would pass the deadline).
+function limiter:_book_fallback(b, also, deadline)
+  local fb = self:_fallback()
+  local d, fn = fb:reserve(deadline)
+  if d == nil then return nil, fn end
+  b.fb = fb
+  if also then b.also = fn else b.fallback = fn; self.fallback_used = self.fallback_used + 1 end
+  return d
+end
+
 --- limiter:reserve([deadline]) -> delay, booking | nil, err (policy "fail").
 -- The delay is at most RENEW: the caller sleeps it and asks `ready`, which
 -- renews the booking's lease, until `ready` says 0.
 function limiter:reserve(deadline)
   local b, d = self:_book(LEASE, deadline)
-  if b then return max(0, min(d, RENEW)), b end
-  if self.fail then
-    return nil, { kind = "limiter", message = d, sent = false }
+  if not b then
+    if self.fail then return nil, { kind = "limiter", message = d, sent = false } end
+    self:_set_unsure()
+    b = {}
+    local fd, err = self:_book_fallback(b, false, deadline)
+    if fd == nil then return nil, err end
+    return fd, b
   end
-  self.fallback_used = self.fallback_used + 1
-  local fb = self:_fallback()
-  local fd, fn = fb:reserve(deadline)
-  if fd == nil then return nil, fn end
-  return fd, { fallback = fn, fb = fb }
+  if self:_unsure() then
+    local fd, err = self:_book_fallback(b, true, deadline)
+    if fd == nil then
+      self:_op("cancel", b, 0, deadline)
+      return nil, err
+    end
+    d = max(d, fd)
+  end
+  return max(0, min(d, RENEW)), b
 end
 
 --- hold(booking, seconds [, deadline]): renews its lease (at most LEASE:
 -- a longer wait renews again, through ready).
 function limiter:hold(b, seconds, deadline)
   if b.fallback then return b.fb:hold(b.fallback, seconds) end
+  if b.also then b.fb:hold(b.also, seconds) end
   local r = self:_op("hold", b, min(seconds or LEASE, LEASE), deadline)
   if r then b.renewed = now() end
   b.lost = r and r.lost or nil
 end
 
---- ready(booking [, deadline]) -> seconds to sleep before asking again (0:
--- it may leave now; at most RENEW). Renews the lease when due; a booking
--- whose lease ran out (this worker was stopped) is booked again, at the back.
-function limiter:ready(b, deadline)
-  if b.fallback then return b.fb:ready(b.fallback) end
+-- ready() for the booking in Redis: seconds | nil (Redis is gone).
+function limiter:_ready_redis(b, deadline)
   local t = now()
   local renew = t - b.renewed >= RENEW
   if not b.pending and not renew and not b.lost then return max(0, min(b.at - t, RENEW)) end
   local r = self:_op("ready", b, renew and LEASE or 0, deadline)
-  if not r then   -- Redis is gone: go by the booked slot
-    b.pending = false
-    return max(0, min(b.at - now(), RENEW))
-  end
+  if not r then return nil end
   if r.lost or b.lost then
     self.relets = self.relets + 1
     local nb, d = self:_book(LEASE, deadline)
-    if not nb then b.pending = false; return 0 end
+    if not nb then return nil end
     b.n, b.tag, b.pending, b.renewed, b.at, b.lost = nb.n, nb.tag, nb.pending, nb.renewed, nb.at, nil
     return max(0, min(d, RENEW))
   end
@@ -205,23 +243,71 @@ function limiter:ready(b, deadline)
   return max(0, min(d, RENEW))
 end
 
---- sent(booking [, deadline]) -> owed seconds: the booking leaves now.
+--- ready(booking [, deadline]) -> seconds to sleep before asking again (0:
+-- it may leave now; at most RENEW) | nil, err. Renews the lease when due; a
+-- booking whose lease ran out (this worker was stopped) is booked again, at
+-- the back. When Redis is gone the booking moves to the fall-back.
+function limiter:ready(b, deadline)
+  if b.fallback then return b.fb:ready(b.fallback) end
+  local d = self:_ready_redis(b, deadline)
+  if not d then
+    if self.fail then   -- go by the booked slot
+      b.pending = false
+      return max(0, min(b.at - now(), RENEW))
+    end
+    self:_set_unsure()
+    if b.also then
+      b.fallback, b.also = b.also, nil
+      return b.fb:ready(b.fallback)
+    end
+    return self:_book_fallback(b, false, deadline)
+  end
+  if b.also then
+    local fd, err = b.fb:ready(b.also)
+    if not fd then return nil, err end
+    d = max(d, fd)
+  end
+  return d
+end
+
+-- A departure at `at`, counted in the fall-back's window too (when it has
+-- one: the shared dict), so that the window knows this nginx's recent
+-- departures should Redis go away.
+function limiter:_mirror(at)
+  if self.fail then return end
+  local fb = self:_fallback()
+  if fb.record then fb:record(at) end
+end
+
+--- sent(booking [, deadline]) -> owed seconds | nil, err: the booking leaves
+-- now (after the owed seconds).
 function limiter:sent(b, deadline)
-  if b.fallback then return b.fb:sent(b.fallback) end
+  if b.fallback then
+    self:_set_unsure()   -- a departure Redis will not know of
+    return b.fb:sent(b.fallback)
+  end
   b.pending = false
   local r = self:_op("sent", b, 0, deadline)
+  local owed = r and max(0, r.delay) or 0
   if r and r.lost then
     -- The booking's lease ran out (this worker was late): nothing was
     -- recorded, so the request books again, leaving at its new slot.
     self.relets = self.relets + 1
     local nb, d = self:_book(0, deadline)
-    return nb and max(0, d) or 0
+    owed = nb and max(0, d) or 0
   end
-  return r and max(0, r.delay) or 0
+  if b.also then
+    local fo, err = b.fb:sent(b.also)
+    if not fo then return nil, err end
+    return max(owed, fo)
+  end
+  self:_mirror(now() + owed)
+  return owed
 end
 
 function limiter:cancel(b, deadline)
   if b.fallback then return b.fb:cancel(b.fallback) end
+  if b.also then b.fb:cancel(b.also) end
   b.pending = false
   self:_op("cancel", b, 0, deadline)
 end
@@ -292,9 +378,9 @@ function _M.limiter(o, make_fallback)
   local wkey = core._private.redis_limiter_key(o.key)
   return setmetatable({ link = link, rate = o.rate, per = o.per, margin = o.margin, key = o.key,
     wkey = wkey, slot = core._private.redis_limiter_slot(wkey), fail = policy == "fail",
-    timeout = timeout, make_fallback = make_fallback, fbs = {}, granted = 0, errors = 0, relets = 0,
-    repairs = 0, fallback_used = 0, warned = false, dict = o.dict, sprefix = (o.prefix or "") .. "share:",
-    share = 1 }, limiter)
+    timeout = timeout, make_fallback = make_fallback, fbs = {}, unsure_until = 0, outage = false,
+    granted = 0, errors = 0, relets = 0, repairs = 0, fallback_used = 0, dict = o.dict,
+    sprefix = (o.prefix or "") .. "share:", share = 1 }, limiter)
 end
 
 return _M
