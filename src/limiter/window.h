@@ -24,6 +24,8 @@ struct thr_limit {
     int busy, warned;           /* the file could not be used lately */
     uint64_t file_repairs, file_busy, relets;
     thr_redis *redis;           /* the window lives in Redis */
+    double unsure_until;        /* Redis bookings pass the fall-back too until
+                                   then (book.c, thr_unsure) */
     thr_clock *clock;           /* its time (NULL: the real clock), retained */
 };
 

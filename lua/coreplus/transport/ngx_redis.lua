@@ -109,29 +109,43 @@ end
 -- lua_shared_dict when there is one.
 local SHARE_TTL = 3600     -- an idle limit's count goes after an hour
 
--- A booking of this nginx got number n in the window: counted.
+-- Where the count lives without a shared dict (one worker): the dict's
+-- methods that it uses, on a table.
+local counts = {}
+counts.__index = counts
+function counts:get(k) return self.v[k] end
+function counts:safe_set(k, v) self.v[k] = v; return true end
+function counts:delete(k) self.v[k] = nil end
+function counts:incr(k, by) self.v[k] = (self.v[k] or 0) + by; return self.v[k] end
+
+-- A booking of this nginx got number n in the window: counted. The count
+-- starts again every 8 x rate numbers, and when the numbers went back by
+-- more than a window (the window restarted, its numbering with it).
 function limiter:_count_share(n)
-  local d, p, rate = self.dict, self.sprefix, self.rate
-  if not d then   -- one worker (no dict): its own count
-    if not self.n0 or n < self.n0 or n - self.n0 >= 8 * rate then self.n0, self.mine = n, 0 end
-    self.mine = self.mine + 1
-    if n - self.n0 + 1 >= rate then self.share = min(1, self.mine / (n - self.n0 + 1)) end
-    return
-  end
-  local n0 = d:get(p .. "n0")
-  if not n0 or n < n0 or n - n0 >= 8 * rate then
+  local d, p, rate = self.counts, self.sprefix, self.rate
+  local n0, last = d:get(p .. "n0"), d:get(p .. "last")
+  if not n0 or n < n0 or (last and n + rate < last) or n - n0 >= 8 * rate then
     -- (safe_*: a full dict evicts no booking for this; the share stays)
     d:safe_set(p .. "n0", n, SHARE_TTL)
     d:safe_set(p .. "mine", 0, SHARE_TTL)
     n0 = n
   end
+  if not last or n > last or n + rate < last then d:safe_set(p .. "last", n, SHARE_TTL) end
   local mine = d:incr(p .. "mine", 1)
   if mine and n - n0 + 1 >= rate then d:safe_set(p .. "share", min(1, mine / (n - n0 + 1)), SHARE_TTL) end
 end
 
+-- The count starts again from the next booking: for each booking made while
+-- unsure, so that the worker that comes back first after an outage, booking
+-- alone in Redis while the others still limit themselves, takes no one
+-- else's part (the C core's thr_redis_share_restart).
+function limiter:_restart_share()
+  self.counts:delete(self.sprefix .. "n0")
+end
+
 -- The rate this nginx keeps to while Redis is away: its share, at least 1.
 function limiter:share_rate()
-  local share = self.dict and self.dict:get(self.sprefix .. "share") or self.share
+  local share = self.counts:get(self.sprefix .. "share")
   if type(share) ~= "number" or not (share > 0 and share <= 1) then share = 1 end
   return max(1, min(self.rate, floor(self.rate * share)))
 end
@@ -202,6 +216,7 @@ function limiter:reserve(deadline)
     return fd, b
   end
   if self:_unsure() then
+    self:_restart_share()
     local fd, err = self:_book_fallback(b, true, deadline)
     if fd == nil then
       self:_op("cancel", b, 0, deadline)
@@ -380,7 +395,7 @@ function _M.limiter(o, make_fallback)
     wkey = wkey, slot = core._private.redis_limiter_slot(wkey), fail = policy == "fail",
     timeout = timeout, make_fallback = make_fallback, fbs = {}, unsure_until = 0, outage = false,
     granted = 0, errors = 0, relets = 0, repairs = 0, fallback_used = 0, dict = o.dict,
-    sprefix = (o.prefix or "") .. "share:", share = 1 }, limiter)
+    counts = o.dict or setmetatable({ v = {} }, counts), sprefix = (o.prefix or "") .. "share:" }, limiter)
 end
 
 return _M
