@@ -1,10 +1,12 @@
 -- The ngx transport's Redis limit does what the C core's does (issue 29,
 -- the ngx side): a 429 widens the margin in Redis for every machine; while
 -- Redis is away the nginx keeps to its recent share of the limit, counted
--- by all its workers in the shared dict; every limiter call gets what is
--- left of the request's time; a call whose time had run out says nothing
--- of Redis. nginx with 2 workers and a plain redis-server, started and
--- stopped here; about 5 s.
+-- by all its workers in the shared dict (and counted again when the
+-- window's numbers start again); it switches to the fall-back and back
+-- without a burst (docs/decisions.md#redis-switch); every limiter call gets
+-- what is left of the request's time; a call whose time had run out says
+-- nothing of Redis. nginx with 2 workers and a plain redis-server, started
+-- and stopped here; about 12 s.
 local core = require "coreplus.core"
 local nginx = dofile("spec/support/nginx.lua")
 local Redis = dofile("spec/support/redis.lua")
@@ -15,9 +17,9 @@ local key = Redis.keys("redis_ngx_limit_spec")
 describe("the ngx transport's Redis limit", function()
   local server, srv
 
-  local function start_redis()
-    server = Redis.new()
-    server:start()
+  local function start_redis(port)
+    if not port then server = Redis.new() end
+    server:start{ port = port }
   end
 
   setup(function()
@@ -100,6 +102,65 @@ describe("the ngx transport's Redis limit", function()
     assert.is_number(r.d)
     assert.equals(0, r.stats.redis_errors)
     assert.is_nil(srv.error_log():find("on its own", 1, true), srv.error_log())
+  end)
+
+  -- acquire n in a worker: { took, t0, t1 (ngx.now()), stats }
+  local function acquire(o, n)
+    local parts = {}
+    for k, v in pairs(o) do parts[#parts + 1] = ("[%q] = %s"):format(k, type(v) == "string" and ("%q"):format(v) or v) end
+    return srv.eval(([[
+      local l = t.limiter{ %s }
+      ngx.update_time()
+      local t0 = ngx.now()
+      for _ = 1, %d do assert(l:acquire()) end
+      ngx.update_time()
+      return { took = ngx.now() - t0, t0 = t0, t1 = ngx.now(), stats = l:stats() }
+    ]]):format(table.concat(parts, ", "), n))
+  end
+
+  it("falls back knowing the departures it made under Redis", function()
+    local o = { rate = 3, per = 1, margin = 0, key = key("to"), shared = server.url, redis_timeout = 0.2 }
+    acquire(o, 3)                        -- 3 through Redis: the window is full
+    server:stop()
+    local r = acquire(o, 1)              -- on the fall-back (any worker): after those 3
+    start_redis()
+    assert.is_true(r.stats.redis_local >= 1)
+    assert.is_true(r.took >= 0.8, ("the 4th left %.2f s after the 3 sent under Redis"):format(r.took))
+  end)
+
+  it("comes back to Redis keeping the departures Redis never saw", function()
+    local port = server.port
+    local o = { rate = 3, per = 3, margin = 0, key = key("back"), shared = server.url, redis_timeout = 0.2 }
+    acquire(o, 1)                        -- (its share: the whole window)
+    server:stop()
+    local away = acquire(o, 2)           -- on the fall-back: 3 in the window
+    start_redis(port)                    -- an empty window: it knows none of them
+    nginx.sleep(1.2)                     -- (past the 1 s before a new attempt)
+    local r = acquire(o, 1)
+    assert.equals(0, r.stats.redis_errors, "booked in Redis")
+    assert.is_true(r.t1 - away.t0 >= 2.7, ("the 4th left %.2f s after the 3 of the window")
+      :format(r.t1 - away.t0))
+  end)
+
+  it("counts its share again when the window's numbers start again", function()
+    local k = key("restart")
+    local w = core._private.redis_limiter_key(k)
+    local o = { rate = 10, per = 0.2, margin = 0, key = k, shared = server.url, redis_timeout = 0.2 }
+    -- 1 of every 10 numbers is this nginx's: others take the other 9
+    for _ = 1, 4 do
+      acquire(o, 1)
+      F.sh(server:cli(("HINCRBY %s next 9 >/dev/null"):format(F.q(w))))
+    end
+    -- the window restarts (an unreadable `next`): numbers start again at
+    -- 11, above where this nginx's count began
+    F.sh(server:cli(("HSET %s next garbage >/dev/null"):format(F.q(w))))
+    acquire(o, 3)
+    server:stop()
+    local r = acquire(o, 4)
+    start_redis()
+    -- its share (1 a window), not 4 of 11 or more
+    assert.equals(1, r.stats.redis_share_rate)
+    assert.is_true(r.took >= 3 * 0.2 - 0.02, ("4 on the fall-back in %.2f s"):format(r.took))
   end)
 
   it("keeps to this nginx's recent share of the limit while Redis is away", function()
