@@ -107,7 +107,9 @@ describe("the ngx transport's Redis limit", function()
   -- acquire n in a worker: { took, t0, t1 (ngx.now()), stats }
   local function acquire(o, n)
     local parts = {}
-    for k, v in pairs(o) do parts[#parts + 1] = ("[%q] = %s"):format(k, type(v) == "string" and ("%q"):format(v) or v) end
+    for k, v in pairs(o) do
+      parts[#parts + 1] = ("[%q] = %s"):format(k, type(v) == "string" and ("%q"):format(v) or v)
+    end
     return srv.eval(([[
       local l = t.limiter{ %s }
       ngx.update_time()
