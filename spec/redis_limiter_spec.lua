@@ -467,7 +467,7 @@ describe("the ngx transport's limiter in Redis (cosockets, inside nginx)", funct
     assert.near(1, r.d2, 0.05)
     assert.is_true(r.fallback)
     assert.equals(2, r.local_count)
-    assert.equals(1, select(2, srv.error_log():gsub("limiting this worker on its own", "")))
+    assert.equals(1, select(2, srv.error_log():gsub("limiting this nginx on its own", "")))
   end)
 
   it("names the option for a bad URL", function()

@@ -102,23 +102,133 @@ static void thr_count_relet(thr_limit *l)
     pthread_mutex_unlock(&l->mu);
 }
 
+/* ===== switching between Redis and the fall-back =====
+ *
+ * The fall-back window knows every recent departure of this process: those
+ * made under Redis are recorded there too (thr_mirror). While Redis cannot
+ * be used, and for a window after the last departure Redis cannot know of
+ * (made on the fall-back alone), the process is "unsure": a booking made in
+ * Redis is booked in the fall-back window as well and leaves when both
+ * allow. So neither switch, to the fall-back or back to Redis, lets the
+ * process send more than its share (docs/decisions.md#redis-switch); a
+ * booking whose Redis goes away while it waits moves to the fall-back. */
+
+static int thr_unsure(thr_limit *l, double now)
+{
+    int unsure;
+    pthread_mutex_lock(&l->mu);
+    unsure = now < l->unsure_until;
+    pthread_mutex_unlock(&l->mu);
+    return unsure;
+}
+
+static void thr_set_unsure(thr_limit *l, const thr_config *cfg, double now)
+{
+    pthread_mutex_lock(&l->mu);
+    l->unsure_until = now + cfg->per + cfg->margin + DEFAULT_LEARN_MAX + THR_LEASE;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Books tk (made in Redis) in the fall-back window too; its time is the
+ * later of the two. */
+static void thr_also(thr_ticket *tk, const thr_config *cfg, double now, int pending)
+{
+    thr_win w;
+    thr_config fb;
+    double t;
+    cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
+    if (thr_win_open(tk->lim, THR_AT_LOCAL, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+        return;
+    tk->also_tag = pending ? thr_new_tag() : 0;
+    tk->also_n = thr_ring_book(w.ring, &w.cfg, now, pending, tk->also_tag, &t);
+    w.ring->granted--;   /* (counted once: the Redis booking was) */
+    thr_win_close(&w, 1);
+    tk->also = 1;
+    if (t > tk->t)
+        tk->t = t;
+}
+
+/* The fall-back window's operation on tk's `also` booking: renew (0), send
+ * (1) or cancel (2). The time it may leave (renew, send). */
+static double thr_also_op(thr_ticket *tk, const thr_config *cfg, double now, int op)
+{
+    thr_win w;
+    thr_config fb;
+    double t = now;
+    cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
+    if (thr_win_open(tk->lim, THR_AT_LOCAL, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+        return now;
+    if (op == 0)
+        t = thr_ring_renew(w.ring, tk->also_n, tk->also_tag, &w.cfg, now);
+    else if (op == 1)
+        t = thr_ring_send(w.ring, tk->also_n, tk->also_tag, &w.cfg, now);
+    else
+        thr_ring_cancel(w.ring, tk->also_n, tk->also_tag);
+    thr_win_close(&w, 1);
+    if (op != 0)
+        tk->also = 0;
+    return t;
+}
+
+/* A departure at t under Redis, recorded in the fall-back window. */
+static void thr_mirror(thr_limit *l, const thr_config *cfg, double now, double t)
+{
+    thr_win w;
+    thr_config fb;
+    cfg = thr_fallback_cfg(l, cfg, &fb);
+    if (thr_win_open(l, THR_AT_LOCAL, cfg, now, 0, &w) != THR_FILE_OK)
+        return;
+    thr_ring_record(w.ring, t);
+    thr_win_close(&w, 1);
+}
+
+/* Redis went away while tk waited: it moves to the fall-back window (its
+ * `also` booking when it has one). */
+static void thr_to_fallback(thr_ticket *tk, const thr_config *cfg, double now)
+{
+    thr_win w;
+    thr_config fb;
+    thr_set_unsure(tk->lim, cfg, now);
+    if (tk->also) {
+        tk->where = THR_AT_LOCAL;
+        tk->n = tk->also_n;
+        tk->tag = tk->also_tag;
+        tk->also = 0;
+        tk->renewed = 0;   /* (ready looks at it at once) */
+        return;
+    }
+    thr_redis_count_local(tk->lim->redis);
+    cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
+    if (thr_win_open(tk->lim, THR_AT_LOCAL, cfg, now, tk->deadline, &w) != THR_FILE_OK)
+        return;
+    thr_book(tk, &w, now, 1);
+    thr_win_close(&w, 1);
+}
+
 /* Redis: asks while an earlier booking was pending, and renews this one's
  * lease when due (Redis then moves it up if earlier ones went); a lost lease
  * books again. */
 static double thr_ready_redis(thr_ticket *tk, const thr_config *cfg, double now)
 {
     double d, left = tk->t - now;
-    int p, lost = 0, renew = now - tk->renewed >= THR_RENEW;
+    int p, rc, lost = 0, renew = now - tk->renewed >= THR_RENEW;
     if (!tk->pending && !renew)
         return left > 0 ? left : 0.0;
-    if (thr_redis_ready(tk->lim->redis, cfg, tk->n, tk->tag, renew ? THR_LEASE : 0,
-                        tk->deadline, &d, &p, &lost) != THR_REDIS_OK) {
-        tk->pending = 0;   /* Redis is gone: go by the booked slot */
+    rc = thr_redis_ready(tk->lim->redis, cfg, tk->n, tk->tag, renew ? THR_LEASE : 0,
+                         tk->deadline, &d, &p, &lost);
+    if (rc == THR_REDIS_LOCAL) {
+        thr_to_fallback(tk, cfg, now);
+        return thr_ready(tk, cfg, now);
+    }
+    if (rc != THR_REDIS_OK) {
+        tk->pending = 0;   /* Redis is gone (policy "fail"): go by the booked slot */
         tk->renewed = now;
         return left > 0 ? left : 0.0;
     }
     if (lost) {
         thr_count_relet(tk->lim);
+        if (tk->also)
+            thr_also_op(tk, cfg, now, 2);
         thr_reserve(tk->lim, cfg, now, tk->deadline, 1, tk);
         return tk->lim != NULL && tk->t > now ? tk->t - now : 0.0;
     }
@@ -130,6 +240,13 @@ static double thr_ready_redis(thr_ticket *tk, const thr_config *cfg, double now)
         left = d;
     }
     tk->pending = p;
+    if (tk->also && renew) {   /* (the later of its two slots) */
+        double t = thr_also_op(tk, cfg, now, 0);
+        if (t > tk->t)
+            tk->t = t;
+        if (t - now > left)
+            left = t - now;
+    }
     if (p && left < THR_REDIS_POLL)
         left = THR_REDIS_POLL;
     return left > 0 ? left : 0.0;
@@ -147,8 +264,15 @@ double thr_reserve(thr_limit *l, const thr_config *cfg, double now, double deadl
     tk->deadline = deadline;
     tk->renewed = now;
     tk->t = now;
-    if (l->redis != NULL && thr_reserve_redis(l, cfg, now, pending, tk) == 0)
+    if (l->redis != NULL && thr_reserve_redis(l, cfg, now, pending, tk) == 0) {
+        if (tk->where == THR_AT_REDIS && thr_unsure(l, now)) {
+            thr_redis_share_restart(l->redis);
+            thr_also(tk, cfg, now, pending);
+        }
         return tk->t;
+    }
+    if (l->redis != NULL)
+        thr_set_unsure(l, cfg, now);
     cfg = thr_fallback_cfg(l, cfg, &fb);
     if (thr_win_open(l, l->redis != NULL ? THR_AT_LOCAL : THR_AT_FILE, cfg, now, deadline, &w)
         != THR_FILE_OK) {
@@ -213,6 +337,8 @@ void thr_hold(thr_ticket *tk, const thr_config *cfg, double now)
     tk->renewed = now;
     if (tk->where == THR_AT_REDIS) {
         thr_redis_hold(tk->lim->redis, cfg, tk->n, tk->tag, THR_LEASE, tk->deadline, &lost);
+        if (tk->also)
+            thr_also_op(tk, cfg, now, 0);
         return;   /* a lost lease is found and mended by thr_sent */
     }
     cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
@@ -234,9 +360,18 @@ static double thr_sent_redis(thr_ticket *tk, const thr_config *cfg, double now)
         owed = 0.0;   /* Redis failed: the booking keeps its booked slot */
     if (lost) {
         thr_count_relet(l);
+        if (tk->also)
+            thr_also_op(tk, cfg, now, 2);
         owed = thr_reserve(l, cfg, now, tk->deadline, 0, tk) - now;
         if (owed < 0)
             owed = 0.0;
+    }
+    if (tk->also) {   /* it leaves when the fall-back window allows too */
+        double t = thr_also_op(tk, cfg, now, 1);
+        if (t - now > owed)
+            owed = t - now;
+    } else if (tk->where == THR_AT_REDIS) {
+        thr_mirror(l, cfg, now, now + owed);
     }
     pthread_mutex_lock(&l->mu);
     if (now + owed > l->local->last_sent)
@@ -256,6 +391,8 @@ double thr_sent(thr_ticket *tk, const thr_config *cfg, double now)
         return 0.0;
     if (tk->where == THR_AT_REDIS)
         return thr_sent_redis(tk, cfg, now);
+    if (tk->lim->redis != NULL)
+        thr_set_unsure(tk->lim, cfg, now);   /* a departure Redis will not know of */
     cfg = thr_fallback_cfg(tk->lim, cfg, &fb);
     if (thr_win_open(tk->lim, thr_home(tk), cfg, now, tk->deadline, &w) != THR_FILE_OK)
         return thr_late(tk, now);
@@ -291,6 +428,8 @@ void thr_cancel(thr_ticket *tk)
     if (tk->lim == NULL)
         return;
     if (tk->where == THR_AT_REDIS) {
+        if (tk->also)
+            thr_also_op(tk, &tk->cfg, thr_clock_now(tk->lim->clock), 2);
         thr_redis_cancel(tk->lim->redis, &tk->cfg, tk->n, tk->tag, tk->deadline);
         pthread_mutex_lock(&tk->lim->mu);
         tk->lim->local->cancelled++;

@@ -102,6 +102,9 @@ typedef struct thr_ticket {
     int late;          /* the deadline came while waiting for the shared
                           file's lock: no booking (thr_reserve), or none
                           confirmed (thr_ready, thr_sent) */
+    int also;          /* a Redis booking made while unsure (book.c): also
+                          booked in the fall-back window, as also_n */
+    uint64_t also_n, also_tag;
 } thr_ticket;
 
 typedef struct thr_stats {

@@ -76,6 +76,10 @@ void thr_redis_share(thr_redis *rd, const thr_config *cfg, thr_config *out)
     (void)rd;
     *out = *cfg;
 }
+void thr_redis_share_restart(thr_redis *rd)
+{
+    (void)rd;
+}
 
 #else
 /* Built with Redis support: redis.c has all of it. */

@@ -49,6 +49,7 @@ struct thr_redis {
     uint64_t errors, local, mended, calls;
     uint64_t share_n0, share_mine;   /* the window's booking number when this
                                         count began, and this process's since */
+    uint64_t share_last;         /* the latest number counted */
     double share;                /* this process's part of the window's bookings */
 };
 
@@ -224,10 +225,15 @@ static void thr_redis_count_share(thr_redis *rd, const thr_config *cfg, uint64_t
 {
     uint64_t span;
     pthread_mutex_lock(&rd->mu);
-    if (rd->share_n0 == 0 || n < rd->share_n0 || n - rd->share_n0 >= (uint64_t)(8 * cfg->rate)) {
+    /* (numbers that went back by more than a window: the window restarted,
+     * its numbering with it, maybe still above share_n0) */
+    if (rd->share_n0 == 0 || n < rd->share_n0 || n + (uint64_t)cfg->rate < rd->share_last
+        || n - rd->share_n0 >= (uint64_t)(8 * cfg->rate)) {
         rd->share_n0 = n;
         rd->share_mine = 0;
     }
+    if (n > rd->share_last || n + (uint64_t)cfg->rate < rd->share_last)
+        rd->share_last = n;
     rd->share_mine++;
     span = n - rd->share_n0 + 1;
     if (span >= (uint64_t)cfg->rate) {
@@ -235,6 +241,13 @@ static void thr_redis_count_share(thr_redis *rd, const thr_config *cfg, uint64_t
         if (rd->share > 1.0)
             rd->share = 1.0;
     }
+    pthread_mutex_unlock(&rd->mu);
+}
+
+void thr_redis_share_restart(thr_redis *rd)
+{
+    pthread_mutex_lock(&rd->mu);
+    rd->share_n0 = 0;
     pthread_mutex_unlock(&rd->mu);
 }
 

@@ -104,6 +104,11 @@ int thr_redis_learn(thr_redis *rd, const thr_config *cfg, double deadline, doubl
  * of the window's recent bookings (at least 1), so that processes falling
  * back together stay near the shared limit instead of a multiple of it. */
 void thr_redis_share(thr_redis *rd, const thr_config *cfg, thr_config *out);
+/* The count behind the share starts again (from the next booking): called
+ * for each booking made while the process is unsure of Redis (book.c), so
+ * that a process that comes back first after an outage, booking alone in
+ * Redis while the others still limit themselves, does not take their part. */
+void thr_redis_share_restart(thr_redis *rd);
 
 /* Copies the latest failure into buf (empty when none). */
 void thr_redis_error(thr_redis *rd, char *buf, size_t len);

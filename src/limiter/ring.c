@@ -117,6 +117,24 @@ uint64_t thr_ring_book(thr_ring *r, const thr_config *cfg, double now, int pendi
     return n;
 }
 
+void thr_ring_record(thr_ring *r, double t)
+{
+    thr_entry *e;
+    uint64_t n;
+    if (r->next == 0)
+        r->next = 1;
+    n = r->next++;
+    e = thr_at(r, n);
+    e->n = n;
+    e->t = t;
+    e->lease = t;
+    e->tag = 0;
+    e->state = THR_SENT;
+    e->pid = (uint32_t)getpid();
+    if (t > r->last_sent)
+        r->last_sent = t;
+}
+
 int thr_ring_holds(const thr_ring *r, uint64_t n, uint64_t tag, double now)
 {
     const thr_entry *e = thr_at_c(r, n);

@@ -66,6 +66,10 @@ double thr_bound(const thr_ring *r, uint64_t n, const thr_config *cfg, double no
  * THR_LEASE from now, or sent. Sets *t; returns the number. */
 uint64_t thr_ring_book(thr_ring *r, const thr_config *cfg, double now, int pending,
                        uint64_t tag, double *t);
+/* Records the next number as having left at t, counting nothing in the
+ * stats: a departure made under another window (Redis's), so that this
+ * one, its fall-back, knows of it. */
+void thr_ring_record(thr_ring *r, double t);
 /* 1 when booking n is still pending under a lease that runs, so that its
  * owner may renew it or send on it; 0 when it was lost (the lease ran out,
  * the ring moved on or was rebuilt). */

@@ -27,6 +27,8 @@ struct thr_limit {
                                    in the file's window (thr_ring_carry) */
     uint64_t file_repairs, file_busy, relets;
     thr_redis *redis;           /* the window lives in Redis */
+    double unsure_until;        /* Redis bookings pass the fall-back too until
+                                   then (book.c, thr_unsure) */
     thr_clock *clock;           /* its time (NULL: the real clock), retained */
 };
 

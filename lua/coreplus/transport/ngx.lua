@@ -343,7 +343,7 @@ local function connect_holding(limiter, booking, opts, u, method, connect_timeou
   local keeper = ngx.thread.spawn(function()
     while now() < until_ do
       sleep(ngx_limiter.RENEW)
-      limiter:hold(booking, ngx_limiter.LEASE)
+      limiter:hold(booking, ngx_limiter.LEASE, until_)
     end
   end)
   local sock, reused = connect(opts, u, method, connect_timeout)
@@ -386,7 +386,7 @@ local function attempt(opts, method, u, deadline)
   end
   local started = now()
   if started >= deadline then
-    if booking then limiter:cancel(booking) end
+    if booking then limiter:cancel(booking, deadline) end
     return nil, late("the deadline had passed (%.2f s ago) before the request could start", started - deadline),
       started
   end
@@ -394,12 +394,12 @@ local function attempt(opts, method, u, deadline)
   local connect_timeout = min(opts.connect_timeout or DEFAULTS.connect_timeout, timeout, deadline - started)
   local sock, reused = connect_holding(limiter, booking, opts, u, method, connect_timeout)
   if not sock then
-    if booking then limiter:cancel(booking) end
+    if booking then limiter:cancel(booking, deadline) end
     return nil, reused, started
   end
   local built, head = pcall(build_head, opts, method, u[2], u[5], u.form)
   if not built then   -- core.sign refused the credentials: nothing leaves
-    if booking then limiter:cancel(booking) end
+    if booking then limiter:cancel(booking, deadline) end
     sock:close()
     error(head, 0)
   end
@@ -422,7 +422,7 @@ local function attempt(opts, method, u, deadline)
   if not res then return nil, err, started end
   -- the server counted more than the limit allows: the limit learns (the C
   -- core does the same in http_finish)
-  if res.status == 429 and limiter and limiter.rate_limited then limiter:rate_limited() end
+  if res.status == 429 and limiter and limiter.rate_limited then limiter:rate_limited(deadline) end
   res.new_connection = not reused
   return res, nil, started
 end

@@ -10,9 +10,9 @@
 --   hold(booking, seconds [, deadline])   renews the lease of a booking that has not left
 --   ready(booking [, deadline]) -> delay | nil, err   seconds still to wait (0: go)
 --   sent(booking [, deadline]) -> owed | nil, err     it leaves now (after the owed seconds)
---   cancel(booking)          it never left and no longer counts
---   rate_limited()           a request of this key came back 429: its margin
---                            widens (optional: the transport asks if present)
+--   cancel(booking [, deadline])   it never left and no longer counts
+--   rate_limited([deadline]) a request of this key came back 429: its margin
+--                            widens (every kind here has it)
 --   acquire(deadline) -> waited | nil, err    all of the above, yielding
 --   stats(), close()
 --
@@ -55,7 +55,7 @@ function _M.wait(lim, deadline)
   if d == nil then return nil, booking end
   while d > 0 do
     if deadline and now() + d > deadline then
-      lim:cancel(booking)
+      lim:cancel(booking, deadline)
       return nil, late("the rate limit wait (%.2f s) would pass the deadline", d)
     end
     lim:hold(booking, _M.LEASE, deadline)
@@ -400,6 +400,22 @@ function dict_limiter:sent(b)
   return leave - t
 end
 
+-- Under the lock: the next number, as having left at `at`.
+local function dict_record(self, t, at)
+  local dict, prefix = self.dict, self.prefix
+  local counter = prefix .. "next"
+  if not dict:get(counter) then store(dict, "safe_add", counter, 0, COUNTER_TTL) end
+  local n = dict:incr(counter, 1)
+  if n then store(dict, "safe_set", prefix .. n, at, self:_ttl(at, t)) end
+end
+
+--- limiter:record(at): a request of this key left at `at` under another
+-- limit (the Redis one, ngx_redis.lua, whose fall-back this is): counted
+-- here too, so that this window knows it should Redis go away.
+function dict_limiter:record(at)
+  locked(self, nil, dict_record, self, now(), at)
+end
+
 --- limiter:cancel(booking): it never left and no longer counts.
 function dict_limiter:cancel(b)
   self.dict:delete(self.prefix .. b.n)
@@ -491,13 +507,15 @@ function _M.new(o, config)
   local margin = o.margin or config.margin
   if type(o.shared) == "string" and find(o.shared, "^%a[%w+.-]*://") then
     -- one limit for many machines, over cosockets (ngx_redis.lua); while
-    -- Redis is down (on_redis_error = "local") this transport's own limiter
+    -- Redis is down (on_redis_error = "local") this transport's own limiter,
+    -- at this nginx's share of the rate (counted in the dict by all workers)
     local lim = require("coreplus.transport.ngx_redis").limiter({ rate = rate, per = per,
       margin = margin, key = o.key, shared = o.shared, on_redis_error = o.on_redis_error,
       redis_timeout = o.redis_timeout, redis_cafile = o.redis_cafile,
       redis_certfile = o.redis_certfile, redis_keyfile = o.redis_keyfile,
-      redis_insecure = o.redis_insecure },
-      function() return _M.new({ rate = rate, per = per, key = o.key, margin = margin }, config) end)
+      redis_insecure = o.redis_insecure, dict = ngx.shared and ngx.shared[config.dict_name],
+      prefix = prefix_of(o.key) },
+      function(share) return _M.new({ rate = share, per = per, key = o.key, margin = margin }, config) end)
     lim.acquire = acquire   -- the one wait loop
     return lim
   end
