@@ -3,8 +3,10 @@
 -- for a site's own front end, and the coreplus client the HTML booking page
 -- (booking_page.lua) shares.
 --
---   GET  /slots?date=2024-05-06[&days=1][&practitionerId=..][&timezoneId=..]
+--   GET  /slots?date=2024-05-06&appointmentTypeId=..[&days=1][&practitionerId=..][&timezoneId=..]
 --        -> {"slots": [...], "total": n}
+--        (without appointmentTypeId coreplus answers free blocks, e.g. 08:00-14:00:
+--        a block is not a slot to book whole; the booking page always names the type)
 --   POST /book  {"startDateTime":..., "endDateTime":..., "practitionerId":...,
 --                "locationId":..., "clientId":..., "appointmentTypeId":...}
 --        -> {"appointment": {...}}  (409 when the slot was just taken)

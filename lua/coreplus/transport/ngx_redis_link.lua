@@ -137,8 +137,11 @@ function link:_open(host, port, step, deadline)
         if not cok then return fail(cerr) end
         sock:setclientcert(self.cert, self.key)
       end
-      local sess, terr = sock:sslhandshake(nil, self:_tls_name(host), not self.o.insecure)
-      if not sess then return fail("TLS handshake failed: " .. tostring(terr)) end
+      -- (false: no session to keep. With nil, lua-resty-core asks for the
+      -- session after the handshake, which is nil under TLS 1.3 until a
+      -- ticket comes, and asserts when that second look is not ready)
+      local shook, terr = sock:sslhandshake(false, self:_tls_name(host), not self.o.insecure)
+      if not shook then return fail("TLS handshake failed: " .. tostring(terr)) end
     end
     if u.password then
       if u.user then ok, err = cmd(red, step, deadline, "auth", u.user, u.password)
@@ -161,9 +164,9 @@ function link:_open(host, port, step, deadline)
   return red
 end
 
-------------------------------------------------------------------------
+-- ----------------------------------------------------------------------
 -- Sentinel
-------------------------------------------------------------------------
+-- ----------------------------------------------------------------------
 
 -- Asks the sentinels in turn for the master: host, port | nil, err.
 function link:_master(step, deadline)
@@ -176,7 +179,7 @@ function link:_master(step, deadline)
     red:set_timeout(ms)
     local ok, err = red:connect(s.host, s.port, { pool = format("%s|sentinel|%s:%d", self.pool, s.host, s.port) })
     if ok and u.tls and (red:get_reused_times() or 0) == 0 then
-      ok, err = rawget(red, "_sock"):sslhandshake(nil, self:_tls_name(s.host), not self.o.insecure)
+      ok, err = rawget(red, "_sock"):sslhandshake(false, self:_tls_name(s.host), not self.o.insecure)
     end
     local res
     if ok then
@@ -206,9 +209,9 @@ function link:_master(step, deadline)
   return nil, last
 end
 
-------------------------------------------------------------------------
+-- ----------------------------------------------------------------------
 -- Cluster
-------------------------------------------------------------------------
+-- ----------------------------------------------------------------------
 
 -- CLUSTER SLOTS on red: the slot map (false: not a Cluster) | nil, err.
 local function read_slots(red, step, deadline)
@@ -252,9 +255,9 @@ function link:_refresh(step, deadline)
   end
 end
 
-------------------------------------------------------------------------
+-- ----------------------------------------------------------------------
 -- Commands
-------------------------------------------------------------------------
+-- ----------------------------------------------------------------------
 
 -- The node that serves slot: host, port | nil, err.
 function link:_target(slot, step, deadline)
