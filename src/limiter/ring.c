@@ -117,7 +117,8 @@ uint64_t thr_ring_book(thr_ring *r, const thr_config *cfg, double now, int pendi
     return n;
 }
 
-void thr_ring_record(thr_ring *r, double t)
+/* A sent booking of this process at t, the next number, leased until lease. */
+static void thr_ring_append(thr_ring *r, double t, double lease)
 {
     thr_entry *e;
     uint64_t n;
@@ -125,14 +126,19 @@ void thr_ring_record(thr_ring *r, double t)
         r->next = 1;
     n = r->next++;
     e = thr_at(r, n);
+    memset(e, 0, sizeof *e);
     e->n = n;
     e->t = t;
-    e->lease = t;
-    e->tag = 0;
+    e->lease = lease;
     e->state = THR_SENT;
     e->pid = (uint32_t)getpid();
     if (t > r->last_sent)
         r->last_sent = t;
+}
+
+void thr_ring_record(thr_ring *r, double t)
+{
+    thr_ring_append(r, t, t);
 }
 
 int thr_ring_holds(const thr_ring *r, uint64_t n, uint64_t tag, double now)
@@ -271,22 +277,8 @@ void thr_ring_block(thr_ring *r, const thr_config *cfg, double now)
      * before it. */
     if (thr_bound(r, r->next ? r->next : 1, cfg, now, 0) >= now + cfg->per + cfg->margin - THR_RENEW)
         return;
-    for (k = 0; k < cfg->rate; k++) {
-        thr_entry *e;
-        uint64_t n;
-        if (r->next == 0)
-            r->next = 1;
-        n = r->next++;
-        e = thr_at(r, n);
-        memset(e, 0, sizeof *e);
-        e->n = n;
-        e->t = now;
-        e->lease = now + THR_LEASE;
-        e->state = THR_SENT;
-        e->pid = (uint32_t)getpid();
-    }
-    if (now > r->last_sent)
-        r->last_sent = now;
+    for (k = 0; k < cfg->rate; k++)
+        thr_ring_append(r, now, now + THR_LEASE);
 }
 
 /* What a booking's entry can plausibly hold. Every step that writes an
