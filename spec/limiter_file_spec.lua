@@ -199,8 +199,9 @@ describe("core.limiter shared file: the call's deadline bounds every lock wait",
     local l = core.limiter{ rate = 1, per = 1, margin = 0, shared = p, key = k, clock = clock }
     assert.equals(0, l:acquire())
     -- Once the second booking is in the file (granted 2), it takes the lock
-    -- and moves the clock 10 ms at a time: this process's next look at the
-    -- file, a renewal 0.25 s on, finds it locked.
+    -- and moves the clock 2 ms a real millisecond: this process's next look
+    -- at the file, a renewal 0.25 s on, finds it locked. (Faster, a slow
+    -- run, valgrind's, made the real delay of returning 20 ms of the clock.)
     local granted_at = HEAD + 8
     local holder = assert(io.popen(("exec timeout 60 /usr/bin/python3 -c '%s' %s %s %d"):format([[
 import fcntl, os, struct, sys, time
@@ -215,7 +216,7 @@ else:
     f = None  # never seen: the clock still moves, and the spec fails, not hangs
 if f: fcntl.lockf(f, fcntl.LOCK_EX)
 while True:
-    c.seek(0); t = struct.unpack("<d", c.read(8))[0] + 0.01
+    c.seek(0); t = struct.unpack("<d", c.read(8))[0] + 0.002
     c.seek(0); c.write(struct.pack("<d", t)); c.flush()
     time.sleep(0.001)
 ]], p, cp, granted_at)))
