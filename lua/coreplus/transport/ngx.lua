@@ -32,6 +32,7 @@ local ngx_limiter = require "coreplus.transport.ngx_limiter"
 local sleep = require "coreplus.transport.ngx_sleep"
 local multipart = require "coreplus.transport.ngx_multipart"
 local token = require "coreplus.transport.token"
+local tls = require "coreplus.transport.ngx_tls"
 
 local ngx = ngx
 local type, pairs, ipairs, tostring, tonumber, error, pcall, setmetatable =
@@ -317,14 +318,8 @@ local function connect(opts, u, method, connect_timeout)
   end
   local reused = (sock:getreusedtimes() or 0) > 0
   if scheme ~= "https" or reused then return sock, reused end
-  local called, session
-  called, session, err = pcall(sock.sslhandshake, sock, tls_sessions[pool],
-    (not is_ip(host)) and host or nil, verify)
-  if not called then
-    -- resty.core 0.1.25 asserts instead of returning the error when a
-    -- handshake completes at once and verification then fails.
-    session, err = nil, "certificate verification failed (" .. tostring(session) .. ")"
-  end
+  local session
+  session, err = tls.handshake(sock, tls_sessions[pool], (not is_ip(host)) and host or nil, verify)
   if not session then
     sock:close()
     return nil, { kind = err == "timeout" and "timeout" or "tls",

@@ -11,6 +11,7 @@
 -- back-off of a node that failed) is per worker.
 -- luacheck: std luajit+ngx_lua
 local core = require "coreplus.core"
+local tls = require "coreplus.transport.ngx_tls"
 
 local ngx = ngx
 local type, tostring, tonumber, pcall, require, setmetatable, rawget, ipairs =
@@ -137,10 +138,7 @@ function link:_open(host, port, step, deadline)
         if not cok then return fail(cerr) end
         sock:setclientcert(self.cert, self.key)
       end
-      -- (false: no session to keep. With nil, lua-resty-core asks for the
-      -- session after the handshake, which is nil under TLS 1.3 until a
-      -- ticket comes, and asserts when that second look is not ready)
-      local shook, terr = sock:sslhandshake(false, self:_tls_name(host), not self.o.insecure)
+      local shook, terr = tls.handshake(sock, nil, self:_tls_name(host), not self.o.insecure)
       if not shook then return fail("TLS handshake failed: " .. tostring(terr)) end
     end
     if u.password then
@@ -179,7 +177,7 @@ function link:_master(step, deadline)
     red:set_timeout(ms)
     local ok, err = red:connect(s.host, s.port, { pool = format("%s|sentinel|%s:%d", self.pool, s.host, s.port) })
     if ok and u.tls and (red:get_reused_times() or 0) == 0 then
-      ok, err = rawget(red, "_sock"):sslhandshake(false, self:_tls_name(s.host), not self.o.insecure)
+      ok, err = tls.handshake(rawget(red, "_sock"), nil, self:_tls_name(s.host), not self.o.insecure)
     end
     local res
     if ok then
