@@ -12,6 +12,12 @@ local pcall, tostring = pcall, tostring
 
 local _M = {}
 
+--- The handshake on a connected cosocket.
+-- @param sock the cosocket
+-- @param session a session kept from an earlier handshake, or nil
+-- @param name the server name to send (SNI), or nil for an address
+-- @param verify whether the certificate must be verified
+-- @return the session (or true) | nil, err
 function _M.handshake(sock, session, name, verify)
   local called, got, err = pcall(sock.sslhandshake, sock, session, name, verify)
   if not called then
