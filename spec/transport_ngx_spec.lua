@@ -489,8 +489,10 @@ describe("coreplus.transport.ngx", function()
         out.garbage = lim:stats().learnt_margin
         return out]], h.plain .. "/raw/status?s=429"))
       assert.are.equal(429, r.status)
-      assert.are.equal(r.step, r.first)
-      assert.are.equal(r.step, r.same_window)
+      -- (near: the lesson wears off 0.1 ms a second, and a slow run, ASan's,
+      -- reads the time again between the 429 and the stats)
+      assert.near(r.step, r.first, 1e-4)
+      assert.near(r.step, r.same_window, 1e-4)
       assert.are.equal(0, r.other)
       assert.is_true(r.wait > 1 + 0.05 + r.step - 0.02 and r.wait <= 1 + 0.05 + r.step, "wait " .. r.wait)
       assert.are.equal(r.max, r.capped)
