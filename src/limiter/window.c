@@ -9,11 +9,14 @@
  * hundreds of practices would otherwise say it hundreds of times. */
 static int thr_full_said;
 
+#define THR_STR_(x) #x
+#define THR_STR(x) THR_STR_(x)   /* a number macro as text */
+
 /* Logged once per episode: stderr, because the C core has no logger. */
 static void thr_win_trouble(thr_limit *l, int rc)
 {
     const char *why = rc == THR_FILE_BUSY ? "stayed locked for 1 s (is a process holding it stopped?)"
-                    : rc == THR_FILE_FULL ? "has no free key slot any more (32 keys are in use)"
+                    : rc == THR_FILE_FULL ? "has no free key slot any more (" THR_STR(THR_FILE_KEYS) " keys are in use)"
                     : thr_file_why(l->file)[0] ? thr_file_why(l->file)
                     : "cannot be read or written";
     pthread_mutex_lock(&l->mu);
